@@ -1,0 +1,22 @@
+"""`python -m harness bench <what>`: benchmarks, reported as ratios measured in one run."""
+
+import importlib
+
+BENCHMARKS = {
+    "layers": "Training-step time of BN, Keras renorm and our BRN in one compiled loop.",
+    "samplers": "Indices per second of every built-in sampler.",
+    "run": "Where a run's wall time goes (training, analysis, I/O, report) vs a bare training loop.",
+    "executors": "Speed-up of the process executor over the local one on a small grid.",
+}
+
+
+def add_arguments(parser):
+    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", parser_class=type(parser))
+    sub.required = True
+    for name, help_text in BENCHMARKS.items():
+        bench_parser = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(f"harness.bench_{name}").add_arguments(bench_parser)
+
+
+def main(args):
+    return importlib.import_module(f"harness.bench_{args.benchmark}").main(args)

@@ -1,0 +1,64 @@
+"""Command line: `python -m harness <command>`.
+
+Each command lives in its own module exposing `add_arguments(parser)` and
+`main(args) -> int`. Modules are imported only when their command runs, so
+`--help` and `validate` never pay for importing TensorFlow.
+"""
+
+import argparse
+import importlib
+import sys
+
+from harness.errors import UsageError
+
+COMMANDS = {
+    "run": ("harness.run_cmd", "Run a scenario: train, analyse, write results and the HTML report."),
+    "validate": ("harness.validate_cmd", "Check a scenario file without running it."),
+    "report": ("harness.report.cli", "Rebuild the HTML report of a run directory (or compare two runs)."),
+    "verify": ("harness.verify", "Check that a Keras layer behaves as Batch Renormalization."),
+    "samplers": ("harness.samplers_cmd", "List the available minibatch samplers and their parameters."),
+    "bench": ("harness.bench", "Benchmarks: layers, samplers, run, executors."),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line and exit code 2, like every other usage error."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}\n")
+
+
+def _module_for(command):
+    module_name, _ = COMMANDS[command]
+    return importlib.import_module(module_name)
+
+
+def build_parser():
+    parser = _Parser(
+        prog="python -m harness",
+        description="Non-i.i.d. minibatch stress tests for BatchNorm and Batch Renormalization.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name, (_, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        _module_for(name).add_arguments(command_parser)
+    return parser
+
+
+def main(argv=None):
+    """Parse `argv`, run the command and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _module_for(args.command).main(args) or 0
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished trials are kept; run again to resume.", file=sys.stderr)
+        return 130
+
+
+def run_cli():
+    sys.exit(main())

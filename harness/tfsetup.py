@@ -1,0 +1,90 @@
+"""Importing TensorFlow quietly, deterministically, and describing the device it runs on."""
+
+import logging
+import os
+import platform
+import warnings
+
+
+def import_tensorflow(verbose=False):
+    """Import TensorFlow with its start-up chatter (oneDNN, CUDA probing) silenced unless `verbose`.
+
+    The environment variables only take effect before the first import, so every
+    harness code path imports TensorFlow through here.
+    """
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+        warnings.filterwarnings("ignore", module="keras")
+    import tensorflow as tf
+
+    if not verbose:
+        tf.get_logger().setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
+    return tf
+
+
+def set_determinism(seed):
+    """Seed Python, NumPy and TensorFlow and make TF ops deterministic, so a trial is a pure function of its config."""
+    tf = import_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(int(seed))
+    try:
+        tf.config.experimental.enable_op_determinism()
+    except RuntimeError:  # already enabled in this process
+        pass
+
+
+def set_threads(intra_op, inter_op):
+    """Pin TensorFlow's thread pools (before any op runs), so parallel workers do not fight over cores."""
+    tf = import_tensorflow()
+    tf.config.threading.set_intra_op_parallelism_threads(int(intra_op))
+    tf.config.threading.set_inter_op_parallelism_threads(int(inter_op))
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_info():
+    """Where training runs: device type and name, GPU names if any, CPU model and core count."""
+    tf = import_tensorflow()
+    gpus = tf.config.list_physical_devices("GPU")
+    gpu_names = []
+    for gpu in gpus:
+        details = tf.config.experimental.get_device_details(gpu)
+        gpu_names.append(details.get("device_name", gpu.name))
+    return {
+        "type": "GPU" if gpus else "CPU",
+        "name": gpu_names[0] if gpu_names else _cpu_model(),
+        "gpus": gpu_names,
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def versions():
+    """Versions of everything a result depends on."""
+    import keras
+    import numpy
+    import sklearn
+
+    import harness
+
+    tf = import_tensorflow()
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "harness": harness.__version__,
+    }
