@@ -1,0 +1,11 @@
+"""Non-i.i.d. minibatch samplers as plugins, with measures of how non-i.i.d. a stream is.
+
+Imports NumPy only (scikit-learn when the `cluster` sampler is built;
+seaborn/matplotlib in `samplers.plots`; TensorFlow inside
+`Sampler.as_tf_dataset`). See `samplers.base.Sampler` for the protocol.
+"""
+
+from samplers.base import REQUIRED, Sampler, SamplerParameterError
+from samplers.registry import available, create, get
+
+__all__ = ["REQUIRED", "Sampler", "SamplerParameterError", "available", "create", "get"]

@@ -1,0 +1,48 @@
+"""Shared machinery of samplers whose batches are k groups (classes, clusters) x m examples."""
+
+import numpy as np
+
+from samplers._streams import GroupStreams, choose_groups
+from samplers.base import SamplerParameterError, check_bool, check_int
+
+
+class GroupBatches:
+    """Validated k-groups-per-batch layout over group codes, and the draw itself.
+
+    A batch is laid out group by group: slots of m = batch_size / k
+    consecutive examples, each slot one group, examples within a slot
+    distinct (drawn from that group's reshuffled-per-epoch stream).
+    """
+
+    def __init__(self, codes, names, batch_size, rng, *, param, k, replace, word):
+        n_groups = len(names)
+        plural = word + ("es" if word.endswith("s") else "s")
+        k = check_int(param, k, minimum=1)
+        replace = check_bool("replace", replace)
+        if k > n_groups:
+            raise SamplerParameterError(param, k, f"exceeds the {n_groups} {plural} in the data")
+        if batch_size % k:
+            raise SamplerParameterError(param, k, f"does not divide batch_size {batch_size}")
+        m = batch_size // k
+        counts = np.bincount(codes, minlength=n_groups)
+        small = np.flatnonzero(counts < m)
+        if small.size:
+            worst = small[np.argsort(counts[small], kind="stable")]
+            listed = ", ".join(f"{word} {names[g]!r} has {counts[g]}" for g in worst[:3])
+            more = f" (and {small.size - 3} more {plural})" if small.size > 3 else ""
+            raise SamplerParameterError(
+                param, k, f"needs {m} distinct examples of each {word} per batch "
+                f"(batch_size {batch_size} / {k}), but {listed}{more}")
+        self.n_groups, self.k, self.m, self.replace = n_groups, k, m, replace
+        self.rng = rng
+        self.streams = GroupStreams(codes, n_groups, rng, unit=m)
+
+    def choose(self, n):
+        return choose_groups(self.rng, n, self.n_groups, self.k, self.replace)
+
+    def fill(self, groups):
+        """Index batches (n, k*m) for group choices (n, k)."""
+        n = groups.shape[0]
+        flat = groups.reshape(-1)
+        out = self.streams.take(flat, np.full(flat.size, self.m, dtype=np.int64))
+        return out.reshape(n, self.k * self.m)

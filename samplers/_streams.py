@@ -1,0 +1,109 @@
+"""Per-group example streams, drawn from in bulk without a Python loop per example.
+
+Why: correlated samplers pick *which* groups (classes, clusters) a batch holds
+and then need that many examples of each group, without repeating an example
+inside a batch and spreading draws evenly over the group's examples. Each group
+here yields its examples epoch by epoch, every epoch a fresh random order, so a
+request of length L takes the next L of that group's stream.
+
+With `unit=m`, a group's epoch is cut to floor(count / m) * m examples (the rest
+wait for the next, reshuffled epoch), so requests of exactly m examples never
+straddle two epochs and never repeat an example.
+"""
+
+import numpy as np
+
+
+def _ramp(sizes):
+    """For segments of the given sizes, each element's offset inside its segment."""
+    total = int(sizes.sum())
+    starts = np.cumsum(sizes) - sizes
+    return np.arange(total, dtype=np.int64) - np.repeat(starts, sizes), starts
+
+
+class GroupStreams:
+    def __init__(self, codes, n_groups, rng, unit=1):
+        codes = np.asarray(codes)
+        self.rng = rng
+        self.n_groups = int(n_groups)
+        self.counts = np.bincount(codes, minlength=n_groups).astype(np.int64)
+        self.starts = np.cumsum(self.counts) - self.counts
+        self.members = np.argsort(codes, kind="stable").astype(np.int64)  # grouped by code
+        self.epoch_len = self.counts // unit * unit
+        present = np.flatnonzero(self.counts)
+        self.flat = np.empty_like(self.members)  # the current epoch of every group
+        if present.size:
+            perms, seg_starts = self._permute(present)
+            self.flat[np.repeat(self.starts[present], self.counts[present])
+                      + _ramp(self.counts[present])[0]] = perms
+        self.ptr = np.zeros(self.n_groups, dtype=np.int64)  # position in the current epoch
+
+    def _permute(self, groups):
+        """A fresh random order of each listed group (one epoch each), concatenated."""
+        sizes = self.counts[groups]
+        within, seg_starts = _ramp(sizes)
+        seg = np.repeat(np.arange(groups.size, dtype=np.int64), sizes)
+        keys = seg + self.rng.random(seg.size)  # sorts by segment, randomly within it
+        order = np.argsort(keys)
+        src = np.repeat(self.starts[groups], sizes) + within
+        return self.members[src[order]], seg_starts
+
+    def take(self, groups, lengths):
+        """Indices for requests (group, length), concatenated in request order.
+
+        Every requested group must have epoch_len > 0.
+        """
+        groups = np.asarray(groups)
+        lengths = np.asarray(lengths, dtype=np.int64)
+        if groups.size == 0:
+            return np.empty(0, dtype=np.int64)
+        sort_dtype = np.int16 if self.n_groups < 2 ** 15 else np.int64
+        order = np.argsort(groups.astype(sort_dtype, copy=False), kind="stable")
+        sg, sl = groups[order], lengths[order]
+        excl = np.cumsum(sl) - sl
+        boundary = np.flatnonzero(np.r_[True, sg[1:] != sg[:-1]])
+        first = np.repeat(boundary, np.diff(np.r_[boundary, sg.size]))
+        start_pos = np.empty(groups.size, dtype=np.int64)
+        start_pos[order] = self.ptr[sg] + excl - excl[first]
+        demand = np.bincount(groups, weights=lengths, minlength=self.n_groups).astype(np.int64)
+
+        within, req_starts = _ramp(lengths)
+        g = np.repeat(groups, lengths)
+        pos = np.repeat(start_pos, lengths) + within
+        ep_len = self.epoch_len[g]
+        epoch = pos // ep_len
+        j = pos - epoch * ep_len
+
+        need = np.zeros(self.n_groups, dtype=np.int64)
+        active = demand > 0
+        need[active] = (self.ptr[active] + demand[active] - 1) // self.epoch_len[active]
+        if not need.any():
+            out = self.flat[self.starts[g] + j]
+        else:
+            out = np.empty(g.size, dtype=np.int64)
+            cur = epoch == 0
+            out[cur] = self.flat[self.starts[g[cur]] + j[cur]]
+            wrap = np.flatnonzero(need)
+            fresh, seg_starts = self._permute(np.repeat(wrap, need[wrap]))
+            first_pair = np.zeros(self.n_groups, dtype=np.int64)
+            first_pair[wrap] = np.cumsum(need[wrap]) - need[wrap]
+            new = ~cur
+            pair = first_pair[g[new]] + epoch[new] - 1
+            out[new] = fresh[seg_starts[pair] + j[new]]
+            # the last epoch drawn becomes each group's current epoch
+            last = first_pair[wrap] + need[wrap] - 1
+            sizes = self.counts[wrap]
+            ramp = _ramp(sizes)[0]
+            self.flat[np.repeat(self.starts[wrap], sizes) + ramp] = \
+                fresh[np.repeat(seg_starts[last], sizes) + ramp]
+        self.ptr += demand - need * self.epoch_len
+        return out
+
+
+def choose_groups(rng, n, n_groups, k, replace):
+    """(n, k) group ids per batch: k distinct groups (or with replacement)."""
+    if replace:
+        return rng.integers(0, n_groups, size=(n, k))
+    if k == n_groups:
+        return rng.random((n, n_groups)).argsort(axis=1)
+    return rng.random((n, n_groups)).argpartition(k - 1, axis=1)[:, :k]

@@ -1,0 +1,53 @@
+"""Label-free correlation: batches from k-means clusters of the features."""
+
+import numpy as np
+
+from samplers._groups import GroupBatches
+from samplers.base import Sampler, SamplerParameterError, check_int
+
+# k-means on more examples than this uses MiniBatchKMeans (seconds, not minutes, on 1M rows).
+_FULL_KMEANS_LIMIT = 50_000
+
+
+class ClusterSampler(Sampler):
+    """Batches drawn from k-means clusters of `features` (correlation not visible in labels).
+
+    `features` (N, ...) are flattened per example and clustered into
+    `n_clusters` with scikit-learn k-means (MiniBatchKMeans above 50,000
+    examples), seeded from `seed`. Batches then hold `clusters_per_batch`
+    clusters x batch_size/clusters_per_batch examples, exactly as
+    `class_correlated` does with classes. The fitted assignment is
+    `cluster_labels_`.
+    """
+
+    def __init__(self, labels, batch_size, *, seed, features=None, n_clusters=10,
+                 clusters_per_batch=1, replace=False):
+        super().__init__(labels, batch_size, seed=seed, features=features)
+        self.n_clusters = n_clusters
+        self.clusters_per_batch = clusters_per_batch
+        self.replace = replace
+        if features is None:
+            raise SamplerParameterError("features", None, "is required by the cluster sampler")
+        check_int("n_clusters", n_clusters, minimum=1, maximum=self.n_examples_)
+        x = np.asarray(features)
+        if not np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_:
+            raise SamplerParameterError("features", x, f"must be numeric (got dtype {x.dtype})")
+        x = x.reshape(self.n_examples_, -1).astype(np.float32, copy=False)
+        if not np.isfinite(x).all():
+            raise SamplerParameterError("features", x, "must be finite")
+        from sklearn.cluster import KMeans, MiniBatchKMeans  # scikit-learn only when used
+
+        random_state = int(self.rng.integers(2 ** 31 - 1))
+        if self.n_examples_ > _FULL_KMEANS_LIMIT:
+            model = MiniBatchKMeans(n_clusters=n_clusters, random_state=random_state, n_init=3,
+                                    batch_size=4096)
+        else:
+            model = KMeans(n_clusters=n_clusters, random_state=random_state, n_init=1)
+        self.cluster_labels_ = model.fit_predict(x).astype(np.int64)
+        self._groups = GroupBatches(self.cluster_labels_, np.arange(n_clusters), batch_size,
+                                    self.rng, param="clusters_per_batch", k=clusters_per_batch,
+                                    replace=replace, word="cluster")
+
+    def batches(self, n):
+        n = self._check_batches_arg(n)
+        return self._groups.fill(self._groups.choose(n))
