@@ -1,8 +1,9 @@
 """Command line: `python -m harness <command>`.
 
 Each command lives in its own module exposing `add_arguments(parser)` and
-`main(args) -> int`. Modules are imported only when their command runs, so
-`--help` and `validate` never pay for importing TensorFlow.
+`main(args) -> int`. A command's module is imported only when that command
+is given, and none imports TensorFlow at import time, so `--help` and
+`validate` never pay for it.
 """
 
 import argparse
@@ -33,7 +34,8 @@ def _module_for(command):
     return importlib.import_module(module_name)
 
 
-def build_parser():
+def build_parser(command=None):
+    """The parser; only `command`'s own arguments are loaded (so one command's imports never slow another)."""
     parser = _Parser(
         prog="python -m harness",
         description="Non-i.i.d. minibatch stress tests for BatchNorm and Batch Renormalization.",
@@ -42,13 +44,15 @@ def build_parser():
     sub.required = True
     for name, (_, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        _module_for(name).add_arguments(command_parser)
+        if name == command:
+            _module_for(name).add_arguments(command_parser)
     return parser
 
 
 def main(argv=None):
     """Parse `argv`, run the command and return its exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         return _module_for(args.command).main(args) or 0

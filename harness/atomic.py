@@ -1,0 +1,36 @@
+"""Atomic file writes: a reader (or a resumed run) sees the old file or the new one, never half of one."""
+
+import json
+import os
+import tempfile
+
+
+def write_text(path, text):
+    """Write `text` to a temporary file in the same folder, flush it to disk, then rename it over `path`."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def write_json(path, value):
+    write_text(path, json.dumps(value, indent=1, sort_keys=True, default=_jsonable, allow_nan=True) + "\n")
+
+
+def write_csv(path, frame):
+    write_text(path, frame.to_csv(index=False))
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,62 @@
+"""`python -m harness run SCENARIO`: validate, train every trial (resuming), analyse, write tables and report."""
+
+import os
+import shlex
+import sys
+
+from harness.errors import UsageError
+from harness.validate_cmd import load_scenario
+
+
+def add_arguments(parser):
+    parser.add_argument("scenario", help="scenario YAML file")
+    parser.add_argument("--out", help="run directory (default: reports/<scenario name>)")
+    parser.add_argument("--fresh", action="store_true", help="discard finished trials and start over")
+    parser.add_argument("--smoke", action="store_true", help="a tiny version: few steps, one seed")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument("--verbose", action="store_true", help="keep TensorFlow's own start-up log lines")
+    parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    parser.add_argument("--skip-infeasible", action="store_true",
+                        help="drop infeasible sweep points with a warning instead of failing")
+    parser.add_argument("--executor", choices=("local", "process", "ray"), default="local",
+                        help="where trials run (default: local, one after another)")
+    parser.add_argument("--workers", type=int, default=None, help="process executor: worker processes (default: cores)")
+    parser.add_argument("--address", default=None,
+                        help="ray executor: 'auto' or a cluster address to join (default: start a local instance)")
+    parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="ray executor: GPUs per trial")
+    parser.add_argument("--max-retries", type=int, default=2, help="ray executor: retries of a task whose worker died")
+
+
+def main(args):
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers: {args.workers} must be >= 1")
+    if args.gpus_per_trial < 0:
+        raise UsageError(f"--gpus-per-trial: {args.gpus_per_trial} must be >= 0")
+    if args.max_retries < 0:
+        raise UsageError(f"--max-retries: {args.max_retries} must be >= 0")
+    if args.executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UsageError('--executor ray: Ray is not installed (pip install -e ".[ray]")') from None
+    scenario = load_scenario(args.scenario, args.skip_infeasible)
+    if args.smoke:
+        scenario = scenario.smoke()
+    out_dir = args.out or os.path.join("reports", scenario.name)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UsageError(f"--out: {out_dir!r} exists and is not a directory")
+
+    from harness.tfsetup import import_tensorflow
+
+    import_tensorflow(verbose=args.verbose)
+    from harness.executors import make_executor
+    from harness.runner import run
+
+    executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_trial, args.max_retries)
+    command = "python -m harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    run(scenario, out_dir, fresh=args.fresh, executor=executor, quiet=args.quiet, command=command,
+        report=not args.no_report, skip_infeasible=args.skip_infeasible)
+    if not args.quiet:
+        where = os.path.join(out_dir, "index.html") if not args.no_report else out_dir
+        print(f"results: {out_dir}/  report: {where}")
+    return 0

@@ -1,0 +1,180 @@
+"""The scenario runner: plan trials, skip finished ones, run the rest, write tables and the report.
+
+The run directory is the only state. Each finished trial is one JSON file,
+written atomically by this process alone (executors only return results), so a
+killed run loses at most the trials in flight and the next `run` resumes.
+"""
+
+import datetime
+import glob
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+
+from harness import atomic
+
+FINISHED = ("ok", "diverged")
+
+
+def plan(scenario, skip_infeasible=False):
+    """Every trial of the scenario: sweep points x samplers x normalizers x seeds, paired by seed."""
+    from harness.sweep import expand
+    from harness.trial import make_trial_config
+
+    configs = []
+    for point, point_scenario in expand(scenario, skip_infeasible):
+        for sampler in point_scenario.samplers:
+            for seed in point_scenario.seeds:
+                for normalizer in point_scenario.normalizers:
+                    configs.append(make_trial_config(point_scenario, sampler, normalizer, seed, point))
+    return configs
+
+
+def trial_path(out_dir, config):
+    return os.path.join(out_dir, "trials", f"{config['id']}.json")
+
+
+def load_finished(out_dir, config):
+    """The saved result of this exact trial config, if it finished (ok or diverged)."""
+    path = trial_path(out_dir, config)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as handle:
+            result = json.load(handle)
+    except (OSError, json.JSONDecodeError):
+        return None
+    return result if result.get("hash") == config["hash"] and result.get("status") in FINISHED else None
+
+
+def _git_commit():
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def provenance(command, started):
+    from harness.tfsetup import device_info, versions
+
+    return {"versions": versions(), "device": device_info(), "command": command, "started": started,
+            "finished": None, "git_commit": _git_commit(), "hostname": socket.gethostname(),
+            "platform": platform.platform()}
+
+
+def write_batch_composition(scenario, out_dir, skip_infeasible=False):
+    """composition.csv and noniid.csv: what each sampler's first training batches hold, and how non-i.i.d. they are."""
+    import pandas as pd
+
+    import samplers.metrics
+    from harness.scenario import build_sampler
+    from harness.sweep import expand
+    from harness.trial import load_dataset
+
+    composition, noniid = [], []
+    for point, point_scenario in expand(scenario, skip_infeasible):
+        dataset = load_dataset(point_scenario.data)
+        features = dataset.x_train.reshape(len(dataset.x_train), -1)
+        batch_size = point_scenario.training["batch_size"]
+        n_batches = point_scenario.analysis["composition_batches"]
+        for name, cfg in point_scenario.samplers.items():
+            sampler = build_sampler(cfg, dataset.y_train, batch_size, point_scenario.seeds[0], features)
+            stream = sampler.batches(max(len(sampler), n_batches))
+            counts = samplers.metrics.composition(stream[:n_batches], dataset.y_train, dataset.num_classes)
+            for label, batch in zip(*counts.nonzero()):
+                composition.append({"sampler": name, **point, "batch": int(batch), "label": int(label),
+                                    "count": int(counts[label, batch])})
+            for metric, value in samplers.metrics.summarize(stream, dataset.y_train).items():
+                noniid.append({"sampler": name, **point, "metric": metric, "value": float(value)})
+    atomic.write_csv(os.path.join(out_dir, "composition.csv"), pd.DataFrame(composition))
+    atomic.write_csv(os.path.join(out_dir, "noniid.csv"), pd.DataFrame(noniid))
+
+
+def write_tables(scenario, out_dir, results):
+    """The tidy CSV files and summary.md from all trial results; returns the summary text."""
+    from harness import tables
+
+    frames = tables.trial_tables(results)
+    for name, frame in frames.items():
+        atomic.write_csv(os.path.join(out_dir, f"{name}.csv"), frame)
+    text = f"# {scenario.name}\n\n" + tables.summary_markdown(frames["summary"], scenario.baseline_normalizer)
+    failed = frames["trials"][frames["trials"]["status"] != "ok"]
+    for _, row in failed.iterrows():
+        reason = f"diverged at step {int(row['diverged_step'])}" if row["status"] == "diverged" else row["error"]
+        text += f"\n- {row['sampler']} / {row['normalizer']} / seed {row['seed']}: {row['status']} ({reason})"
+    atomic.write_text(os.path.join(out_dir, "summary.md"), text + "\n")
+    return text
+
+
+def saved_results(out_dir):
+    results = []
+    for path in sorted(glob.glob(os.path.join(out_dir, "trials", "*.json"))):
+        with open(path) as handle:
+            results.append(json.load(handle))
+    return results
+
+
+def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=None, report=True,
+        on_result=None, skip_infeasible=False):
+    """Run (or resume) every trial of `scenario` into `out_dir`, then write tables and the report.
+
+    Returns the list of trial results, in plan order.
+    """
+    from tqdm import tqdm
+
+    from harness.executors import LocalExecutor
+
+    executor = executor or LocalExecutor()
+    configs = plan(scenario, skip_infeasible)
+    os.makedirs(os.path.join(out_dir, "trials"), exist_ok=True)
+    if fresh:
+        for path in glob.glob(os.path.join(out_dir, "trials", "*.json")):
+            os.unlink(path)
+    started = _now()
+    atomic.write_text(os.path.join(out_dir, "scenario.yaml"), scenario.to_yaml())
+    info = provenance(command or " ".join(sys.argv), started)
+    atomic.write_json(os.path.join(out_dir, "provenance.json"), info)
+
+    results = {c["id"]: load_finished(out_dir, c) for c in configs}
+    todo = [c for c in configs if results[c["id"]] is None]
+    # Remove results of trials no longer in the plan, so tables describe this scenario only.
+    planned = {trial_path(out_dir, c) for c in configs}
+    for path in glob.glob(os.path.join(out_dir, "trials", "*.json")):
+        if path not in planned:
+            os.unlink(path)
+
+    bar = tqdm(total=len(configs), initial=len(configs) - len(todo), disable=quiet, unit="trial",
+               desc=scenario.name, file=sys.stderr, dynamic_ncols=True)
+    try:
+        for result in executor.run(todo, progress=None if quiet else bar):
+            atomic.write_json(trial_path(out_dir, result["config"]), result)
+            results[result["id"]] = result
+            bar.update(1)
+            if on_result is not None:
+                on_result(result)
+    finally:
+        bar.close()
+    tic = time.perf_counter()
+    write_batch_composition(scenario, out_dir, skip_infeasible)
+    ordered = [results[c["id"]] for c in configs]
+    text = write_tables(scenario, out_dir, ordered)
+    info["finished"] = _now()
+    info["io_seconds"] = time.perf_counter() - tic
+    atomic.write_json(os.path.join(out_dir, "provenance.json"), info)
+    if report:
+        from harness.report import write_report
+
+        write_report(out_dir)
+    if not quiet:
+        print(text)
+    return ordered

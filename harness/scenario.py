@@ -1,0 +1,374 @@
+"""Scenario files: the schema, strict validation, and the resolved (all defaults filled) scenario.
+
+A scenario is validated completely before anything runs and before TensorFlow is
+imported: unknown keys (with a "did you mean"), wrong types, out-of-range values,
+unknown names, and sampler parameters that are infeasible for the real labels.
+Every problem is one `ScenarioError` naming the field path, the value and why.
+"""
+
+import copy
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import os
+import re
+
+import yaml
+
+from harness import data as data_sources
+
+
+class ScenarioError(ValueError):
+    """One problem in a scenario, as `<file>: <field path>: <value> <reason>`."""
+
+    def __init__(self, path, value, reason, source=None):
+        self.path, self.value, self.reason, self.source = path, value, reason, source
+        super().__init__(str(self))
+
+    def __str__(self):
+        prefix = f"{self.source}: " if self.source else ""
+        shown = "" if self.value is _MISSING else f"{_show(self.value)} "
+        return f"{prefix}{self.path}: {shown}{self.reason}"
+
+
+_MISSING = object()
+_REQUIRED = object()
+
+
+def _show(value):
+    return repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One scalar or list field: its type, default and allowed range or choices."""
+
+    kind: type
+    default: object = _REQUIRED
+    low: float = None
+    high: float = None
+    low_open: bool = False
+    choices: tuple = None
+    list_of: type = None
+    nullable: bool = False
+
+    def check(self, path, value):
+        if value is None and self.nullable:
+            return None
+        if self.list_of is not None:
+            if not isinstance(value, list) or not value:
+                raise ScenarioError(path, value, f"must be a non-empty list of {self.list_of.__name__}")
+            return [Field(self.list_of, low=self.low).check(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) and self.kind is not bool or not isinstance(value, self.kind):
+            raise ScenarioError(path, value, f"must be {self.kind.__name__}, got {type(value).__name__}")
+        if self.kind is float and not math.isfinite(value):
+            raise ScenarioError(path, value, "must be a finite number")
+        if self.choices is not None and value not in self.choices:
+            raise ScenarioError(path, value, f"is not one of {', '.join(self.choices)}{_did_you_mean(value, self.choices)}")
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            raise ScenarioError(path, value, f"must be {'>' if self.low_open else '>='} {self.low}")
+        if self.high is not None and value > self.high:
+            raise ScenarioError(path, value, f"must be <= {self.high}")
+        return value
+
+
+def _did_you_mean(word, candidates):
+    close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _mapping(path, value):
+    if not isinstance(value, dict):
+        raise ScenarioError(path, value, f"must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _check_fields(path, given, fields):
+    """Validate a mapping against `fields`: unknown keys, missing required keys, each value."""
+    given = _mapping(path, given)
+    for key in given:
+        if key not in fields:
+            raise ScenarioError(f"{path}.{key}", _MISSING, f"unknown key{_did_you_mean(key, fields)}")
+    resolved = {}
+    for key, field in fields.items():
+        if key in given:
+            resolved[key] = field.check(f"{path}.{key}", given[key])
+        elif field.default is _REQUIRED:
+            raise ScenarioError(f"{path}.{key}", _MISSING, "is required")
+        else:
+            resolved[key] = copy.deepcopy(field.default)
+    return resolved
+
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+DATA_COMMON = {
+    "name": Field(str, choices=data_sources.DATA_SOURCES),
+}
+DATA_FIELDS = {
+    "digits": {"test_fraction": Field(float, 0.3, low=0, high=0.9, low_open=True), "split_seed": Field(int, 0)},
+    "synthetic": {
+        "test_fraction": Field(float, 0.3, low=0, high=0.9, low_open=True),
+        "split_seed": Field(int, 0),
+        "num_classes": Field(int, 10, low=2),
+        "image_size": Field(int, 8, low=4, high=512),
+        "channels": Field(int, 1, low=1, high=16),
+        "examples_per_class": Field(int, 150, low=4),
+        "noise": Field(float, 1.0, low=0),
+        "seed": Field(int, 0),
+    },
+    "npz": {"path": Field(str)},
+    **{name: {"train_limit": Field(int, None, low=1, nullable=True)} for name in ("mnist", "fashion_mnist", "cifar10", "cifar100")},
+}
+
+MODEL_FIELDS = {
+    "mlp": {"widths": Field(list, [128, 128], list_of=int, low=1)},
+    "convnet": {"widths": Field(list, [32, 64], list_of=int, low=1)},
+    "resnet": {"widths": Field(list, [16, 32], list_of=int, low=1), "blocks_per_stage": Field(int, 1, low=1, high=8)},
+}
+
+TRAINING_FIELDS = {
+    "batch_size": Field(int, 16, low=1),
+    "steps": Field(int, 1500, low=1),
+    "optimizer": Field(str, "adam", choices=("adam", "sgd", "momentum", "rmsprop")),
+    "learning_rate": Field(float, 1e-3, low=0, low_open=True),
+    "steps_per_call": Field(int, 100, low=1),
+}
+
+ANALYSIS_FIELDS = {
+    "eval_every": Field(int, 100, low=1),
+    "probe_batches": Field(int, 8, low=1),
+    "precise_batches": Field(int, 100, low=1),
+    "eval_examples": Field(int, None, low=1, nullable=True),
+    "composition_batches": Field(int, 32, low=1),
+}
+
+TOP_LEVEL = ("name", "description", "data", "model", "normalizers", "samplers", "training", "seeds", "analysis", "sweep")
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """A validated scenario with every default filled in: the single source of truth for a run."""
+
+    name: str
+    description: str
+    data: dict
+    model: dict
+    normalizers: dict
+    samplers: dict
+    training: dict
+    seeds: list
+    analysis: dict
+    sweep: dict = dataclasses.field(default_factory=dict)
+
+    def to_dict(self):
+        return copy.deepcopy(dataclasses.asdict(self))
+
+    def to_yaml(self):
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def smoke(self):
+        """The tiny variant of this scenario: few steps, one seed, small analysis; same shape."""
+        steps = min(self.training["steps"], 60)
+        return dataclasses.replace(
+            self,
+            name=f"{self.name}_smoke",
+            training={**self.training, "steps": steps, "steps_per_call": min(self.training["steps_per_call"], 30)},
+            seeds=self.seeds[:1],
+            analysis={**self.analysis, "eval_every": max(steps // 2, 1), "probe_batches": 2,
+                      "precise_batches": 10, "composition_batches": min(self.analysis["composition_batches"], 16)},
+        )
+
+    @property
+    def baseline_normalizer(self):
+        """The normalizer paired differences are taken against: `bn`, else the first of kind batchnorm."""
+        if "bn" in self.normalizers:
+            return "bn"
+        kinds = [name for name, cfg in self.normalizers.items() if cfg["kind"] == "batchnorm"]
+        return kinds[0] if kinds else next(iter(self.normalizers))
+
+
+def config_hash(config):
+    """A stable hash of a JSON-able config: what makes a finished trial reusable on resume."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def load_yaml(path):
+    """Read a scenario file with `yaml.safe_load` only."""
+    if not os.path.exists(path):
+        raise ScenarioError("file", path, "does not exist")
+    try:
+        with open(path) as handle:
+            raw = yaml.safe_load(handle)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "file"
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ScenarioError(where, _MISSING, f"is not valid YAML: {problem}", source=os.path.basename(path))
+    return raw
+
+
+def load(path, check_feasibility=True, skip_infeasible=False):
+    """Load and validate a scenario file; errors carry the file name."""
+    raw = load_yaml(path)
+    try:
+        return validate(raw, check_feasibility=check_feasibility, skip_infeasible=skip_infeasible)
+    except ScenarioError as error:
+        error.source = os.path.basename(path)
+        raise
+
+
+def validate(raw, check_feasibility=True, skip_infeasible=False):
+    """Validate a scenario mapping and return the resolved `Scenario`.
+
+    With a sweep, feasibility is checked at every point (infeasible points are an
+    error, or dropped with a warning when `skip_infeasible`).
+    """
+    raw = _mapping("scenario", raw)
+    for key in raw:
+        if key not in TOP_LEVEL:
+            raise ScenarioError(key, _MISSING, f"unknown key{_did_you_mean(key, TOP_LEVEL)}")
+    for key in ("name", "data", "model", "normalizers", "samplers", "seeds"):
+        if key not in raw:
+            raise ScenarioError(key, _MISSING, "is required")
+    name = Field(str).check("name", raw["name"])
+    if not NAME_PATTERN.match(name):
+        raise ScenarioError("name", name, "must be letters, digits, '_', '-' or '.' (it names the output folder)")
+    description = Field(str, "").check("description", raw.get("description", ""))
+
+    data_raw = _mapping("data", raw["data"])
+    source = DATA_COMMON["name"].check("data.name", _required(data_raw, "name", "data.name"))
+    data = {"name": source, **_check_fields("data", {k: v for k, v in data_raw.items() if k != "name"}, DATA_FIELDS[source])}
+    if source == "npz" and not os.path.exists(data["path"]):
+        raise ScenarioError("data.path", data["path"], "does not exist")
+
+    model_raw = _mapping("model", raw["model"])
+    model_name = Field(str, choices=tuple(MODEL_FIELDS)).check("model.name", _required(model_raw, "name", "model.name"))
+    model = {"name": model_name, **_check_fields("model", {k: v for k, v in model_raw.items() if k != "name"}, MODEL_FIELDS[model_name])}
+
+    training = _check_fields("training", raw.get("training", {}), TRAINING_FIELDS)
+    seeds = Field(list, list_of=int).check("seeds", raw["seeds"])
+    if len(set(seeds)) != len(seeds):
+        raise ScenarioError("seeds", seeds, "has repeated seeds")
+    analysis = _check_fields("analysis", raw.get("analysis", {}), ANALYSIS_FIELDS)
+
+    normalizers = _validate_normalizers(raw["normalizers"], training)
+    samplers_raw = _validate_sampler_names(raw["samplers"])
+    sweep = _mapping("sweep", raw.get("sweep") or {})
+    scenario = Scenario(name, description, data, model, normalizers, samplers_raw, training, seeds, analysis, sweep)
+    if sweep:
+        from harness.sweep import expand
+
+        if check_feasibility:
+            expand(scenario, skip_infeasible)  # every point validated, feasibility included, before anything runs
+        return scenario
+    if check_feasibility:
+        dataset = data_sources.load(scenario.data)
+        scenario = dataclasses.replace(scenario, samplers=check_samplers(scenario, dataset))
+    return scenario
+
+
+def _required(mapping, key, path):
+    if key not in mapping:
+        raise ScenarioError(path, _MISSING, "is required")
+    return mapping[key]
+
+
+def _named_sections(path, value):
+    value = _mapping(path, value)
+    if not value:
+        raise ScenarioError(path, value, "must name at least one entry")
+    for key, cfg in value.items():
+        if not isinstance(key, str) or not NAME_PATTERN.match(key) or "__" in key:
+            raise ScenarioError(f"{path}.{key}", _MISSING, "is not a valid name (letters, digits, '_', '-', '.'; no '__')")
+        cfg = _mapping(f"{path}.{key}", cfg)
+        if "kind" not in cfg:
+            raise ScenarioError(f"{path}.{key}.kind", _MISSING, "is required")
+    return value
+
+
+def _validate_normalizers(value, training):
+    from harness.norms.spec import NORMALIZER_KINDS, NormalizerConfigError, validate_normalizer_config
+
+    resolved = {}
+    for name, cfg in _named_sections("normalizers", value).items():
+        kind = cfg["kind"]
+        if kind not in NORMALIZER_KINDS:
+            raise ScenarioError(f"normalizers.{name}.kind", kind,
+                                f"is not one of {', '.join(NORMALIZER_KINDS)}{_did_you_mean(kind, NORMALIZER_KINDS)}")
+        for key in cfg:
+            if key != "kind" and key not in NORMALIZER_KINDS[kind]:
+                raise ScenarioError(f"normalizers.{name}.{key}", _MISSING,
+                                    f"unknown parameter for kind {kind}{_did_you_mean(key, NORMALIZER_KINDS[kind])}")
+        try:
+            resolved[name] = validate_normalizer_config(dict(cfg))
+        except NormalizerConfigError as error:
+            raise ScenarioError(f"normalizers.{name}.{error.param}", error.value, error.reason) from None
+        microbatch = resolved[name].get("microbatch_size")
+        if microbatch and training["batch_size"] % microbatch:
+            raise ScenarioError(f"normalizers.{name}.microbatch_size", microbatch,
+                                f"does not divide training.batch_size {training['batch_size']}")
+    return resolved
+
+
+def _validate_sampler_names(value):
+    import samplers
+
+    resolved = {}
+    for name, cfg in _named_sections("samplers", value).items():
+        kind = cfg["kind"]
+        try:
+            cls = samplers.get(kind)
+        except ValueError as error:
+            raise ScenarioError(f"samplers.{name}.kind", kind, _reason(error, kind)) from None
+        parameters = cls.parameters()
+        for key in cfg:
+            if key != "kind" and key not in parameters:
+                raise ScenarioError(f"samplers.{name}.{key}", _MISSING,
+                                    f"unknown parameter for sampler {kind}{_did_you_mean(key, parameters)}")
+        resolved[name] = {"kind": kind, **parameters, **{k: v for k, v in cfg.items() if k != "kind"}}
+    return resolved
+
+
+def _reason(error, value):
+    """A sampler error's text without the value it already names."""
+    text = str(error).splitlines()[0]
+    prefix = f"{value!r}"
+    return text[len(prefix):].strip() if text.startswith(prefix) else text
+
+
+def build_sampler(sampler_config, labels, batch_size, seed, features=None):
+    """Construct a sampler from its resolved config (`kind` plus parameters)."""
+    import samplers
+
+    params = {k: v for k, v in sampler_config.items() if k != "kind"}
+    cls = samplers.get(sampler_config["kind"])
+    return cls(labels, batch_size, seed=seed, features=features, **params)
+
+
+def check_samplers(scenario, dataset):
+    """Construct every sampler on the real training and test labels, so infeasible parameters fail now."""
+    import samplers
+
+    features = dataset.x_train.reshape(len(dataset.x_train), -1)
+    for name, cfg in scenario.samplers.items():
+        for labels, feats in ((dataset.y_train, features), (dataset.y_test, dataset.x_test.reshape(len(dataset.x_test), -1))):
+            try:
+                build_sampler(cfg, labels, scenario.training["batch_size"], 0, feats)
+            except samplers.SamplerParameterError as error:
+                if error.param == "batch_size":
+                    path = "training.batch_size"
+                elif error.param in ("labels", "features"):
+                    path = "data"
+                else:
+                    path = f"samplers.{name}.{error.param}"
+                reason = error.reason
+                if labels is dataset.y_test:
+                    reason += " (in the test split)"
+                raise ScenarioError(path, error.value, f"{reason} ({dataset.name})") from None
+    return scenario.samplers

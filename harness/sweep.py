@@ -1,0 +1,74 @@
+"""Sweeps: a scenario's `sweep:` section expanded into validated scenario points.
+
+    sweep:
+      training.batch_size: [2, 4, 8, 16, 32]        # cartesian product over plain keys
+      zip:                                           # paired lists, advanced together
+        samplers.corr.classes_per_batch: [1, 2, 4]
+        normalizers.brn.r_max: [1.5, 2, 3]
+
+Every point is validated (feasibility included) before anything runs.
+"""
+
+import copy
+import itertools
+import sys
+
+from harness.scenario import ScenarioError, validate
+
+
+def _axes(sweep):
+    """(paths, list of value tuples) for the product of plain keys and the zipped group."""
+    plain = {k: v for k, v in sweep.items() if k != "zip"}
+    zipped = sweep.get("zip") or {}
+    for path, values in [*plain.items(), *zipped.items()]:
+        where = f"sweep.zip.{path}" if path in zipped else f"sweep.{path}"
+        if not isinstance(values, list) or not values:
+            raise ScenarioError(where, values, "must be a non-empty list of values")
+    if not isinstance(zipped, dict):
+        raise ScenarioError("sweep.zip", zipped, "must map field paths to lists")
+    lengths = {len(v) for v in zipped.values()}
+    if len(lengths) > 1:
+        raise ScenarioError("sweep.zip", {k: len(v) for k, v in zipped.items()}, "lists must have equal lengths")
+    paths = list(plain) + list(zipped)
+    zipped_rows = list(zip(*zipped.values())) if zipped else [()]
+    rows = [tuple(p) + tuple(z) for p in itertools.product(*plain.values()) for z in zipped_rows]
+    return paths, rows
+
+
+def _set_path(tree, path, value):
+    keys = path.split(".")
+    node = tree
+    for key in keys[:-1]:
+        if not isinstance(node, dict) or key not in node:
+            raise ScenarioError(f"sweep.{path}", value, "names no field of the scenario")
+        node = node[key]
+    if not isinstance(node, dict) or keys[-1] not in node:
+        raise ScenarioError(f"sweep.{path}", value, "names no field of the scenario")
+    node[keys[-1]] = value
+
+
+def expand(scenario, skip_infeasible=False):
+    """[(point, scenario)]: one validated scenario per sweep point ({} and the scenario itself when there is no sweep)."""
+    if not scenario.sweep:
+        return [({}, scenario)]
+    paths, rows = _axes(scenario.sweep)
+    if any(path.split(".")[0] in ("sweep", "seeds", "name") for path in paths):
+        raise ScenarioError("sweep", paths, "may not sweep name, seeds or sweep")
+    base = scenario.to_dict()
+    base["sweep"] = {}
+    points = []
+    for row in rows:
+        point = dict(zip(paths, row))
+        raw = copy.deepcopy(base)
+        for path, value in point.items():
+            _set_path(raw, path, value)
+        try:
+            points.append((point, validate(raw)))
+        except ScenarioError as error:
+            shown = ", ".join(f"{k}={v}" for k, v in point.items())
+            if not skip_infeasible:
+                raise ScenarioError(f"sweep point ({shown}): {error.path}", error.value, error.reason) from None
+            print(f"warning: skipping infeasible sweep point ({shown}): {error}", file=sys.stderr)
+    if not points:
+        raise ScenarioError("sweep", scenario.sweep, "has no feasible point")
+    return points

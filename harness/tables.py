@@ -1,0 +1,103 @@
+"""Tidy tables of a run (pandas): what the report reads, and the summaries across seeds."""
+
+import numpy as np
+import pandas as pd
+
+from harness import stats
+
+ID_COLUMNS = ["sampler", "normalizer", "seed"]
+FINAL_METRICS = ["acc_inference", "acc_batch_iid", "acc_batch_sampler", "acc_precise",
+                 "train_loss", "train_acc", "logit_disagreement", "logit_kl", "seconds", "ms_per_step"]
+
+
+def _ids(result):
+    config = result["config"]
+    return {"sampler": config["sampler"], "normalizer": config["normalizer"], "seed": config["seed"],
+            **config.get("point", {})}
+
+
+def trial_tables(results):
+    """summary, curves, layers and trials tables from trial results (sweep values as extra columns)."""
+    summary, curves, layers, trials = [], [], [], []
+    for result in results:
+        ids = _ids(result)
+        trials.append({**ids, "status": result["status"], "diverged_step": result["diverged_step"],
+                       "error": result["error"], "seconds": result["seconds"]})
+        summary.extend({**ids, "metric": m, "value": v} for m, v in result["final"].items())
+        curves.extend({**ids, **row} for row in result["curves"])
+        for row in result["layers"]:
+            layers.extend({**ids, "layer": row["layer"], "metric": m, "value": v}
+                          for m, v in row.items() if m != "layer")
+    return {
+        "summary": _frame(summary, ["metric", "value"]),
+        "curves": _frame(curves, ["step", "metric", "value"]),
+        "layers": _frame(layers, ["layer", "metric", "value"]),
+        "trials": _frame(trials, ["status", "diverged_step", "error", "seconds"]),
+    }
+
+
+def _frame(rows, value_columns):
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=ID_COLUMNS + value_columns)
+    sweep = [c for c in frame.columns if c not in ID_COLUMNS + value_columns]
+    return frame[ID_COLUMNS + sweep + value_columns]
+
+
+def sweep_columns(frame, value_columns=("metric", "value")):
+    return [c for c in frame.columns if c not in ID_COLUMNS + list(value_columns)]
+
+
+def seed_summary(summary, baseline):
+    """Mean, sd and 95% CI over seeds per (sampler, normalizer, metric), and the paired difference to `baseline`."""
+    keys = ["sampler", *sweep_columns(summary), "normalizer", "metric"]
+    rows = []
+    for key, group in summary.groupby(keys, sort=False):
+        row = dict(zip(keys, key))
+        row.update(stats.mean_ci(group["value"]))
+        base = summary[(summary["normalizer"] == baseline) & (summary["metric"] == row["metric"])]
+        for column in keys:
+            if column not in ("normalizer", "metric"):
+                base = base[base[column] == row[column]]
+        paired = group.merge(base[["seed", "value"]], on="seed", suffixes=("", "_base"))
+        diff = stats.paired_difference(paired["value"], paired["value_base"])
+        row.update({f"diff_{k}": v for k, v in diff.items() if k != "n"})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sampler", "acc_precise")):
+    """A plain-text table: mean ± CI half-width per sampler and normalizer, plus the paired difference to the baseline."""
+    if summary.empty:
+        return "No finished trials.\n"
+    table = seed_summary(summary[summary["metric"].isin(metrics)], baseline)
+    lines = [f"| sampler | normalizer | {' | '.join(metrics)} | acc_inference - {baseline} (95% CI) |",
+             "|" + "---|" * (len(metrics) + 3)]
+    group_keys = ["sampler", *sweep_columns(summary)]
+    for key, group in table.groupby(group_keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(str(k) for k in key)
+        for normalizer, rows in group.groupby("normalizer", sort=False):
+            cells = []
+            for metric in metrics:
+                row = rows[rows["metric"] == metric]
+                cells.append(_mean_pm(row.iloc[0]) if len(row) else "-")
+            acc = rows[rows["metric"] == "acc_inference"]
+            diff = "-" if normalizer == baseline or acc.empty else _diff(acc.iloc[0])
+            lines.append(f"| {label} | {normalizer} | {' | '.join(cells)} | {diff} |")
+    n = int(table["n"].max())
+    lines.append("")
+    lines.append(f"Mean over {n} seed(s); ± is the half-width of the 95% t interval over seeds.")
+    return "\n".join(lines) + "\n"
+
+
+def _mean_pm(row):
+    if np.isnan(row["hi"]):
+        return f"{row['mean']:.3f}"
+    return f"{row['mean']:.3f} ± {(row['hi'] - row['lo']) / 2:.3f}"
+
+
+def _diff(row):
+    if np.isnan(row["diff_hi"]):
+        return f"{row['diff_mean']:+.3f}"
+    return f"{row['diff_mean']:+.3f} [{row['diff_lo']:+.3f}, {row['diff_hi']:+.3f}]"

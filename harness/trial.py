@@ -1,0 +1,206 @@
+"""One trial: train one network with one normalizer on one sampler's batch stream, then analyse it.
+
+A trial is a pure function of its config (data, model, normalizer, sampler,
+training, analysis, seed): `run_trial(config)` returns a JSON-able result and
+touches nothing else, so the runner can cache it, resume it, or run it in
+another process or on another machine.
+"""
+
+import functools
+import json
+import math
+import time
+import traceback
+
+import numpy as np
+
+from harness import data as data_sources
+from harness.scenario import build_sampler, config_hash
+
+TEST_SAMPLER_SEED_OFFSET = 7919
+PRECISE_SEED_OFFSET = 104729
+
+
+def trial_id(config):
+    """A readable, unique file name for a trial: sampler, normalizer, seed and any swept values."""
+    parts = [config["sampler"], config["normalizer"], f"s{config['seed']}"]
+    for path, value in sorted(config.get("point", {}).items()):
+        parts.append(f"{path.split('.')[-1]}={value}")
+    return "__".join(str(p) for p in parts).replace("/", "-")
+
+
+def make_trial_config(scenario, sampler, normalizer, seed, point=None):
+    """Everything that determines a trial's result, and nothing else."""
+    config = {
+        "data": scenario.data,
+        "model": scenario.model,
+        "training": scenario.training,
+        "analysis": scenario.analysis,
+        "sampler": sampler,
+        "sampler_config": scenario.samplers[sampler],
+        "normalizer": normalizer,
+        "normalizer_config": scenario.normalizers[normalizer],
+        "seed": seed,
+        "point": dict(point or {}),
+    }
+    config["id"] = trial_id(config)
+    config["hash"] = config_hash({k: v for k, v in config.items() if k not in ("id", "hash")})
+    return config
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(data_json):
+    return data_sources.load(json.loads(data_json))
+
+
+def load_dataset(data_config):
+    """The dataset, loaded once per process for all trials that share it."""
+    return _dataset(json.dumps(data_config, sort_keys=True))
+
+
+def _optimizer(training):
+    import keras
+
+    name, rate = training["optimizer"], training["learning_rate"]
+    if name == "adam":
+        return keras.optimizers.Adam(rate)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(rate)
+    if name == "momentum":
+        return keras.optimizers.SGD(rate, momentum=0.9)
+    return keras.optimizers.SGD(rate)
+
+
+def make_train_chunk(model, optimizer, x_train, y_train, batch_size):
+    """A compiled function running one training step per row of an (n, batch_size) index array.
+
+    Several steps run per call (a `tf.range` loop inside one `tf.function`), so
+    Python dispatch does not dominate small models. Returns per-step loss and accuracy.
+    """
+    import keras
+    import tensorflow as tf
+
+    x_all = tf.constant(x_train)
+    y_all = tf.constant(y_train)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, batch_size], tf.int64)])
+    def train_chunk(indices):
+        n = tf.shape(indices)[0]
+        losses = tf.TensorArray(tf.float32, size=n)
+        accuracies = tf.TensorArray(tf.float32, size=n)
+        for i in tf.range(n):
+            x = tf.gather(x_all, indices[i])
+            y = tf.gather(y_all, indices[i])
+            with tf.GradientTape() as tape:
+                logits = model(x, training=True)
+                loss = loss_fn(y, logits)
+            gradients = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+            correct = tf.cast(tf.equal(tf.argmax(logits, -1), y), tf.float32)
+            losses = losses.write(i, tf.cast(loss, tf.float32))
+            accuracies = accuracies.write(i, tf.reduce_mean(correct))
+        return losses.stack(), accuracies.stack()
+
+    return train_chunk
+
+
+def _eval_steps(steps, eval_every):
+    points = list(range(eval_every, steps, eval_every))
+    return points + [steps]
+
+
+def run_trial(config, on_step=None):
+    """Train and analyse one trial; returns its result dict. Exceptions are the caller's to record."""
+    from harness.tfsetup import import_tensorflow, set_determinism
+
+    import_tensorflow()
+    import keras
+
+    from harness.analysis import Analyzer
+    from harness.models import build_model
+
+    started = time.perf_counter()
+    seed = config["seed"]
+    training, analysis = config["training"], config["analysis"]
+    batch_size, steps = training["batch_size"], training["steps"]
+    keras.backend.clear_session()
+    set_determinism(seed)
+    dataset = load_dataset(config["data"])
+    features = dataset.x_train.reshape(len(dataset.x_train), -1)
+
+    stream = build_sampler(config["sampler_config"], dataset.y_train, batch_size, seed, features).batches(steps)
+    n_test = len(dataset.y_test) if analysis["eval_examples"] is None else min(analysis["eval_examples"], len(dataset.y_test))
+    test_batches = max(n_test // batch_size, 1)
+    test_features = dataset.x_test[:n_test].reshape(n_test, -1)
+    sampler_test = build_sampler(config["sampler_config"], dataset.y_test[:n_test], batch_size,
+                                 seed + TEST_SAMPLER_SEED_OFFSET, test_features).batches(test_batches)
+    iid_test = build_sampler({"kind": "iid"}, dataset.y_test[:n_test], batch_size,
+                             seed + TEST_SAMPLER_SEED_OFFSET).batches(test_batches)
+
+    model = build_model(config["model"], config["normalizer_config"], dataset.input_shape, dataset.num_classes, seed)
+    train_chunk = make_train_chunk(model, _optimizer(training), dataset.x_train, dataset.y_train, batch_size)
+    analyzer = Analyzer(model, dataset, sampler_test, iid_test, analysis["eval_examples"])
+    probe = sampler_test[: analysis["probe_batches"]]
+
+    curves, chunk_times, timing = [], [], {"train": 0.0, "analysis": 0.0}
+    step, status, diverged_step = 0, "ok", None
+    window_losses, window_accs = [], []
+    for eval_step in _eval_steps(steps, analysis["eval_every"]):
+        while step < eval_step:
+            chunk = stream[step:min(eval_step, step + training["steps_per_call"])]
+            tic = time.perf_counter()
+            losses, accuracies = (np.asarray(t) for t in train_chunk(chunk))
+            chunk_times.append((time.perf_counter() - tic, len(chunk)))
+            timing["train"] += chunk_times[-1][0]
+            bad = np.flatnonzero(~np.isfinite(losses))
+            if bad.size:
+                status, diverged_step = "diverged", step + int(bad[0]) + 1
+                break
+            window_losses.extend(losses.tolist())
+            window_accs.extend(accuracies.tolist())
+            step += len(chunk)
+            if on_step is not None:
+                on_step(step, steps)
+        if status == "diverged":
+            break
+        tic = time.perf_counter()
+        point = {"train_loss": float(np.mean(window_losses)), "train_acc": float(np.mean(window_accs)),
+                 **analyzer.accuracies()}
+        clip = analyzer.clip_fraction(probe)
+        if clip is not None:
+            point["clip_fraction"] = clip
+        curves.extend({"step": step, "metric": metric, "value": value} for metric, value in point.items())
+        timing["analysis"] += time.perf_counter() - tic
+        final = point
+        window_losses, window_accs = [], []
+
+    result = {"id": config["id"], "hash": config["hash"], "config": config, "status": status,
+              "diverged_step": diverged_step, "error": None, "curves": curves, "final": {}, "layers": []}
+    if status == "ok":
+        tic = time.perf_counter()
+        precise_batches = build_sampler({"kind": "iid"}, dataset.y_train, batch_size,
+                                        seed + PRECISE_SEED_OFFSET).batches(analysis["precise_batches"])
+        final = {k: v for k, v in final.items() if k != "clip_fraction"}
+        final["acc_precise"] = analyzer.acc_precise(precise_batches)
+        final.update(analyzer.logit_mismatch(sampler_test))
+        result["layers"] = analyzer.layer_statistics(probe)
+        timing["analysis"] += time.perf_counter() - tic
+    steady = chunk_times[1:] or chunk_times
+    ms_per_step = 1000 * sum(t for t, _ in steady) / max(sum(n for _, n in steady), 1)
+    timing["trace"] = max(chunk_times[0][0] - chunk_times[0][1] * ms_per_step / 1000, 0.0) if chunk_times else 0.0
+    result["seconds"] = time.perf_counter() - started
+    result["timing"] = timing
+    if status == "ok":
+        result["final"] = {**final, "seconds": result["seconds"], "ms_per_step": ms_per_step}
+    keras.backend.clear_session()
+    return result
+
+
+def failed_result(config, error):
+    """The record of a trial that raised: kept, listed in the report, retried on resume."""
+    last = traceback.format_exception_only(type(error), error)[-1].strip()
+    return {"id": config["id"], "hash": config["hash"], "config": config, "status": "failed",
+            "diverged_step": None, "error": last.splitlines()[0][:500], "curves": [], "final": {},
+            "layers": [], "seconds": math.nan, "timing": {}}

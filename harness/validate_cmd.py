@@ -1,0 +1,33 @@
+"""`python -m harness validate FILE`: check a scenario (feasibility included) without running it."""
+
+from harness.errors import UsageError
+
+
+def add_arguments(parser):
+    parser.add_argument("scenario", help="scenario YAML file")
+    parser.add_argument("--skip-infeasible", action="store_true",
+                        help="drop infeasible sweep points with a warning instead of failing")
+
+
+def load_scenario(path, skip_infeasible=False):
+    """The validated scenario, or a one-line UsageError naming the field, the value and the reason."""
+    from harness.scenario import ScenarioError, load
+
+    try:
+        return load(path, skip_infeasible=skip_infeasible)
+    except ScenarioError as error:
+        if error.source is None:
+            error.source = path
+        raise UsageError(str(error)) from None
+
+
+def main(args):
+    from harness.runner import plan
+
+    scenario = load_scenario(args.scenario, args.skip_infeasible)
+    trials = plan(scenario, args.skip_infeasible)
+    print(f"{args.scenario}: ok ({len(trials)} trials: {len(scenario.samplers)} samplers x "
+          f"{len(scenario.normalizers)} normalizers x {len(scenario.seeds)} seeds"
+          + (f" x {len(trials) // (len(scenario.samplers) * len(scenario.normalizers) * len(scenario.seeds))} sweep points)"
+             if scenario.sweep else ")"))
+    return 0
