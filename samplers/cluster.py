@@ -5,16 +5,17 @@ import numpy as np
 from samplers._groups import GroupBatches
 from samplers.base import Sampler, SamplerParameterError, check_int
 
-# k-means on more examples than this uses MiniBatchKMeans (seconds, not minutes, on 1M rows).
-_FULL_KMEANS_LIMIT = 50_000
+# k-means is fitted on at most this many examples (a seeded random subset), then assigns all:
+# seconds rather than minutes on 1M rows.
+FIT_SAMPLE = 50_000
 
 
 class ClusterSampler(Sampler):
     """Batches drawn from k-means clusters of `features` (correlation not visible in labels).
 
     `features` (N, ...) are flattened per example and clustered into
-    `n_clusters` with scikit-learn k-means (MiniBatchKMeans above 50,000
-    examples), seeded from `seed`. Batches then hold `clusters_per_batch`
+    `n_clusters` with scikit-learn k-means (fitted on a random subset of at
+    most 50,000 examples, then assigned to all), seeded from `seed`. Batches then hold `clusters_per_batch`
     clusters x batch_size/clusters_per_batch examples, exactly as
     `class_correlated` does with classes. The fitted assignment is
     `cluster_labels_`.
@@ -35,15 +36,14 @@ class ClusterSampler(Sampler):
         x = x.reshape(self.n_examples_, -1).astype(np.float32, copy=False)
         if not np.isfinite(x).all():
             raise SamplerParameterError("features", x, "must be finite")
-        from sklearn.cluster import KMeans, MiniBatchKMeans  # scikit-learn only when used
+        from sklearn.cluster import KMeans  # scikit-learn only when this sampler is built
 
         random_state = int(self.rng.integers(2 ** 31 - 1))
-        if self.n_examples_ > _FULL_KMEANS_LIMIT:
-            model = MiniBatchKMeans(n_clusters=n_clusters, random_state=random_state, n_init=3,
-                                    batch_size=4096)
-        else:
-            model = KMeans(n_clusters=n_clusters, random_state=random_state, n_init=1)
-        self.cluster_labels_ = model.fit_predict(x).astype(np.int64)
+        fit_rows = x
+        if self.n_examples_ > FIT_SAMPLE:
+            fit_rows = x[np.sort(self.rng.choice(self.n_examples_, FIT_SAMPLE, replace=False))]
+        model = KMeans(n_clusters=n_clusters, random_state=random_state, n_init=1).fit(fit_rows)
+        self.cluster_labels_ = model.predict(x).astype(np.int64)
         self._groups = GroupBatches(self.cluster_labels_, np.arange(n_clusters), batch_size,
                                     self.rng, param="clusters_per_batch", k=clusters_per_batch,
                                     replace=replace, word="cluster")
