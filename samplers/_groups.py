@@ -6,6 +6,11 @@ from samplers._streams import GroupStreams, choose_groups
 from samplers.base import SamplerParameterError, check_bool, check_int
 
 
+def _plain(value):
+    """NumPy scalars as Python values, so messages read `class 3`, not `class np.int64(3)`."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 class GroupBatches:
     """Validated k-groups-per-batch layout over group codes, and the draw itself.
 
@@ -28,14 +33,15 @@ class GroupBatches:
         small = np.flatnonzero(counts < m)
         if small.size:
             worst = small[np.argsort(counts[small], kind="stable")]
-            listed = ", ".join(f"{word} {names[g]!r} has {counts[g]}" for g in worst[:3])
+            listed = ", ".join(f"{word} {_plain(names[g])!r} has {counts[g]}" for g in worst[:3])
             more = f" (and {small.size - 3} more {plural})" if small.size > 3 else ""
             raise SamplerParameterError(
                 param, k, f"needs {m} distinct examples of each {word} per batch "
                 f"(batch_size {batch_size} / {k}), but {listed}{more}")
         self.n_groups, self.k, self.m, self.replace = n_groups, k, m, replace
-        self.rng = rng
-        self.streams = GroupStreams(codes, n_groups, rng, unit=m)
+        # separate generators per purpose keep the stream independent of how it is chunked
+        self.rng, stream_rng = rng.spawn(2)
+        self.streams = GroupStreams(codes, n_groups, stream_rng.integers(2 ** 63), unit=m)
 
     def choose(self, n):
         return choose_groups(self.rng, n, self.n_groups, self.k, self.replace)

@@ -9,6 +9,11 @@ request of length L takes the next L of that group's stream.
 With `unit=m`, a group's epoch is cut to floor(count / m) * m examples (the rest
 wait for the next, reshuffled epoch), so requests of exactly m examples never
 straddle two epochs and never repeat an example.
+
+The order of epoch e of group g is a pure function of (key, g, e) (a
+splitmix64 hash, vectorised), not of when it is first needed, so a stream is
+the same however the batches are requested: batches(a) then batches(b) equals
+batches(a + b).
 """
 
 import numpy as np
@@ -21,10 +26,20 @@ def _ramp(sizes):
     return np.arange(total, dtype=np.int64) - np.repeat(starts, sizes), starts
 
 
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x):
+    """splitmix64 finaliser on a uint64 array (wrapping arithmetic)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
 class GroupStreams:
-    def __init__(self, codes, n_groups, rng, unit=1):
+    def __init__(self, codes, n_groups, key, unit=1):
         codes = np.asarray(codes)
-        self.rng = rng
+        self.key = np.uint64(key)
         self.n_groups = int(n_groups)
         self.counts = np.bincount(codes, minlength=n_groups).astype(np.int64)
         self.starts = np.cumsum(self.counts) - self.counts
@@ -32,18 +47,22 @@ class GroupStreams:
         self.epoch_len = self.counts // unit * unit
         present = np.flatnonzero(self.counts)
         self.flat = np.empty_like(self.members)  # the current epoch of every group
+        self.epoch_no = np.zeros(self.n_groups, dtype=np.int64)  # index of the current epoch
         if present.size:
-            perms, seg_starts = self._permute(present)
+            perms, seg_starts = self._permute(present, self.epoch_no[present])
             self.flat[np.repeat(self.starts[present], self.counts[present])
                       + _ramp(self.counts[present])[0]] = perms
         self.ptr = np.zeros(self.n_groups, dtype=np.int64)  # position in the current epoch
 
-    def _permute(self, groups):
-        """A fresh random order of each listed group (one epoch each), concatenated."""
+    def _permute(self, groups, epochs):
+        """The random order of epoch `epochs[i]` of group `groups[i]`, for each i, concatenated."""
         sizes = self.counts[groups]
         within, seg_starts = _ramp(sizes)
         seg = np.repeat(np.arange(groups.size, dtype=np.int64), sizes)
-        keys = seg + self.rng.random(seg.size)  # sorts by segment, randomly within it
+        with np.errstate(over="ignore"):
+            seed = _mix(_mix(self.key ^ groups.astype(np.uint64)) + epochs.astype(np.uint64) * _GAMMA)
+            bits = _mix(np.repeat(seed, sizes) + (within.astype(np.uint64) + np.uint64(1)) * _GAMMA)
+        keys = seg + (bits >> np.uint64(11)) * 2.0 ** -53  # sorts by segment, randomly within it
         order = np.argsort(keys)
         src = np.repeat(self.starts[groups], sizes) + within
         return self.members[src[order]], seg_starts
@@ -86,7 +105,9 @@ class GroupStreams:
             cur = epoch == 0
             out[cur] = self.flat[self.starts[g[cur]] + j[cur]]
             wrap = np.flatnonzero(need)
-            fresh, seg_starts = self._permute(np.repeat(wrap, need[wrap]))
+            ramp_need = _ramp(need[wrap])[0]
+            fresh, seg_starts = self._permute(np.repeat(wrap, need[wrap]),
+                                              np.repeat(self.epoch_no[wrap], need[wrap]) + 1 + ramp_need)
             first_pair = np.zeros(self.n_groups, dtype=np.int64)
             first_pair[wrap] = np.cumsum(need[wrap]) - need[wrap]
             new = ~cur
@@ -99,6 +120,7 @@ class GroupStreams:
             self.flat[np.repeat(self.starts[wrap], sizes) + ramp] = \
                 fresh[np.repeat(seg_starts[last], sizes) + ramp]
         self.ptr += demand - need * self.epoch_len
+        self.epoch_no += need
         return out
 
 

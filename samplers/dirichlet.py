@@ -24,7 +24,9 @@ class DirichletSampler(Sampler):
         self._alpha = check_real("alpha", alpha, low=0.0, low_open=True, allow_inf=True)
         n_classes = self.classes_.size
         self._prior = self.class_counts_ / self.n_examples_
-        self._streams = GroupStreams(self.label_codes_, n_classes, self.rng, unit=1)
+        # one generator per purpose: the stream does not depend on how batches are requested
+        self._proportion_rng, self._draw_rng, stream_rng = self.rng.spawn(3)
+        self._streams = GroupStreams(self.label_codes_, n_classes, stream_rng.integers(2 ** 63))
 
     def batches(self, n):
         n = self._check_batches_arg(n)
@@ -32,12 +34,12 @@ class DirichletSampler(Sampler):
         if np.isinf(self._alpha):
             proportions = np.broadcast_to(self._prior, (n, n_classes))
         else:
-            proportions = self.rng.dirichlet(self._alpha * n_classes * self._prior, size=n)
+            proportions = self._proportion_rng.dirichlet(self._alpha * n_classes * self._prior, size=n)
         # labels by inverse CDF, all batches at once: rows offset by their index
         cdf = np.cumsum(proportions, axis=1)
         cdf[:, -1] = 1.0
         rows = np.arange(n, dtype=np.float64)[:, None]
-        draws = self.rng.random((n, size))
+        draws = self._draw_rng.random((n, size))
         cls = np.searchsorted((cdf + rows).ravel(), (draws + rows).ravel(), side="right")
         cls = np.minimum(cls - np.repeat(np.arange(n) * n_classes, size), n_classes - 1)
         counts = np.bincount(np.repeat(np.arange(n) * n_classes, size) + cls,

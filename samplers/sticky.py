@@ -27,13 +27,14 @@ class StickySampler(Sampler):
                                     param="classes_per_batch", k=classes_per_batch,
                                     replace=replace, word="class")
         self._last = None  # class set of the previous batch in the stream
+        self._keep_rng = self.rng.spawn(1)[0]
 
     def batches(self, n):
         n = self._check_batches_arg(n)
         if n == 0:
             return np.empty((0, self.batch_size), dtype=np.int64)
         fresh = self._groups.choose(n)
-        keep = self.rng.random(n) < self._p
+        keep = self._keep_rng.random(n) < self._p
         if self._last is None:
             keep[0] = False
         # each batch uses the class set of the latest fresh draw at or before it
