@@ -1,0 +1,162 @@
+"""`python -m harness bench layers`: cost of a training step with BN, Keras renorm and our BRN.
+
+Why this shape: on a small model per-step dispatch dominates, hiding a layer's
+cost, so every variant runs `--steps` training steps inside one compiled
+function (a `tf.range` loop). Variants are timed in one process, interleaved
+round by round; ratios are medians of per-round ratios, because a shared
+machine drifts; process CPU time is reported beside wall time since it is less
+disturbed by other processes.
+"""
+
+import json
+import statistics
+import time
+
+VARIANTS = ("keras_bn", "keras_renorm", "brn")
+
+
+def add_arguments(parser):
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--steps", type=int, default=50, help="training steps per timed compiled call (default 50)")
+    parser.add_argument("--repeats", type=int, default=15, help="interleaved timing rounds (default 15)")
+    parser.add_argument("--batch-size", type=int, default=16, help="examples per step (default 16)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights and data (default 0)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="TensorFlow intra/inter-op threads (default 0: TensorFlow's choice)"
+    )
+
+
+def _normalizer(variant, name):
+    import keras
+
+    from harness.norms import BatchRenormalization
+
+    if variant == "keras_bn":
+        return keras.layers.BatchNormalization(name=name)
+    if variant == "keras_renorm":
+        return keras.layers.BatchNormalization(
+            renorm=True, renorm_clipping={"rmax": 3.0, "rmin": 1 / 3.0, "dmax": 5.0}, name=name
+        )
+    return BatchRenormalization(r_max=3.0, d_max=5.0, name=name)
+
+
+def build_model(variant, seed):
+    """Digits-sized conv net: 8x8x1 -> conv32 -> norm -> relu -> conv64 -> norm -> relu -> pool -> dense10."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(32, 3, padding="same", use_bias=False)(inputs)
+    x = keras.layers.ReLU()(_normalizer(variant, "norm1")(x))
+    x = keras.layers.Conv2D(64, 3, padding="same", use_bias=False)(x)
+    x = keras.layers.ReLU()(_normalizer(variant, "norm2")(x))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(10)(x)
+    return keras.Model(inputs, outputs)
+
+
+def make_loop(model, images, labels):
+    """A compiled function running `n` SGD training steps over the fixed batches."""
+    import keras
+    import tensorflow as tf
+
+    optimizer = keras.optimizers.SGD(0.01)
+    optimizer.build(model.trainable_variables)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    n_batches = images.shape[0]
+
+    @tf.function(jit_compile=False)
+    def loop(n):
+        total = tf.constant(0.0)
+        for i in tf.range(n):
+            j = i % n_batches
+            with tf.GradientTape() as tape:
+                logits = model(images[j], training=True)
+                loss = loss_fn(labels[j], logits)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply(grads, model.trainable_variables)
+            total += loss
+        return total
+
+    return loop
+
+
+def measure(steps=50, repeats=15, batch_size=16, seed=0, variants=VARIANTS):
+    """Per-round wall and process-CPU milliseconds per training step of each variant.
+
+    Returns {"wall": {variant: [ms per round]}, "cpu": {...}}; rounds alternate
+    the variant order so slow drifts of a shared machine hit all variants alike.
+    """
+    from harness.tfsetup import import_tensorflow
+
+    tf = import_tensorflow()
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    images = tf.constant(rng.normal(size=(8, batch_size, 8, 8, 1)).astype("float32"))
+    labels = tf.constant(rng.integers(0, 10, size=(8, batch_size)).astype("int32"))
+    loops = {}
+    for variant in variants:
+        loops[variant] = make_loop(build_model(variant, seed), images, labels)
+        loops[variant](tf.constant(2)).numpy()  # trace and warm up
+    n = tf.constant(steps)
+    times = {"wall": {v: [] for v in variants}, "cpu": {v: [] for v in variants}}
+    for round_index in range(repeats):
+        order = variants if round_index % 2 == 0 else tuple(reversed(variants))
+        for variant in order:
+            wall, cpu = time.perf_counter(), time.process_time()
+            loops[variant](n).numpy()
+            times["wall"][variant].append((time.perf_counter() - wall) * 1000.0 / steps)
+            times["cpu"][variant].append((time.process_time() - cpu) * 1000.0 / steps)
+    return times
+
+
+def summarize(times, baseline="keras_bn"):
+    """Median ms/step per variant and median of the per-round ratios to the baseline."""
+    medians = {v: statistics.median(ms) for v, ms in times.items()}
+    ratios = {
+        v: statistics.median(a / b for a, b in zip(ms, times[baseline])) for v, ms in times.items() if v != baseline
+    }
+    return medians, ratios
+
+
+def main(args):
+    from harness.errors import UsageError
+
+    if args.steps < 1 or args.repeats < 1 or args.batch_size < 1 or args.threads < 0:
+        raise UsageError("--steps, --repeats and --batch-size must be >= 1 and --threads >= 0")
+    from harness.tfsetup import device_info, import_tensorflow
+
+    tf = import_tensorflow()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    times = measure(steps=args.steps, repeats=args.repeats, batch_size=args.batch_size, seed=args.seed)
+    wall, wall_ratio = summarize(times["wall"])
+    cpu, cpu_ratio = summarize(times["cpu"])
+    result = {
+        "variants": {name: round(ms, 4) for name, ms in wall.items()},
+        "brn_over_bn": round(wall_ratio["brn"], 3),
+        "keras_renorm_over_bn": round(wall_ratio["keras_renorm"], 3),
+        "cpu_variants": {name: round(ms, 4) for name, ms in cpu.items()},
+        "cpu_brn_over_bn": round(cpu_ratio["brn"], 3),
+        "cpu_keras_renorm_over_bn": round(cpu_ratio["keras_renorm"], 3),
+        "unit": "median ms per training step (wall; cpu_* = process CPU time); ratios = median of per-round ratios",
+        "steps_per_call": args.steps,
+        "repeats": args.repeats,
+        "batch_size": args.batch_size,
+        "threads": args.threads or "tensorflow default",
+        "device": device_info(),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"median ms/step over {args.repeats} interleaved rounds of {args.steps} compiled steps:")
+        print(f"  {'variant':14s} {'wall':>8s} {'cpu':>8s}")
+        for name in VARIANTS:
+            print(f"  {name:14s} {wall[name]:8.3f} {cpu[name]:8.3f}")
+        print(f"brn_over_bn          {result['brn_over_bn']:.3f} (cpu {result['cpu_brn_over_bn']:.3f})")
+        print(
+            f"keras_renorm_over_bn {result['keras_renorm_over_bn']:.3f} (cpu {result['cpu_keras_renorm_over_bn']:.3f})"
+        )
+    return 0

@@ -1,0 +1,154 @@
+"""Normalizer kinds, their parameters and defaults, and config validation.
+
+Pure Python on purpose: scenario validation imports this module and must not
+pay for importing TensorFlow. The argument rules of `BatchRenormalization`
+live here too, so the layer and a scenario file reject the same values with the
+same message.
+"""
+
+import math
+import numbers
+
+NORMALIZER_KINDS = {
+    # Keras BatchNormalization; microbatch_size=k normalizes each contiguous
+    # group of k examples with its own statistics (ghost batches).
+    "batchnorm": {"axis": -1, "momentum": 0.99, "epsilon": 1e-3, "microbatch_size": None},
+    # harness.norms.BatchRenormalization (Ioffe 2017, Algorithm 1).
+    "batchrenorm": {
+        "axis": -1,
+        "momentum": 0.99,
+        "epsilon": 1e-3,
+        "r_max": 3.0,
+        "d_max": 5.0,
+        "warmup_steps": 0,
+        "r_max_ramp_end": None,
+        "d_max_ramp_end": None,
+        "microbatch_size": None,
+    },
+    # keras.layers.BatchNormalization(renorm=True): fixed clipping
+    # r in [1/r_max, r_max], d in [-d_max, d_max]; None means no clip.
+    "keras_renorm": {
+        "axis": -1,
+        "momentum": 0.99,
+        "epsilon": 1e-3,
+        "renorm_momentum": 0.99,
+        "r_max": 3.0,
+        "d_max": 5.0,
+    },
+    "groupnorm": {"axis": -1, "groups": 8, "epsilon": 1e-3},
+    "layernorm": {"axis": -1, "epsilon": 1e-3},
+    "none": {},
+}
+
+
+class NormalizerConfigError(ValueError):
+    """A bad normalizer parameter; `.param`, `.value`, `.reason` let callers prefix a field path."""
+
+    def __init__(self, param, value, reason):
+        self.param = param
+        self.value = value
+        self.reason = reason
+        super().__init__(f"Argument `{param}` {reason}. Received: {param}={value!r}")
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_number(param, value, *, low=None, high=None, low_open=False, high_open=False, allow_none=False):
+    """Raise NormalizerConfigError unless `value` is a finite real in the given range."""
+    if value is None and allow_none:
+        return
+    if not _is_number(value) or not math.isfinite(value):
+        raise NormalizerConfigError(param, value, "must be a finite number")
+    if low is not None and (value <= low if low_open else value < low):
+        raise NormalizerConfigError(param, value, f"must be {'>' if low_open else '>='} {low}")
+    if high is not None and (value >= high if high_open else value > high):
+        raise NormalizerConfigError(param, value, f"must be {'<' if high_open else '<='} {high}")
+
+
+def check_int(param, value, *, low=None, allow_none=False):
+    """Raise NormalizerConfigError unless `value` is an integer >= low."""
+    if value is None and allow_none:
+        return
+    if not _is_int(value):
+        raise NormalizerConfigError(param, value, "must be an integer")
+    if low is not None and value < low:
+        raise NormalizerConfigError(param, value, f"must be >= {low}")
+
+
+def check_common(cfg):
+    """Rules shared by the batch-statistics kinds (axis, momentum, epsilon)."""
+    if "axis" in cfg:
+        check_int("axis", cfg["axis"])
+    if "momentum" in cfg:
+        check_number("momentum", cfg["momentum"], low=0, high=1, low_open=True, high_open=True)
+    if "renorm_momentum" in cfg:
+        check_number("renorm_momentum", cfg["renorm_momentum"], low=0, high=1, low_open=True, high_open=True)
+    if "epsilon" in cfg:
+        check_number("epsilon", cfg["epsilon"], low=0, low_open=True)
+    if "microbatch_size" in cfg:
+        check_int("microbatch_size", cfg["microbatch_size"], low=1, allow_none=True)
+
+
+def check_batch_renorm_arguments(
+    *, axis, momentum, epsilon, r_max, d_max, warmup_steps, r_max_ramp_end, d_max_ramp_end, microbatch_size
+):
+    """Validate BatchRenormalization's constructor arguments (also used for scenario configs)."""
+    check_common({"axis": axis, "momentum": momentum, "epsilon": epsilon, "microbatch_size": microbatch_size})
+    check_number("r_max", r_max, low=1)
+    check_number("d_max", d_max, low=0)
+    check_int("warmup_steps", warmup_steps, low=0)
+    for name, value in (("r_max_ramp_end", r_max_ramp_end), ("d_max_ramp_end", d_max_ramp_end)):
+        check_int(name, value, low=0, allow_none=True)
+        if value is not None and value < warmup_steps:
+            raise NormalizerConfigError(name, value, f"must be >= warmup_steps ({warmup_steps}) or None")
+
+
+def validate_normalizer_config(cfg):
+    """Return `cfg` with the kind's defaults filled in; raise NormalizerConfigError on a bad entry."""
+    if not isinstance(cfg, dict):
+        raise NormalizerConfigError("kind", cfg, "config must be a mapping with a `kind` key")
+    kind = cfg.get("kind")
+    if kind not in NORMALIZER_KINDS:
+        raise NormalizerConfigError("kind", kind, f"must be one of {sorted(NORMALIZER_KINDS)}")
+    defaults = NORMALIZER_KINDS[kind]
+    for param in cfg:
+        if param != "kind" and param not in defaults:
+            raise NormalizerConfigError(
+                param, cfg[param], f"is not a parameter of kind {kind!r} (known: {sorted(defaults)})"
+            )
+    full = {"kind": kind, **defaults, **{k: v for k, v in cfg.items() if k != "kind"}}
+    check_common(full)
+    if kind == "batchrenorm":
+        check_batch_renorm_arguments(**{k: v for k, v in full.items() if k != "kind"})
+    elif kind == "keras_renorm":
+        check_number("r_max", full["r_max"], low=1, allow_none=True)
+        check_number("d_max", full["d_max"], low=0, allow_none=True)
+    elif kind == "groupnorm":
+        check_int("groups", full["groups"], low=1)
+    return full
+
+
+def schedule_fraction(step, warmup_steps, ramp_end):
+    """How far (0..1) a clip limit has relaxed after `step` completed training steps.
+
+    0 during the warm-up, then linear, reaching 1 at `ramp_end` (None: right
+    after the warm-up) and clamped there, so the limit never overshoots.
+    """
+    if step < warmup_steps:
+        return 0.0
+    if ramp_end is None or ramp_end <= warmup_steps:
+        return 1.0
+    return min(1.0, (step - warmup_steps) / (ramp_end - warmup_steps))
+
+
+def scheduled_limits(step, *, r_max, d_max, warmup_steps, r_max_ramp_end, d_max_ramp_end):
+    """(r_max, d_max) in force at training step `step` (0-based count of earlier training calls)."""
+    r = 1.0 + (r_max - 1.0) * schedule_fraction(step, warmup_steps, r_max_ramp_end)
+    d = d_max * schedule_fraction(step, warmup_steps, d_max_ramp_end)
+    return r, d
