@@ -1,0 +1,31 @@
+"""`python -m harness report RUN_DIR [OTHER_RUN_DIR] [--out FILE] [--screenshot DIR]`.
+
+Rebuilds the report from the saved results alone (no retraining); with a second run directory it writes a
+comparison of the two runs instead.
+"""
+
+from pathlib import Path
+
+
+def add_arguments(parser):
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by `python -m harness run`")
+    parser.add_argument("other_run_dir", metavar="OTHER_RUN_DIR", nargs="?", default=None,
+                        help="a second run of the same scenario shape: write a comparison (B = this run)")
+    parser.add_argument("--out", metavar="FILE", default=None,
+                        help="HTML file to write (default RUN_DIR/index.html, or RUN_DIR/compare_<OTHER>.html)")
+    parser.add_argument("--screenshot", metavar="DIR", default=None,
+                        help="also save PNG screenshots of the report (top of page and the key figure) into DIR; "
+                             "needs playwright and a Chromium (see the README)")
+
+
+def main(args):
+    from harness.report import write_report
+
+    out = write_report(args.run_dir, out=args.out, compare_dir=args.other_run_dir)
+    print(f"report: {out}")
+    if args.screenshot:
+        from harness.report.screenshot import screenshot_report
+
+        for path in screenshot_report(out, Path(args.screenshot)):
+            print(f"screenshot: {path}")
+    return 0

@@ -1,0 +1,590 @@
+"""The report's figures, drawn with seaborn/matplotlib and returned ready to embed in HTML.
+
+Each figure function takes a `RunData` (see loader.py) and returns a `Figure` (id, title, caption and
+the embedded image) or None when the run has nothing to show for it. Colours: one per normalizer from
+seaborn's colorblind palette, in scenario order, identical in every figure. Figures are inline SVG with
+text kept as text (small, sharp in print); a figure whose SVG would be too large is embedded as a PNG data
+URI instead. Confidence intervals are the t intervals of `harness.stats`, the same as in the tables.
+"""
+
+import base64
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from harness.report import headline as hl
+from harness.report.loader import ACCURACY_METRICS
+from harness.stats import mean_ci
+
+SVG_LIMIT = 400_000  # characters; above this a figure is embedded as PNG
+PNG_DPI = 110
+RC = {
+    "svg.fonttype": "none",  # keep text as <text>: smaller files, selectable text
+    "text.parse_math": False,  # user names with '$' must not be parsed as mathtext
+    "font.size": 9, "axes.titlesize": 10, "figure.titlesize": 11, "legend.fontsize": 8,
+    "axes.spines.top": False, "axes.spines.right": False,
+    "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],  # ships with matplotlib
+}
+MODE_LABELS = {"acc_inference": "inference\n(moving stats)", "acc_batch_iid": "batch stats\ni.i.d. batches",
+               "acc_batch_sampler": "batch stats\nsampler batches", "acc_precise": "PreciseBN\n(re-estimated)"}
+
+
+@dataclass
+class Figure:
+    """An embedded figure: `kind` is 'svg' (markup in `content`) or 'png' (a data URI in `content`)."""
+
+    id: str
+    title: str
+    caption: str
+    kind: str
+    content: str
+    alt: str
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def palette(normalizers):
+    """{normalizer: colour}: seaborn's colorblind palette in the given order (cycled past 10)."""
+    import seaborn as sns
+
+    colours = sns.color_palette("colorblind", max(len(normalizers), 1))
+    return {n: colours[i % len(colours)] for i, n in enumerate(normalizers)}
+
+
+def embed(fig, fig_id, title, caption):
+    """Render a matplotlib figure to inline SVG (or PNG when the SVG is too large) and close it."""
+    plt = _plt()
+    with plt.rc_context({"svg.hashsalt": fig_id, **RC}):
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+        svg = buffer.getvalue()
+        if len(svg) <= SVG_LIMIT:
+            svg = svg[svg.index("<svg"):]
+            # Accessible name; ids are salted per figure so several SVGs can share one page.
+            svg = svg.replace("<svg ", f'<svg role="img" aria-labelledby="{fig_id}-title" ', 1)
+            kind, content = "svg", svg
+        else:
+            png = io.BytesIO()
+            fig.savefig(png, format="png", dpi=PNG_DPI, bbox_inches="tight", metadata={"Software": None})
+            kind = "png"
+            content = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii")
+    plt.close(fig)
+    return Figure(fig_id, title, caption, kind, content, alt=title)
+
+
+def _subplots(n_cols, n_rows=1, width=3.6, height=2.9, **kwargs):
+    plt = _plt()
+    with plt.rc_context(RC):
+        fig, axes = plt.subplots(n_rows, n_cols, figsize=(min(width * n_cols, 14), height * n_rows),
+                                 squeeze=False, **kwargs)
+    return fig, axes
+
+
+def _finish(fig, title, handles=None, labels=None, legend_title="normalizer"):
+    """Figure title and one shared legend below the panels."""
+    fig.suptitle(title, fontweight="bold")
+    if handles is None:
+        handles, labels = [], []
+        for ax in fig.axes:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                if lab not in labels:
+                    handles.append(h)
+                    labels.append(lab)
+    if handles:
+        fig.legend(handles, labels, title=legend_title, loc="outside lower center",
+                   ncol=min(len(labels), 6), frameon=False)
+
+
+def _ci_err(stats_list):
+    """Asymmetric error bars (2, n) from mean_ci dicts; NaN intervals become zero-length bars."""
+    lower = [s["mean"] - s["lo"] if not math.isnan(s["lo"]) else 0.0 for s in stats_list]
+    upper = [s["hi"] - s["mean"] if not math.isnan(s["hi"]) else 0.0 for s in stats_list]
+    return np.array([lower, upper])
+
+
+def _grouped_bars(ax, groups, data, colours, stats_for, width=0.8):
+    """Bars at each group position, one per normalizer, with CI error bars."""
+    norms = data.normalizers
+    bar = width / max(len(norms), 1)
+    x = np.arange(len(groups))
+    for i, norm in enumerate(norms):
+        stats = [stats_for(g, norm) for g in groups]
+        means = [s["mean"] for s in stats]
+        ax.bar(x - width / 2 + bar * (i + 0.5), means, bar, color=colours[norm], label=norm,
+               yerr=_ci_err(stats), capsize=2, error_kw={"elinewidth": 0.8})
+    ax.set_xticks(x)
+    return x
+
+
+def _stats_of(data, metric, sampler, norm, scale=1.0):
+    return mean_ci(hl.values(data, metric, sampler, norm, None, scale).to_numpy())
+
+
+# ----------------------------------------------------------------------------- section 1
+def headline_figure(data):
+    """acc_inference per sampler, one bar per normalizer: the verdict table as a picture."""
+    colours = palette(data.normalizers)
+    fig, axes = _subplots(1, width=max(6.5, 2.2 * len(data.samplers)), height=3.2, layout="constrained")
+    ax = axes[0, 0]
+    _grouped_bars(ax, data.samplers, data, colours,
+                  lambda s, n: _stats_of(data, hl.METRIC, s, n, data.accuracy_scale))
+    ax.set_xticklabels(data.samplers)
+    ax.set_xlabel("sampler (how training batches are built)")
+    ax.set_ylabel("inference accuracy (%)")
+    ax.set_ylim(0, 100)
+    _finish(fig, "Inference accuracy by sampler and normalizer (mean, 95% CI over seeds)")
+    return embed(fig, "fig-headline", "Inference accuracy by sampler and normalizer",
+                 "Compare each sampler's bars with the i.i.d. sampler's: the gap is how much that normalizer "
+                 "depends on the composition of its training batches.")
+
+
+def short_names(variables):
+    """Display names of swept fields: the last dotted component, unless two fields would share it."""
+    tails = [v.rsplit(".", 1)[-1] for v in variables]
+    return {v: t if tails.count(t) == 1 else v for v, t in zip(variables, tails)}
+
+
+def _set_sweep_axis(ax, table, xvar, numeric):
+    if numeric and xvar.endswith("batch_size") and (table[xvar] > 0).all():
+        ax.set_xscale("log", base=2)
+    if numeric:
+        ticks = sorted(table[xvar].unique())
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
+
+
+def dependence_figure(data):
+    """Sweeps: acc_inference and its drop from i.i.d. against the first swept field, one line per normalizer.
+
+    One swept field: rows = (accuracy, drop), columns = non-i.i.d. samplers. More fields: columns = the
+    combinations of the other fields' values, rows = each sampler's accuracy and drop.
+    """
+    if not data.sweep_vars:
+        return None
+    table = hl.dependence_table(data)
+    names = short_names(data.sweep_vars)
+    xvar, others = data.sweep_vars[0], data.sweep_vars[1:]
+    samplers = [s for s in data.samplers if s != data.iid_sampler] or data.samplers
+    metrics = [("acc", "inference accuracy (%)"), ("drop", "drop from i.i.d. (points)")]
+    if others:
+        combos = [dict(zip(others, row)) for row in
+                  table[others].drop_duplicates().sort_values(others).itertuples(index=False)][:5]
+        cols = combos
+        rows = [(s, m) for s in samplers[:3] for m in metrics]
+    else:
+        rows = [(None, m) for m in metrics]
+        cols = [dict(__sampler=s) for s in samplers[:5]]
+    colours = palette(data.normalizers)
+    fig, axes = _subplots(len(cols), len(rows), width=3.3, height=2.4, sharex=True, layout="constrained")
+    numeric = pd.api.types.is_numeric_dtype(table[xvar])
+    for c, fixed in enumerate(cols):
+        fixed = dict(fixed)
+        col_sampler = fixed.pop("__sampler", None)
+        for r, (row_sampler, (key, ylabel)) in enumerate(rows):
+            sampler = row_sampler or col_sampler
+            sub = table[table["sampler"] == sampler]
+            for var, value in fixed.items():
+                sub = sub[sub[var] == value]
+            ax = axes[r, c]
+            for norm in data.normalizers:
+                line = sub[sub["normalizer"] == norm].sort_values(xvar)
+                x = line[xvar].to_numpy() if numeric else np.arange(len(line))
+                ax.plot(x, line[f"{key}_mean"], marker="o", ms=3, color=colours[norm], label=norm)
+                ax.fill_between(x, line[f"{key}_lo"].astype(float), line[f"{key}_hi"].astype(float),
+                                color=colours[norm], alpha=0.2, linewidth=0)
+                if not numeric:
+                    ax.set_xticks(x, [str(v) for v in line[xvar]])
+            _set_sweep_axis(ax, sub, xvar, numeric)
+            if key == "drop":
+                ax.axhline(0, color="0.5", lw=0.6)
+            if r == len(rows) - 1:
+                ax.set_xlabel(f"{names[xvar]} (swept)")
+            if c == 0 or not others:
+                ax.set_ylabel(ylabel, fontsize=8)
+            where = ", ".join(f"{names[k]}={v}" for k, v in fixed.items())
+            ax.set_title(f"{sampler}" + (f" | {where}" if where else "") + (": drop" if key == "drop" else ""),
+                         fontsize=8)
+    _finish(fig, f"Minibatch dependence: inference accuracy against {names[xvar]} (mean, 95% CI over seeds)")
+    return embed(fig, "fig-dependence", f"Minibatch dependence curve against {xvar}",
+                 "Follow each normalizer's line from easy to hard settings: the faster its drop from i.i.d. "
+                 "grows, the more it depends on its minibatch.")
+
+
+def dependence_heatmap(data):
+    """Two swept fields: the drop from i.i.d. per normalizer as a heatmap, plus the difference from BN."""
+    if len(data.sweep_vars) != 2:
+        return None
+    import seaborn as sns
+
+    table = hl.dependence_table(data)
+    names = short_names(data.sweep_vars)
+    xvar, yvar = data.sweep_vars
+    samplers = [s for s in data.samplers if s != data.iid_sampler][:3]
+    panels = [(n, "drop_mean", "drop from i.i.d. (points)") for n in data.normalizers]
+    panels += [(n, "diff_mean", f"{n} minus {data.reference} (points)")
+               for n in hl.compared_normalizers(data) if data.reference]
+    fig, axes = _subplots(len(panels), len(samplers), width=3.4, height=2.8, layout="constrained")
+    limits = {c: np.nanmax(np.abs(table[c].to_numpy(dtype=float))) for c in ("drop_mean", "diff_mean")}
+    for row, sampler in enumerate(samplers):
+        for col, (norm, column, label) in enumerate(panels):
+            ax = axes[row, col]
+            sub = table[(table["sampler"] == sampler) & (table["normalizer"] == norm)]
+            grid = sub.pivot_table(index=yvar, columns=xvar, values=column, aggfunc="mean")
+            diff = column == "diff_mean"
+            sns.heatmap(grid, ax=ax, annot=True, fmt=".1f", cmap="vlag_r" if diff else "rocket_r",
+                        vmin=-limits[column] if diff else 0, vmax=limits[column], annot_kws={"fontsize": 7},
+                        cbar_kws={"label": label})
+            ax.set_title(f"{sampler}: {norm}" + (f" minus {data.reference}" if diff else " drop"), fontsize=9)
+            ax.set_xlabel(f"{names[xvar]} (swept)")
+            ax.set_ylabel(f"{names[yvar]} (swept)")
+    fig.suptitle("Drop of inference accuracy from i.i.d. over the two swept fields (mean over seeds)",
+                 fontweight="bold")
+    return embed(fig, "fig-dependence-heatmap", "Dependence heatmap over two swept fields",
+                 "Darker cells are settings where a normalizer loses more inference accuracy; in the difference "
+                 "panels, blue cells are where it keeps more accuracy than BN and red cells where it keeps less.")
+
+
+# ----------------------------------------------------------------------------- section 2
+def modes_figure(data):
+    """Accuracy in the four evaluation modes, grouped bars per sampler."""
+    modes = [m for m in ACCURACY_METRICS if (data.summary["metric"] == m).any()]
+    if not modes:
+        return None
+    colours = palette(data.normalizers)
+    fig, axes = _subplots(len(data.samplers), width=3.8, height=3.2, sharey=True, layout="constrained")
+    for col, sampler in enumerate(data.samplers):
+        ax = axes[0, col]
+        _grouped_bars(ax, modes, data, colours,
+                      lambda m, n, s=sampler: _stats_of(data, m, s, n, data.accuracy_scale))
+        ax.set_xticklabels([MODE_LABELS[m] for m in modes], fontsize=7)
+        ax.set_title(f"sampler: {sampler}")
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("evaluation mode")
+        if col == 0:
+            ax.set_ylabel("test accuracy (%)")
+    _finish(fig, "Accuracy in the four evaluation modes (mean, 95% CI over seeds)")
+    return embed(fig, "fig-modes", "Accuracy in the four evaluation modes",
+                 "A normalizer that scores well with batch statistics on sampler batches but badly in "
+                 "inference mode has learned to rely on the composition of its batches, as BN does in the "
+                 "paper.")
+
+
+# ----------------------------------------------------------------------------- section 3
+def _band(frame, by):
+    """Mean and t interval of `value` per group (one row per group)."""
+    rows = []
+    for key, group in frame.groupby(by, sort=True):
+        stats = mean_ci(group["value"].to_numpy())
+        rows.append(dict(zip(by, key if isinstance(key, tuple) else (key,)), **stats))
+    return pd.DataFrame(rows)
+
+
+def curves_figure(data):
+    """Learning curves with CI bands over seeds: train loss, acc_inference, acc_batch_sampler."""
+    metrics = [("train_loss", "training loss (cross-entropy)", 1.0),
+               ("acc_inference", "test accuracy, inference (%)", data.accuracy_scale),
+               ("acc_batch_sampler", "test accuracy, batch stats on sampler batches (%)", data.accuracy_scale)]
+    metrics = [m for m in metrics if (data.curves["metric"] == m[0]).any()]
+    if not metrics or data.curves.empty:
+        return None
+    colours = palette(data.normalizers)
+    fig, axes = _subplots(len(data.samplers), len(metrics), width=3.6, height=2.5, sharex=True,
+                          layout="constrained")
+    bands = _band(data.curves[data.curves["metric"].isin([m for m, _, _ in metrics])],
+                  ["metric", "sampler", "normalizer", "step"])
+    for row, (metric, ylabel, scale) in enumerate(metrics):
+        for col, sampler in enumerate(data.samplers):
+            ax = axes[row, col]
+            for norm in data.normalizers:
+                b = bands[(bands["metric"] == metric) & (bands["sampler"] == sampler) & (bands["normalizer"] == norm)]
+                if b.empty:
+                    continue
+                ax.plot(b["step"], b["mean"] * scale, color=colours[norm], label=norm, lw=1.3)
+                ax.fill_between(b["step"], b["lo"] * scale, b["hi"] * scale, color=colours[norm], alpha=0.2,
+                                linewidth=0)
+            if row == 0:
+                ax.set_title(f"sampler: {sampler}")
+            if row == len(metrics) - 1:
+                ax.set_xlabel("training step")
+            ax.set_ylabel(ylabel, fontsize=7)
+            if scale != 1.0:
+                ax.set_ylim(0, 100)
+    _finish(fig, "Learning curves (mean line, 95% CI band over seeds)")
+    return embed(fig, "fig-curves", "Learning curves",
+                 "Look for inference accuracy that stalls or falls while training loss keeps improving: the "
+                 "network is fitting batch statistics that inference mode does not have.")
+
+
+# ----------------------------------------------------------------------------- section 4
+def mismatch_figure(data):
+    """Relative L2 train/inference mismatch per layer depth, local (dashed) and propagated (solid)."""
+    frame = data.layers[data.layers["metric"].isin(["mismatch_local", "mismatch_propagated"])]
+    if frame.empty:
+        return None
+    from matplotlib.lines import Line2D
+
+    colours = palette(data.normalizers)
+    bands = _band(frame, ["metric", "sampler", "normalizer", "layer"])
+    fig, axes = _subplots(len(data.samplers), width=3.6, height=3.4, sharey=True, layout="constrained")
+    styles = {"mismatch_propagated": "-", "mismatch_local": "--"}
+    for col, sampler in enumerate(data.samplers):
+        ax = axes[0, col]
+        for norm in data.normalizers:
+            for metric, style in styles.items():
+                b = bands[(bands["metric"] == metric) & (bands["sampler"] == sampler) & (bands["normalizer"] == norm)]
+                if b.empty:
+                    continue
+                ax.errorbar(b["layer"], b["mean"], yerr=_ci_err(b.to_dict("records")), color=colours[norm],
+                            ls=style, marker="o", ms=3, capsize=2, lw=1.2)
+        ax.set_title(f"sampler: {sampler}")
+        ax.set_xlabel("normalization layer (depth, 1 = first)")
+        ax.set_xticks(sorted(frame["layer"].unique()))
+        if col == 0:
+            ax.set_ylabel("relative L2 mismatch (ratio)")
+    handles = [Line2D([], [], color=colours[n], lw=2) for n in data.normalizers]
+    handles += [Line2D([], [], color="0.3", ls=s) for s in styles.values()]
+    labels = list(data.normalizers) + ["propagated (whole network)", "local (same input)"]
+    _finish(fig, "Train/inference mismatch ||y_train - y_inf|| / ||y_inf|| by layer (mean, 95% CI over seeds)",
+            handles, labels,
+            legend_title="normalizer / measurement")
+    return embed(fig, "fig-mismatch", "Train/inference mismatch by layer",
+                 "A solid line rising above its dashed line shows mismatch compounding with depth; values near "
+                 "zero mean training and inference modes compute the same activations.")
+
+
+def rd_figure(data):
+    """Distributions of |log r| and |d| per layer as box plots drawn from the stored quantiles."""
+    quantiles = ["q05", "q25", "q50", "q75", "q95"]
+    rows = [(p, label) for p, label in (("abs_log_r", "|log r| = |log(sigma_B / sigma)| (unitless)"),
+                                        ("abs_d", "|d| = |mu_B - mu| / sigma (units of sigma)"))
+            if (data.layers["metric"] == f"{p}_q50").any()]
+    if not rows:
+        return None
+    from matplotlib.patches import Patch
+
+    colours = palette(data.normalizers)
+    layers = sorted(data.layers["layer"].unique())
+    fig, axes = _subplots(len(data.samplers), len(rows), width=3.6, height=2.7, layout="constrained")
+    mean_q = data.layers.groupby(["sampler", "normalizer", "layer", "metric"])["value"].mean()
+    width = 0.8 / len(data.normalizers)
+    for r, (prefix, ylabel) in enumerate(rows):
+        for col, sampler in enumerate(data.samplers):
+            ax = axes[r, col]
+            for i, norm in enumerate(data.normalizers):
+                stats, positions = [], []
+                for layer in layers:
+                    try:
+                        q = [mean_q[(sampler, norm, layer, f"{prefix}_{k}")] for k in quantiles]
+                    except KeyError:
+                        continue
+                    stats.append({"whislo": q[0], "q1": q[1], "med": q[2], "q3": q[3], "whishi": q[4],
+                                  "fliers": [], "label": str(layer)})
+                    positions.append(layer - 0.4 + width * (i + 0.5))
+                if stats:
+                    ax.bxp(stats, positions=positions, widths=width * 0.85, patch_artist=True, showfliers=False,
+                           boxprops={"facecolor": colours[norm], "alpha": 0.75, "linewidth": 0.6},
+                           medianprops={"color": "black", "linewidth": 0.8}, manage_ticks=False)
+            ax.set_xticks(layers, [str(v) for v in layers])
+            ax.set_xlabel("normalization layer (depth)")
+            ax.set_ylabel(ylabel, fontsize=7)
+            if r == 0:
+                ax.set_title(f"sampler: {sampler}")
+    handles = [Patch(facecolor=colours[n], alpha=0.75, label=n) for n in data.normalizers]
+    _finish(fig, "Batch vs population statistics per layer (boxes: 25-75%, whiskers: 5-95% over channels)",
+            handles, list(data.normalizers))
+    return embed(fig, "fig-rd", "Distributions of |log r| and |d| per layer",
+                 "Wide boxes far from zero mean the batch statistics differ strongly from the population "
+                 "statistics used at inference; Batch Renorm's r and d correct exactly this difference.")
+
+
+def clip_figure(data):
+    """Fraction of channels at the r/d clip over training, for the normalizers that clip."""
+    frame = data.curves[data.curves["metric"] == "clip_fraction"]
+    if frame.empty:
+        return None
+    colours = palette(data.normalizers)
+    bands = _band(frame, ["sampler", "normalizer", "step"])
+    fig, axes = _subplots(len(data.samplers), width=3.4, height=2.6, sharey=True, layout="constrained")
+    for col, sampler in enumerate(data.samplers):
+        ax = axes[0, col]
+        for norm in data.normalizers:
+            b = bands[(bands["sampler"] == sampler) & (bands["normalizer"] == norm)]
+            if b.empty:
+                continue
+            ax.plot(b["step"], 100 * b["mean"], color=colours[norm], label=norm)
+            ax.fill_between(b["step"], 100 * b["lo"], 100 * b["hi"], color=colours[norm], alpha=0.2, linewidth=0)
+        ax.set_title(f"sampler: {sampler}")
+        ax.set_xlabel("training step")
+        if col == 0:
+            ax.set_ylabel("channels with r or d at the clip (%)", fontsize=8)
+    _finish(fig, "Batch Renorm clipping over training (mean, 95% CI over seeds)")
+    return embed(fig, "fig-clip", "Clip fraction over training",
+                 "A large clipped fraction means r and d often hit r_max/d_max, so the layer is partly "
+                 "back to plain batch normalization on those channels.")
+
+
+# ----------------------------------------------------------------------------- section 5
+def logits_figure(data):
+    """Prediction disagreement and KL between training-mode and inference-mode logits."""
+    metrics = [(m, label, scale) for m, label, scale in
+               (("logit_disagreement", "predictions that differ (%)", 100.0),
+                ("logit_kl", "mean KL(train mode || inference mode) (nats)", 1.0))
+               if (data.summary["metric"] == m).any()]
+    if not metrics:
+        return None
+    colours = palette(data.normalizers)
+    fig, axes = _subplots(len(metrics), width=4.6, height=3.0, layout="constrained")
+    for col, (metric, label, scale) in enumerate(metrics):
+        ax = axes[0, col]
+        _grouped_bars(ax, data.samplers, data, colours, lambda s, n, m=metric, k=scale: _stats_of(data, m, s, n, k))
+        ax.set_xticklabels(data.samplers)
+        ax.set_xlabel("sampler")
+        ax.set_ylabel(label, fontsize=8)
+        ax.set_title(metric)
+    _finish(fig, "Logit-level train/inference mismatch (mean, 95% CI over seeds)")
+    return embed(fig, "fig-logits", "Logit-level mismatch",
+                 "Both numbers are zero when training mode and inference mode predict the same; high values "
+                 "on a sampler mean the network's output depends on which batch an example arrives in.")
+
+
+# ----------------------------------------------------------------------------- section 6
+def composition_figure(data):
+    """Label composition of the first training batches of each sampler."""
+    if data.composition.empty:
+        return None
+    import seaborn as sns
+
+    comp = data.composition
+    labels = range(int(comp["label"].min()), int(comp["label"].max()) + 1)
+    batches = range(int(comp["batch"].max()) + 1)
+    vmax = comp["count"].max()
+    fig, axes = _subplots(len(data.samplers), width=3.8, height=3.0, sharey=True, layout="constrained")
+    for col, sampler in enumerate(data.samplers):
+        ax = axes[0, col]
+        grid = (comp[comp["sampler"] == sampler].pivot_table(index="label", columns="batch", values="count",
+                                                             aggfunc="sum", fill_value=0)
+                .reindex(index=labels, columns=batches, fill_value=0))
+        last = col == len(data.samplers) - 1
+        sns.heatmap(grid, ax=ax, cmap="viridis", vmin=0, vmax=vmax, cbar=last,
+                    cbar_kws={"label": "examples of the label in the batch"} if last else None,
+                    xticklabels=8, yticklabels=1, rasterized=True)
+        ax.set_title(f"sampler: {sampler}")
+        ax.set_xlabel("training batch (order drawn)")
+        ax.set_ylabel("label (class id)" if col == 0 else "")
+    fig.suptitle("Label composition of the first training batches (first seed)", fontweight="bold")
+    return embed(fig, "fig-composition", "Label composition of the first training batches",
+                 "Each column is one batch: an i.i.d. sampler spreads its examples over all labels, a "
+                 "class-correlated one concentrates them in a few bright cells.")
+
+
+# ----------------------------------------------------------------------------- section 7
+def timing_figure(data):
+    """Seconds per trial and milliseconds per training step per normalizer."""
+    metrics = [(m, label) for m, label in (("seconds", "wall time per trial (s)"),
+                                           ("ms_per_step", "time per training step (ms)"))
+               if (data.summary["metric"] == m).any()]
+    if not metrics:
+        return None
+    colours = palette(data.normalizers)
+    fig, axes = _subplots(len(metrics), width=4.6, height=3.0, layout="constrained")
+    for col, (metric, label) in enumerate(metrics):
+        ax = axes[0, col]
+        _grouped_bars(ax, data.samplers, data, colours, lambda s, n, m=metric: _stats_of(data, m, s, n))
+        ax.set_xticklabels(data.samplers)
+        ax.set_xlabel("sampler")
+        ax.set_ylabel(label)
+        ax.set_title(metric)
+    _finish(fig, "Cost per normalizer (mean, 95% CI over seeds)")
+    return embed(fig, "fig-timing", "Cost per normalizer",
+                 "Bars of equal height mean the normalizers cost the same; the ratio table below gives the "
+                 "paired cost of each normalizer relative to BN.")
+
+
+def section_figures(data):
+    """Figures of sections 1-7 for a run without sweep variables (or one sweep point)."""
+    return {
+        1: [headline_figure(data)],
+        2: [modes_figure(data)],
+        3: [curves_figure(data)],
+        4: [mismatch_figure(data), rd_figure(data), clip_figure(data)],
+        5: [logits_figure(data)],
+        6: [composition_figure(data)],
+        7: [timing_figure(data)],
+    }
+
+
+# ----------------------------------------------------------------------------- comparison of two runs
+def compare_figure(run_a, run_b, label_a, label_b):
+    """acc_inference per sampler and normalizer in both runs: run A solid bars, run B hatched."""
+    from matplotlib.patches import Patch
+
+    colours = palette(run_a.normalizers)
+    norms = run_a.normalizers
+    fig, axes = _subplots(1, width=max(6.0, 2.0 * len(run_a.samplers)), height=3.2, layout="constrained")
+    ax = axes[0, 0]
+    slots = [(n, r) for n in norms for r in (0, 1)]
+    bar = 0.84 / len(slots)
+    x = np.arange(len(run_a.samplers))
+    for i, (norm, which) in enumerate(slots):
+        run = (run_a, run_b)[which]
+        stats = [_stats_of(run, hl.METRIC, s, norm, run.accuracy_scale) for s in run_a.samplers]
+        ax.bar(x - 0.42 + bar * (i + 0.5), [s["mean"] for s in stats], bar, color=colours[norm],
+               hatch="///" if which else None, edgecolor="white" if which else None,
+               yerr=_ci_err(stats), capsize=2, error_kw={"elinewidth": 0.8})
+    ax.set_xticks(x, run_a.samplers)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("sampler")
+    ax.set_ylabel("test accuracy, inference mode (%)")
+    handles = [Patch(facecolor=colours[n], label=n) for n in norms]
+    handles += [Patch(facecolor="0.6", label=f"A: {label_a}"),
+                Patch(facecolor="0.6", hatch="///", edgecolor="white", label=f"B: {label_b}")]
+    _finish(fig, "Inference accuracy in run A (solid) and run B (hatched), mean and 95% CI over seeds",
+            handles, [h.get_label() for h in handles], legend_title="normalizer / run")
+    return embed(fig, "fig-compare", "Inference accuracy, run A vs run B",
+                 "Compare each solid bar with the hatched bar beside it: a taller hatched bar means the change "
+                 "from run A to run B helped that normalizer on that sampler.")
+
+
+def compare_curves_figure(run_a, run_b):
+    """acc_inference learning curves of both runs: A solid, B dashed, CI bands over seeds."""
+    from matplotlib.lines import Line2D
+
+    colours = palette(run_a.normalizers)
+    fig, axes = _subplots(len(run_a.samplers), width=3.6, height=2.8, sharey=True, layout="constrained")
+    for which, (run, style) in enumerate(((run_a, "-"), (run_b, "--"))):
+        frame = run.curves[run.curves["metric"] == hl.METRIC]
+        if frame.empty:
+            continue
+        bands = _band(frame, ["sampler", "normalizer", "step"])
+        for col, sampler in enumerate(run_a.samplers):
+            ax = axes[0, col]
+            for norm in run_a.normalizers:
+                b = bands[(bands["sampler"] == sampler) & (bands["normalizer"] == norm)]
+                if b.empty:
+                    continue
+                scale = run.accuracy_scale
+                ax.plot(b["step"], b["mean"] * scale, color=colours[norm], ls=style, lw=1.2)
+                ax.fill_between(b["step"], b["lo"] * scale, b["hi"] * scale, color=colours[norm], alpha=0.12,
+                                linewidth=0)
+            ax.set_title(f"sampler: {sampler}")
+            ax.set_xlabel("training step")
+            ax.set_ylim(0, 100)
+            if col == 0:
+                ax.set_ylabel("test accuracy, inference (%)")
+    handles = [Line2D([], [], color=colours[n], lw=2) for n in run_a.normalizers]
+    handles += [Line2D([], [], color="0.3", ls="-"), Line2D([], [], color="0.3", ls="--")]
+    _finish(fig, "Inference accuracy during training, run A (solid) vs run B (dashed)", handles,
+            list(run_a.normalizers) + ["run A", "run B"], legend_title="normalizer / run")
+    return embed(fig, "fig-compare-curves", "Learning curves, run A vs run B",
+                 "Where the dashed line of a normalizer sits above its solid line, run B reached higher "
+                 "inference accuracy at that step.")

@@ -1,0 +1,180 @@
+"""The numbers at the top of the report and the sentences generated from them.
+
+All accuracies are in percentage points. The drop of a normalizer on a sampler is the paired difference
+acc_inference(iid) - acc_inference(sampler) over seeds (the same seed gives the same initial weights);
+the normalizer comparison is the paired difference normalizer - reference (BN) on the same sampler.
+Both use the t interval of `harness.stats`; pairs where either trial did not finish are dropped.
+"""
+
+import math
+
+import pandas as pd
+
+from harness.stats import mean_ci, paired_difference
+
+METRIC = "acc_inference"
+# Colour classes of the verdict table by drop in points (thresholds shown in the report's legend).
+DROP_CLASSES = [(2.0, "good", "small"), (10.0, "warn", "moderate"), (math.inf, "bad", "large")]
+
+
+def point_label(point):
+    """`training.batch_size=4, ...` for a sweep point (empty string without a sweep)."""
+    return ", ".join(f"{k}={v}" for k, v in point.items())
+
+
+def _select(frame, point):
+    for key, value in point.items():
+        frame = frame[frame[key] == value]
+    return frame
+
+
+def values(data, metric, sampler, normalizer, point=None, scale=1.0):
+    """Final `metric` per seed (pd.Series indexed by seed, NaNs dropped) for one trial group.
+
+    For the i.i.d. sampler at a sweep point where it was not run (a swept field of another sampler),
+    the i.i.d. trials matching the other swept fields are used.
+    """
+    point = point or {}
+    frame = data.summary[(data.summary["metric"] == metric) & (data.summary["sampler"] == sampler)
+                         & (data.summary["normalizer"] == normalizer)]
+    selected = _select(frame, point)
+    if selected.empty and sampler == data.iid_sampler and point:
+        selected = _select(frame, {k: v for k, v in point.items() if not k.startswith("samplers.")})
+        selected = selected.groupby("seed", as_index=False)["value"].mean()
+    series = selected.set_index("seed")["value"].astype(float).dropna() * scale
+    return series.groupby(level=0).mean().sort_index()
+
+
+def paired(a, b):
+    """`paired_difference` of two per-seed series over the seeds both have."""
+    common = a.index.intersection(b.index)
+    return paired_difference(a.loc[common].to_numpy(), b.loc[common].to_numpy())
+
+
+def drop_class(drop):
+    """('good'|'warn'|'bad'|'na', words) for a drop in points."""
+    if drop is None or math.isnan(drop):
+        return "na", "no data"
+    for limit, css, words in DROP_CLASSES:
+        if drop < limit:
+            return css, words
+    return "bad", "large"
+
+
+def verdict_table(data, point=None):
+    """One row per (sampler, normalizer): acc_inference, the drop from i.i.d. and the difference from BN."""
+    rows = []
+    scale = data.accuracy_scale
+    for sampler in data.samplers:
+        for norm in data.normalizers:
+            acc = values(data, METRIC, sampler, norm, point, scale)
+            row = {"sampler": sampler, "normalizer": norm, "acc": mean_ci(acc.to_numpy()),
+                   "drop": None, "diff": None}
+            if data.iid_sampler is not None and sampler != data.iid_sampler:
+                row["drop"] = paired(values(data, METRIC, data.iid_sampler, norm, point, scale), acc)
+            if data.reference is not None and norm != data.reference:
+                row["diff"] = paired(acc, values(data, METRIC, sampler, data.reference, point, scale))
+            row["css"], row["severity"] = drop_class(row["drop"]["mean"] if row["drop"] else None)
+            rows.append(row)
+    return rows
+
+
+def compared_normalizers(data):
+    """Normalizers the headline compares with the reference: the Batch Renorm ones, else all others."""
+    others = [n for n in data.normalizers if n != data.reference]
+    renorm = [n for n in others if data.normalizer_kinds.get(n) == "batchrenorm"]
+    return renorm or others
+
+
+def hardest_point(data):
+    """The sweep point where the reference (or first) normalizer loses most, averaged over non-i.i.d. samplers."""
+    points = data.points()
+    if len(points) == 1:
+        return points[0]
+    norm = data.reference or data.normalizers[0]
+
+    def worst(point):  # mean drop over the non-i.i.d. samplers
+        drops = [r["drop"]["mean"] for r in verdict_table(data, point)
+                 if r["normalizer"] == norm and r["drop"] and not math.isnan(r["drop"]["mean"])]
+        return sum(drops) / len(drops) if drops else -math.inf
+
+    return max(points, key=worst)
+
+
+def fmt(x, signed=False):
+    if x is None or math.isnan(x):
+        return "n/a"
+    return f"{x:+.1f}" if signed else f"{x:.1f}"
+
+
+def ci_text(stats):
+    """'95% CI 1.2 to 3.4' or why there is none."""
+    if stats["n"] < 2 or math.isnan(stats["lo"]):
+        return f"{stats['n']} seed{'s' if stats['n'] != 1 else ''}: no confidence interval"
+    return f"95% CI {fmt(stats['lo'], True)} to {fmt(stats['hi'], True)}"
+
+
+def _loss_phrase(norm, drop):
+    if drop["n"] == 0:
+        return f"{norm} has no finished paired trials"
+    verb = "loses" if drop["mean"] >= 0 else "gains"
+    return f"{norm} {verb} {fmt(abs(drop['mean']))} points"
+
+
+def headline(data, point=None):
+    """Sentences for the top of the report plus the numbers behind them.
+
+    Returns dict(sentences=[str], items=[dict(sampler, drops={norm: stats}, diffs={norm: stats})], point).
+    """
+    if point is None:
+        point = hardest_point(data)
+    rows = verdict_table(data, point)
+    sentences, items = [], []
+    if data.iid_sampler is None:
+        sentences.append("This run has no i.i.d. sampler (kind iid), so there is no baseline to measure a drop "
+                         "against; see the verdict table for the accuracies.")
+    prefix = f"At sweep point {point_label(point)}, on" if point else "On"
+    for sampler in data.samplers:
+        if sampler == data.iid_sampler or data.iid_sampler is None:
+            continue
+        by_norm = {r["normalizer"]: r for r in rows if r["sampler"] == sampler}
+        drops = {n: by_norm[n]["drop"] for n in data.normalizers}
+        diffs = {n: by_norm[n]["diff"] for n in compared_normalizers(data) if by_norm[n]["diff"] is not None}
+        items.append({"sampler": sampler, "drops": drops, "diffs": diffs})
+        parts = [_loss_phrase(n, d) for n, d in drops.items()]
+        listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+        sentence = (f"{prefix} {sampler} batches, {listed} of inference accuracy ({METRIC}) "
+                    f"against {data.iid_sampler} batches.")
+        for norm, diff in diffs.items():
+            if diff["n"] == 0:
+                sentence += f" {norm} minus {data.reference}: no seed where both finished."
+                continue
+            sentence += (f" {norm} minus {data.reference}: {fmt(diff['mean'], True)} points "
+                         f"({ci_text(diff)}, paired over {diff['n']} seeds)")
+            if diff["n"] < 2 or math.isnan(diff["lo"]):
+                sentence += ", too few seeds to tell whether the difference is real."
+            elif diff["lo"] <= 0.0 <= diff["hi"]:
+                sentence += (", and the interval includes zero: these seeds do not show a real "
+                             "difference.")
+            else:
+                better = norm if diff["mean"] > 0 else data.reference
+                sentence += f"; the interval excludes zero: {better} keeps more accuracy."
+        sentences.append(sentence)
+        prefix = "On"  # the sweep point is named once
+    if data.reference is None and len(data.normalizers) > 1:
+        sentences.append("No normalizer named bn or of kind batchnorm: paired differences are not computed.")
+    return {"sentences": sentences, "items": items, "point": point, "rows": rows}
+
+
+def dependence_table(data):
+    """Per sweep point, sampler and normalizer: acc_inference, its drop from i.i.d. and its difference from
+    the reference, each as mean/lo/hi/n columns (points)."""
+    records = []
+    for point in data.points():
+        for row in verdict_table(data, point):
+            rec = dict(point, sampler=row["sampler"], normalizer=row["normalizer"])
+            for key in ("acc", "drop", "diff"):
+                stats = row[key] or {"mean": math.nan, "lo": math.nan, "hi": math.nan, "n": 0}
+                rec.update({f"{key}_{s}": stats[s] for s in ("mean", "lo", "hi", "n")})
+            records.append(rec)
+    return pd.DataFrame(records)

@@ -1,0 +1,192 @@
+"""Read a run directory (the report's only input) into one object, checking it is complete.
+
+Only the files of the contract's run-directory format are read. Trials whose status is not `ok`
+(diverged or failed) are kept in `trials` for the provenance section but removed from every table
+the statistics are computed on: a diverged model's accuracy says nothing about normalization.
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from harness.errors import UsageError
+
+TRIAL_KEYS = ["sampler", "normalizer", "seed"]
+STANDARD_COLUMNS = {
+    "trials.csv": ["sampler", "normalizer", "seed", "status", "diverged_step", "error", "seconds"],
+    "summary.csv": ["sampler", "normalizer", "seed", "metric", "value"],
+    "curves.csv": ["sampler", "normalizer", "seed", "step", "metric", "value"],
+    "layers.csv": ["sampler", "normalizer", "seed", "layer", "metric", "value"],
+    "composition.csv": ["sampler", "batch", "label", "count"],
+    "noniid.csv": ["sampler", "metric", "value"],
+}
+# Columns the report cannot work without; the rest may be absent in older or partial runs.
+REQUIRED = {
+    "trials.csv": ["sampler", "normalizer", "seed", "status"],
+    "summary.csv": ["sampler", "normalizer", "seed", "metric", "value"],
+    "curves.csv": ["sampler", "normalizer", "seed", "step", "metric", "value"],
+    "layers.csv": ["sampler", "normalizer", "seed", "layer", "metric", "value"],
+    "composition.csv": ["sampler", "batch", "label", "count"],
+    "noniid.csv": ["sampler", "metric", "value"],
+}
+ACCURACY_METRICS = ["acc_inference", "acc_batch_iid", "acc_batch_sampler", "acc_precise"]
+
+
+@dataclass
+class RunData:
+    """Everything the report shows about one run. Tables are tidy pandas frames as on disk."""
+
+    path: Path
+    scenario: dict
+    scenario_text: str
+    provenance: dict
+    trials: pd.DataFrame
+    summary: pd.DataFrame
+    curves: pd.DataFrame
+    layers: pd.DataFrame
+    composition: pd.DataFrame
+    noniid: pd.DataFrame
+    sweep_vars: list = field(default_factory=list)
+    samplers: list = field(default_factory=list)
+    normalizers: list = field(default_factory=list)
+    normalizer_kinds: dict = field(default_factory=dict)
+    sampler_kinds: dict = field(default_factory=dict)
+    iid_sampler: str | None = None
+    reference: str | None = None
+    accuracy_scale: float = 100.0
+
+    @property
+    def name(self):
+        return str(self.scenario.get("name") or self.path.name)
+
+    @property
+    def description(self):
+        return str(self.scenario.get("description") or "")
+
+    @property
+    def bad_trials(self):
+        """Diverged or failed trials, for the provenance section."""
+        return self.trials[self.trials["status"] != "ok"]
+
+    def points(self):
+        """The sweep points as a list of {var: value} dicts (one empty dict when there is no sweep)."""
+        if not self.sweep_vars:
+            return [{}]
+        frame = self.summary[self.sweep_vars].drop_duplicates().sort_values(self.sweep_vars)
+        return [dict(zip(self.sweep_vars, row)) for row in frame.itertuples(index=False)]
+
+
+def _read_csv(run, filename):
+    path = run / filename
+    if not path.is_file():
+        raise UsageError(f"{run}: missing {filename}; is this a complete run directory?")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
+        raise UsageError(f"{path}: cannot be read as CSV ({str(error).splitlines()[0]})") from None
+    missing = [c for c in REQUIRED[filename] if c not in frame.columns]
+    if missing:
+        raise UsageError(f"{path}: missing column(s) {', '.join(missing)}")
+    return frame
+
+
+def _ordered(names_in_scenario, names_in_data):
+    """Scenario order first (it is the user's), then anything only the data has."""
+    seen = [n for n in names_in_scenario if n in set(names_in_data)]
+    return seen + sorted(set(names_in_data) - set(seen), key=str)
+
+
+def load_run(run_dir):
+    """Load and check the run directory `run_dir`; raise UsageError with one line if it is unusable."""
+    run = Path(run_dir)
+    if not run.exists():
+        raise UsageError(f"{run}: no such run directory")
+    if not run.is_dir():
+        raise UsageError(f"{run}: not a directory")
+    if not (run / "scenario.yaml").is_file() or not (run / "summary.csv").is_file():
+        raise UsageError(f"{run}: not a run directory (needs scenario.yaml and summary.csv)")
+    scenario_text = (run / "scenario.yaml").read_text(encoding="utf-8")
+    try:
+        scenario = yaml.safe_load(scenario_text) or {}
+    except yaml.YAMLError as error:
+        raise UsageError(f"{run / 'scenario.yaml'}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(scenario, dict):
+        raise UsageError(f"{run / 'scenario.yaml'}: expected a mapping at the top level")
+    provenance = {}
+    if (run / "provenance.json").is_file():
+        try:
+            provenance = json.loads((run / "provenance.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise UsageError(f"{run / 'provenance.json'}: not valid JSON ({error})") from None
+    tables = {name[:-4]: _read_csv(run, name) for name in STANDARD_COLUMNS}
+
+    sweep_vars = [c for c in tables["summary"].columns if c not in STANDARD_COLUMNS["summary.csv"]]
+    for name, frame in tables.items():
+        for column in ("sampler", "normalizer"):
+            if column in frame.columns:
+                frame[column] = frame[column].astype(str)
+
+    normalizer_cfg = scenario.get("normalizers") or {}
+    sampler_cfg = scenario.get("samplers") or {}
+    data = RunData(path=run, scenario=scenario, scenario_text=scenario_text, provenance=provenance,
+                   sweep_vars=sweep_vars, **tables)
+    data.samplers = _ordered(list(sampler_cfg), tables["summary"]["sampler"].unique())
+    data.normalizers = _ordered(list(normalizer_cfg), tables["summary"]["normalizer"].unique())
+    data.normalizer_kinds = {n: str((normalizer_cfg.get(n) or {}).get("kind", n)) for n in data.normalizers}
+    data.sampler_kinds = {s: str((sampler_cfg.get(s) or {}).get("kind", s)) for s in data.samplers}
+    iid = [s for s in data.samplers if data.sampler_kinds[s] == "iid"]
+    data.iid_sampler = iid[0] if iid else ("iid" if "iid" in data.samplers else None)
+    if "bn" in data.normalizers:
+        data.reference = "bn"
+    else:
+        bns = [n for n in data.normalizers if data.normalizer_kinds[n] == "batchnorm"]
+        data.reference = bns[0] if bns else None
+
+    # Keep only successful trials in the tables statistics are computed on.
+    keys = sweep_vars + TRIAL_KEYS
+    good = data.trials.loc[data.trials["status"] == "ok", [k for k in keys if k in data.trials.columns]]
+    for name in ("summary", "curves", "layers"):
+        frame = getattr(data, name)
+        on = [k for k in keys if k in good.columns and k in frame.columns]
+        setattr(data, name, frame.merge(good[on].drop_duplicates(), on=on, how="inner"))
+    acc = data.summary.loc[data.summary["metric"].isin(ACCURACY_METRICS), "value"].dropna()
+    # Accuracies are stored as fractions; shown in percentage points. Tolerate a run that stored percent.
+    data.accuracy_scale = 1.0 if len(acc) and acc.abs().max() > 1.0 else 100.0
+    return data
+
+
+def restrict(data, point):
+    """A copy of `data` holding only the trials of one sweep point, with no sweep variables left.
+
+    The i.i.d. sampler is often not re-run for a field swept on another sampler (`samplers.x.*`); when it
+    has no rows at `point`, its rows matching the other swept fields (first value of the rest) are kept.
+    """
+    if not data.sweep_vars:
+        return data
+    import dataclasses
+
+    sampler_vars = [v for v in data.sweep_vars if v.startswith("samplers.")]
+
+    def select(frame):
+        mask = pd.Series(True, index=frame.index)
+        for key, value in point.items():
+            mask &= frame[key] == value
+        chosen = frame[mask]
+        if data.iid_sampler is not None and "sampler" in frame.columns and sampler_vars:
+            iid_rows = frame[frame["sampler"] == data.iid_sampler]
+            if chosen[chosen["sampler"] == data.iid_sampler].empty and not iid_rows.empty:
+                for key, value in point.items():
+                    if key not in sampler_vars:
+                        iid_rows = iid_rows[iid_rows[key] == value]
+                for key in sampler_vars:
+                    if not iid_rows.empty:
+                        iid_rows = iid_rows[iid_rows[key] == iid_rows[key].iloc[0]]
+                chosen = pd.concat([chosen, iid_rows])
+        return chosen.drop(columns=[v for v in data.sweep_vars if v in chosen.columns]).reset_index(drop=True)
+
+    tables = {name: select(getattr(data, name)) for name in
+              ("trials", "summary", "curves", "layers", "composition", "noniid")}
+    return dataclasses.replace(data, sweep_vars=[], **tables)

@@ -1,0 +1,258 @@
+"""Assemble the report: load the run, compute tables and figures, render the Jinja2 template, write atomically.
+
+The HTML is one self-contained file: CSS inline, figures inline (SVG) or as data URIs (PNG), no script and
+nothing fetched from the network, so it opens offline and survives being mailed around.
+"""
+
+import difflib
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from harness.errors import UsageError
+from harness.report import figures as figs
+from harness.report import headline as hl
+from harness.report.loader import ACCURACY_METRICS, load_run, restrict
+from harness.stats import mean_ci
+
+SECTIONS = [
+    (1, "headline", "Headline and verdict"),
+    (2, "modes", "Accuracy in the four evaluation modes"),
+    (3, "curves", "Learning curves"),
+    (4, "layers", "Train/inference mismatch by layer"),
+    (5, "logits", "Logit-level mismatch"),
+    (6, "composition", "Batch composition"),
+    (7, "timing", "Timing"),
+    (8, "provenance", "Provenance"),
+]
+NONIID_METRICS = [("tv_distance", "TV distance to population"), ("hellinger_distance", "Hellinger distance"),
+                  ("effective_classes", "effective classes per batch"), ("coverage", "epoch coverage"),
+                  ("repeat_rate", "within-batch repeats")]
+
+
+def _environment():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("harness.report", "templates"),
+        autoescape=True,  # every template, whatever its extension: user strings are always escaped
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["ci"] = _ci_filter
+    env.filters["num"] = lambda x, digits=1, signed=False: _num(x, digits, signed)
+    return env
+
+
+def _num(x, digits=1, signed=False):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+
+
+def _ci_filter(stats, digits=1, signed=False):
+    """'12.3 [10.1, 14.5]' for a mean_ci dict (the interval omitted when undefined)."""
+    if not stats or stats["n"] == 0:
+        return "n/a"
+    text = _num(stats["mean"], digits, signed)
+    if stats["n"] >= 2 and not math.isnan(stats["lo"]):
+        text += f" [{_num(stats['lo'], digits, signed)}, {_num(stats['hi'], digits, signed)}]"
+    return text
+
+
+def _noniid_table(data):
+    frame = data.noniid.groupby(["sampler", "metric"])["value"].mean()
+    rows = []
+    for sampler in data.samplers:
+        rows.append({"sampler": sampler, "kind": data.sampler_kinds.get(sampler, ""),
+                     "values": [frame.get((sampler, m), math.nan) for m, _ in NONIID_METRICS]})
+    return rows
+
+
+def _cost_ratios(data):
+    """Per non-reference normalizer: ms/step divided by the reference's, paired over (sampler, seed)."""
+    if data.reference is None:
+        return []
+    import numpy as np
+
+    rows = []
+    frame = data.summary[data.summary["metric"] == "ms_per_step"]
+    pivot = frame.pivot_table(index=["sampler", "seed"], columns="normalizer", values="value", aggfunc="mean")
+    for norm in data.normalizers:
+        if norm == data.reference or norm not in pivot or data.reference not in pivot:
+            continue
+        ratio = (pivot[norm] / pivot[data.reference]).to_numpy(dtype=float)
+        rows.append({"normalizer": norm, "ratio": mean_ci(ratio[np.isfinite(ratio)]),
+                     "ms": mean_ci(pivot[norm].to_numpy(dtype=float)),
+                     "ms_ref": mean_ci(pivot[data.reference].to_numpy(dtype=float))})
+    return rows
+
+
+def _mode_table(data):
+    """acc per mode (points) per sampler x normalizer, for the table under the modes figure."""
+    modes = [m for m in ACCURACY_METRICS if (data.summary["metric"] == m).any()]
+    rows = []
+    for sampler in data.samplers:
+        for norm in data.normalizers:
+            rows.append({"sampler": sampler, "normalizer": norm, "values": [
+                mean_ci(hl.values(data, m, sampler, norm, None, data.accuracy_scale).to_numpy()) for m in modes]})
+    return modes, rows
+
+
+def _logit_table(data):
+    rows = []
+    for sampler in data.samplers:
+        for norm in data.normalizers:
+            rows.append({"sampler": sampler, "normalizer": norm,
+                         "disagreement": mean_ci(hl.values(data, "logit_disagreement", sampler, norm,
+                                                           None, 100.0).to_numpy()),
+                         "kl": mean_ci(hl.values(data, "logit_kl", sampler, norm).to_numpy())})
+    return rows
+
+
+def _bad_trials(data):
+    rows = []
+    for record in data.bad_trials.to_dict("records"):
+        reason = record.get("error")
+        if not isinstance(reason, str) or not reason:
+            reason = ""
+        step = record.get("diverged_step")
+        if record["status"] == "diverged" and step is not None and not (isinstance(step, float) and math.isnan(step)):
+            reason = f"diverged at step {int(step)}" + (f": {reason}" if reason else "")
+        where = hl.point_label({v: record[v] for v in data.sweep_vars if v in record})
+        rows.append({"sampler": record["sampler"], "normalizer": record["normalizer"], "seed": record["seed"],
+                     "status": record["status"], "reason": reason or record["status"], "point": where})
+    return rows
+
+
+def _provenance(data):
+    prov = data.provenance or {}
+    versions = prov.get("versions") or {}
+    device = prov.get("device") or {}
+    items = [("command", prov.get("command")), ("started", prov.get("started")),
+             ("finished", prov.get("finished")), ("git commit", prov.get("git_commit") or "none recorded"),
+             ("hostname", prov.get("hostname")),
+             ("device", " / ".join(str(device[k]) for k in ("type", "name", "cpu_model") if device.get(k)))]
+    items += [(f"{k} version", v) for k, v in versions.items()]
+    return [(k, "" if v is None else str(v)) for k, v in items]
+
+
+def _clean(figures):
+    return [f for f in figures if f is not None]
+
+
+def build_context(data):
+    """Everything the single-run template shows (figures already rendered)."""
+    point = hl.hardest_point(data)
+    detail = restrict(data, point)
+    head = hl.headline(data, point)  # at a sweep point, the sentences name it
+    sections = {k: _clean(v) for k, v in figs.section_figures(detail).items()}
+    if data.sweep_vars:
+        sections[1] = _clean([figs.dependence_figure(data), figs.dependence_heatmap(data)]) + sections[1]
+    modes, mode_rows = _mode_table(detail)
+    return {
+        "title": f"Minibatch dependence report: {data.name}",
+        "name": data.name, "description": data.description, "run_path": str(data.path),
+        "headline": head, "verdict": head["rows"], "reference": data.reference,
+        "iid_sampler": data.iid_sampler, "normalizers": data.normalizers, "samplers": data.samplers,
+        "normalizer_kinds": data.normalizer_kinds, "sampler_kinds": data.sampler_kinds,
+        "compared": hl.compared_normalizers(data) if data.reference else [],
+        "drop_classes": hl.DROP_CLASSES[:-1],
+        "sweep_vars": data.sweep_vars, "point": hl.point_label(point), "n_points": len(data.points()),
+        "sections": SECTIONS, "figures": sections,
+        "heading": {anchor: f"{number}. {text}" for number, anchor, text in SECTIONS},
+        "modes": modes, "mode_rows": mode_rows, "logit_rows": _logit_table(detail),
+        "noniid_metrics": NONIID_METRICS, "noniid_rows": _noniid_table(detail),
+        "cost_ratios": _cost_ratios(detail), "bad_trials": _bad_trials(data),
+        "provenance": _provenance(data), "scenario_text": data.scenario_text,
+        "n_trials": len(data.trials), "n_ok": int((data.trials["status"] == "ok").sum()),
+        "seeds": sorted(data.summary["seed"].unique().tolist()),
+    }
+
+
+def _compare_rows(run_a, run_b):
+    rows = []
+    for sampler in run_a.samplers:
+        for norm in run_a.normalizers:
+            a = hl.values(run_a, hl.METRIC, sampler, norm, None, run_a.accuracy_scale)
+            b = hl.values(run_b, hl.METRIC, sampler, norm, None, run_b.accuracy_scale)
+            rows.append({"sampler": sampler, "normalizer": norm, "a": mean_ci(a.to_numpy()),
+                         "b": mean_ci(b.to_numpy()), "diff": hl.paired(b, a)})
+    return rows
+
+
+def build_compare_context(run_a, run_b):
+    """Everything the comparison template shows. Both runs must have the same samplers and normalizers."""
+    if set(run_a.samplers) != set(run_b.samplers) or set(run_a.normalizers) != set(run_b.normalizers):
+        raise UsageError(
+            f"cannot compare {run_a.path} and {run_b.path}: different scenario shapes (samplers "
+            f"{sorted(run_a.samplers)} vs {sorted(run_b.samplers)}, normalizers "
+            f"{sorted(run_a.normalizers)} vs {sorted(run_b.normalizers)})")
+    point = hl.hardest_point(run_a)
+    a, b = restrict(run_a, point), restrict(run_b, point)
+    rows = _compare_rows(a, b)
+    sentences = []
+    for sampler in a.samplers:
+        parts = [f"{r['normalizer']} {_num(r['diff']['mean'], 1, True)} points ({hl.ci_text(r['diff'])})"
+                 for r in rows if r["sampler"] == sampler]
+        sentences.append(f"On {sampler} batches, run B minus run A in inference accuracy, paired over seeds: "
+                         + "; ".join(parts) + ".")
+    undecided = [r for r in rows if r["diff"]["n"] >= 2 and r["diff"]["lo"] <= 0 <= r["diff"]["hi"]]
+    if undecided and len(undecided) == len(rows):
+        sentences.append("Every interval includes zero: these seeds show no real difference between the runs.")
+    elif undecided:
+        sentences.append(f"{len(undecided)} of {len(rows)} intervals include zero; only the others show a real "
+                         "difference between the runs.")
+    label_a, label_b = run_a.path.name, run_b.path.name
+    diff = list(difflib.unified_diff(run_a.scenario_text.splitlines(), run_b.scenario_text.splitlines(),
+                                     f"A: {label_a}/scenario.yaml", f"B: {label_b}/scenario.yaml", lineterm=""))
+    return {
+        "title": f"Comparison: {run_a.name} (A) vs {run_b.name} (B)",
+        "a": {"name": run_a.name, "description": run_a.description, "path": str(run_a.path), "label": label_a,
+              "headline": hl.headline(a, {}), "provenance": _provenance(run_a), "bad_trials": _bad_trials(run_a)},
+        "b": {"name": run_b.name, "description": run_b.description, "path": str(run_b.path), "label": label_b,
+              "headline": hl.headline(b, {}), "provenance": _provenance(run_b), "bad_trials": _bad_trials(run_b)},
+        "point": hl.point_label(point), "sentences": sentences, "rows": rows, "scenario_diff": diff,
+        "figures": _clean([figs.compare_figure(a, b, label_a, label_b), figs.compare_curves_figure(a, b)]),
+    }
+
+
+def _write_atomic(path, text):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def render(run_dir, compare_dir=None):
+    """The report's HTML text for `run_dir` (or the comparison with `compare_dir`)."""
+    env = _environment()
+    run = load_run(run_dir)
+    if compare_dir is None:
+        return env.get_template("report.html.j2").render(**build_context(run))
+    other = load_run(compare_dir)
+    return env.get_template("compare.html.j2").render(**build_compare_context(run, other))
+
+
+def write_report(run_dir, out=None, compare_dir=None):
+    """Write the HTML report of `run_dir` and return its path.
+
+    out: the file to write; default `<run_dir>/index.html`, or `<run_dir>/compare_<other>.html` when
+    `compare_dir` is given. The file is replaced atomically (temp file + os.replace), so a reader never
+    sees half a report. Bad input raises harness.errors.UsageError.
+    """
+    run_dir = Path(run_dir)
+    html = render(run_dir, compare_dir)
+    if out is None:
+        out = run_dir / ("index.html" if compare_dir is None else f"compare_{Path(compare_dir).name}.html")
+    return _write_atomic(out, html)

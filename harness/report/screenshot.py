@@ -1,0 +1,99 @@
+"""Open a report in headless Chromium (Playwright driving the system browser) and take screenshots.
+
+Used by the browser test and to regenerate the README images:
+
+    python -m harness.report.screenshot reports/noniid_small/index.html --out docs/
+
+writes docs/report_top.png (the top of the page) and docs/report_figure.png (the key figure). No browser is
+downloaded: Playwright drives an installed Chromium (Debian: `apt-get install chromium`), found on PATH or
+given by --browser / the HARNESS_CHROMIUM environment variable.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from harness.errors import UsageError
+
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CANDIDATES = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"]
+INSTALL_HINT = ("install one: `apt-get install -y chromium` (Debian/Ubuntu) and "
+                "`pip install playwright` (never `playwright install`: it downloads its own browser), "
+                "or set HARNESS_CHROMIUM to a Chromium/Chrome executable")
+KEY_FIGURE = "#fig-modes"
+
+
+def find_browser(explicit=None):
+    """Path of a Chromium-family executable, or None."""
+    for candidate in [explicit, os.environ.get("HARNESS_CHROMIUM")]:
+        if candidate:
+            return candidate if Path(candidate).is_file() else shutil.which(candidate)
+    for name in CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def launch(playwright, browser=None):
+    """Launch the system Chromium through Playwright; UsageError with install steps when there is none."""
+    executable = find_browser(browser)
+    if executable is None:
+        raise UsageError(f"no Chromium browser found; {INSTALL_HINT}")
+    return playwright.chromium.launch(executable_path=executable, args=BROWSER_ARGS, headless=True)
+
+
+def sync_playwright():
+    try:
+        from playwright.sync_api import sync_playwright as _sync_playwright
+    except ImportError:
+        raise UsageError(f"the playwright package is not installed; {INSTALL_HINT}") from None
+    return _sync_playwright()
+
+
+def screenshot_report(html, out_dir, *, browser=None, width=1280, height=900):
+    """Save `report_top.png` (viewport at the top) and `report_figure.png` (the key figure) into out_dir."""
+    html = Path(html).resolve()
+    if not html.is_file():
+        raise UsageError(f"{html}: no such report file")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    with sync_playwright() as p:
+        chromium = launch(p, browser)
+        try:
+            page = chromium.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
+            page.goto(html.as_uri(), wait_until="load")
+            top = out_dir / "report_top.png"
+            page.screenshot(path=str(top), full_page=False)
+            written.append(top)
+            figure = page.query_selector(KEY_FIGURE) or page.query_selector("figure")
+            if figure is not None:
+                path = out_dir / "report_figure.png"
+                figure.screenshot(path=str(path))
+                written.append(path)
+        finally:
+            chromium.close()
+    return written
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m harness.report.screenshot", description=__doc__.split("\n")[0])
+    parser.add_argument("html", help="the report file (a run directory's index.html)")
+    parser.add_argument("--out", default="docs", help="directory for report_top.png and report_figure.png")
+    parser.add_argument("--browser", default=None, help="Chromium executable (default: found on PATH)")
+    args = parser.parse_args(argv)
+    try:
+        for path in screenshot_report(args.html, args.out, browser=args.browser):
+            print(f"screenshot: {path}")
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
