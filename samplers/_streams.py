@@ -26,6 +26,7 @@ def _ramp(sizes):
     return np.arange(total, dtype=np.int64) - np.repeat(starts, sizes), starts
 
 
+LOOP_MIN = 4096  # groups this large are shuffled one by one (see GroupStreams._permute)
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -44,6 +45,7 @@ class GroupStreams:
         self.counts = np.bincount(codes, minlength=n_groups).astype(np.int64)
         self.starts = np.cumsum(self.counts) - self.counts
         self.members = np.argsort(codes, kind="stable").astype(np.int64)  # grouped by code
+        self.unit = int(unit)
         self.epoch_len = self.counts // unit * unit
         present = np.flatnonzero(self.counts)
         self.flat = np.empty_like(self.members)  # the current epoch of every group
@@ -55,17 +57,34 @@ class GroupStreams:
         self.ptr = np.zeros(self.n_groups, dtype=np.int64)  # position in the current epoch
 
     def _permute(self, groups, epochs):
-        """The random order of epoch `epochs[i]` of group `groups[i]`, for each i, concatenated."""
+        """The random order of epoch `epochs[i]` of group `groups[i]`, for each i, concatenated.
+
+        Small groups are shuffled together by sorting hashed keys (vectorised);
+        groups of LOOP_MIN or more examples each get a Fisher-Yates permutation
+        from a generator seeded by (key, group, epoch): one loop iteration per
+        large class-epoch, which is cheaper than an O(n log n) sort.
+        """
         sizes = self.counts[groups]
-        within, seg_starts = _ramp(sizes)
-        seg = np.repeat(np.arange(groups.size, dtype=np.int64), sizes)
-        with np.errstate(over="ignore"):
-            seed = _mix(_mix(self.key ^ groups.astype(np.uint64)) + epochs.astype(np.uint64) * _GAMMA)
-            bits = _mix(np.repeat(seed, sizes) + (within.astype(np.uint64) + np.uint64(1)) * _GAMMA)
-        keys = seg + (bits >> np.uint64(11)) * 2.0 ** -53  # sorts by segment, randomly within it
-        order = np.argsort(keys)
-        src = np.repeat(self.starts[groups], sizes) + within
-        return self.members[src[order]], seg_starts
+        seg_starts = np.cumsum(sizes) - sizes
+        out = np.empty(int(sizes.sum()), dtype=np.int64)
+        small = np.flatnonzero(sizes < LOOP_MIN)
+        if small.size:
+            s_sizes = sizes[small]
+            within = _ramp(s_sizes)[0]
+            seg = np.repeat(np.arange(small.size, dtype=np.int64), s_sizes)
+            with np.errstate(over="ignore"):
+                seed = _mix(_mix(self.key ^ groups[small].astype(np.uint64))
+                            + epochs[small].astype(np.uint64) * _GAMMA)
+                bits = _mix(np.repeat(seed, s_sizes) + (within.astype(np.uint64) + np.uint64(1)) * _GAMMA)
+            keys = seg + (bits >> np.uint64(11)) * 2.0 ** -53  # by segment, randomly within it
+            order = np.argsort(keys)
+            src = np.repeat(self.starts[groups[small]], s_sizes) + within
+            out[np.repeat(seg_starts[small], s_sizes) + within] = self.members[src[order]]
+        for i in np.flatnonzero(sizes >= LOOP_MIN):
+            g, size = groups[i], sizes[i]
+            perm = np.random.default_rng([int(self.key), int(g), int(epochs[i])]).permutation(size)
+            out[seg_starts[i]:seg_starts[i] + size] = self.members[self.starts[g] + perm]
+        return out, seg_starts
 
     def take(self, groups, lengths):
         """Indices for requests (group, length), concatenated in request order.
@@ -88,22 +107,26 @@ class GroupStreams:
         start_pos[order] = self.ptr[sg] + excl - excl[first]
         demand = np.bincount(groups, weights=lengths, minlength=self.n_groups).astype(np.int64)
 
-        within, req_starts = _ramp(lengths)
-        g = np.repeat(groups, lengths)
-        pos = np.repeat(start_pos, lengths) + within
+        if self.unit > 1 and (lengths == self.unit).all():
+            # whole units never straddle epochs: resolve per request, expand at the end
+            g, pos, width = groups, start_pos, self.unit
+        else:
+            within = _ramp(lengths)[0]
+            g, pos, width = np.repeat(groups, lengths), np.repeat(start_pos, lengths) + within, 1
         ep_len = self.epoch_len[g]
         epoch = pos // ep_len
         j = pos - epoch * ep_len
+        span = np.arange(width, dtype=np.int64)
 
         need = np.zeros(self.n_groups, dtype=np.int64)
         active = demand > 0
         need[active] = (self.ptr[active] + demand[active] - 1) // self.epoch_len[active]
         if not need.any():
-            out = self.flat[self.starts[g] + j]
+            out = self.flat[(self.starts[g] + j)[:, None] + span]
         else:
-            out = np.empty(g.size, dtype=np.int64)
+            out = np.empty((g.size, width), dtype=np.int64)
             cur = epoch == 0
-            out[cur] = self.flat[self.starts[g[cur]] + j[cur]]
+            out[cur] = self.flat[(self.starts[g[cur]] + j[cur])[:, None] + span]
             wrap = np.flatnonzero(need)
             ramp_need = _ramp(need[wrap])[0]
             fresh, seg_starts = self._permute(np.repeat(wrap, need[wrap]),
@@ -112,13 +135,14 @@ class GroupStreams:
             first_pair[wrap] = np.cumsum(need[wrap]) - need[wrap]
             new = ~cur
             pair = first_pair[g[new]] + epoch[new] - 1
-            out[new] = fresh[seg_starts[pair] + j[new]]
+            out[new] = fresh[(seg_starts[pair] + j[new])[:, None] + span]
             # the last epoch drawn becomes each group's current epoch
             last = first_pair[wrap] + need[wrap] - 1
             sizes = self.counts[wrap]
             ramp = _ramp(sizes)[0]
             self.flat[np.repeat(self.starts[wrap], sizes) + ramp] = \
                 fresh[np.repeat(seg_starts[last], sizes) + ramp]
+        out = out.reshape(-1)
         self.ptr += demand - need * self.epoch_len
         self.epoch_no += need
         return out
