@@ -164,8 +164,8 @@ class BatchRenormalization(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def _param(self, vector, shape=None):
-        shape = shape if shape is not None else self._param_shape
+    @staticmethod
+    def _param(vector, shape):
         return vector if shape is None else tf.reshape(vector, shape)
 
     def call(self, inputs, training=None):
@@ -189,7 +189,7 @@ class BatchRenormalization(keras.layers.Layer):
         offset = -tf.cast(self.moving_mean, x.dtype) * scale
         if beta is not None:
             offset = offset + beta
-        return x * self._param(scale) + self._param(offset)
+        return x * self._param(scale, self._param_shape) + self._param(offset, self._param_shape)
 
     def limits_tensor(self):
         """(r_max, d_max) for the current training step, as graph values (Python floats without a schedule)."""
@@ -247,31 +247,31 @@ class BatchRenormalization(keras.layers.Layer):
         return tf.reshape(y, tf.shape(x))
 
     def _train_groups(self, x, axes, param_shape, keepdims):
-        """Algorithm 1 on `x`; statistics over `axes` (one set, or one per microbatch group)."""
+        """Algorithm 1 on `x`; statistics over `axes` (one set, or one per microbatch group with keepdims)."""
         dtype = x.dtype
         mean, variance = tf.nn.moments(x, axes, keepdims=keepdims)
         sigma_b = tf.sqrt(variance + self.epsilon)
-        mu = self._param(tf.cast(self.moving_mean, dtype), param_shape)
-        sigma = self._param(tf.cast(self.moving_stddev, dtype), param_shape)
+        # Statistics are (C,) without groups and broadcastable `param_shape` with them.
+        stat_shape = param_shape if keepdims else None
+        mu = self._param(tf.cast(self.moving_mean, dtype), stat_shape)
+        sigma = self._param(tf.cast(self.moving_stddev, dtype), stat_shape)
         r_max, d_max = self.limits_tensor()
         r = tf.stop_gradient(tf.clip_by_value(sigma_b / sigma, 1.0 / r_max, r_max))
         d = tf.stop_gradient(tf.clip_by_value((mean - mu) / sigma, -d_max, d_max))
-        if keepdims is False and param_shape is not None:
-            mean_b, sigma_bb = tf.reshape(mean, param_shape), tf.reshape(sigma_b, param_shape)
-            r, d = tf.reshape(r, param_shape), tf.reshape(d, param_shape)
-        else:
-            mean_b, sigma_bb = mean, sigma_b
         gamma, beta = self._affine_params(dtype)
         # y = gamma * ((x - mu_B) / sigma_B * r + d) + beta, folded into y = x * a + b.
-        a = r / sigma_bb
+        a = r / sigma_b
         b = d
         if gamma is not None:
-            g = self._param(gamma, param_shape)
+            g = self._param(gamma, stat_shape)
             a = g * a
             b = g * b
         if beta is not None:
-            b = b + self._param(beta, param_shape)
-        y = x * a + (b - mean_b * a)
+            b = b + self._param(beta, stat_shape)
+        b = b - mean * a
+        if not keepdims:
+            a, b = self._param(a, self._param_shape), self._param(b, self._param_shape)
+        y = x * a + b
         self._update(mean, sigma_b, keepdims)
         return y
 
