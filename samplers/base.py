@@ -94,7 +94,9 @@ class Sampler:
 
     The stream is stateful: successive `batches(n)` calls (and successive
     epochs of iteration) continue it; two samplers built with the same
-    arguments produce the same stream.
+    arguments produce the same stream. The built-ins also make the stream
+    independent of chunking (`batches(a)` then `batches(b)` equals
+    `batches(a + b)`), by giving each purpose its own generator.
 
     Batch size and a normalizer's `microbatch_size` combine as follows:
     microbatches are contiguous groups of `microbatch_size` examples of the

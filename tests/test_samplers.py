@@ -125,8 +125,12 @@ def test_class_correlated_exactly_k_classes_equal_counts(n_classes, m, extra, se
     np.testing.assert_allclose(M.effective_classes(out, labels), k)
 
 
-def test_class_streams_reshuffle_per_epoch_and_never_repeat_within_one():
+@pytest.mark.parametrize("loop_min", [4096, 6])  # 6: classes of >= 6 take the per-class shuffle path
+def test_class_streams_reshuffle_per_epoch_and_never_repeat_within_one(loop_min, monkeypatch):
     """Each class's draws, in order, are successive epochs of distinct examples."""
+    import samplers._streams
+
+    monkeypatch.setattr(samplers._streams, "LOOP_MIN", loop_min)
     labels = np.repeat(np.arange(5), [4, 5, 6, 7, 9])
     s = samplers.get("class_correlated")(labels, 6, seed=3, classes_per_batch=3)
     out = np.concatenate([s.batches(n) for n in (1, 2, 7, 1, 30, 3)])
@@ -136,6 +140,8 @@ def test_class_streams_reshuffle_per_epoch_and_never_repeat_within_one():
         blocks = drawn[: drawn.size // epoch * epoch].reshape(-1, epoch)
         assert all(np.unique(b).size == epoch for b in blocks)
         assert len({tuple(b) for b in blocks}) > 1  # reshuffled between epochs
+    twin = samplers.get("class_correlated")(labels, 6, seed=3, classes_per_batch=3)
+    np.testing.assert_array_equal(twin.batches(out.shape[0]), out)  # chunking does not matter
 
 
 def test_class_correlated_with_replacement_the_paper_setting():
