@@ -195,3 +195,21 @@ if __name__ == "__main__":
     import sys
 
     print(write_fake_run(sys.argv[1] if len(sys.argv) > 1 else "reports/fake_run"))
+
+
+_REPORTS = {}
+HOSTILE = "<script>window.__pwned = 1</script>"
+
+
+def hostile_report(tmp_path_factory):
+    """The report of a fake run whose name and description try to inject a script, rendered once per session.
+
+    Shared by test_report.py and test_report_browser.py so the slowest step (drawing the figures) runs once.
+    """
+    if "hostile" not in _REPORTS:
+        from harness.report import write_report
+
+        run = write_fake_run(tmp_path_factory.mktemp("hostile") / "noniid_small", seed=5, name=f"evil{HOSTILE}",
+                             description=f"Description {HOSTILE} & <b>bold</b>")
+        _REPORTS["hostile"] = write_report(run)
+    return _REPORTS["hostile"]
