@@ -26,16 +26,18 @@ CLIP_TOLERANCE = 1e-6
 
 
 class Analyzer:
-    """Evaluates one model on fixed test batches; the batches are chosen once per trial."""
+    """Evaluates one model on the test split; index batches are passed to each method.
 
-    def __init__(self, model, dataset, test_batches_sampler, test_batches_iid, eval_examples=None):
+    Its compiled functions take the model's variable values as arguments, so one
+    Analyzer serves every trial that reuses the same model object.
+    """
+
+    def __init__(self, model, dataset, eval_examples=None):
         import keras
 
         self.model = model
         self.norm_layers = normalization_layers(model)
         self.dataset = dataset
-        self.sampler_batches = test_batches_sampler
-        self.iid_batches = test_batches_iid
         n_test = len(dataset.y_test) if eval_examples is None else min(eval_examples, len(dataset.y_test))
         self.x_test, self.y_test = dataset.x_test[:n_test], dataset.y_test[:n_test]
         outputs = [layer.input for layer in self.norm_layers] + [layer.output for layer in self.norm_layers]
@@ -98,11 +100,11 @@ class Analyzer:
         logits = self.batch_logits(self.x_test[index_batches], training=True)
         return float(np.mean(logits.argmax(-1) == self.y_test[index_batches]))
 
-    def accuracies(self):
+    def accuracies(self, iid_batches, sampler_batches):
         return {
             "acc_inference": self.acc_inference(),
-            "acc_batch_iid": self.acc_batch(self.iid_batches),
-            "acc_batch_sampler": self.acc_batch(self.sampler_batches),
+            "acc_batch_iid": self.acc_batch(iid_batches),
+            "acc_batch_sampler": self.acc_batch(sampler_batches),
         }
 
     def acc_precise(self, train_index_batches):

@@ -23,7 +23,7 @@ def write_text(path, text):
 
 
 def write_json(path, value):
-    write_text(path, json.dumps(value, indent=1, sort_keys=True, default=_jsonable, allow_nan=True) + "\n")
+    write_text(path, json.dumps(value, indent=1, default=_jsonable, allow_nan=True) + "\n")
 
 
 def write_csv(path, frame):

@@ -1,9 +1,36 @@
 """Importing TensorFlow quietly, deterministically, and describing the device it runs on."""
 
+import contextlib
 import logging
 import os
 import platform
+import sys
 import warnings
+
+_VERBOSE = False
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Send file descriptor 2 to /dev/null for the duration.
+
+    TensorFlow's native start-up lines (CUDA probing, absl's "before
+    InitializeLog" notice) are written straight to fd 2 and ignore
+    TF_CPP_MIN_LOG_LEVEL, so they are silenced at the descriptor.
+    """
+    if _VERBOSE:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def import_tensorflow(verbose=False):
@@ -12,13 +39,18 @@ def import_tensorflow(verbose=False):
     The environment variables only take effect before the first import, so every
     harness code path imports TensorFlow through here.
     """
-    if not verbose:
+    global _VERBOSE
+    _VERBOSE = _VERBOSE or verbose
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    if not _VERBOSE:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
         warnings.filterwarnings("ignore", module="keras")
-    import tensorflow as tf
+    with quiet_native_stderr():
+        import tensorflow as tf
 
-    if not verbose:
+        tf.config.list_physical_devices()  # the CUDA probe prints here, once
+    if not _VERBOSE:
         tf.get_logger().setLevel(logging.ERROR)
         logging.getLogger("absl").setLevel(logging.ERROR)
     return tf

@@ -111,21 +111,72 @@ def _eval_steps(steps, eval_every):
     return points + [steps]
 
 
+class _Workbench:
+    """A model, optimizer, compiled training chunk and analyzer, reused by every trial of the same shape.
+
+    Tracing the compiled step costs about as much as training a small model, so
+    trials that differ only in seed or sampler share one traced graph. `reset`
+    gives the model exactly the weights a freshly built model would have for the
+    seed and the optimizer its initial state, so a trial's numbers do not depend
+    on which trials ran before it in the process.
+    """
+
+    def __init__(self, config, dataset):
+        from harness.analysis import Analyzer
+        from harness.models import build_model
+
+        self.config = config
+        self.dataset = dataset
+        self.model = build_model(config["model"], config["normalizer_config"], dataset.input_shape,
+                                 dataset.num_classes, config["seed"])
+        self.optimizer = _optimizer(config["training"])
+        self.train_chunk = make_train_chunk(self.model, self.optimizer, dataset.x_train, dataset.y_train,
+                                            config["training"]["batch_size"])
+        self.initial_optimizer_state = [v.numpy() for v in self.optimizer.variables]
+        self.analyzer = Analyzer(self.model, dataset, config["analysis"]["eval_examples"])
+
+    def reset(self, seed):
+        from harness.models import build_model
+
+        fresh = build_model(self.config["model"], self.config["normalizer_config"], self.dataset.input_shape,
+                            self.dataset.num_classes, seed)
+        self.model.set_weights(fresh.get_weights())
+        for variable, value in zip(self.optimizer.variables, self.initial_optimizer_state):
+            variable.assign(value)
+
+
+_WORKBENCHES = {}
+
+
+def _shape_key(config):
+    return json.dumps({k: config[k] for k in ("data", "model", "normalizer_config", "training", "analysis")},
+                      sort_keys=True)
+
+
+def workbench(config, dataset):
+    """The cached workbench for this trial's shape (at most a few kept; older ones are dropped)."""
+    import keras
+
+    key = _shape_key(config)
+    if key not in _WORKBENCHES:
+        if len(_WORKBENCHES) >= 4:
+            _WORKBENCHES.clear()
+            keras.backend.clear_session()
+        _WORKBENCHES[key] = _Workbench(config, dataset)
+    bench = _WORKBENCHES[key]
+    bench.reset(config["seed"])
+    return bench
+
+
 def run_trial(config, on_step=None):
     """Train and analyse one trial; returns its result dict. Exceptions are the caller's to record."""
     from harness.tfsetup import import_tensorflow, set_determinism
 
     import_tensorflow()
-    import keras
-
-    from harness.analysis import Analyzer
-    from harness.models import build_model
-
     started = time.perf_counter()
     seed = config["seed"]
     training, analysis = config["training"], config["analysis"]
     batch_size, steps = training["batch_size"], training["steps"]
-    keras.backend.clear_session()
     set_determinism(seed)
     dataset = load_dataset(config["data"])
     features = dataset.x_train.reshape(len(dataset.x_train), -1)
@@ -139,9 +190,8 @@ def run_trial(config, on_step=None):
     iid_test = build_sampler({"kind": "iid"}, dataset.y_test[:n_test], batch_size,
                              seed + TEST_SAMPLER_SEED_OFFSET).batches(test_batches)
 
-    model = build_model(config["model"], config["normalizer_config"], dataset.input_shape, dataset.num_classes, seed)
-    train_chunk = make_train_chunk(model, _optimizer(training), dataset.x_train, dataset.y_train, batch_size)
-    analyzer = Analyzer(model, dataset, sampler_test, iid_test, analysis["eval_examples"])
+    bench = workbench(config, dataset)
+    train_chunk, analyzer = bench.train_chunk, bench.analyzer
     probe = sampler_test[: analysis["probe_batches"]]
 
     curves, chunk_times, timing = [], [], {"train": 0.0, "analysis": 0.0}
@@ -167,7 +217,7 @@ def run_trial(config, on_step=None):
             break
         tic = time.perf_counter()
         point = {"train_loss": float(np.mean(window_losses)), "train_acc": float(np.mean(window_accs)),
-                 **analyzer.accuracies()}
+                 **analyzer.accuracies(iid_test, sampler_test)}
         clip = analyzer.clip_fraction(probe)
         if clip is not None:
             point["clip_fraction"] = clip
@@ -194,7 +244,6 @@ def run_trial(config, on_step=None):
     result["timing"] = timing
     if status == "ok":
         result["final"] = {**final, "seconds": result["seconds"], "ms_per_step": ms_per_step}
-    keras.backend.clear_session()
     return result
 
 

@@ -1,0 +1,169 @@
+"""The runner: paired trials, determinism, resume after a kill, divergence and failures recorded."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness import runner
+from harness.scenario import validate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_quiet(raw, out_dir, **kwargs):
+    return runner.run(validate(raw), str(out_dir), quiet=True, report=False, **kwargs)
+
+
+def test_normalizers_start_from_identical_weights_and_see_identical_batches():
+    import keras
+
+    from harness.models import build_model, normalization_layers
+
+    shapes = {"mlp": (8, 8, 1), "convnet": (8, 8, 1), "resnet": (8, 8, 1)}
+    for name, shape in shapes.items():
+        model_config = validate({**_base(), "model": {"name": name, "widths": [8, 16]}}, check_feasibility=False).model
+        weights = {}
+        for kind in ("batchnorm", "batchrenorm", "groupnorm", "none"):
+            config = {"kind": kind, **({"groups": 4} if kind == "groupnorm" else {})}
+            model = build_model(model_config, config, shape, 10, seed=3)
+            norm_names = {layer.name for layer in normalization_layers(model)}
+            weights[kind] = [w.numpy() for layer in model.layers if layer.name not in norm_names for w in layer.weights]
+            keras.backend.clear_session()
+        for kind, values in weights.items():
+            assert len(values) == len(weights["batchnorm"]) > 0
+            for a, b in zip(values, weights["batchnorm"]):
+                np.testing.assert_array_equal(a, b)
+    # the batch stream depends on sampler and seed only
+    from harness.trial import make_trial_config
+
+    scenario = validate(_base())
+    configs = [make_trial_config(scenario, "one_class", n, 0) for n in scenario.normalizers]
+    streams = []
+    for config in configs:
+        from harness.scenario import build_sampler
+        from harness.trial import load_dataset
+
+        labels = load_dataset(config["data"]).y_train
+        streams.append(build_sampler(config["sampler_config"], labels, 8, config["seed"]).batches(20))
+    np.testing.assert_array_equal(streams[0], streams[1])
+
+
+def _base():
+    from tests.conftest import TINY_SCENARIO
+    import copy
+
+    return copy.deepcopy(TINY_SCENARIO)
+
+
+def test_run_writes_tidy_tables_and_is_deterministic(tiny_scenario, tmp_path):
+    run_quiet(tiny_scenario, tmp_path / "a")
+    run_quiet(tiny_scenario, tmp_path / "b")
+    for name in ("summary", "curves", "layers", "trials", "composition", "noniid"):
+        a = pd.read_csv(tmp_path / "a" / f"{name}.csv")
+        b = pd.read_csv(tmp_path / "b" / f"{name}.csv")
+        drop = [c for c in ("value", "seconds") if c in a.columns]
+        pd.testing.assert_frame_equal(a.drop(columns=drop), b.drop(columns=drop))
+    summary = pd.read_csv(tmp_path / "a" / "summary.csv")
+    assert list(summary.columns) == ["sampler", "normalizer", "seed", "metric", "value"]
+    timing = summary["metric"].isin(["seconds", "ms_per_step"])
+    a_vals = summary[~timing]["value"].to_numpy()
+    b_vals = pd.read_csv(tmp_path / "b" / "summary.csv").query("metric not in ['seconds', 'ms_per_step']")["value"].to_numpy()
+    np.testing.assert_array_equal(a_vals, b_vals)  # bit-identical metrics
+    assert set(summary["metric"]) >= {"acc_inference", "acc_batch_iid", "acc_batch_sampler", "acc_precise",
+                                      "train_loss", "train_acc", "logit_disagreement", "logit_kl", "ms_per_step"}
+    assert len(summary.groupby(["sampler", "normalizer", "seed"])) == 2 * 2 * 2
+    layers = pd.read_csv(tmp_path / "a" / "layers.csv")
+    assert set(layers.query("normalizer == 'brn'")["metric"]) >= {"mismatch_local", "mismatch_propagated",
+                                                                  "abs_log_r_q50", "abs_d_q95", "clip_fraction"}
+    curves = pd.read_csv(tmp_path / "a" / "curves.csv")
+    assert sorted(curves["step"].unique()) == [10, 20]
+    assert "clip_fraction" in set(curves.query("normalizer == 'brn'")["metric"])
+    assert (tmp_path / "a" / "summary.md").read_text().startswith("# tiny")
+    provenance = json.loads((tmp_path / "a" / "provenance.json").read_text())
+    assert provenance["versions"]["tensorflow"] and provenance["device"]["type"] in ("CPU", "GPU")
+    assert provenance["finished"] is not None
+
+
+def test_reused_workbench_gives_the_same_numbers_as_a_fresh_one(tiny_scenario):
+    from harness import trial
+
+    configs = runner.plan(validate(tiny_scenario))
+    first, second = configs[0], configs[2]  # same normalizer, different seed
+    assert first["normalizer"] == second["normalizer"] and first["seed"] != second["seed"]
+    trial._WORKBENCHES.clear()
+    fresh = trial.run_trial(second)
+    trial.run_trial(first)
+    reused = trial.run_trial(second)
+    assert fresh["final"]["acc_inference"] == reused["final"]["acc_inference"]
+    assert [c["value"] for c in fresh["curves"]] == [c["value"] for c in reused["curves"]]
+
+
+def test_resume_skips_finished_trials_and_fresh_starts_over(tiny_scenario, tmp_path):
+    out = tmp_path / "run"
+    run_quiet(tiny_scenario, out)
+    mtimes = {p: os.path.getmtime(out / "trials" / p) for p in os.listdir(out / "trials")}
+    seen = []
+    run_quiet(tiny_scenario, out, on_result=seen.append)
+    assert seen == []  # everything reused
+    assert {p: os.path.getmtime(out / "trials" / p) for p in os.listdir(out / "trials")} == mtimes
+    tiny_scenario["training"]["learning_rate"] = 0.02  # a changed config is not reused
+    run_quiet(tiny_scenario, out, on_result=seen.append)
+    assert len(seen) == 8
+    seen.clear()
+    run_quiet(tiny_scenario, out, fresh=True, on_result=seen.append)
+    assert len(seen) == 8
+
+
+def test_killed_run_resumes_with_identical_results(tiny_scenario, write_scenario, tmp_path):
+    tiny_scenario["training"]["steps"] = 200
+    tiny_scenario["analysis"]["eval_every"] = 100
+    path = write_scenario(tiny_scenario)
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    command = [sys.executable, "-m", "harness", "run", path, "--out", str(out), "--quiet", "--no-report"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        trials = out / "trials"
+        if trials.exists() and len([f for f in os.listdir(trials) if f.endswith(".json")]) >= 2:
+            break
+        assert process.poll() is None, process.stderr.read().decode()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = sorted(f for f in os.listdir(out / "trials") if f.endswith(".json"))
+    assert 2 <= len(done) < 8
+    kept = {f: os.path.getmtime(out / "trials" / f) for f in done}
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert all(os.path.getmtime(out / "trials" / f) == m for f, m in kept.items())
+    assert not [f for f in os.listdir(out / "trials") if f.startswith(".tmp")]
+    reference = tmp_path / "reference"
+    run_quiet(tiny_scenario, reference)
+    a = pd.read_csv(out / "summary.csv").query("metric not in ['seconds', 'ms_per_step']")
+    b = pd.read_csv(reference / "summary.csv").query("metric not in ['seconds', 'ms_per_step']")
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
+def test_divergence_and_failures_are_recorded_and_the_run_continues(tiny_scenario, tmp_path):
+    tiny_scenario["normalizers"] = {"bn": {"kind": "batchnorm"}, "plain": {"kind": "none"}}
+    tiny_scenario["training"].update(optimizer="sgd", learning_rate=1e12)
+    tiny_scenario["samplers"]["broken"] = {"kind": "tests.broken_sampler:ExplodingSampler"}
+    tiny_scenario["seeds"] = [0]
+    results = run_quiet(tiny_scenario, tmp_path / "run")
+    status = {(r["config"]["sampler"], r["config"]["normalizer"]): r for r in results}
+    plain = status[("iid", "plain")]
+    assert plain["status"] == "diverged" and 1 <= plain["diverged_step"] <= 20
+    broken = status[("broken", "bn")]
+    assert broken["status"] == "failed" and "plugin bug" in broken["error"]
+    trials = pd.read_csv(tmp_path / "run" / "trials.csv")
+    assert set(trials["status"]) >= {"diverged", "failed"}
+    summary_md = (tmp_path / "run" / "summary.md").read_text()
+    assert "diverged at step" in summary_md and "plugin bug" in summary_md

@@ -1,0 +1,115 @@
+"""Scenario validation: one-line errors naming field, value and reason; exit 2; nothing written; no TensorFlow."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from harness.scenario import ScenarioError, validate
+
+
+def _error(raw):
+    with pytest.raises(ScenarioError) as info:
+        validate(raw)
+    return str(info.value)
+
+
+def test_valid_scenario_resolves_defaults(tiny_scenario):
+    scenario = validate(tiny_scenario)
+    assert scenario.training["optimizer"] == "adam"  # default filled in
+    assert scenario.normalizers["brn"]["r_max"] == 3.0
+    assert scenario.samplers["one_class"]["classes_per_batch"] == 1
+    assert scenario.baseline_normalizer == "bn"
+    # the resolved scenario validates to itself (it is what a run directory stores)
+    assert validate(scenario.to_dict()) == scenario
+
+
+def test_smoke_variant_is_small_and_same_shape(tiny_scenario):
+    scenario = validate(tiny_scenario)
+    smoke = scenario.smoke()
+    assert smoke.seeds == [0] and smoke.training["steps"] <= 60
+    assert smoke.samplers == scenario.samplers and smoke.normalizers == scenario.normalizers
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda s: s["training"].update(batch_sise=8), "training.batch_sise: unknown key (did you mean 'batch_size'?)"),
+    (lambda s: s.update(normalisers={}), "normalisers: unknown key (did you mean 'normalizers'?)"),
+    (lambda s: s["training"].update(batch_size="8"), "training.batch_size: '8' must be int, got str"),
+    (lambda s: s["training"].update(learning_rate=0), "training.learning_rate: 0.0 must be > 0"),
+    (lambda s: s["data"].update(name="imagenet"), "data.name: 'imagenet' is not one of"),
+    (lambda s: s["model"].update(name="mpl"), "model.name: 'mpl' is not one of mlp, convnet, resnet (did you mean 'mlp'?)"),
+    (lambda s: s["normalizers"]["bn"].update(kind="batchnrom"), "normalizers.bn.kind: 'batchnrom' is not one of"),
+    (lambda s: s["normalizers"]["brn"].update(r_max=0.5), "normalizers.brn.r_max: 0.5"),
+    (lambda s: s["normalizers"]["bn"].update(microbatch_size=3), "normalizers.bn.microbatch_size: 3 does not divide training.batch_size 8"),
+    (lambda s: s["samplers"]["one_class"].update(classes_per_batch=12), "samplers.one_class.classes_per_batch: 12"),
+    (lambda s: s["samplers"]["one_class"].update(clases_per_batch=1), "samplers.one_class.clases_per_batch: unknown parameter for sampler class_correlated (did you mean 'classes_per_batch'?)"),
+    (lambda s: s["samplers"]["iid"].update(kind="nosuch"), "samplers.iid.kind: 'nosuch'"),
+    (lambda s: s.update(seeds=[]), "seeds: [] must be a non-empty list of int"),
+    (lambda s: s.update(seeds=[1, 1]), "seeds: [1, 1] has repeated seeds"),
+    (lambda s: s.update(name="a b"), "name: 'a b' must be letters"),
+    (lambda s: s.pop("model"), "model: is required"),
+])
+def test_bad_scenarios_name_field_value_and_reason(tiny_scenario, mutate, expected):
+    mutate(tiny_scenario)
+    message = _error(tiny_scenario)
+    assert message.startswith(expected), message
+    assert "\n" not in message
+
+
+def test_infeasible_sampler_checked_against_real_labels(tiny_scenario):
+    tiny_scenario["samplers"]["one_class"]["classes_per_batch"] = 5  # synthetic data has 4 classes
+    message = _error(tiny_scenario)
+    assert message.startswith("samplers.one_class.classes_per_batch: 5 ")
+    assert "4" in message
+
+
+def _cli(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def test_cli_bad_scenario_one_line_exit_2_nothing_written(tiny_scenario, write_scenario, tmp_path):
+    tiny_scenario["samplers"]["one_class"]["classes_per_batch"] = 12
+    path = write_scenario(tiny_scenario)
+    out = tmp_path / "out"
+    for command in (["validate", path], ["run", path, "--out", str(out)]):
+        result = _cli(*command, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("error: scenario.yaml: samplers.one_class.classes_per_batch: 12 "), lines[0]
+        assert "Traceback" not in result.stderr
+    assert not out.exists()
+    assert not (tmp_path / "reports").exists()
+
+
+def test_cli_unreadable_yaml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    result = _cli("validate", str(bad), cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("error: bad.yaml: line")
+    result = _cli("validate", str(tmp_path / "missing.yaml"), cwd=tmp_path)
+    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_validation_does_not_import_tensorflow(tiny_scenario):
+    code = (
+        "import sys, yaml\n"
+        "from harness.scenario import validate\n"
+        f"validate(yaml.safe_load({repr(__import__('yaml').safe_dump(tiny_scenario))}))\n"
+        "heavy = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_shipped_scenarios_validate():
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios")
+    from harness.scenario import load
+
+    names = sorted(f for f in os.listdir(folder) if f.endswith(".yaml"))
+    assert "noniid_small.yaml" in names
+    for name in names:
+        load(os.path.join(folder, name))
