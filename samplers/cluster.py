@@ -5,9 +5,11 @@ import numpy as np
 from samplers._groups import GroupBatches
 from samplers.base import Sampler, SamplerParameterError, check_int
 
-# k-means is fitted on at most this many examples (a seeded random subset), then assigns all:
-# seconds rather than minutes on 1M rows.
+# k-means is fitted on at most this many examples (a seeded random subset), then assigns all,
+# in at most MAX_DIMS principal components: seconds rather than minutes on 1M rows or on images.
 FIT_SAMPLE = 50_000
+MAX_DIMS = 32
+PCA_SAMPLE = 5_000  # principal components are estimated on this many of the fitted rows
 
 
 class ClusterSampler(Sampler):
@@ -15,7 +17,9 @@ class ClusterSampler(Sampler):
 
     `features` (N, ...) are flattened per example and clustered into
     `n_clusters` with scikit-learn k-means (fitted on a random subset of at
-    most 50,000 examples, then assigned to all), seeded from `seed`. Batches then hold `clusters_per_batch`
+    most 50,000 examples, then assigned to all; features with more than 32
+    dimensions are first projected on their 32 principal components), all
+    seeded from `seed`. Batches then hold `clusters_per_batch`
     clusters x batch_size/clusters_per_batch examples, exactly as
     `class_correlated` does with classes. The fitted assignment is
     `cluster_labels_`.
@@ -37,12 +41,16 @@ class ClusterSampler(Sampler):
         if not np.isfinite(x).all():
             raise SamplerParameterError("features", x, "must be finite")
         from sklearn.cluster import KMeans  # scikit-learn only when this sampler is built
+        from sklearn.decomposition import PCA
 
         random_state = int(self.rng.integers(2 ** 31 - 1))
-        fit_rows = x
+        fit_rows = np.arange(self.n_examples_)
         if self.n_examples_ > FIT_SAMPLE:
-            fit_rows = x[np.sort(self.rng.choice(self.n_examples_, FIT_SAMPLE, replace=False))]
-        model = KMeans(n_clusters=n_clusters, random_state=random_state, n_init=1).fit(fit_rows)
+            fit_rows = np.sort(self.rng.choice(self.n_examples_, FIT_SAMPLE, replace=False))
+        if x.shape[1] > MAX_DIMS and fit_rows.size > MAX_DIMS:
+            pca = PCA(n_components=MAX_DIMS, svd_solver="randomized", random_state=random_state)
+            x = pca.fit(x[fit_rows[:: max(1, fit_rows.size // PCA_SAMPLE)]]).transform(x).astype(np.float32)
+        model = KMeans(n_clusters=n_clusters, random_state=random_state, n_init=1).fit(x[fit_rows])
         self.cluster_labels_ = model.predict(x).astype(np.int64)
         self._groups = GroupBatches(self.cluster_labels_, np.arange(n_clusters), batch_size,
                                     self.rng, param="clusters_per_batch", k=clusters_per_batch,
