@@ -223,6 +223,10 @@ def test_cluster_batches_follow_the_feature_clusters_not_labels():
     assert all(np.unique(groups[b]).size == 1 for b in out)
     assert np.unique(np.stack([groups, s.cluster_labels_]), axis=1).shape[1] == 4  # a bijection
     assert s.features is features  # stored as given
+    # more than 32 dimensions: clustered in principal components, same structure found
+    wide = np.concatenate([blobs(groups), rng.normal(size=(groups.size, 61))], axis=1)
+    s = samplers.get("cluster")(labels, 10, seed=0, features=wide, n_clusters=4)
+    assert np.unique(np.stack([groups, s.cluster_labels_]), axis=1).shape[1] == 4
 
 
 def test_constructor_stores_arguments_as_given():
