@@ -324,8 +324,8 @@ def _validate_sampler_names(value):
         kind = cfg["kind"]
         try:
             cls = samplers.get(kind)
-        except ValueError as error:
-            raise ScenarioError(f"samplers.{name}.kind", kind, _reason(error, kind)) from None
+        except samplers.SamplerParameterError as error:
+            raise ScenarioError(f"samplers.{name}.kind", kind, error.reason) from None
         parameters = cls.parameters()
         for key in cfg:
             if key != "kind" and key not in parameters:
@@ -333,13 +333,6 @@ def _validate_sampler_names(value):
                                     f"unknown parameter for sampler {kind}{_did_you_mean(key, parameters)}")
         resolved[name] = {"kind": kind, **parameters, **{k: v for k, v in cfg.items() if k != "kind"}}
     return resolved
-
-
-def _reason(error, value):
-    """A sampler error's text without the value it already names."""
-    text = str(error).splitlines()[0]
-    prefix = f"{value!r}"
-    return text[len(prefix):].strip() if text.startswith(prefix) else text
 
 
 def build_sampler(sampler_config, labels, batch_size, seed, features=None):
