@@ -104,6 +104,8 @@ def hardest_point(data):
 def fmt(x, signed=False):
     if x is None or math.isnan(x):
         return "n/a"
+    if round(x, 1) == 0:
+        x = 0.0  # no "-0.0"
     return f"{x:+.1f}" if signed else f"{x:.1f}"
 
 

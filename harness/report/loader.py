@@ -173,16 +173,17 @@ def restrict(data, point):
     def select(frame):
         mask = pd.Series(True, index=frame.index)
         for key, value in point.items():
-            mask &= frame[key] == value
+            if key in frame.columns:  # a table the runner wrote without sweep columns is kept whole
+                mask &= frame[key] == value
         chosen = frame[mask]
         if data.iid_sampler is not None and "sampler" in frame.columns and sampler_vars:
             iid_rows = frame[frame["sampler"] == data.iid_sampler]
             if chosen[chosen["sampler"] == data.iid_sampler].empty and not iid_rows.empty:
                 for key, value in point.items():
-                    if key not in sampler_vars:
+                    if key not in sampler_vars and key in iid_rows.columns:
                         iid_rows = iid_rows[iid_rows[key] == value]
                 for key in sampler_vars:
-                    if not iid_rows.empty:
+                    if not iid_rows.empty and key in iid_rows.columns:
                         iid_rows = iid_rows[iid_rows[key] == iid_rows[key].iloc[0]]
                 chosen = pd.concat([chosen, iid_rows])
         return chosen.drop(columns=[v for v in data.sweep_vars if v in chosen.columns]).reset_index(drop=True)

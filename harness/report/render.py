@@ -46,6 +46,8 @@ def _environment():
 def _num(x, digits=1, signed=False):
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
+    if round(x, digits) == 0:
+        x = 0.0  # no "-0.0"
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
 
