@@ -155,26 +155,34 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
 
     bar = tqdm(total=len(configs), initial=len(configs) - len(todo), disable=quiet, unit="trial",
                desc=scenario.name, file=sys.stderr, dynamic_ncols=True)
+    timing = {"trials": 0.0, "io": 0.0, "report": 0.0}
+    tic = time.perf_counter()
     try:
         for result in executor.run(todo, progress=None if quiet else bar):
+            write_started = time.perf_counter()
             atomic.write_json(trial_path(out_dir, result["config"]), result)
+            timing["io"] += time.perf_counter() - write_started
             results[result["id"]] = result
             bar.update(1)
             if on_result is not None:
                 on_result(result)
     finally:
         bar.close()
+    timing["trials"] = time.perf_counter() - tic - timing["io"]
     tic = time.perf_counter()
     write_batch_composition(scenario, out_dir, skip_infeasible)
     ordered = [results[c["id"]] for c in configs]
     text = write_tables(scenario, out_dir, ordered)
-    info["finished"] = _now()
-    info["io_seconds"] = time.perf_counter() - tic
+    timing["io"] += time.perf_counter() - tic
+    info.update(finished=_now(), timing=timing, executor=type(executor).__name__)
     atomic.write_json(os.path.join(out_dir, "provenance.json"), info)
     if report:
         from harness.report import write_report
 
+        tic = time.perf_counter()
         write_report(out_dir)
+        timing["report"] = time.perf_counter() - tic
+        atomic.write_json(os.path.join(out_dir, "provenance.json"), info)
     if not quiet:
         print(text)
     return ordered

@@ -13,7 +13,7 @@ import copy
 import itertools
 import sys
 
-from harness.scenario import ScenarioError, validate
+from harness.scenario import _MISSING, ScenarioError, _did_you_mean, validate
 
 
 def _axes(sweep):
@@ -38,13 +38,14 @@ def _axes(sweep):
 def _set_path(tree, path, value):
     keys = path.split(".")
     node = tree
-    for key in keys[:-1]:
+    for depth, key in enumerate(keys):
         if not isinstance(node, dict) or key not in node:
-            raise ScenarioError(f"sweep.{path}", value, "names no field of the scenario")
-        node = node[key]
-    if not isinstance(node, dict) or keys[-1] not in node:
-        raise ScenarioError(f"sweep.{path}", value, "names no field of the scenario")
-    node[keys[-1]] = value
+            known = [".".join(keys[:depth] + [k]) for k in node] if isinstance(node, dict) else []
+            raise ScenarioError(f"sweep.{path}", _MISSING, f"names no field of the scenario{_did_you_mean(path, known)}")
+        if depth == len(keys) - 1:
+            node[key] = value
+        else:
+            node = node[key]
 
 
 def expand(scenario, skip_infeasible=False):
@@ -57,6 +58,8 @@ def expand(scenario, skip_infeasible=False):
     base = scenario.to_dict()
     base["sweep"] = {}
     points = []
+    for path in paths:
+        _set_path(copy.deepcopy(base), path, None)  # every path names a field, whatever the values
     for row in rows:
         point = dict(zip(paths, row))
         raw = copy.deepcopy(base)

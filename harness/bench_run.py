@@ -1,0 +1,111 @@
+"""`python -m harness bench run`: where a run's wall time goes, and the harness's training speed vs a bare loop.
+
+The bare loop is written here independently of the runner: the same model,
+optimizer and index batches, every step inside one `tf.function` call, no
+evaluation. The harness's steady-state ms/step (tracing excluded) is compared
+with it in the same process, so the ratio is free of machine-to-machine noise.
+"""
+
+import json
+import os
+import tempfile
+import time
+
+DEFAULT_SCENARIO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "scenarios", "noniid_small.yaml")
+
+
+def add_arguments(parser):
+    parser.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, help="scenario file (default: noniid_small)")
+    parser.add_argument("--smoke", action="store_true", help="time the scenario's smoke variant")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def bare_loop_ms_per_step(config, repeats=3):
+    """Median ms/step of a minimal hand-written compiled loop doing the trial's training work."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from harness.models import build_model
+    from harness.scenario import build_sampler
+    from harness.trial import load_dataset
+
+    dataset = load_dataset(config["data"])
+    batch_size, steps = config["training"]["batch_size"], config["training"]["steps"]
+    indices = build_sampler(config["sampler_config"], dataset.y_train, batch_size, config["seed"]).batches(steps)
+    model = build_model(config["model"], config["normalizer_config"], dataset.input_shape, dataset.num_classes, 0)
+    optimizer = keras.optimizers.Adam(config["training"]["learning_rate"])
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    x_all, y_all = tf.constant(dataset.x_train), tf.constant(dataset.y_train)
+
+    @tf.function
+    def train(index_batches):
+        for i in tf.range(tf.shape(index_batches)[0]):
+            x, y = tf.gather(x_all, index_batches[i]), tf.gather(y_all, index_batches[i])
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        return loss
+
+    train(indices[:2]).numpy()  # trace once
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        train(indices).numpy()
+        times.append((time.perf_counter() - tic) * 1000 / steps)
+    return float(np.median(times))
+
+
+def main(args):
+    import numpy as np
+
+    from harness.tfsetup import device_info, import_tensorflow
+    from harness.validate_cmd import load_scenario
+
+    import_tensorflow()
+    from harness import runner
+
+    scenario = load_scenario(args.scenario)
+    if args.smoke:
+        scenario = scenario.smoke()
+    with tempfile.TemporaryDirectory() as out_dir:
+        tic = time.perf_counter()
+        results = runner.run(scenario, out_dir, quiet=True, report=True)
+        wall = time.perf_counter() - tic
+        with open(os.path.join(out_dir, "provenance.json")) as handle:
+            run_timing = json.load(handle)["timing"]
+    ok = [r for r in results if r["status"] == "ok"]
+    train = sum(r["timing"]["train"] for r in ok)
+    trace = sum(r["timing"]["trace"] for r in ok)
+    analysis = sum(r["timing"]["analysis"] for r in ok)
+    other = wall - train - analysis - run_timing["io"] - run_timing["report"]
+    by_normalizer = {}
+    for r in ok:
+        by_normalizer.setdefault(r["config"]["normalizer"], []).append(r["final"]["ms_per_step"])
+    harness_ms = {name: float(np.median(v)) for name, v in by_normalizer.items()}
+    bare_ms = {}
+    for name in harness_ms:
+        config = next(r["config"] for r in ok if r["config"]["normalizer"] == name)
+        bare_ms[name] = bare_loop_ms_per_step(config)
+    out = {
+        "scenario": scenario.name, "trials": len(results), "wall_seconds": wall,
+        "split_seconds": {"training": train - trace, "tracing": trace, "analysis": analysis,
+                          "io": run_timing["io"], "report": run_timing["report"], "other": other},
+        "analysis_and_io_fraction": (analysis + run_timing["io"]) / wall,
+        "ms_per_step": {"harness": harness_ms, "bare_loop": bare_ms},
+        "harness_over_bare": {name: harness_ms[name] / bare_ms[name] for name in harness_ms},
+        "device": device_info(),
+    }
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return 0
+    print(f"{scenario.name}: {len(results)} trials in {wall:.1f} s on {out['device']['name']} "
+          f"({out['device']['cpu_count']} cores)")
+    for part, seconds in out["split_seconds"].items():
+        print(f"  {part:<9} {seconds:7.1f} s  {100 * seconds / wall:5.1f}%")
+    print(f"  analysis + I/O: {100 * out['analysis_and_io_fraction']:.1f}% of wall time (target <= 10%)")
+    for name in harness_ms:
+        print(f"  {name}: harness {harness_ms[name]:.2f} ms/step, bare compiled loop {bare_ms[name]:.2f} ms/step, "
+              f"ratio {out['harness_over_bare'][name]:.2f} (target <= 1.10)")
+    return 0
