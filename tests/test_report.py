@@ -214,3 +214,40 @@ def test_fake_run_is_a_function_of_its_seed(tmp_path):
     for name in ("summary.csv", "curves.csv", "layers.csv", "composition.csv", "noniid.csv", "trials.csv"):
         assert (one / name).read_bytes() == (two / name).read_bytes()
     assert (one / "summary.csv").read_bytes() != (three / "summary.csv").read_bytes()
+
+
+def _rewrite(run, transform):
+    for name in ("trials.csv", "summary.csv", "curves.csv", "layers.csv"):
+        transform(pd.read_csv(run / name)).to_csv(run / name, index=False)
+
+
+def test_reference_is_the_first_batchnorm_when_none_is_named_bn(tmp_path):
+    run = write_fake_run(tmp_path / "run", seed=0)
+    _rewrite(run, lambda f: f.assign(normalizer=f.normalizer.replace("bn", "plain")))
+    (run / "scenario.yaml").write_text((run / "scenario.yaml").read_text().replace("\n  bn:", "\n  plain:"))
+    data = load_run(run)
+    assert data.reference == "plain" and data.normalizers == ["plain", "brn"]
+    assert any("brn minus plain:" in s for s in hl.headline(data)["sentences"])
+
+
+def test_one_seed_gives_no_interval_and_says_so(tmp_path):
+    run = write_fake_run(tmp_path / "run", seed=0)
+    _rewrite(run, lambda f: f[f.seed == 0])
+    sentences = hl.headline(load_run(run))["sentences"]
+    assert all("1 seed: no confidence interval" in s and "too few seeds" in s for s in sentences)
+
+
+def test_iid_only_sweep_headline_gives_accuracy_across_the_swept_field(tmp_path):
+    run = write_fake_run(tmp_path / "run", seed=6, sweep={"training.batch_size": [4, 8, 16]})
+    _rewrite(run, lambda f: f[f.sampler == "iid"])
+    data = load_run(run)
+    assert data.samplers == ["iid"]
+    ref = pd.read_csv(run / "summary.csv")
+    ref = ref[ref.metric == "acc_inference"].groupby(["training.batch_size", "normalizer"]).value.mean() * 100
+    sentences = hl.headline(data, {"training.batch_size": 4})["sentences"]
+    assert sentences[0] == (
+        f"Going from training.batch_size=16 to training.batch_size=4 on iid batches, inference accuracy goes "
+        f"from {ref[16, 'bn']:.1f}% to {ref[4, 'bn']:.1f}% for bn and from {ref[16, 'brn']:.1f}% to "
+        f"{ref[4, 'brn']:.1f}% for brn.")
+    assert sentences[1].startswith("At sweep point training.batch_size=4, on iid batches, inference accuracy")
+    assert "brn minus bn:" in sentences[1]

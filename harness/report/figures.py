@@ -176,6 +176,8 @@ def dependence_figure(data):
     xvar, others = data.sweep_vars[0], data.sweep_vars[1:]
     samplers = [s for s in data.samplers if s != data.iid_sampler] or data.samplers
     metrics = [("acc", "inference accuracy (%)"), ("drop", "drop from i.i.d. (points)")]
+    if data.iid_sampler is None or samplers == [data.iid_sampler]:
+        metrics = metrics[:1]  # only i.i.d. batches: there is no drop to draw
     if others:
         combos = [dict(zip(others, row)) for row in
                   table[others].drop_duplicates().sort_values(others).itertuples(index=False)][:5]

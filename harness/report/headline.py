@@ -86,17 +86,26 @@ def compared_normalizers(data):
     return renorm or others
 
 
+def non_iid_samplers(data):
+    """The samplers the headline is about: every sampler but the i.i.d. control."""
+    return [s for s in data.samplers if s != data.iid_sampler]
+
+
 def hardest_point(data):
-    """The sweep point where the reference (or first) normalizer loses most, averaged over non-i.i.d. samplers."""
+    """The sweep point where the reference (or first) normalizer loses most, averaged over non-i.i.d. samplers;
+    for a run with only i.i.d. batches, the point where its inference accuracy is lowest."""
     points = data.points()
     if len(points) == 1:
         return points[0]
     norm = data.reference or data.normalizers[0]
 
-    def worst(point):  # mean drop over the non-i.i.d. samplers
-        drops = [r["drop"]["mean"] for r in verdict_table(data, point)
-                 if r["normalizer"] == norm and r["drop"] and not math.isnan(r["drop"]["mean"])]
-        return sum(drops) / len(drops) if drops else -math.inf
+    def worst(point):
+        rows = [r for r in verdict_table(data, point) if r["normalizer"] == norm]
+        drops = [r["drop"]["mean"] for r in rows if r["drop"] and not math.isnan(r["drop"]["mean"])]
+        if drops:
+            return sum(drops) / len(drops)
+        accs = [r["acc"]["mean"] for r in rows if not math.isnan(r["acc"]["mean"])]
+        return -sum(accs) / len(accs) if accs else -math.inf
 
     return max(points, key=worst)
 
@@ -123,44 +132,85 @@ def _loss_phrase(norm, drop):
     return f"{norm} {verb} {fmt(abs(drop['mean']))} points"
 
 
+def _listed(parts):
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _diff_phrase(norm, reference, diff):
+    """' brn minus bn: +3.1 points (95% CI ...); the interval excludes zero: brn keeps more accuracy.'"""
+    if diff["n"] == 0:
+        return f" {norm} minus {reference}: no seed where both finished."
+    text = (f" {norm} minus {reference}: {fmt(diff['mean'], True)} points "
+            f"({ci_text(diff)}, paired over {diff['n']} seed{'s' if diff['n'] != 1 else ''})")
+    if diff["n"] < 2 or math.isnan(diff["lo"]):
+        return text + ", too few seeds to tell whether the difference is real."
+    if diff["lo"] <= 0.0 <= diff["hi"]:
+        return text + ", and the interval includes zero: these seeds do not show a real difference."
+    better = norm if diff["mean"] > 0 else reference
+    return text + f"; the interval excludes zero: {better} keeps more accuracy."
+
+
+def sweep_sentence(data, point, sampler):
+    """How acc_inference changes across the first swept field (others held at `point`), per normalizer."""
+    xvar = data.sweep_vars[0]
+    values_x = sorted({p[xvar] for p in data.points()})
+    if len(values_x) < 2:
+        return None
+    ends = []
+    for value in (values_x[-1], values_x[0]):
+        at = dict(point, **{xvar: value})
+        ends.append({n: mean_ci(values(data, METRIC, sampler, n, at, data.accuracy_scale).to_numpy())["mean"]
+                     for n in data.normalizers})
+    known = [n for n in data.normalizers if not (math.isnan(ends[0][n]) or math.isnan(ends[1][n]))]
+    missing = [n for n in data.normalizers if n not in known]
+    if not known:
+        return None
+    parts = [f"from {fmt(ends[0][n])}% to {fmt(ends[1][n])}% for {n}" for n in known]
+    note = f" ({_listed(missing)}: no finished trials at both ends)" if missing else ""
+    return (f"Going from {xvar}={values_x[-1]} to {xvar}={values_x[0]} on {sampler} batches, inference "
+            f"accuracy goes {_listed(parts)}{note}.")
+
+
 def headline(data, point=None):
     """Sentences for the top of the report plus the numbers behind them.
 
-    Returns dict(sentences=[str], items=[dict(sampler, drops={norm: stats}, diffs={norm: stats})], point).
+    Returns dict(sentences=[str], items=[dict(sampler, drops={norm: stats}, diffs={norm: stats})], point, rows).
+    Without a non-i.i.d. sampler (e.g. a batch-size sweep on i.i.d. batches) the sentences give each
+    normalizer's accuracy and its paired difference from the reference instead of drops.
     """
     if point is None:
         point = hardest_point(data)
     rows = verdict_table(data, point)
     sentences, items = [], []
+    focus = non_iid_samplers(data)
     if data.iid_sampler is None:
         sentences.append("This run has no i.i.d. sampler (kind iid), so there is no baseline to measure a drop "
-                         "against; see the verdict table for the accuracies.")
+                         "against; the sentences give accuracies instead.")
+    if data.sweep_vars:
+        for sampler in focus if data.iid_sampler is not None and focus else data.samplers:
+            sentence = sweep_sentence(data, {k: v for k, v in point.items() if k != data.sweep_vars[0]}, sampler)
+            if sentence:
+                sentences.append(sentence)
     prefix = f"At sweep point {point_label(point)}, on" if point else "On"
-    for sampler in data.samplers:
-        if sampler == data.iid_sampler or data.iid_sampler is None:
-            continue
+    with_drops = data.iid_sampler is not None and bool(focus)
+    for sampler in focus if with_drops else data.samplers:
         by_norm = {r["normalizer"]: r for r in rows if r["sampler"] == sampler}
-        drops = {n: by_norm[n]["drop"] for n in data.normalizers}
-        diffs = {n: by_norm[n]["diff"] for n in compared_normalizers(data) if by_norm[n]["diff"] is not None}
-        items.append({"sampler": sampler, "drops": drops, "diffs": diffs})
-        parts = [_loss_phrase(n, d) for n, d in drops.items()]
-        listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-        sentence = (f"{prefix} {sampler} batches, {listed} of inference accuracy ({METRIC}) "
-                    f"against {data.iid_sampler} batches.")
+        compared = compared_normalizers(data) if with_drops else [n for n in data.normalizers
+                                                                  if n != data.reference]
+        diffs = {n: by_norm[n]["diff"] for n in compared if by_norm[n]["diff"] is not None}
+        if with_drops:
+            drops = {n: by_norm[n]["drop"] for n in data.normalizers}
+            items.append({"sampler": sampler, "drops": drops, "diffs": diffs})
+            sentence = (f"{prefix} {sampler} batches, {_listed([_loss_phrase(n, d) for n, d in drops.items()])} "
+                        f"of inference accuracy ({METRIC}) against {data.iid_sampler} batches.")
+        else:
+            accs = {n: by_norm[n]["acc"] for n in data.normalizers}
+            items.append({"sampler": sampler, "accs": accs, "diffs": diffs})
+            parts = [f"{n} {fmt(a['mean'])}% ({ci_text(a)})" if a["n"] else f"{n} has no finished trials"
+                     for n, a in accs.items()]
+            sentence = f"{prefix} {sampler} batches, inference accuracy ({METRIC}): {_listed(parts)}."
         for norm, diff in diffs.items():
-            if diff["n"] == 0:
-                sentence += f" {norm} minus {data.reference}: no seed where both finished."
-                continue
-            sentence += (f" {norm} minus {data.reference}: {fmt(diff['mean'], True)} points "
-                         f"({ci_text(diff)}, paired over {diff['n']} seeds)")
-            if diff["n"] < 2 or math.isnan(diff["lo"]):
-                sentence += ", too few seeds to tell whether the difference is real."
-            elif diff["lo"] <= 0.0 <= diff["hi"]:
-                sentence += (", and the interval includes zero: these seeds do not show a real "
-                             "difference.")
-            else:
-                better = norm if diff["mean"] > 0 else data.reference
-                sentence += f"; the interval excludes zero: {better} keeps more accuracy."
+            sentence += _diff_phrase(norm, data.reference, diff)
         sentences.append(sentence)
         prefix = "On"  # the sweep point is named once
     if data.reference is None and len(data.normalizers) > 1:

@@ -133,8 +133,10 @@ def load_run(run_dir):
     sampler_cfg = scenario.get("samplers") or {}
     data = RunData(path=run, scenario=scenario, scenario_text=scenario_text, provenance=provenance,
                    sweep_vars=sweep_vars, **tables)
-    data.samplers = _ordered(list(sampler_cfg), tables["summary"]["sampler"].unique())
-    data.normalizers = _ordered(list(normalizer_cfg), tables["summary"]["normalizer"].unique())
+    # Names of trials that all failed still come from trials.csv, so the report shows them (as n/a).
+    seen = pd.concat([tables["summary"][["sampler", "normalizer"]], tables["trials"][["sampler", "normalizer"]]])
+    data.samplers = _ordered(list(sampler_cfg), seen["sampler"].unique())
+    data.normalizers = _ordered(list(normalizer_cfg), seen["normalizer"].unique())
     data.normalizer_kinds = {n: str((normalizer_cfg.get(n) or {}).get("kind", n)) for n in data.normalizers}
     data.sampler_kinds = {s: str((sampler_cfg.get(s) or {}).get("kind", s)) for s in data.samplers}
     iid = [s for s in data.samplers if data.sampler_kinds[s] == "iid"]
