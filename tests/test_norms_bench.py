@@ -1,0 +1,38 @@
+"""`bench layers` runs end to end and reports what it promises (no timing assertions)."""
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+
+from harness import bench_layers
+
+
+def test_bench_layers_json(capsys):
+    parser = argparse.ArgumentParser()
+    bench_layers.add_arguments(parser)
+    code = bench_layers.main(parser.parse_args(["--json", "--steps", "2", "--repeats", "2"]))
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert set(result["variants"]) == {"keras_bn", "keras_renorm", "brn"}
+    assert all(ms > 0 for ms in result["variants"].values())
+    assert result["brn_over_bn"] > 0 and result["keras_renorm_over_bn"] > 0
+    assert result["device"]["type"] in ("CPU", "GPU")
+
+
+def test_summarize_uses_medians_and_paired_ratios():
+    times = {"keras_bn": [1.0, 2.0, 10.0], "brn": [1.1, 2.2, 9.0], "keras_renorm": [2.0, 4.0, 20.0]}
+    medians, ratios = bench_layers.summarize(times)
+    assert medians == {"keras_bn": 2.0, "brn": 2.2, "keras_renorm": 4.0}
+    np.testing.assert_allclose(ratios["brn"], 1.1)
+    np.testing.assert_allclose(ratios["keras_renorm"], 2.0)
+
+
+def test_bench_models_share_architecture():
+    sizes = {v: bench_layers.build_model(v, seed=0).count_params() for v in bench_layers.VARIANTS}
+    # Same conv/dense weights; BN and BRN keep 4 vectors per channel, Keras renorm 7.
+    assert sizes["brn"] - sizes["keras_bn"] == 2  # moving stddev replaces moving variance; one step counter per layer
+    assert sizes["keras_renorm"] - sizes["keras_bn"] == 3 * (32 + 64)
