@@ -199,6 +199,9 @@ def test_agrees_with_keras_renorm(r_max, d_max):
             np.testing.assert_allclose(ours.moving_mean.numpy(), keras_mean.numpy(), atol=TOL, rtol=TOL)
             np.testing.assert_allclose(ours.moving_stddev.numpy(), keras_std.numpy(), atol=TOL, rtol=TOL)
         np.testing.assert_allclose(ours(x, training=False), theirs(x, training=False), atol=TOL, rtol=TOL)
+    ref = reference_brn(batches, momentum=0.9, gamma=gamma, beta=beta, limits=lambda s: (r_max, d_max))
+    hit = [np.any(np.abs(np.log(s["r"])) >= np.log(r_max) - 1e-12) or np.any(np.abs(s["d"]) >= d_max - 1e-12) for s in ref]
+    assert any(hit) and (r_max == 1.5 or not all(hit))  # clipping exercised; the loose case also has unclipped steps
 
 
 # ---------------------------------------------------------------- schedule inside compiled training
