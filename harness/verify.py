@@ -40,7 +40,11 @@ EAGER_STEPS = 60  # compiled vs eager comparison; a schedule must move within th
 
 
 def add_arguments(parser):
-    parser.add_argument("target", metavar="MODULE:ATTR", help="a layer class or zero-argument factory, e.g. harness.norms:BatchRenormalization")
+    parser.add_argument(
+        "target",
+        metavar="MODULE:ATTR",
+        help="a layer class or zero-argument factory, e.g. harness.norms:BatchRenormalization",
+    )
     parser.add_argument(
         "--steps",
         type=int,
@@ -112,12 +116,16 @@ class Verifier:
     def data(self, index, stream=0):
         """Batch `index` of a population stream (stateless, so compiled and eager runs see the same data)."""
         tf = self.tf
-        z = tf.random.stateless_normal(SHAPE, seed=tf.stack([tf.cast(self.seed * 1000 + stream, tf.int64), tf.cast(index, tf.int64)]))
+        z = tf.random.stateless_normal(
+            SHAPE, seed=tf.stack([tf.cast(self.seed * 1000 + stream, tf.int64), tf.cast(index, tf.int64)])
+        )
         return z * tf.constant(STDS, tf.float32) + tf.constant(MEANS, tf.float32)
 
     def upstream(self, index):
         tf = self.tf
-        return tf.random.stateless_normal(SHAPE, seed=tf.stack([tf.constant(self.seed * 1000 + 999, tf.int64), tf.cast(index, tf.int64)]))
+        return tf.random.stateless_normal(
+            SHAPE, seed=tf.stack([tf.constant(self.seed * 1000 + 999, tf.int64), tf.cast(index, tf.int64)])
+        )
 
     def step_fn(self, layer):
         """One training step as users run it: forward in training mode under a GradientTape."""
@@ -205,7 +213,9 @@ class Verifier:
                 mismatch = self.train_inference_mismatch(infer, train_probe)
                 if mismatch < 1e-3:
                     break
-            self._trained = dict(layer=layer, infer=infer, train=train_probe, steps=done, mismatch=mismatch, trainer=train)
+            self._trained = dict(
+                layer=layer, infer=infer, train=train_probe, steps=done, mismatch=mismatch, trainer=train
+            )
         return self._trained
 
     def train_inference_mismatch(self, infer, train_probe):
@@ -288,14 +298,28 @@ class Verifier:
         y, dx_scale, _ = t["train"](x, upstream=z)
         scale = np.abs((dx_scale * (x - mean)).sum(axis=(0, 1, 2))) / (n * np.abs(slope) * std + 1e-12)
         big = np.array(STDS) >= 1.0  # channels whose variance dwarfs any usual epsilon
-        learned = [v.path if hasattr(v, "path") else v.name for v, g in zip(layer.trainable_variables, dvars) if np.any(g != 0)]
+        learned = [
+            v.path if hasattr(v, "path") else v.name for v, g in zip(layer.trainable_variables, dvars) if np.any(g != 0)
+        ]
         if len(learned) > 2:
-            return False, f"{len(learned)} trainable weights get gradients ({', '.join(learned)}): r and d must not be weights"
+            return (
+                False,
+                f"{len(learned)} trainable weights get gradients ({', '.join(learned)}): r and d must not be weights",
+            )
         if shift.max() > 1e-2:
-            return False, f"gradient flows through d: the output sum moves with a shift of the input (relative {shift.max():.2g})"
+            return (
+                False,
+                f"gradient flows through d: the output sum moves with a shift of the input (relative {shift.max():.2g})",
+            )
         if scale[big].max() > 5e-2:
-            return False, f"gradient flows through r: the output moves with a rescaling of the input (relative {scale[big].max():.2g})"
-        return True, f"BN gradient with constant r, d (shift {shift.max():.1g}, scale {scale[big].max():.1g}); trainable weights with gradients: {len(learned)}"
+            return (
+                False,
+                f"gradient flows through r: the output moves with a rescaling of the input (relative {scale[big].max():.2g})",
+            )
+        return (
+            True,
+            f"BN gradient with constant r, d (shift {shift.max():.1g}, scale {scale[big].max():.1g}); trainable weights with gradients: {len(learned)}",
+        )
 
     def check_schedule_advances_compiled(self):
         np = self.np
@@ -326,7 +350,10 @@ class Verifier:
                 f"after {n} steps, compiled training left the layer different from eager training "
                 f"(variables {worst_var:.2g}, training output {worst_out:.2g}): its schedule or state is frozen at trace time"
             )
-        return True, f"compiled and eager training agree after {n} steps (variables {worst_var:.1g}, outputs {worst_out:.1g})"
+        return (
+            True,
+            f"compiled and eager training agree after {n} steps (variables {worst_var:.1g}, outputs {worst_out:.1g})",
+        )
 
     def _affine_params(self, layer):
         np = self.np
@@ -373,7 +400,9 @@ class Verifier:
             path = os.path.join(tmp, "layer.keras")
             try:
                 model.save(path)
-                loaded = keras.saving.load_model(path, custom_objects={type(layer).__name__: type(layer)}, compile=False)
+                loaded = keras.saving.load_model(
+                    path, custom_objects={type(layer).__name__: type(layer)}, compile=False
+                )
             except Exception as error:  # any failure to save or load is this check's failure
                 return False, f"save/load failed: {type(error).__name__}: {_first_line(error)}"
         loaded_layer = loaded.layers[-1]
@@ -387,7 +416,10 @@ class Verifier:
                 self.restore(each, saved)
             worst = max(worst, float(np.abs(outs[0] - outs[1]).max() / (np.abs(outs[0]).max() + 1e-12)))
         if worst > 1e-6:
-            return False, f"outputs change after a .keras round trip (relative {worst:.2g}; inference and training mode)"
+            return (
+                False,
+                f"outputs change after a .keras round trip (relative {worst:.2g}; inference and training mode)",
+            )
         return True, "inference and training outputs identical after a .keras round trip"
 
     def run(self, checks=None):

@@ -40,7 +40,11 @@ class SimpleBRN(keras.layers.Layer):
     def limits(self):
         step = self.step_value()
         end = self.ramp_end if self.ramp_end is not None else self.warmup_steps
-        frac = tf.where(step < self.warmup_steps, 0.0, tf.clip_by_value((step - self.warmup_steps + 1e-9) / max(end - self.warmup_steps, 1e-9), 0.0, 1.0))
+        frac = tf.where(
+            step < self.warmup_steps,
+            0.0,
+            tf.clip_by_value((step - self.warmup_steps + 1e-9) / max(end - self.warmup_steps, 1e-9), 0.0, 1.0),
+        )
         return 1.0 + (self.r_max - 1.0) * frac, self.d_max * frac
 
     def corrections(self, mean, sigma_b):

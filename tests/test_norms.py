@@ -98,7 +98,11 @@ def test_matches_numpy_algorithm_1(case):
     layer.build(c["shape"])
     gamma, beta = set_affine(layer, 2)
     ref = reference_brn(
-        batches, axis=c["axis"], momentum=0.9, gamma=_bshape(gamma, c), beta=_bshape(beta, c),
+        batches,
+        axis=c["axis"],
+        momentum=0.9,
+        gamma=_bshape(gamma, c),
+        beta=_bshape(beta, c),
         limits=lambda s: (c["r_max"], c["d_max"]),
     )
     clipped = 0
@@ -144,7 +148,7 @@ def test_input_gradient_is_bn_gradient_times_constant_r(r_max, d_max):
     for x in batches[:-1]:
         layer(x, training=True)
     x = batches[-1].astype(np.float64)
-    mu, sigma = layer.moving_mean.numpy(), layer.moving_stddev.numpy()
+    sigma = layer.moving_stddev.numpy()
     upstream = np.random.default_rng(7).normal(size=x.shape)
     xt = tf.constant(x, tf.float32)
     with tf.GradientTape() as tape:
@@ -186,7 +190,10 @@ def test_agrees_with_keras_renorm(r_max, d_max):
     batches = make_batches((16, 4, 4, 3), 30, seed=10)
     ours = BatchRenormalization(momentum=0.9, r_max=r_max, d_max=d_max)
     theirs = keras.layers.BatchNormalization(
-        momentum=0.9, renorm=True, renorm_momentum=0.9, renorm_clipping={"rmax": r_max, "rmin": 1 / r_max, "dmax": d_max}
+        momentum=0.9,
+        renorm=True,
+        renorm_momentum=0.9,
+        renorm_clipping={"rmax": r_max, "rmin": 1 / r_max, "dmax": d_max},
     )
     ours.build(batches[0].shape)
     theirs.build(batches[0].shape)
@@ -195,12 +202,17 @@ def test_agrees_with_keras_renorm(r_max, d_max):
     theirs.beta.assign(beta.astype(np.float32))
     for x in batches:
         np.testing.assert_allclose(ours(x, training=True), theirs(x, training=True), atol=TOL, rtol=TOL)
-        for keras_mean, keras_std in ((theirs.moving_mean, theirs.moving_stddev), (theirs.renorm_mean, theirs.renorm_stddev)):
+        for keras_mean, keras_std in (
+            (theirs.moving_mean, theirs.moving_stddev),
+            (theirs.renorm_mean, theirs.renorm_stddev),
+        ):
             np.testing.assert_allclose(ours.moving_mean.numpy(), keras_mean.numpy(), atol=TOL, rtol=TOL)
             np.testing.assert_allclose(ours.moving_stddev.numpy(), keras_std.numpy(), atol=TOL, rtol=TOL)
         np.testing.assert_allclose(ours(x, training=False), theirs(x, training=False), atol=TOL, rtol=TOL)
     ref = reference_brn(batches, momentum=0.9, gamma=gamma, beta=beta, limits=lambda s: (r_max, d_max))
-    hit = [np.any(np.abs(np.log(s["r"])) >= np.log(r_max) - 1e-12) or np.any(np.abs(s["d"]) >= d_max - 1e-12) for s in ref]
+    hit = [
+        np.any(np.abs(np.log(s["r"])) >= np.log(r_max) - 1e-12) or np.any(np.abs(s["d"]) >= d_max - 1e-12) for s in ref
+    ]
     assert any(hit) and (r_max == 1.5 or not all(hit))  # clipping exercised; the loose case also has unclipped steps
 
 
@@ -337,15 +349,27 @@ def test_mixed_precision_keeps_float32_statistics():
 
 def test_config_round_trip_and_keras_file(tmp_path):
     layer = BatchRenormalization(
-        axis=1, momentum=0.9, epsilon=1e-2, r_max=2.0, d_max=1.0, warmup_steps=3, r_max_ramp_end=9, d_max_ramp_end=6,
-        microbatch_size=2, center=False, gamma_regularizer="l2", name="brn",
+        axis=1,
+        momentum=0.9,
+        epsilon=1e-2,
+        r_max=2.0,
+        d_max=1.0,
+        warmup_steps=3,
+        r_max_ramp_end=9,
+        d_max_ramp_end=6,
+        microbatch_size=2,
+        center=False,
+        gamma_regularizer="l2",
+        name="brn",
     )
     config = layer.get_config()
     clone = BatchRenormalization.from_config(config)
     assert clone.get_config() == config
     assert config["r_max_ramp_end"] == 9 and config["microbatch_size"] == 2 and config["center"] is False
 
-    model = keras.Sequential([keras.Input((3, 4)), BatchRenormalization(axis=1, warmup_steps=2, r_max_ramp_end=6, name="brn")])
+    model = keras.Sequential(
+        [keras.Input((3, 4)), BatchRenormalization(axis=1, warmup_steps=2, r_max_ramp_end=6, name="brn")]
+    )
     model.compile(optimizer="sgd", loss="mse")
     batches = make_batches((8, 3, 4), 5, seed=19, axis=1)
     model.fit(np.concatenate(batches), np.zeros((40, 3, 4)), batch_size=8, verbose=0)

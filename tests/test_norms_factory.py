@@ -83,7 +83,11 @@ def test_factory_builds_every_kind(keras):
         assert type(layer) is cls and layer.name == f"n_{kind}"
         assert layer(x, training=True).shape == x.shape
         assert is_batch_dependent(layer) == (kind in ("batchnorm", "batchrenorm", "keras_renorm"))
-    assert build_normalizer({"kind": "keras_renorm"}, "k").renorm_clipping == {"rmax": 3.0, "rmin": 1 / 3.0, "dmax": 5.0}
+    assert build_normalizer({"kind": "keras_renorm"}, "k").renorm_clipping == {
+        "rmax": 3.0,
+        "rmin": 1 / 3.0,
+        "dmax": 5.0,
+    }
     assert build_normalizer({"kind": "keras_renorm", "r_max": None, "d_max": None}, "k").renorm_clipping == {}
     micro = build_normalizer({"kind": "batchnorm", "microbatch_size": 4}, "m")
     assert isinstance(micro, MicrobatchBatchNormalization) and micro.microbatch_size == 4
@@ -93,7 +97,15 @@ def test_factory_builds_every_kind(keras):
         build_normalizer({"kind": "batchrenorm", "r_max": 0.5}, "bad")
 
 
-@pytest.mark.parametrize("cfg", [{"kind": "batchnorm"}, {"kind": "batchrenorm"}, {"kind": "keras_renorm"}, {"kind": "batchnorm", "microbatch_size": 4}])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {"kind": "batchnorm"},
+        {"kind": "batchrenorm"},
+        {"kind": "keras_renorm"},
+        {"kind": "batchnorm", "microbatch_size": 4},
+    ],
+)
 def test_population_statistics_round_trip_drives_inference(keras, cfg):
     """After set_population_statistics(mean, var), inference is (x - mean) / sqrt(var + eps) and the getter agrees."""
     from harness.norms import build_normalizer, population_statistics, set_population_statistics
@@ -128,7 +140,17 @@ def test_population_statistics_is_what_inference_uses_after_training(keras):
 def test_clip_limits(keras):
     from harness.norms import build_normalizer, clip_limits
 
-    brn = build_normalizer({"kind": "batchrenorm", "r_max": 3.0, "d_max": 5.0, "warmup_steps": 2, "r_max_ramp_end": 6, "d_max_ramp_end": 4}, "b")
+    brn = build_normalizer(
+        {
+            "kind": "batchrenorm",
+            "r_max": 3.0,
+            "d_max": 5.0,
+            "warmup_steps": 2,
+            "r_max_ramp_end": 6,
+            "d_max_ramp_end": 4,
+        },
+        "b",
+    )
     x = _x()
     limits = []
     for _ in range(7):
@@ -136,6 +158,9 @@ def test_clip_limits(keras):
         brn(x, training=True)
     np.testing.assert_allclose(limits, [(1, 0), (1, 0), (1, 0), (1.5, 2.5), (2, 5), (2.5, 5), (3, 5)])
     assert clip_limits(build_normalizer({"kind": "keras_renorm", "r_max": 2.0, "d_max": 1.0}, "k")) == (2.0, 1.0)
-    assert clip_limits(build_normalizer({"kind": "keras_renorm", "r_max": None, "d_max": None}, "k")) == (np.inf, np.inf)
+    assert clip_limits(build_normalizer({"kind": "keras_renorm", "r_max": None, "d_max": None}, "k")) == (
+        np.inf,
+        np.inf,
+    )
     for kind in ("batchnorm", "groupnorm", "layernorm", "none"):
         assert clip_limits(build_normalizer({"kind": kind}, "n")) is None

@@ -71,7 +71,9 @@ def test_plain_keras_bn_fails_train_matches_inference_with_exit_1(capsys):
 
 
 def test_check_option_runs_only_the_named_rows(capsys):
-    code = verify.main(_args("broken_layers:GradientThroughRD", "--check", "gradient_treats_r_d_as_constants", "--steps", "600"))
+    code = verify.main(
+        _args("broken_layers:GradientThroughRD", "--check", "gradient_treats_r_d_as_constants", "--steps", "600")
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert code == 1 and len(lines) == 1 and lines[0].startswith("FAIL  gradient_treats_r_d_as_constants")
 
@@ -95,11 +97,14 @@ def test_usage_errors(target, message):
 def test_cli_exit_codes_and_one_line_errors():
     env = {**os.environ, "PYTHONPATH": ROOT}
     bad = subprocess.run(
-        [sys.executable, "-m", "harness", "verify", "no_such_module_xyz:Layer"], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "harness", "verify", "no_such_module_xyz:Layer"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert bad.returncode == 2
     assert bad.stderr.strip().startswith("error: cannot import module") and len(bad.stderr.strip().splitlines()) == 1
-
 
 
 def test_cli_runs_the_verifier_with_exit_0(capsys):

@@ -158,7 +158,11 @@ class BatchRenormalization(keras.layers.Layer):
         self.step = self.add_weight(shape=(), name="step", initializer="zeros", dtype="int64", trainable=False)
         self._reduction_axes = [i for i in range(rank) if i != self._channel_axis]
         # Per-channel vectors broadcast as-is when the channel axis is last.
-        self._param_shape = None if self._channel_axis == rank - 1 else [channels if i == self._channel_axis else 1 for i in range(rank)]
+        self._param_shape = (
+            None
+            if self._channel_axis == rank - 1
+            else [channels if i == self._channel_axis else 1 for i in range(rank)]
+        )
         self.input_spec = keras.layers.InputSpec(ndim=rank, axes={self._channel_axis: channels})
 
     def compute_output_shape(self, input_shape):
@@ -284,7 +288,9 @@ class BatchRenormalization(keras.layers.Layer):
         mu = tf.cast(self.moving_mean, mean.dtype)
         sigma = tf.cast(self.moving_stddev, mean.dtype)
         self.moving_mean.assign(tf.cast(mu + alpha * (tf.stop_gradient(mean) - mu), self.moving_mean.dtype))
-        self.moving_stddev.assign(tf.cast(sigma + alpha * (tf.stop_gradient(sigma_b) - sigma), self.moving_stddev.dtype))
+        self.moving_stddev.assign(
+            tf.cast(sigma + alpha * (tf.stop_gradient(sigma_b) - sigma), self.moving_stddev.dtype)
+        )
         self.step.assign_add(1)
 
     def get_config(self):

@@ -52,7 +52,9 @@ class MicrobatchBatchNormalization(keras.layers.BatchNormalization):
         else:
             check = [
                 tf.debugging.assert_equal(
-                    tf.math.floormod(tf.shape(x)[0], k), 0, message=f"The batch size must be a multiple of microbatch_size={k}"
+                    tf.math.floormod(tf.shape(x)[0], k),
+                    0,
+                    message=f"The batch size must be a multiple of microbatch_size={k}",
                 )
             ]
         with tf.control_dependencies(check):
