@@ -17,6 +17,8 @@ Metrics (names as in the run directory's tables):
 - at the logits: disagreement of the argmax and mean KL(p_train || p_inference).
 """
 
+import inspect
+
 import numpy as np
 
 from harness.models import normalization_layers
@@ -198,6 +200,8 @@ class Analyzer:
         """This layer alone: the same input through training and inference mode."""
         trainable = [v.value for v in layer.trainable_variables]
         non_trainable = [v.value for v in layer.non_trainable_variables]
+        if "training" not in inspect.signature(layer.call).parameters:
+            return 0.0  # a layer without a training mode (GroupNorm, LayerNorm, identity) behaves the same in both
         y_train, _ = layer.stateless_call(trainable, non_trainable, layer_input, training=True)
         y_inf, _ = layer.stateless_call(trainable, non_trainable, layer_input, training=False)
         return _relative_l2(np.asarray(y_train), np.asarray(y_inf))

@@ -4,6 +4,9 @@ import json
 import os
 import tempfile
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def write_text(path, text):
     """Write `text` to a temporary file in the same folder, flush it to disk, then rename it over `path`."""
@@ -11,6 +14,7 @@ def write_text(path, text):
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
     try:
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are ordinary files
         with os.fdopen(handle, "w") as stream:
             stream.write(text)
             stream.flush()

@@ -88,8 +88,12 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
         batch_size = point_scenario.training["batch_size"]
         n_batches = point_scenario.analysis["composition_batches"]
         for name, cfg in point_scenario.samplers.items():
-            sampler = build_sampler(cfg, dataset.y_train, batch_size, point_scenario.seeds[0], features)
-            stream = sampler.batches(max(len(sampler), n_batches))
+            try:
+                sampler = build_sampler(cfg, dataset.y_train, batch_size, point_scenario.seeds[0], features)
+                stream = sampler.batches(max(len(sampler), n_batches))
+            except Exception as error:  # noqa: BLE001 - a broken plugin is already recorded by its failed trials
+                print(f"warning: no batch composition for sampler {name}: {error}", file=sys.stderr)
+                continue
             counts = samplers.metrics.composition(stream[:n_batches], dataset.y_train, dataset.num_classes)
             for label, batch in zip(*counts.nonzero()):
                 composition.append({"sampler": name, **point, "batch": int(batch), "label": int(label),
@@ -137,6 +141,8 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
     executor = executor or LocalExecutor()
     configs = plan(scenario, skip_infeasible)
     os.makedirs(os.path.join(out_dir, "trials"), exist_ok=True)
+    for path in glob.glob(os.path.join(out_dir, "trials", ".tmp-*")):
+        os.unlink(path)  # half-written by a killed run
     if fresh:
         for path in glob.glob(os.path.join(out_dir, "trials", "*.json")):
             os.unlink(path)
