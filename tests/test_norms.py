@@ -265,11 +265,12 @@ def test_schedule_advances_inside_tf_function_loop():
     assert np.abs(frozen[-1]["y"] - ys[-1]).max() > 1e-2
 
 
-def test_schedule_advances_inside_model_fit():
+@pytest.mark.parametrize("steps_per_execution", [1, 7])
+def test_schedule_advances_inside_model_fit(steps_per_execution):
     batches = make_batches((16, 6), 7, seed=13)
     layer = BatchRenormalization(momentum=0.8, **SCHEDULE)
     model = keras.Sequential([keras.Input((6,)), layer])
-    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse", steps_per_execution=steps_per_execution)
     x = np.concatenate(batches)
     model.fit(x, np.zeros_like(x), batch_size=16, epochs=1, shuffle=False, verbose=0)
     assert int(layer.step.numpy()) == 7
