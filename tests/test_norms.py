@@ -7,6 +7,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import tensorflow as tf
 
 from harness.norms import BatchRenormalization, MicrobatchBatchNormalization
@@ -408,3 +410,28 @@ def test_r_and_d_are_not_weights_and_step_is_not_trainable():
     layer.build((4, 3))
     assert sorted(v.name for v in layer.trainable_weights) == ["beta", "gamma"]
     assert sorted(v.name for v in layer.non_trainable_weights) == ["moving_mean", "moving_stddev", "step"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    warmup=st.integers(0, 50),
+    r_extra=st.one_of(st.none(), st.integers(0, 60)),
+    d_extra=st.one_of(st.none(), st.integers(0, 60)),
+    step=st.integers(0, 200),
+    r_max=st.floats(1.0, 10.0),
+    d_max=st.floats(0.0, 10.0),
+)
+def test_in_graph_schedule_matches_reference(warmup, r_extra, d_extra, step, r_max, d_max):
+    """The limits the training graph uses equal the reference schedule and never leave [1, r_max] x [0, d_max]."""
+    r_end = None if r_extra is None else warmup + r_extra
+    d_end = None if d_extra is None else warmup + d_extra
+    layer = BatchRenormalization(
+        r_max=r_max, d_max=d_max, warmup_steps=warmup, r_max_ramp_end=r_end, d_max_ramp_end=d_end
+    )
+    layer.build((2, 1))
+    layer.step.assign(step)
+    got = [float(v) for v in layer.limits_tensor()]
+    want = reference_limits(step, r_max, d_max, warmup, r_end, d_end)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    assert layer.current_clip_limits() == pytest.approx(want)
+    assert 1.0 - 1e-6 <= got[0] <= r_max + 1e-5 and -1e-6 <= got[1] <= d_max + 1e-5
