@@ -216,11 +216,14 @@ class Analyzer:
                 "logit_kl": float(np.mean(kl))}
 
 
+def _channel_axis(layer):
+    axis = getattr(layer, "axis", -1)
+    return axis[0] if isinstance(axis, (list, tuple)) else axis
+
+
 def _channels_last(values, layer):
     """(examples x positions, channels) view of a layer input, for the layer's channel axis."""
-    axis = getattr(layer, "axis", -1)
-    axis = axis[0] if isinstance(axis, (list, tuple)) else axis
-    values = np.moveaxis(values, axis, -1)
+    values = np.moveaxis(values, _channel_axis(layer), -1)
     return values.reshape(-1, values.shape[-1])
 
 
@@ -228,9 +231,7 @@ def _renorm_factors(layer_input, layer, population_mean, population_std):
     """Per (micro)batch and channel: r = sigma_B / sigma and d = (mu_B - mu) / sigma, as Algorithm 1 defines them."""
     group = getattr(layer, "microbatch_size", None) or len(layer_input)
     epsilon = float(getattr(layer, "epsilon", 1e-3))
-    axis = getattr(layer, "axis", -1)
-    axis = axis[0] if isinstance(axis, (list, tuple)) else axis
-    values = np.moveaxis(layer_input, axis, -1)
+    values = np.moveaxis(layer_input, _channel_axis(layer), -1)
     values = values.reshape(len(values) // group, -1, values.shape[-1])
     mu_b = values.mean(axis=1)
     sigma_b = np.sqrt(values.var(axis=1) + epsilon)
