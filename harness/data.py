@@ -10,12 +10,21 @@ downloads and caches it.
 
 import dataclasses
 import gzip
+import math
 import os
 import pickle
 
 import numpy as np
 
 DATA_SOURCES = ("digits", "synthetic", "npz", "mnist", "fashion_mnist", "cifar10", "cifar100")
+
+
+class DataError(ValueError):
+    """A data file that is not what the loader needs; `field` is the scenario field to blame."""
+
+    def __init__(self, field, value, reason):
+        self.field, self.value, self.reason = field, value, reason
+        super().__init__(f"{field}: {value!r} {reason}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +73,11 @@ def _split(x, y, test_fraction, seed):
     """A stratified train/test split, the same for every trial of a scenario."""
     from sklearn.model_selection import train_test_split
 
+    n_test, n_classes = math.ceil(test_fraction * len(y)), len(np.unique(y))
+    if min(n_test, len(y) - n_test) < n_classes:
+        raise DataError("test_fraction", test_fraction,
+                        f"splits {len(y)} examples into {len(y) - n_test} train / {n_test} test, "
+                        f"fewer than the {n_classes} classes in one of them")
     return train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
 
 
@@ -94,12 +108,27 @@ def synthetic(config):
     return _standardise("synthetic", x_train, y_train, x_test, y_test, num_classes=classes)
 
 
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
 def _npz(config):
     path = config["path"]
-    with np.load(path, allow_pickle=False) as arrays:
-        return _standardise(
-            "npz", arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
-        )
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            missing = [key for key in NPZ_KEYS if key not in arrays.files]
+            if missing:
+                raise DataError("path", path, f"lacks the arrays {', '.join(missing)} (needs {', '.join(NPZ_KEYS)})")
+            x_train, y_train, x_test, y_test = (arrays[key] for key in NPZ_KEYS)
+    except (OSError, ValueError) as error:
+        if isinstance(error, DataError):
+            raise
+        raise DataError("path", path, f"is not a readable .npz file ({error})") from None
+    for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if x.ndim not in (3, 4) or len(x) != len(y):
+            raise DataError("path", path, f"x_{name} must be (N, H, W) or (N, H, W, C) with one label per image")
+        if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+            raise DataError("path", path, f"y_{name} must hold integer labels >= 0")
+    return _standardise("npz", x_train, y_train, x_test, y_test)
 
 
 def keras_cache_dir():

@@ -60,7 +60,7 @@ class Field:
         if self.list_of is not None:
             if not isinstance(value, list) or not value:
                 raise ScenarioError(path, value, f"must be a non-empty list of {self.list_of.__name__}")
-            return [Field(self.list_of, low=self.low).check(f"{path}[{i}]", v) for i, v in enumerate(value)]
+            return [Field(self.list_of, low=self.low, high=self.high).check(f"{path}[{i}]", v) for i, v in enumerate(value)]
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if isinstance(value, bool) and self.kind is not bool or not isinstance(value, self.kind):
@@ -104,22 +104,25 @@ def _check_fields(path, given, fields):
     return resolved
 
 
+# Seeds feed NumPy's legacy seeding (via Keras), which takes [0, 2**32); trials add offsets of up to ~1e5.
+MAX_SEED = 2**32 - 1 - 200_000
+
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 DATA_COMMON = {
     "name": Field(str, choices=data_sources.DATA_SOURCES),
 }
 DATA_FIELDS = {
-    "digits": {"test_fraction": Field(float, 0.3, low=0, high=0.9, low_open=True), "split_seed": Field(int, 0)},
+    "digits": {"test_fraction": Field(float, 0.3, low=0, high=0.9, low_open=True), "split_seed": Field(int, 0, low=0, high=MAX_SEED)},
     "synthetic": {
         "test_fraction": Field(float, 0.3, low=0, high=0.9, low_open=True),
-        "split_seed": Field(int, 0),
+        "split_seed": Field(int, 0, low=0, high=MAX_SEED),
         "num_classes": Field(int, 10, low=2),
         "image_size": Field(int, 8, low=4, high=512),
         "channels": Field(int, 1, low=1, high=16),
         "examples_per_class": Field(int, 150, low=4),
         "noise": Field(float, 1.0, low=0),
-        "seed": Field(int, 0),
+        "seed": Field(int, 0, low=0, high=MAX_SEED),
     },
     "npz": {"path": Field(str)},
     **{name: {"train_limit": Field(int, None, low=1, nullable=True)} for name in ("mnist", "fashion_mnist", "cifar10", "cifar100")},
@@ -203,8 +206,10 @@ def load_yaml(path):
     if not os.path.exists(path):
         raise ScenarioError("file", path, "does not exist")
     try:
-        with open(path) as handle:
+        with open(path, "rb") as handle:  # bytes: PyYAML detects the encoding and reports bad bytes as YAMLError
             raw = yaml.safe_load(handle)
+    except OSError as error:
+        raise ScenarioError("file", path, f"cannot be read ({error.strerror or error})") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "file"
@@ -252,7 +257,7 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
     model = {"name": model_name, **_check_fields("model", {k: v for k, v in model_raw.items() if k != "name"}, MODEL_FIELDS[model_name])}
 
     training = _check_fields("training", raw.get("training", {}), TRAINING_FIELDS)
-    seeds = Field(list, list_of=int).check("seeds", raw["seeds"])
+    seeds = Field(list, list_of=int, low=0, high=MAX_SEED).check("seeds", raw["seeds"])
     if len(set(seeds)) != len(seeds):
         raise ScenarioError("seeds", seeds, "has repeated seeds")
     analysis = _check_fields("analysis", raw.get("analysis", {}), ANALYSIS_FIELDS)
@@ -268,9 +273,36 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
             expand(scenario, skip_infeasible)  # every point validated, feasibility included, before anything runs
         return scenario
     if check_feasibility:
-        dataset = data_sources.load(scenario.data)
+        dataset = load_data_or_explain(scenario.data)
+        check_model_fits(scenario)
         scenario = dataclasses.replace(scenario, samplers=check_samplers(scenario, dataset))
     return scenario
+
+
+def load_data_or_explain(data_config):
+    """The dataset, or a ScenarioError saying why it could not be loaded (a bad file, split or download)."""
+    try:
+        dataset = data_sources.load(data_config)
+    except data_sources.DataError as error:
+        raise ScenarioError(f"data.{error.field}", error.value, error.reason) from None
+    except Exception as error:  # noqa: BLE001 - any loader failure is a property of the scenario's data section
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ScenarioError("data", data_config["name"], f"could not be loaded: {message}") from None
+    if len(dataset.y_test) < dataset.num_classes:
+        raise ScenarioError("data", data_config["name"],
+                            f"has {len(dataset.y_test)} test examples, fewer than its {dataset.num_classes} classes")
+    return dataset
+
+
+def check_model_fits(scenario):
+    """GroupNorm's groups must divide every width the model gives it."""
+    for name, cfg in scenario.normalizers.items():
+        if cfg["kind"] != "groupnorm":
+            continue
+        for width in scenario.model["widths"]:
+            if width % cfg["groups"]:
+                raise ScenarioError(f"normalizers.{name}.groups", cfg["groups"],
+                                    f"does not divide model width {width}")
 
 
 def _required(mapping, key, path):
@@ -344,13 +376,24 @@ def build_sampler(sampler_config, labels, batch_size, seed, features=None):
     return cls(labels, batch_size, seed=seed, features=features, **params)
 
 
+def test_examples(analysis, dataset):
+    """How many test examples the analysis uses (all, or the first `eval_examples`)."""
+    n_test = len(dataset.y_test)
+    return n_test if analysis["eval_examples"] is None else min(analysis["eval_examples"], n_test)
+
+
 def check_samplers(scenario, dataset):
     """Construct every sampler on the real training and test labels, so infeasible parameters fail now."""
     import samplers
 
     features = dataset.x_train.reshape(len(dataset.x_train), -1)
+    n_test = test_examples(scenario.analysis, dataset)
+    test_features = dataset.x_test[:n_test].reshape(n_test, -1)
+    if n_test < scenario.training["batch_size"]:
+        raise ScenarioError("analysis.eval_examples", n_test,
+                            f"is fewer test examples than one batch of training.batch_size {scenario.training['batch_size']}")
     for name, cfg in scenario.samplers.items():
-        for labels, feats in ((dataset.y_train, features), (dataset.y_test, dataset.x_test.reshape(len(dataset.x_test), -1))):
+        for labels, feats in ((dataset.y_train, features), (dataset.y_test[:n_test], test_features)):
             try:
                 build_sampler(cfg, labels, scenario.training["batch_size"], 0, feats)
             except samplers.SamplerParameterError as error:
@@ -361,7 +404,7 @@ def check_samplers(scenario, dataset):
                 else:
                     path = f"samplers.{name}.{error.param}"
                 reason = error.reason
-                if labels is dataset.y_test:
+                if feats is test_features:
                     reason += " (in the test split)"
                 raise ScenarioError(path, error.value, f"{reason} ({dataset.name})") from None
     return scenario.samplers

@@ -20,12 +20,14 @@ def _axes(sweep):
     """(paths, list of value tuples) for the product of plain keys and the zipped group."""
     plain = {k: v for k, v in sweep.items() if k != "zip"}
     zipped = sweep.get("zip") or {}
+    if not isinstance(zipped, dict):
+        raise ScenarioError("sweep.zip", zipped, "must map field paths to lists")
+    for path in set(plain) & set(zipped):
+        raise ScenarioError(f"sweep.zip.{path}", _MISSING, "is also swept outside zip")
     for path, values in [*plain.items(), *zipped.items()]:
         where = f"sweep.zip.{path}" if path in zipped else f"sweep.{path}"
         if not isinstance(values, list) or not values:
             raise ScenarioError(where, values, "must be a non-empty list of values")
-    if not isinstance(zipped, dict):
-        raise ScenarioError("sweep.zip", zipped, "must map field paths to lists")
     lengths = {len(v) for v in zipped.values()}
     if len(lengths) > 1:
         raise ScenarioError("sweep.zip", {k: len(v) for k, v in zipped.items()}, "lists must have equal lengths")

@@ -113,3 +113,41 @@ def test_shipped_scenarios_validate():
     assert "noniid_small.yaml" in names
     for name in names:
         load(os.path.join(folder, name))
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda s: s.update(seeds=[-1]), "seeds[0]: -1 must be >= 0"),
+    (lambda s: s.update(seeds=[2**40]), "seeds[0]: 1099511627776 must be <="),
+    (lambda s: s["data"].update(split_seed=-1), "data.split_seed: -1 must be >= 0"),
+    (lambda s: s["data"].update(test_fraction=0.001), "data.test_fraction: 0.001 splits 160 examples into 159 train / 1 test, fewer than the 4 classes"),
+    (lambda s: s["analysis"].update(eval_examples=5), "analysis.eval_examples: 5 is fewer test examples than one batch"),
+    (lambda s: s["normalizers"].update(gn={"kind": "groupnorm", "groups": 3}), "normalizers.gn.groups: 3 does not divide model width 8"),
+    (lambda s: s.update(sweep={"zip": [1, 2]}), "sweep.zip: [1, 2] must map field paths to lists"),
+    (lambda s: s.update(sweep={"training.steps": [5], "zip": {"training.steps": [6]}}), "sweep.zip.training.steps: is also swept outside zip"),
+])
+def test_more_bad_scenarios(tiny_scenario, mutate, expected):
+    mutate(tiny_scenario)
+    message = _error(tiny_scenario)
+    assert message.startswith(expected), message
+
+
+def test_bad_npz_files_are_one_line_errors(tiny_scenario, tmp_path):
+    import numpy as np
+
+    path = tmp_path / "partial.npz"
+    np.savez(path, x_train=np.zeros((8, 4, 4)), y_train=np.zeros(8, int))
+    tiny_scenario["data"] = {"name": "npz", "path": str(path)}
+    assert _error(tiny_scenario).startswith(f"data.path: {str(path)!r} lacks the arrays x_test, y_test")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip file")
+    tiny_scenario["data"]["path"] = str(tmp_path / "junk.npz")
+    assert "is not a readable .npz file" in _error(tiny_scenario)
+
+
+def test_unreadable_scenario_files_are_one_line_errors(tmp_path):
+    from harness.scenario import load
+
+    (tmp_path / "latin1.yaml").write_bytes(b"name: caf\xe9\n")
+    for path in (tmp_path, tmp_path / "latin1.yaml"):
+        with pytest.raises(ScenarioError) as info:
+            load(str(path))
+        assert "\n" not in str(info.value)
