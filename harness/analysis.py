@@ -115,55 +115,75 @@ class Analyzer:
         Each normalization layer's population mean and variance become those of all
         examples pooled over the batches (mean of batch means; mean of batch variances
         plus the variance of batch means), its inputs taken in training mode as in
-        training. The model's statistics are restored afterwards.
+        training. Layers are re-estimated in depth order: a renormalizing layer's
+        training-mode output depends on its own population statistics, so the layers
+        after it are measured again once it has its new ones. The model's statistics
+        are restored afterwards.
         """
-        from harness.norms import population_statistics, set_population_statistics
+        from harness.norms import clip_limits, population_statistics, set_population_statistics
 
-        layers = [(i, layer) for i, layer in enumerate(self.norm_layers) if population_statistics(layer) is not None]
-        if not layers:
+        pending = [(i, layer) for i, layer in enumerate(self.norm_layers) if population_statistics(layer) is not None]
+        if not pending:
             return self.acc_inference()
-        means = {i: [] for i, _ in layers}
-        variances = {i: [] for i, _ in layers}
-        for batch in train_index_batches:
-            inputs, _, _ = self._probe_call(self.dataset.x_train[batch], training=True)
-            for i, layer in layers:
-                flat = _channels_last(inputs[i], layer)
-                means[i].append(flat.mean(axis=0))
-                variances[i].append(flat.var(axis=0))
         saved = [v.numpy() for v in self.model.non_trainable_variables]
         try:
-            for i, layer in layers:
-                batch_means = np.stack(means[i])
-                mean = batch_means.mean(axis=0)
-                variance = np.stack(variances[i]).mean(axis=0) + ((batch_means - mean) ** 2).mean(axis=0)
-                set_population_statistics(layer, mean, variance)
+            while pending:
+                pooled = self._pooled_input_statistics(train_index_batches, pending)
+                while pending:
+                    i, layer = pending.pop(0)
+                    set_population_statistics(layer, *pooled[i])
+                    if clip_limits(layer) is not None:
+                        break  # what comes after this layer in training mode has just changed
             return self.acc_inference()
         finally:
             for variable, value in zip(self.model.non_trainable_variables, saved):
                 variable.assign(value)
 
+    def _pooled_input_statistics(self, index_batches, layers):
+        """{layer index: (mean, variance)} of each layer's training-mode input pooled over the batches."""
+        means = {i: [] for i, _ in layers}
+        variances = {i: [] for i, _ in layers}
+        for batch in index_batches:
+            inputs, _, _ = self._probe_call(self.dataset.x_train[batch], training=True)
+            for i, layer in layers:
+                flat = _channels_last(inputs[i], layer)
+                means[i].append(flat.mean(axis=0))
+                variances[i].append(flat.var(axis=0))
+        pooled = {}
+        for i, _ in layers:
+            batch_means = np.stack(means[i])
+            mean = batch_means.mean(axis=0)
+            pooled[i] = mean, np.stack(variances[i]).mean(axis=0) + ((batch_means - mean) ** 2).mean(axis=0)
+        return pooled
+
     # -- layers and logits -------------------------------------------------
     def clip_fraction(self, index_batches):
         """Fraction of (channel, batch) pairs whose r or d sits at the clip, averaged over renormalizing layers.
 
-        None when the model has no renormalizing layer.
+        r and d are taken against the statistics the layer itself renormalizes with
+        (for Keras renorm its separate renorm averages). None when the model has no renormalizing layer.
         """
-        from harness.norms import clip_limits, population_statistics
+        from harness.norms import clip_limits, renorm_reference_statistics
 
+        renorm = [(i, layer, clip_limits(layer), renorm_reference_statistics(layer))
+                  for i, layer in enumerate(self.norm_layers) if clip_limits(layer) is not None]
+        if not renorm:
+            return None
         fractions = []
         for batch in index_batches:
             train_in, _, _ = self._probe_call(self.x_test[batch], training=True)
-            for i, layer in enumerate(self.norm_layers):
-                limits, stats = clip_limits(layer), population_statistics(layer)
-                if limits is not None and stats is not None:
-                    fractions.append(np.mean(_at_clip(*_renorm_factors(train_in[i], layer, *stats), *limits)))
-        return float(np.mean(fractions)) if fractions else None
+            for i, layer, limits, stats in renorm:
+                fractions.append(np.mean(_at_clip(*_renorm_factors(train_in[i], layer, *stats), *limits)))
+        return float(np.mean(fractions))
 
     def layer_statistics(self, index_batches):
         """One dict per normalization layer (depth from 1): r/d quantiles, mismatches, clip fraction."""
-        from harness.norms import clip_limits, population_statistics
+        from harness.norms import clip_limits, population_statistics, renorm_reference_statistics
 
         per_layer = [{"log_r": [], "d": [], "local": [], "propagated": [], "clipped": []} for _ in self.norm_layers]
+        population = [population_statistics(layer) for layer in self.norm_layers]
+        limits = [clip_limits(layer) for layer in self.norm_layers]
+        reference = [renorm_reference_statistics(layer) for layer in self.norm_layers]
         for batch in index_batches:
             x = self.x_test[batch]
             train_in, train_out, _ = self._probe_call(x, training=True)
@@ -172,15 +192,13 @@ class Analyzer:
                 acc = per_layer[i]
                 acc["propagated"].append(_relative_l2(train_out[i], inf_out[i]))
                 acc["local"].append(self._local_mismatch(layer, inf_in[i]))
-                stats = population_statistics(layer)
-                if stats is None:
+                if population[i] is None:
                     continue
-                r, d = _renorm_factors(train_in[i], layer, *stats)
+                r, d = _renorm_factors(train_in[i], layer, *population[i])
                 acc["log_r"].append(np.log(r).ravel())
                 acc["d"].append(d.ravel())
-                limits = clip_limits(layer)
-                if limits is not None:
-                    acc["clipped"].append(_at_clip(r, d, *limits).ravel())
+                if limits[i] is not None:
+                    acc["clipped"].append(_at_clip(*_renorm_factors(train_in[i], layer, *reference[i]), *limits[i]).ravel())
         rows = []
         for depth, acc in enumerate(per_layer, start=1):
             row = {"layer": depth, "mismatch_local": float(np.mean(acc["local"])),

@@ -155,3 +155,136 @@ def test_brn_clip_fraction_matches_numpy():
     assert 0 < expected < 1  # the fixture exercises both sides of the clip
     assert analyzer.clip_fraction(batches) == pytest.approx(expected)
     assert analyzer.layer_statistics(batches)[0]["clip_fraction"] == pytest.approx(expected)
+
+
+# -- a two-layer conv network: local vs propagated mismatch, PreciseBN in depth order ---------------------
+
+
+def conv_model(kind, seed=2, **params):
+    """(4, 4, 2) -> 1x1 conv 3 -> norm_1 -> ReLU -> 1x1 conv 3 -> norm_2 -> global mean -> Dense(3)."""
+    rng = np.random.default_rng(seed)
+    inputs = keras.Input((4, 4, 2))
+    h = keras.layers.Conv2D(3, 1, name="conv_a")(inputs)
+    h = keras.layers.ReLU()(build_normalizer({"kind": kind, "epsilon": EPS, **params}, name="norm_1")(h))
+    h = keras.layers.Conv2D(3, 1, name="conv_b")(h)
+    h = build_normalizer({"kind": kind, "epsilon": EPS, **params}, name="norm_2")(h)
+    logits = keras.layers.Dense(3, name="head")(keras.layers.GlobalAveragePooling2D()(h))
+    model = keras.Model(inputs, logits)
+    for name in ("conv_a", "conv_b", "head"):
+        layer = model.get_layer(name)
+        layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
+    stats = []
+    for name in ("norm_1", "norm_2"):
+        norm = model.get_layer(name)
+        mean, std = rng.normal(size=3).astype("float32"), rng.uniform(0.5, 2.0, 3).astype("float32")
+        norm.moving_mean.assign(mean)
+        if kind == "batchnorm":
+            norm.moving_variance.assign(std**2 - EPS)
+        else:
+            norm.moving_stddev.assign(std)
+        gamma, beta = rng.uniform(0.5, 1.5, 3).astype("float32"), rng.normal(size=3).astype("float32") * 0.1
+        norm.gamma.assign(gamma)
+        norm.beta.assign(beta)
+        stats.append({"mean": mean, "std": std, "gamma": gamma, "beta": beta})
+    return model, stats
+
+
+def numpy_norm(h, s, training, r_max=None, d_max=None):
+    """BN (r_max None) or Algorithm 1 BRN in training mode; inference with (mean, std) for both."""
+    if not training:
+        return s["gamma"] * (h - s["mean"]) / s["std"] + s["beta"]
+    mu_b, sigma_b = h.mean((0, 1, 2)), np.sqrt(h.var((0, 1, 2)) + EPS)
+    x_hat = (h - mu_b) / sigma_b
+    if r_max is not None:
+        r = np.clip(sigma_b / s["std"], 1 / r_max, r_max)
+        d = np.clip((mu_b - s["mean"]) / s["std"], -d_max, d_max)
+        x_hat = x_hat * r + d
+    return s["gamma"] * x_hat + s["beta"]
+
+
+def numpy_conv_forward(model, stats, x, training, **clip):
+    """Returns (inputs to norm_1 and norm_2, their outputs, logits)."""
+    wa, ba = model.get_layer("conv_a").get_weights()
+    wb, bb = model.get_layer("conv_b").get_weights()
+    wh, bh = model.get_layer("head").get_weights()
+    h1 = x @ wa[0, 0] + ba
+    z1 = numpy_norm(h1, stats[0], training, **clip)
+    h2 = np.maximum(z1, 0) @ wb[0, 0] + bb
+    z2 = numpy_norm(h2, stats[1], training, **clip)
+    return (h1, h2), (z1, z2), z2.mean((1, 2)) @ wh + bh
+
+
+def conv_dataset(seed=3, n=64):
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=(n, 4, 4, 2)) * 1.5 + 0.3).astype("float32")
+    y = rng.integers(0, 3, size=n)
+    return Dataset("conv", x, y, x[:48], y[:48], 3)
+
+
+def test_local_and_propagated_mismatch_differ_and_match_numpy():
+    model, stats = conv_model("batchnorm")
+    data = conv_dataset()
+    batches = np.arange(48).reshape(6, 8)
+    rows = Analyzer(model, data).layer_statistics(batches)
+    local, propagated = {1: [], 2: []}, {1: [], 2: []}
+    for b in batches:
+        x = data.x_test[b]
+        (h1_inf, h2_inf), (z1_inf, z2_inf), _ = numpy_conv_forward(model, stats, x, training=False)
+        _, (z1_tr, z2_tr), _ = numpy_conv_forward(model, stats, x, training=True)
+        for depth, h_inf, z_inf, z_tr, s in ((1, h1_inf, z1_inf, z1_tr, stats[0]), (2, h2_inf, z2_inf, z2_tr, stats[1])):
+            local[depth].append(np.linalg.norm(numpy_norm(h_inf, s, True) - z_inf) / np.linalg.norm(z_inf))
+            propagated[depth].append(np.linalg.norm(z_tr - z_inf) / np.linalg.norm(z_inf))
+    for row in rows:
+        depth = row["layer"]
+        assert row["mismatch_local"] == pytest.approx(np.mean(local[depth]), rel=1e-3)
+        assert row["mismatch_propagated"] == pytest.approx(np.mean(propagated[depth]), rel=1e-3)
+    # the two differ by far more than the tolerance above, so swapping them would fail
+    assert abs(rows[1]["mismatch_local"] - rows[1]["mismatch_propagated"]) > 5e-3 * rows[1]["mismatch_local"]
+
+
+def test_precise_statistics_of_stacked_renorm_layers_are_estimated_in_depth_order():
+    clip = {"r_max": 1.5, "d_max": 0.5}
+    model, stats = conv_model("batchrenorm", **clip)
+    data = conv_dataset()
+    train_batches = np.arange(64).reshape(8, 8)
+
+    def pooled(values):
+        means = np.stack([v.mean((0, 1, 2)) for v in values])
+        variances = np.stack([v.var((0, 1, 2)) for v in values])
+        mean = means.mean(0)
+        return mean, variances.mean(0) + ((means - mean) ** 2).mean(0)
+
+    precise = [dict(s) for s in stats]
+    mean, var = pooled([numpy_conv_forward(model, precise, data.x_train[b], True, **clip)[0][0] for b in train_batches])
+    precise[0].update(mean=mean, std=np.sqrt(var + EPS))
+    # layer 2 is measured with layer 1 already renormalizing against its new statistics
+    mean, var = pooled([numpy_conv_forward(model, precise, data.x_train[b], True, **clip)[0][1] for b in train_batches])
+    precise[1].update(mean=mean, std=np.sqrt(var + EPS))
+    _, _, logits = numpy_conv_forward(model, precise, data.x_test, training=False)
+    expected = np.mean(logits.argmax(-1) == data.y_test)
+
+    stale = [dict(s) for s in precise]  # what a single pass would have given layer 2
+    mean, var = pooled([numpy_conv_forward(model, stats, data.x_train[b], True, **clip)[0][1] for b in train_batches])
+    stale[1].update(mean=mean, std=np.sqrt(var + EPS))
+    assert not np.allclose(stale[1]["mean"], precise[1]["mean"], atol=1e-3)  # the order matters here
+
+    assert Analyzer(model, data).acc_precise(train_batches) == pytest.approx(expected)
+
+
+def test_keras_renorm_clip_fraction_uses_its_own_renorm_statistics():
+    model, _ = tiny_model("keras_renorm", r_max=1.5, d_max=0.5, momentum=0.99, renorm_momentum=0.9)
+    norm = model.get_layer("norm_1")
+    rng = np.random.default_rng(5)
+    renorm_mean, renorm_std = rng.normal(size=4).astype("float32"), rng.uniform(0.5, 2, 4).astype("float32")
+    norm.renorm_mean.assign(renorm_mean)
+    norm.renorm_stddev.assign(renorm_std)
+    data = make_dataset()
+    batches = np.arange(48).reshape(6, 8)
+    w1, b1 = model.get_layer("dense_in").get_weights()
+    hits = []
+    for b in batches:
+        h = data.x_test[b] @ w1 + b1
+        r = np.sqrt(h.var(0) + EPS) / renorm_std
+        d = (h.mean(0) - renorm_mean) / renorm_std
+        hits.append((np.abs(np.log(r)) >= np.log(1.5) - 1e-6) | (np.abs(d) >= 0.5 - 1e-6))
+    assert Analyzer(model, data).clip_fraction(batches) == pytest.approx(np.mean(hits))

@@ -62,6 +62,22 @@ def clip_limits(layer):
     return None
 
 
+def renorm_reference_statistics(layer):
+    """(mean, std) that r and d are computed against in training, or None for layers without renorm.
+
+    Our BatchRenormalization uses its one pair of moving statistics (as Algorithm 1);
+    Keras renorm uses its separate renorm_mean/renorm_stddev (stddev floored at
+    sqrt(epsilon)), which equal the inference statistics only when
+    momentum == renorm_momentum.
+    """
+    if isinstance(layer, BatchRenormalization):
+        return population_statistics(layer)
+    if _is_keras_bn(layer) and layer.renorm:
+        std = np.maximum(np.asarray(layer.renorm_stddev.numpy(), np.float64), math.sqrt(layer.epsilon))
+        return np.asarray(layer.renorm_mean.numpy(), np.float64), std
+    return None
+
+
 def is_batch_dependent(layer):
     """True when a training-mode output depends on the other examples in the batch."""
     return isinstance(layer, (BatchRenormalization, keras.layers.BatchNormalization))
