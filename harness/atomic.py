@@ -4,8 +4,6 @@ import json
 import os
 import tempfile
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def write_text(path, text):
@@ -14,8 +12,8 @@ def write_text(path, text):
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
     try:
-        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are ordinary files
-        with os.fdopen(handle, "w") as stream:
+        os.chmod(temporary, 0o644)  # mkstemp makes 0600; results are ordinary readable files
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())

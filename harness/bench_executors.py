@@ -32,6 +32,8 @@ def main(args):
 
     if args.steps < 1:
         raise UsageError(f"--steps: {args.steps} must be >= 1")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers: {args.workers} must be >= 1")
     import_tensorflow()
     from harness import runner
 

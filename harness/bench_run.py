@@ -29,13 +29,14 @@ def bare_loop_ms_per_step(config, repeats=3):
 
     from harness.models import build_model
     from harness.scenario import build_sampler
-    from harness.trial import load_dataset
+    from harness.trial import load_dataset, make_optimizer
 
     dataset = load_dataset(config["data"])
     batch_size, steps = config["training"]["batch_size"], config["training"]["steps"]
-    indices = build_sampler(config["sampler_config"], dataset.y_train, batch_size, config["seed"]).batches(steps)
+    features = dataset.x_train.reshape(len(dataset.x_train), -1)
+    indices = build_sampler(config["sampler_config"], dataset.y_train, batch_size, config["seed"], features).batches(steps)
     model = build_model(config["model"], config["normalizer_config"], dataset.input_shape, dataset.num_classes, 0)
-    optimizer = keras.optimizers.Adam(config["training"]["learning_rate"])
+    optimizer = make_optimizer(config["training"])
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     x_all, y_all = tf.constant(dataset.x_train), tf.constant(dataset.y_train)
 

@@ -8,7 +8,9 @@ is given, and none imports TensorFlow at import time, so `--help` and
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from harness.errors import UsageError
 
@@ -51,6 +53,9 @@ def build_parser(command=None):
 
 def main(argv=None):
     """Parse `argv`, run the command and return its exit code."""
+    # Ctrl-C must stop a run cleanly even when started from a shell that ignores SIGINT (a background job).
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)

@@ -29,7 +29,7 @@ class LocalExecutor:
         for config in configs:
             def on_step(step, steps, config=config):
                 if progress is not None:
-                    progress.set_postfix_str(f"{config['id']} step {step}/{steps}", refresh=False)
+                    progress.set_postfix_str(f"{config['id']} step {step}/{steps}")
 
             yield _run_or_record(config, on_step)
 
@@ -54,12 +54,19 @@ class ProcessExecutor:
         pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=min(self.workers, len(configs)), mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker, initargs=(threads,))
+        from harness.trial import failed_result
+
+        futures = {pool.submit(_run_or_record, config): config for config in configs}
         try:
-            futures = [pool.submit(_run_or_record, config) for config in configs]
             for future in concurrent.futures.as_completed(futures):
-                yield future.result()
+                try:
+                    yield future.result()
+                except concurrent.futures.process.BrokenProcessPool as error:
+                    # a worker died (killed, out of memory): its trials are recorded as failed and rerun on resume
+                    yield failed_result(futures[future], error)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # on Ctrl-C or an error, do not wait for trials in flight: they are abandoned, resume reruns them
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 class RayExecutor:

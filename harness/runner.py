@@ -120,12 +120,19 @@ def write_tables(scenario, out_dir, results):
     return text
 
 
-def saved_results(out_dir):
-    results = []
-    for path in sorted(glob.glob(os.path.join(out_dir, "trials", "*.json"))):
-        with open(path) as handle:
-            results.append(json.load(handle))
-    return results
+def _lock(out_dir):
+    """An exclusive lock on the run directory: two runs writing one folder would delete each other's files."""
+    import fcntl
+
+    from harness.errors import UsageError
+
+    handle = open(os.path.join(out_dir, ".lock"), "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise UsageError(f"--out: {out_dir!r} is in use by another run") from None
+    return handle
 
 
 def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=None, report=True,
@@ -141,54 +148,59 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
     executor = executor or LocalExecutor()
     configs = plan(scenario, skip_infeasible)
     os.makedirs(os.path.join(out_dir, "trials"), exist_ok=True)
-    for path in glob.glob(os.path.join(out_dir, "trials", ".tmp-*")):
-        os.unlink(path)  # half-written by a killed run
-    if fresh:
-        for path in glob.glob(os.path.join(out_dir, "trials", "*.json")):
-            os.unlink(path)
-    started = _now()
-    atomic.write_text(os.path.join(out_dir, "scenario.yaml"), scenario.to_yaml())
-    info = provenance(command or " ".join(sys.argv), started)
-    atomic.write_json(os.path.join(out_dir, "provenance.json"), info)
-
-    results = {c["id"]: load_finished(out_dir, c) for c in configs}
-    todo = [c for c in configs if results[c["id"]] is None]
-    # Remove results of trials no longer in the plan, so tables describe this scenario only.
-    planned = {trial_path(out_dir, c) for c in configs}
-    for path in glob.glob(os.path.join(out_dir, "trials", "*.json")):
-        if path not in planned:
-            os.unlink(path)
-
-    bar = tqdm(total=len(configs), initial=len(configs) - len(todo), disable=quiet, unit="trial",
-               desc=scenario.name, file=sys.stderr, dynamic_ncols=True)
-    timing = {"trials": 0.0, "io": 0.0, "report": 0.0}
-    tic = time.perf_counter()
-    try:
-        for result in executor.run(todo, progress=None if quiet else bar):
-            write_started = time.perf_counter()
-            atomic.write_json(trial_path(out_dir, result["config"]), result)
-            timing["io"] += time.perf_counter() - write_started
-            results[result["id"]] = result
-            bar.update(1)
-            if on_result is not None:
-                on_result(result)
-    finally:
-        bar.close()
-    timing["trials"] = time.perf_counter() - tic - timing["io"]
-    tic = time.perf_counter()
-    write_batch_composition(scenario, out_dir, skip_infeasible)
-    ordered = [results[c["id"]] for c in configs]
-    text = write_tables(scenario, out_dir, ordered)
-    timing["io"] += time.perf_counter() - tic
-    info.update(finished=_now(), timing=timing, executor=type(executor).__name__)
-    atomic.write_json(os.path.join(out_dir, "provenance.json"), info)
-    if report:
-        from harness.report import write_report
-
-        tic = time.perf_counter()
-        write_report(out_dir)
-        timing["report"] = time.perf_counter() - tic
+    with _lock(out_dir):
+        for path in glob.glob(os.path.join(out_dir, "trials", ".tmp-*")):
+            os.unlink(path)  # half-written by a killed run
+        if fresh:
+            for path in glob.glob(os.path.join(out_dir, "trials", "*.json")):
+                os.unlink(path)
+        started = _now()
+        atomic.write_text(os.path.join(out_dir, "scenario.yaml"), scenario.to_yaml())
+        info = provenance(command or " ".join(sys.argv), started)
         atomic.write_json(os.path.join(out_dir, "provenance.json"), info)
+
+        # Results of trials outside this plan stay on disk (a seed removed today may come back) but not in the tables.
+        results = {c["id"]: load_finished(out_dir, c) for c in configs}
+        todo = [c for c in configs if results[c["id"]] is None]
+        # Sweep points that resolve to the same trial (e.g. the i.i.d. control while another sampler is swept)
+        # share one run: the first config of each hash runs, its result is filed under every point.
+        same_trial = {}
+        for config in todo:
+            same_trial.setdefault(config["hash"], []).append(config)
+        unique = [group[0] for group in same_trial.values()]
+
+        bar = tqdm(total=len(configs), initial=len(configs) - len(todo), disable=quiet, unit="trial",
+                   desc=scenario.name, file=sys.stderr, dynamic_ncols=True)
+        timing = {"trials": 0.0, "io": 0.0, "report": 0.0}
+        tic = time.perf_counter()
+        try:
+            for result in executor.run(unique, progress=None if quiet else bar):
+                write_started = time.perf_counter()
+                for config in same_trial[result["hash"]]:
+                    filed = {**result, "id": config["id"], "config": config}
+                    atomic.write_json(trial_path(out_dir, config), filed)
+                    results[config["id"]] = filed
+                    bar.update(1)
+                timing["io"] += time.perf_counter() - write_started
+                if on_result is not None:
+                    on_result(result)
+        finally:
+            bar.close()
+        timing["trials"] = time.perf_counter() - tic - timing["io"]
+        tic = time.perf_counter()
+        write_batch_composition(scenario, out_dir, skip_infeasible)
+        ordered = [results[c["id"]] for c in configs]
+        text = write_tables(scenario, out_dir, ordered)
+        timing["io"] += time.perf_counter() - tic
+        info.update(finished=_now(), timing=timing, executor=type(executor).__name__)
+        atomic.write_json(os.path.join(out_dir, "provenance.json"), info)
+        if report:
+            from harness.report import write_report
+
+            tic = time.perf_counter()
+            write_report(out_dir)
+            timing["report"] = time.perf_counter() - tic
+            atomic.write_json(os.path.join(out_dir, "provenance.json"), info)
     if not quiet:
         print(text)
     return ordered

@@ -1,5 +1,7 @@
 """Tidy tables of a run (pandas): what the report reads, and the summaries across seeds."""
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -10,10 +12,15 @@ FINAL_METRICS = ["acc_inference", "acc_batch_iid", "acc_batch_sampler", "acc_pre
                  "train_loss", "train_acc", "logit_disagreement", "logit_kl", "seconds", "ms_per_step"]
 
 
+def _cell(value):
+    """A swept value as a table cell: scalars as they are, lists and null as their JSON text."""
+    return value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
+
+
 def _ids(result):
     config = result["config"]
     return {"sampler": config["sampler"], "normalizer": config["normalizer"], "seed": config["seed"],
-            **config.get("point", {})}
+            **{path: _cell(value) for path, value in config.get("point", {}).items()}}
 
 
 def trial_tables(results):
@@ -52,7 +59,7 @@ def seed_summary(summary, baseline):
     """Mean, sd and 95% CI over seeds per (sampler, normalizer, metric), and the paired difference to `baseline`."""
     keys = ["sampler", *sweep_columns(summary), "normalizer", "metric"]
     rows = []
-    for key, group in summary.groupby(keys, sort=False):
+    for key, group in summary.groupby(keys, sort=False, dropna=False):
         row = dict(zip(keys, key))
         row.update(stats.mean_ci(group["value"]))
         base = summary[(summary["normalizer"] == baseline) & (summary["metric"] == row["metric"])]
@@ -67,34 +74,36 @@ def seed_summary(summary, baseline):
 
 
 def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sampler", "acc_precise")):
-    """A plain-text table: mean ± CI half-width per sampler and normalizer, plus the paired difference to the baseline."""
+    """A plain-text table: mean ± CI half-width per sampler and normalizer, plus the paired difference to the baseline.
+
+    A cell averaged over fewer seeds than the run has (the others diverged or failed) says so: "(n=2)".
+    """
     if summary.empty:
         return "No finished trials.\n"
     table = seed_summary(summary[summary["metric"].isin(metrics)], baseline)
+    n_seeds = int(table["n"].max())
     lines = [f"| sampler | normalizer | {' | '.join(metrics)} | acc_inference - {baseline} (95% CI) |",
              "|" + "---|" * (len(metrics) + 3)]
     group_keys = ["sampler", *sweep_columns(summary)]
-    for key, group in table.groupby(group_keys, sort=False):
+    for key, group in table.groupby(group_keys, sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         label = ", ".join(str(k) for k in key)
         for normalizer, rows in group.groupby("normalizer", sort=False):
             cells = []
             for metric in metrics:
                 row = rows[rows["metric"] == metric]
-                cells.append(_mean_pm(row.iloc[0]) if len(row) else "-")
+                cells.append(_mean_pm(row.iloc[0], n_seeds) if len(row) else "-")
             acc = rows[rows["metric"] == "acc_inference"]
             diff = "-" if normalizer == baseline or acc.empty else _diff(acc.iloc[0])
             lines.append(f"| {label} | {normalizer} | {' | '.join(cells)} | {diff} |")
-    n = int(table["n"].max())
     lines.append("")
-    lines.append(f"Mean over {n} seed(s); ± is the half-width of the 95% t interval over seeds.")
+    lines.append(f"Mean over {n_seeds} seed(s); ± is the half-width of the 95% t interval over seeds.")
     return "\n".join(lines) + "\n"
 
 
-def _mean_pm(row):
-    if np.isnan(row["hi"]):
-        return f"{row['mean']:.3f}"
-    return f"{row['mean']:.3f} ± {(row['hi'] - row['lo']) / 2:.3f}"
+def _mean_pm(row, n_seeds):
+    text = f"{row['mean']:.3f}" if np.isnan(row["hi"]) else f"{row['mean']:.3f} ± {(row['hi'] - row['lo']) / 2:.3f}"
+    return text if row["n"] == n_seeds else f"{text} (n={int(row['n'])})"
 
 
 def _diff(row):

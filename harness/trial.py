@@ -6,16 +6,17 @@ touches nothing else, so the runner can cache it, resume it, or run it in
 another process or on another machine.
 """
 
+import collections
 import functools
 import json
-import math
+import os
 import time
 import traceback
 
 import numpy as np
 
 from harness import data as data_sources
-from harness.scenario import build_sampler, config_hash
+from harness.scenario import build_sampler, config_hash, test_examples
 
 TEST_SAMPLER_SEED_OFFSET = 7919
 PRECISE_SEED_OFFSET = 104729
@@ -44,8 +45,21 @@ def make_trial_config(scenario, sampler, normalizer, seed, point=None):
         "point": dict(point or {}),
     }
     config["id"] = trial_id(config)
-    config["hash"] = config_hash({k: v for k, v in config.items() if k not in ("id", "hash")})
+    config["hash"] = trial_hash(config)
     return config
+
+
+def trial_hash(config):
+    """What makes a saved result reusable: the config (sweep point aside: two points that resolve to the same
+    trial share it), the harness version, and for a user's npz file its size and modification time."""
+    import harness
+
+    content = {k: v for k, v in config.items() if k not in ("id", "hash", "point")}
+    content["harness_version"] = harness.__version__
+    if config["data"]["name"] == "npz":
+        stat = os.stat(config["data"]["path"])
+        content["data_file"] = [os.path.abspath(config["data"]["path"]), stat.st_size, stat.st_mtime_ns]
+    return config_hash(content)
 
 
 @functools.lru_cache(maxsize=4)
@@ -58,7 +72,7 @@ def load_dataset(data_config):
     return _dataset(json.dumps(data_config, sort_keys=True))
 
 
-def _optimizer(training):
+def make_optimizer(training):
     import keras
 
     name, rate = training["optimizer"], training["learning_rate"]
@@ -129,7 +143,7 @@ class _Workbench:
         self.dataset = dataset
         self.model = build_model(config["model"], config["normalizer_config"], dataset.input_shape,
                                  dataset.num_classes, config["seed"])
-        self.optimizer = _optimizer(config["training"])
+        self.optimizer = make_optimizer(config["training"])
         self.train_chunk = make_train_chunk(self.model, self.optimizer, dataset.x_train, dataset.y_train,
                                             config["training"]["batch_size"])
         self.initial_optimizer_state = [v.numpy() for v in self.optimizer.variables]
@@ -145,23 +159,25 @@ class _Workbench:
             variable.assign(value)
 
 
-_WORKBENCHES = {}
+_WORKBENCHES = collections.OrderedDict()
+MAX_WORKBENCHES = 8
 
 
 def _shape_key(config):
-    return json.dumps({k: config[k] for k in ("data", "model", "normalizer_config", "training", "analysis")},
-                      sort_keys=True)
+    """What the traced graph depends on (not the number of steps, the seed or the sampler)."""
+    training = {k: v for k, v in config["training"].items() if k != "steps"}
+    return json.dumps({"data": config["data"], "model": config["model"], "normalizer": config["normalizer_config"],
+                       "training": training, "eval_examples": config["analysis"]["eval_examples"]}, sort_keys=True)
 
 
 def workbench(config, dataset):
-    """The cached workbench for this trial's shape (at most a few kept; older ones are dropped)."""
-    import keras
-
+    """The cached workbench for this trial's shape; the least recently used is dropped past MAX_WORKBENCHES."""
     key = _shape_key(config)
-    if key not in _WORKBENCHES:
-        if len(_WORKBENCHES) >= 4:
-            _WORKBENCHES.clear()
-            keras.backend.clear_session()
+    if key in _WORKBENCHES:
+        _WORKBENCHES.move_to_end(key)
+    else:
+        while len(_WORKBENCHES) >= MAX_WORKBENCHES:
+            _WORKBENCHES.popitem(last=False)
         _WORKBENCHES[key] = _Workbench(config, dataset)
     bench = _WORKBENCHES[key]
     bench.reset(config["seed"])
@@ -182,7 +198,7 @@ def run_trial(config, on_step=None):
     features = dataset.x_train.reshape(len(dataset.x_train), -1)
 
     stream = build_sampler(config["sampler_config"], dataset.y_train, batch_size, seed, features).batches(steps)
-    n_test = len(dataset.y_test) if analysis["eval_examples"] is None else min(analysis["eval_examples"], len(dataset.y_test))
+    n_test = test_examples(analysis, dataset)
     test_batches = max(n_test // batch_size, 1)
     test_features = dataset.x_test[:n_test].reshape(n_test, -1)
     sampler_test = build_sampler(config["sampler_config"], dataset.y_test[:n_test], batch_size,
@@ -252,4 +268,4 @@ def failed_result(config, error):
     last = traceback.format_exception_only(type(error), error)[-1].strip()
     return {"id": config["id"], "hash": config["hash"], "config": config, "status": "failed",
             "diverged_step": None, "error": last.splitlines()[0][:500], "curves": [], "final": {},
-            "layers": [], "seconds": math.nan, "timing": {}}
+            "layers": [], "seconds": None, "timing": {}}

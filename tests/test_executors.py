@@ -52,10 +52,12 @@ def test_ctrl_c_keeps_finished_trials_and_the_next_run_resumes(tiny_scenario, wr
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": ROOT}
     command = [sys.executable, "-m", "harness", "run", path, "--out", str(out), "--no-report"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # started with SIGINT ignored, as a shell's background job is: Ctrl-C must still stop the run
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.time() + 240
     while time.time() < deadline:
-        if (out / "trials").exists() and len(os.listdir(out / "trials")) >= 1:
+        if (out / "trials").exists() and any(f.endswith(".json") for f in os.listdir(out / "trials")):
             break
         assert process.poll() is None, process.stderr.read()
         time.sleep(0.05)
@@ -63,7 +65,7 @@ def test_ctrl_c_keeps_finished_trials_and_the_next_run_resumes(tiny_scenario, wr
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "interrupted: finished trials are kept" in stderr and "Traceback" not in stderr
-    kept = sorted(os.listdir(out / "trials"))
+    kept = sorted(f for f in os.listdir(out / "trials") if f.endswith(".json"))
     assert 1 <= len(kept) < 8
     seen = []
     runner.run(validate(tiny_scenario), str(out), quiet=True, report=False, on_result=seen.append)

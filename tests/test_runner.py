@@ -68,14 +68,13 @@ def test_run_writes_tidy_tables_and_is_deterministic(tiny_scenario, tmp_path):
     for name in ("summary", "curves", "layers", "trials", "composition", "noniid"):
         a = pd.read_csv(tmp_path / "a" / f"{name}.csv")
         b = pd.read_csv(tmp_path / "b" / f"{name}.csv")
-        drop = [c for c in ("value", "seconds") if c in a.columns]
-        pd.testing.assert_frame_equal(a.drop(columns=drop), b.drop(columns=drop))
+        if "metric" in a.columns:  # timings differ between runs; every other value is bit-identical
+            a = a[~a["metric"].isin(["seconds", "ms_per_step"])]
+            b = b[~b["metric"].isin(["seconds", "ms_per_step"])]
+        a, b = a.drop(columns=["seconds"], errors="ignore"), b.drop(columns=["seconds"], errors="ignore")
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=True)
     summary = pd.read_csv(tmp_path / "a" / "summary.csv")
     assert list(summary.columns) == ["sampler", "normalizer", "seed", "metric", "value"]
-    timing = summary["metric"].isin(["seconds", "ms_per_step"])
-    a_vals = summary[~timing]["value"].to_numpy()
-    b_vals = pd.read_csv(tmp_path / "b" / "summary.csv").query("metric not in ['seconds', 'ms_per_step']")["value"].to_numpy()
-    np.testing.assert_array_equal(a_vals, b_vals)  # bit-identical metrics
     assert set(summary["metric"]) >= {"acc_inference", "acc_batch_iid", "acc_batch_sampler", "acc_precise",
                                       "train_loss", "train_acc", "logit_disagreement", "logit_kl", "ms_per_step"}
     assert len(summary.groupby(["sampler", "normalizer", "seed"])) == 2 * 2 * 2

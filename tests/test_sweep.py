@@ -67,3 +67,16 @@ def test_swept_values_are_columns_of_every_table(tiny_scenario, tmp_path):
         frame = pd.read_csv(tmp_path / f"{name}.csv")
         assert "training.batch_size" in frame.columns, name
         assert set(frame["training.batch_size"]) == {4, 8}, name
+
+
+def test_list_valued_sweeps_and_shared_trials_through_the_runner(tiny_scenario, tmp_path):
+    tiny_scenario["sweep"] = {"model.widths": [[4], [6]], "samplers.one_class.classes_per_batch": [1, 2]}
+    tiny_scenario.update(seeds=[0], normalizers={"bn": {"kind": "batchnorm"}})
+    tiny_scenario["training"]["steps"] = 10
+    ran = []
+    results = runner.run(validate(tiny_scenario), str(tmp_path), quiet=True, report=False, on_result=ran.append)
+    # the iid sampler ignores classes_per_batch: its trial at a width runs once and is filed under both points
+    assert len(results) == 2 * 2 * 2 and len(ran) == 2 * 2 + 2
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert set(summary["model.widths"]) == {"[4]", "[6]"}
+    assert "[4]" in (tmp_path / "summary.md").read_text()
