@@ -44,29 +44,90 @@ class Analyzer:
         self.x_test, self.y_test = dataset.x_test[:n_test], dataset.y_test[:n_test]
         outputs = [layer.input for layer in self.norm_layers] + [layer.output for layer in self.norm_layers]
         self.probe = keras.Model(model.inputs, outputs + [model.output])
-        self._probe_fn = None
         self._batch_logits_fn = None
+        self._moments_fn = None
+        self._mismatch_fn = None
 
     # -- running the network -------------------------------------------------
     def _state(self):
         return ([v.value for v in self.probe.trainable_variables], [v.value for v in self.probe.non_trainable_variables])
 
-    def _probe_call(self, x, training):
-        """Norm-layer inputs, norm-layer outputs and logits, without touching the model's state."""
-        if self._probe_fn is None:
+    def input_moments(self, x_batches):
+        """Per normalization layer, the training-mode input's mean and variance per (micro)batch and channel.
+
+        Returns [(means, variances)] with arrays of shape (n_batches, groups, channels),
+        groups = batch / microbatch_size (1 without microbatches), all in one compiled
+        call: the r, d and PreciseBN statistics need nothing else.
+        """
+        if self._moments_fn is None:
             import tensorflow as tf
 
-            @tf.function(reduce_retracing=True)
-            def probe_fn(trainable, non_trainable, x, training):
-                outputs, _ = self.probe.stateless_call(trainable, non_trainable, x, training=training)
-                return outputs
+            probe, layers = self.probe, self.norm_layers
+            groups = [len(x_batches[0]) // (getattr(layer, "microbatch_size", None) or len(x_batches[0]))
+                      for layer in layers]
 
-            self._probe_fn = probe_fn
+            def moments_of_batch(trainable, non_trainable, xb):
+                outputs, _ = probe.stateless_call(trainable, non_trainable, xb, training=True)
+                result = []
+                for layer, n_groups, value in zip(layers, groups, outputs[:len(layers)]):
+                    value = tf.experimental.numpy.moveaxis(tf.cast(value, tf.float32), _channel_axis(layer), -1)
+                    value = tf.reshape(value, [n_groups, -1, tf.shape(value)[-1]])
+                    mean, variance = tf.nn.moments(value, axes=[1])
+                    result.extend([mean, variance])
+                return tuple(result)
+
+            @tf.function(reduce_retracing=True)
+            def moments_fn(trainable, non_trainable, x_batches):
+                return tf.vectorized_map(lambda xb: moments_of_batch(trainable, non_trainable, xb), x_batches,
+                                         fallback_to_while_loop=True)
+
+            self._moments_fn = moments_fn
         trainable, non_trainable = self._state()
-        outputs = self._probe_fn(trainable, non_trainable, x, training)
-        n = len(self.norm_layers)
-        outputs = [np.asarray(o) for o in outputs]
-        return outputs[:n], outputs[n:2 * n], outputs[2 * n]
+        flat = [np.asarray(v, np.float64) for v in self._moments_fn(trainable, non_trainable, x_batches)]
+        return list(zip(flat[0::2], flat[1::2]))
+
+    def output_mismatch(self, x_batches):
+        """Per normalization layer, relative L2 of training- vs inference-mode output, per batch, in one compiled call.
+
+        Returns (local, propagated), each (n_batches, n_layers): local feeds the layer
+        the same input (its inference-mode input) in both modes; propagated runs each
+        mode through the whole network. Layers without a training mode (GroupNorm,
+        LayerNorm, identity) behave the same in both: local 0.
+        """
+        if self._mismatch_fn is None:
+            import tensorflow as tf
+
+            probe, layers = self.probe, self.norm_layers
+            n = len(layers)
+            has_mode = ["training" in inspect.signature(layer.call).parameters for layer in layers]
+
+            def relative_l2(a, b):
+                return tf.norm(a - b) / tf.maximum(tf.norm(b), 1e-12)
+
+            def mismatch_of_batch(trainable, non_trainable, xb):
+                train, _ = probe.stateless_call(trainable, non_trainable, xb, training=True)
+                inference, _ = probe.stateless_call(trainable, non_trainable, xb, training=False)
+                local, propagated = [], []
+                for i, layer in enumerate(layers):
+                    propagated.append(relative_l2(train[n + i], inference[n + i]))
+                    if not has_mode[i]:
+                        local.append(tf.constant(0.0))
+                        continue
+                    layer_trainable = [v.value for v in layer.trainable_variables]
+                    layer_non_trainable = [v.value for v in layer.non_trainable_variables]
+                    y_train, _ = layer.stateless_call(layer_trainable, layer_non_trainable, inference[i], training=True)
+                    local.append(relative_l2(y_train, inference[n + i]))
+                return tf.stack(local), tf.stack(propagated)
+
+            @tf.function(reduce_retracing=True)
+            def mismatch_fn(trainable, non_trainable, x_batches):
+                return tf.vectorized_map(lambda xb: mismatch_of_batch(trainable, non_trainable, xb), x_batches,
+                                         fallback_to_while_loop=True)
+
+            self._mismatch_fn = mismatch_fn
+        trainable, non_trainable = self._state()
+        local, propagated = self._mismatch_fn(trainable, non_trainable, x_batches)
+        return np.asarray(local, np.float64), np.asarray(propagated, np.float64)
 
     def batch_logits(self, x_batches, training):
         """Logits of (n_batches, batch, ...) inputs, each batch run on its own, in one compiled call."""
@@ -77,9 +138,9 @@ class Analyzer:
 
             @tf.function(reduce_retracing=True)
             def batch_logits_fn(trainable, non_trainable, x_batches, training):
-                return tf.map_fn(
+                return tf.vectorized_map(
                     lambda xb: model.stateless_call(trainable, non_trainable, xb, training=training)[0],
-                    x_batches, fn_output_signature=tf.float32)
+                    x_batches, fallback_to_while_loop=True)
 
             self._batch_logits_fn = batch_logits_fn
         trainable = [v.value for v in self.model.trainable_variables]
@@ -141,19 +202,14 @@ class Analyzer:
 
     def _pooled_input_statistics(self, index_batches, layers):
         """{layer index: (mean, variance)} of each layer's training-mode input pooled over the batches."""
-        means = {i: [] for i, _ in layers}
-        variances = {i: [] for i, _ in layers}
-        for batch in index_batches:
-            inputs, _, _ = self._probe_call(self.dataset.x_train[batch], training=True)
-            for i, layer in layers:
-                flat = _channels_last(inputs[i], layer)
-                means[i].append(flat.mean(axis=0))
-                variances[i].append(flat.var(axis=0))
+        moments = self.input_moments(self.dataset.x_train[index_batches])
         pooled = {}
         for i, _ in layers:
-            batch_means = np.stack(means[i])
-            mean = batch_means.mean(axis=0)
-            pooled[i] = mean, np.stack(variances[i]).mean(axis=0) + ((batch_means - mean) ** 2).mean(axis=0)
+            group_means, group_variances = moments[i]
+            # equal-sized groups: the pooled mean and variance of all examples (law of total variance)
+            mean = group_means.mean(axis=(0, 1))
+            variance = group_variances.mean(axis=(0, 1)) + ((group_means - mean) ** 2).mean(axis=(0, 1))
+            pooled[i] = mean, variance
         return pooled
 
     # -- layers and logits -------------------------------------------------
@@ -169,11 +225,9 @@ class Analyzer:
                   for i, layer in enumerate(self.norm_layers) if clip_limits(layer) is not None]
         if not renorm:
             return None
-        fractions = []
-        for batch in index_batches:
-            train_in, _, _ = self._probe_call(self.x_test[batch], training=True)
-            for i, layer, limits, stats in renorm:
-                fractions.append(np.mean(_at_clip(*_renorm_factors(train_in[i], layer, *stats), *limits)))
+        moments = self.input_moments(self.x_test[index_batches])
+        fractions = [np.mean(_at_clip(*_renorm_factors(*moments[i], layer, *stats), *limits))
+                     for i, layer, limits, stats in renorm]
         return float(np.mean(fractions))
 
     def layer_statistics(self, index_batches):
@@ -184,21 +238,19 @@ class Analyzer:
         population = [population_statistics(layer) for layer in self.norm_layers]
         limits = [clip_limits(layer) for layer in self.norm_layers]
         reference = [renorm_reference_statistics(layer) for layer in self.norm_layers]
-        for batch in index_batches:
-            x = self.x_test[batch]
-            train_in, train_out, _ = self._probe_call(x, training=True)
-            inf_in, inf_out, _ = self._probe_call(x, training=False)
-            for i, layer in enumerate(self.norm_layers):
-                acc = per_layer[i]
-                acc["propagated"].append(_relative_l2(train_out[i], inf_out[i]))
-                acc["local"].append(self._local_mismatch(layer, inf_in[i]))
-                if population[i] is None:
-                    continue
-                r, d = _renorm_factors(train_in[i], layer, *population[i])
-                acc["log_r"].append(np.log(r).ravel())
-                acc["d"].append(d.ravel())
-                if limits[i] is not None:
-                    acc["clipped"].append(_at_clip(*_renorm_factors(train_in[i], layer, *reference[i]), *limits[i]).ravel())
+        moments = self.input_moments(self.x_test[index_batches])
+        for i, layer in enumerate(self.norm_layers):
+            if population[i] is None:
+                continue
+            r, d = _renorm_factors(*moments[i], layer, *population[i])
+            per_layer[i]["log_r"].append(np.log(r).ravel())
+            per_layer[i]["d"].append(d.ravel())
+            if limits[i] is not None:
+                per_layer[i]["clipped"].append(_at_clip(*_renorm_factors(*moments[i], layer, *reference[i]),
+                                                        *limits[i]).ravel())
+        local, propagated = self.output_mismatch(self.x_test[index_batches])
+        for i, acc in enumerate(per_layer):
+            acc["local"], acc["propagated"] = local[:, i], propagated[:, i]
         rows = []
         for depth, acc in enumerate(per_layer, start=1):
             row = {"layer": depth, "mismatch_local": float(np.mean(acc["local"])),
@@ -213,16 +265,6 @@ class Analyzer:
                 row["clip_fraction"] = float(np.mean(np.concatenate(acc["clipped"])))
             rows.append(row)
         return rows
-
-    def _local_mismatch(self, layer, layer_input):
-        """This layer alone: the same input through training and inference mode."""
-        trainable = [v.value for v in layer.trainable_variables]
-        non_trainable = [v.value for v in layer.non_trainable_variables]
-        if "training" not in inspect.signature(layer.call).parameters:
-            return 0.0  # a layer without a training mode (GroupNorm, LayerNorm, identity) behaves the same in both
-        y_train, _ = layer.stateless_call(trainable, non_trainable, layer_input, training=True)
-        y_inf, _ = layer.stateless_call(trainable, non_trainable, layer_input, training=False)
-        return _relative_l2(np.asarray(y_train), np.asarray(y_inf))
 
     def logit_mismatch(self, index_batches):
         """Disagreement rate of the predicted class and mean KL(p_train || p_inference) on sampler batches."""
@@ -239,30 +281,16 @@ def _channel_axis(layer):
     return axis[0] if isinstance(axis, (list, tuple)) else axis
 
 
-def _channels_last(values, layer):
-    """(examples x positions, channels) view of a layer input, for the layer's channel axis."""
-    values = np.moveaxis(values, _channel_axis(layer), -1)
-    return values.reshape(-1, values.shape[-1])
-
-
-def _renorm_factors(layer_input, layer, population_mean, population_std):
+def _renorm_factors(group_means, group_variances, layer, population_mean, population_std):
     """Per (micro)batch and channel: r = sigma_B / sigma and d = (mu_B - mu) / sigma, as Algorithm 1 defines them."""
-    group = getattr(layer, "microbatch_size", None) or len(layer_input)
     epsilon = float(getattr(layer, "epsilon", 1e-3))
-    values = np.moveaxis(layer_input, _channel_axis(layer), -1)
-    values = values.reshape(len(values) // group, -1, values.shape[-1])
-    mu_b = values.mean(axis=1)
-    sigma_b = np.sqrt(values.var(axis=1) + epsilon)
-    return sigma_b / population_std, (mu_b - population_mean) / population_std
+    sigma_b = np.sqrt(group_variances + epsilon)
+    return sigma_b / population_std, (group_means - population_mean) / population_std
 
 
 def _at_clip(r, d, r_max, d_max):
     """Where r or d sits at its clip limit (so the layer is not the exact inference transform there)."""
     return (np.abs(np.log(r)) >= np.log(r_max) - CLIP_TOLERANCE) | (np.abs(d) >= d_max - CLIP_TOLERANCE)
-
-
-def _relative_l2(y_train, y_inference):
-    return float(np.linalg.norm(y_train - y_inference) / max(np.linalg.norm(y_inference), 1e-12))
 
 
 def _log_softmax(logits):

@@ -180,3 +180,27 @@ def test_batch_independent_normalizers_are_analysed_as_identical_in_both_modes(t
         assert "abs_d_q50" not in result["layers"][0]
         assert result["final"]["acc_inference"] == result["final"]["acc_precise"]  # nothing to re-estimate
         assert result["final"]["logit_disagreement"] == 0.0
+
+
+def test_every_normalizer_kind_runs_through_every_model(tiny_scenario, tmp_path):
+    """The whole pipeline (training, analysis, tables) for each normalizer kind on conv models, microbatches included."""
+    tiny_scenario.update(seeds=[0], samplers={"one_class": tiny_scenario["samplers"]["one_class"]})
+    tiny_scenario["data"]["image_size"] = 8
+    tiny_scenario["normalizers"] = {
+        "bn_micro": {"kind": "batchnorm", "microbatch_size": 4},
+        "brn_micro": {"kind": "batchrenorm", "microbatch_size": 2, "r_max": 1.5, "d_max": 0.5},
+        "keras_renorm": {"kind": "keras_renorm"},
+        "gn": {"kind": "groupnorm", "groups": 4},
+        "ln": {"kind": "layernorm"},
+        "none": {"kind": "none"},
+    }
+    tiny_scenario["training"]["steps"] = 6
+    tiny_scenario["analysis"]["eval_every"] = 6
+    all_kinds = dict(tiny_scenario["normalizers"])
+    for model, normalizers in (({"name": "convnet", "widths": [8, 8]}, all_kinds),
+                               ({"name": "resnet", "widths": [8, 8]}, {"brn_micro": all_kinds["brn_micro"]})):
+        tiny_scenario.update(model=model, normalizers=normalizers)
+        for result in run_quiet(tiny_scenario, tmp_path / model["name"]):
+            assert result["status"] == "ok", (model["name"], result["config"]["normalizer"], result["error"])
+            assert len(result["layers"]) >= 2
+            assert 0.0 <= result["final"]["acc_precise"] <= 1.0
