@@ -118,11 +118,11 @@ def fmt(x, signed=False):
     return f"{x:+.1f}" if signed else f"{x:.1f}"
 
 
-def ci_text(stats):
-    """'95% CI 1.2 to 3.4' or why there is none."""
+def ci_text(stats, signed=True):
+    """'95% CI +1.2 to +3.4' (differences are signed, levels are not) or why there is none."""
     if stats["n"] < 2 or math.isnan(stats["lo"]):
         return f"{stats['n']} seed{'s' if stats['n'] != 1 else ''}: no confidence interval"
-    return f"95% CI {fmt(stats['lo'], True)} to {fmt(stats['hi'], True)}"
+    return f"95% CI {fmt(stats['lo'], signed)} to {fmt(stats['hi'], signed)}"
 
 
 def _loss_phrase(norm, drop):
@@ -206,7 +206,7 @@ def headline(data, point=None):
         else:
             accs = {n: by_norm[n]["acc"] for n in data.normalizers}
             items.append({"sampler": sampler, "accs": accs, "diffs": diffs})
-            parts = [f"{n} {fmt(a['mean'])}% ({ci_text(a)})" if a["n"] else f"{n} has no finished trials"
+            parts = [f"{n} {fmt(a['mean'])}% ({ci_text(a, signed=False)})" if a["n"] else f"{n} has no finished trials"
                      for n, a in accs.items()]
             sentence = f"{prefix} {sampler} batches, inference accuracy ({METRIC}): {_listed(parts)}."
         for norm, diff in diffs.items():
