@@ -44,108 +44,99 @@ class Analyzer:
         self.x_test, self.y_test = dataset.x_test[:n_test], dataset.y_test[:n_test]
         outputs = [layer.input for layer in self.norm_layers] + [layer.output for layer in self.norm_layers]
         self.probe = keras.Model(model.inputs, outputs + [model.output])
-        self._batch_logits_fn = None
-        self._moments_fn = None
-        self._mismatch_fn = None
+        self._compiled = {}
 
     # -- running the network -------------------------------------------------
-    def _state(self):
-        return ([v.value for v in self.probe.trainable_variables], [v.value for v in self.probe.non_trainable_variables])
+    def _over_batches(self, key, per_batch, x_batches):
+        """`per_batch(trainable, non_trainable, batch)` on every batch of (n_batches, batch, ...) inputs.
+
+        One compiled call, vectorised over batches (each batch keeps its own statistics);
+        the variables' values are arguments, so the model is read and never written.
+        Compiled once per `key`.
+        """
+        if key not in self._compiled:
+            import tensorflow as tf
+
+            @tf.function(reduce_retracing=True)
+            def over_batches(trainable, non_trainable, x_batches):
+                return tf.vectorized_map(lambda xb: per_batch(trainable, non_trainable, xb), x_batches,
+                                         fallback_to_while_loop=True)
+
+            self._compiled[key] = over_batches
+        trainable = [v.value for v in self.probe.trainable_variables]
+        non_trainable = [v.value for v in self.probe.non_trainable_variables]
+        return self._compiled[key](trainable, non_trainable, x_batches)
 
     def input_moments(self, x_batches):
         """Per normalization layer, the training-mode input's mean and variance per (micro)batch and channel.
 
         Returns [(means, variances)] with arrays of shape (n_batches, groups, channels),
-        groups = batch / microbatch_size (1 without microbatches), all in one compiled
-        call: the r, d and PreciseBN statistics need nothing else.
+        groups = batch / microbatch_size (1 without microbatches): the r, d and PreciseBN
+        statistics need nothing else.
         """
-        if self._moments_fn is None:
-            import tensorflow as tf
+        import tensorflow as tf
 
-            probe, layers = self.probe, self.norm_layers
-            groups = [len(x_batches[0]) // (getattr(layer, "microbatch_size", None) or len(x_batches[0]))
-                      for layer in layers]
+        probe, layers = self.probe, self.norm_layers
+        groups = [len(x_batches[0]) // (getattr(layer, "microbatch_size", None) or len(x_batches[0]))
+                  for layer in layers]
 
-            def moments_of_batch(trainable, non_trainable, xb):
-                outputs, _ = probe.stateless_call(trainable, non_trainable, xb, training=True)
-                result = []
-                for layer, n_groups, value in zip(layers, groups, outputs[:len(layers)]):
-                    value = tf.experimental.numpy.moveaxis(tf.cast(value, tf.float32), _channel_axis(layer), -1)
-                    value = tf.reshape(value, [n_groups, -1, tf.shape(value)[-1]])
-                    mean, variance = tf.nn.moments(value, axes=[1])
-                    result.extend([mean, variance])
-                return tuple(result)
+        def moments_of_batch(trainable, non_trainable, xb):
+            outputs, _ = probe.stateless_call(trainable, non_trainable, xb, training=True)
+            result = []
+            for layer, n_groups, value in zip(layers, groups, outputs[:len(layers)]):
+                value = tf.experimental.numpy.moveaxis(tf.cast(value, tf.float32), _channel_axis(layer), -1)
+                value = tf.reshape(value, [n_groups, -1, tf.shape(value)[-1]])
+                mean, variance = tf.nn.moments(value, axes=[1])
+                result.extend([mean, variance])
+            return tuple(result)
 
-            @tf.function(reduce_retracing=True)
-            def moments_fn(trainable, non_trainable, x_batches):
-                return tf.vectorized_map(lambda xb: moments_of_batch(trainable, non_trainable, xb), x_batches,
-                                         fallback_to_while_loop=True)
-
-            self._moments_fn = moments_fn
-        trainable, non_trainable = self._state()
-        flat = [np.asarray(v, np.float64) for v in self._moments_fn(trainable, non_trainable, x_batches)]
+        flat = [np.asarray(v, np.float64) for v in self._over_batches("moments", moments_of_batch, x_batches)]
         return list(zip(flat[0::2], flat[1::2]))
 
     def output_mismatch(self, x_batches):
-        """Per normalization layer, relative L2 of training- vs inference-mode output, per batch, in one compiled call.
+        """Per normalization layer, relative L2 of training- vs inference-mode output, per batch.
 
         Returns (local, propagated), each (n_batches, n_layers): local feeds the layer
         the same input (its inference-mode input) in both modes; propagated runs each
         mode through the whole network. Layers without a training mode (GroupNorm,
         LayerNorm, identity) behave the same in both: local 0.
         """
-        if self._mismatch_fn is None:
-            import tensorflow as tf
+        import tensorflow as tf
 
-            probe, layers = self.probe, self.norm_layers
-            n = len(layers)
-            has_mode = ["training" in inspect.signature(layer.call).parameters for layer in layers]
+        probe, layers = self.probe, self.norm_layers
+        n = len(layers)
+        has_mode = ["training" in inspect.signature(layer.call).parameters for layer in layers]
 
-            def relative_l2(a, b):
-                return tf.norm(a - b) / tf.maximum(tf.norm(b), 1e-12)
+        def relative_l2(a, b):
+            return tf.norm(a - b) / tf.maximum(tf.norm(b), 1e-12)
 
-            def mismatch_of_batch(trainable, non_trainable, xb):
-                train, _ = probe.stateless_call(trainable, non_trainable, xb, training=True)
-                inference, _ = probe.stateless_call(trainable, non_trainable, xb, training=False)
-                local, propagated = [], []
-                for i, layer in enumerate(layers):
-                    propagated.append(relative_l2(train[n + i], inference[n + i]))
-                    if not has_mode[i]:
-                        local.append(tf.constant(0.0))
-                        continue
-                    layer_trainable = [v.value for v in layer.trainable_variables]
-                    layer_non_trainable = [v.value for v in layer.non_trainable_variables]
-                    y_train, _ = layer.stateless_call(layer_trainable, layer_non_trainable, inference[i], training=True)
-                    local.append(relative_l2(y_train, inference[n + i]))
-                return tf.stack(local), tf.stack(propagated)
+        def mismatch_of_batch(trainable, non_trainable, xb):
+            train, _ = probe.stateless_call(trainable, non_trainable, xb, training=True)
+            inference, _ = probe.stateless_call(trainable, non_trainable, xb, training=False)
+            local, propagated = [], []
+            for i, layer in enumerate(layers):
+                propagated.append(relative_l2(train[n + i], inference[n + i]))
+                if not has_mode[i]:
+                    local.append(tf.constant(0.0))
+                    continue
+                layer_trainable = [v.value for v in layer.trainable_variables]
+                layer_non_trainable = [v.value for v in layer.non_trainable_variables]
+                y_train, _ = layer.stateless_call(layer_trainable, layer_non_trainable, inference[i], training=True)
+                local.append(relative_l2(y_train, inference[n + i]))
+            return tf.stack(local), tf.stack(propagated)
 
-            @tf.function(reduce_retracing=True)
-            def mismatch_fn(trainable, non_trainable, x_batches):
-                return tf.vectorized_map(lambda xb: mismatch_of_batch(trainable, non_trainable, xb), x_batches,
-                                         fallback_to_while_loop=True)
-
-            self._mismatch_fn = mismatch_fn
-        trainable, non_trainable = self._state()
-        local, propagated = self._mismatch_fn(trainable, non_trainable, x_batches)
+        local, propagated = self._over_batches("mismatch", mismatch_of_batch, x_batches)
         return np.asarray(local, np.float64), np.asarray(propagated, np.float64)
 
     def batch_logits(self, x_batches, training):
-        """Logits of (n_batches, batch, ...) inputs, each batch run on its own, in one compiled call."""
-        if self._batch_logits_fn is None:
-            import tensorflow as tf
+        """Logits of (n_batches, batch, ...) inputs, each batch run on its own."""
+        probe = self.probe
 
-            model = self.model
+        def logits_of_batch(trainable, non_trainable, xb):
+            return probe.stateless_call(trainable, non_trainable, xb, training=training)[0][-1]
 
-            @tf.function(reduce_retracing=True)
-            def batch_logits_fn(trainable, non_trainable, x_batches, training):
-                return tf.vectorized_map(
-                    lambda xb: model.stateless_call(trainable, non_trainable, xb, training=training)[0],
-                    x_batches, fallback_to_while_loop=True)
-
-            self._batch_logits_fn = batch_logits_fn
-        trainable = [v.value for v in self.model.trainable_variables]
-        non_trainable = [v.value for v in self.model.non_trainable_variables]
-        return np.asarray(self._batch_logits_fn(trainable, non_trainable, x_batches, training))
+        key = "logits_training" if training else "logits_inference"
+        return np.asarray(self._over_batches(key, logits_of_batch, x_batches))
 
     def inference_logits(self, batch_size=512):
         n = len(self.x_test)

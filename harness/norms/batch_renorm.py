@@ -18,6 +18,8 @@ import keras
 import tensorflow as tf
 from keras import constraints, initializers, regularizers
 
+from harness.norms.microbatches import group_microbatches
+
 from harness.norms import spec
 
 
@@ -225,24 +227,7 @@ class BatchRenormalization(keras.layers.Layer):
     def _train(self, x):
         if self.microbatch_size is None:
             return self._train_groups(x, self._reduction_axes, self._param_shape, keepdims=False)
-        k = self.microbatch_size
-        batch = x.shape[0]
-        if batch is not None:
-            if batch % k:
-                raise ValueError(
-                    f"The batch size must be a multiple of microbatch_size={k}. Received: batch size {batch}"
-                )
-            check = []
-        else:
-            check = [
-                tf.debugging.assert_equal(
-                    tf.math.floormod(tf.shape(x)[0], k),
-                    0,
-                    message=f"The batch size must be a multiple of microbatch_size={k}",
-                )
-            ]
-        with tf.control_dependencies(check):
-            grouped = tf.reshape(x, tf.concat([[-1, k], tf.shape(x)[1:]], axis=0))
+        grouped = group_microbatches(x, self.microbatch_size)
         rank = len(x.shape)
         axes = [1] + [i + 1 for i in self._reduction_axes if i != 0]
         shape = [1] * (rank + 1)

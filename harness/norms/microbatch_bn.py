@@ -10,6 +10,8 @@ microbatch, exactly as for `BatchRenormalization(microbatch_size=k)`.
 import keras
 import tensorflow as tf
 
+from harness.norms.microbatches import group_microbatches
+
 
 @keras.saving.register_keras_serializable(package="harness")
 class MicrobatchBatchNormalization(keras.layers.BatchNormalization):
@@ -43,22 +45,7 @@ class MicrobatchBatchNormalization(keras.layers.BatchNormalization):
         x = tf.cast(inputs, tf.float32) if inputs.dtype != tf.float64 else inputs
         rank = len(x.shape)
         channel_axis = self.axis % rank
-        if x.shape[0] is not None:
-            if x.shape[0] % k:
-                raise ValueError(
-                    f"The batch size must be a multiple of microbatch_size={k}. Received: batch size {x.shape[0]}"
-                )
-            check = []
-        else:
-            check = [
-                tf.debugging.assert_equal(
-                    tf.math.floormod(tf.shape(x)[0], k),
-                    0,
-                    message=f"The batch size must be a multiple of microbatch_size={k}",
-                )
-            ]
-        with tf.control_dependencies(check):
-            grouped = tf.reshape(x, tf.concat([[-1, k], tf.shape(x)[1:]], axis=0))
+        grouped = group_microbatches(x, k)
         axes = [1] + [i + 1 for i in range(1, rank) if i != channel_axis]
         mean, variance = tf.nn.moments(grouped, axes, keepdims=True)
         shape = [1] * (rank + 1)
