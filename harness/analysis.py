@@ -154,13 +154,6 @@ class Analyzer:
         logits = self.batch_logits(self.x_test[index_batches], training=True)
         return float(np.mean(logits.argmax(-1) == self.y_test[index_batches]))
 
-    def accuracies(self, iid_batches, sampler_batches):
-        return {
-            "acc_inference": self.acc_inference(),
-            "acc_batch_iid": self.acc_batch(iid_batches),
-            "acc_batch_sampler": self.acc_batch(sampler_batches),
-        }
-
     def acc_precise(self, train_index_batches):
         """Inference accuracy with population statistics re-estimated on i.i.d. training batches.
 

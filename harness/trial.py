@@ -233,7 +233,7 @@ def run_trial(config, on_step=None):
             break
         tic = time.perf_counter()
         point = {"train_loss": float(np.mean(window_losses)), "train_acc": float(np.mean(window_accs)),
-                 **analyzer.accuracies(iid_test, sampler_test)}
+                 "acc_inference": analyzer.acc_inference(), "acc_batch_sampler": analyzer.acc_batch(sampler_test)}
         clip = analyzer.clip_fraction(probe)
         if clip is not None:
             point["clip_fraction"] = clip
@@ -249,6 +249,7 @@ def run_trial(config, on_step=None):
         precise_batches = build_sampler({"kind": "iid"}, dataset.y_train, batch_size,
                                         seed + PRECISE_SEED_OFFSET).batches(analysis["precise_batches"])
         final = {k: v for k, v in final.items() if k != "clip_fraction"}
+        final["acc_batch_iid"] = analyzer.acc_batch(iid_test)  # a final number only: no curve needs it
         final["acc_precise"] = analyzer.acc_precise(precise_batches)
         final.update(analyzer.logit_mismatch(sampler_test))
         result["layers"] = analyzer.layer_statistics(probe)

@@ -131,7 +131,8 @@ def test_training_mode_evaluation_never_changes_state():
     analyzer = Analyzer(model, data)
     batches = np.arange(48).reshape(6, 8)
     before = [v.numpy().copy() for v in model.variables]
-    analyzer.accuracies(batches, batches)
+    analyzer.acc_inference()
+    analyzer.acc_batch(batches)
     analyzer.layer_statistics(batches)
     analyzer.logit_mismatch(batches)
     analyzer.clip_fraction(batches)
