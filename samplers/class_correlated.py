@@ -1,6 +1,5 @@
 """The paper's non-i.i.d. minibatches: few classes per batch, equal counts."""
 
-import numpy as np
 
 from samplers._groups import GroupBatches
 from samplers.base import Sampler

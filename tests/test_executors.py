@@ -7,7 +7,6 @@ import sys
 import time
 
 import pandas as pd
-import pytest
 
 from harness import runner
 from harness.executors import LocalExecutor, ProcessExecutor, RayExecutor

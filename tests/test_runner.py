@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from harness import runner
 from harness.scenario import validate

@@ -4,7 +4,6 @@ import argparse
 import json
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
