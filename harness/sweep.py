@@ -11,6 +11,7 @@ Every point is validated (feasibility included) before anything runs.
 
 import copy
 import itertools
+import json
 import sys
 
 from harness.scenario import _MISSING, ScenarioError, _did_you_mean, validate
@@ -50,10 +51,25 @@ def _set_path(tree, path, value):
             node = node[key]
 
 
+_EXPANDED = {}
+
+
 def expand(scenario, skip_infeasible=False):
-    """[(point, scenario)]: one validated scenario per sweep point ({} and the scenario itself when there is no sweep)."""
+    """[(point, scenario)]: one validated scenario per sweep point ({} and the scenario itself when there is no sweep).
+
+    Validation, planning and the batch-composition table all ask for the points; they are
+    validated (data loaded, samplers built) once per scenario, and warnings are printed once.
+    """
     if not scenario.sweep:
         return [({}, scenario)]
+    key = json.dumps([scenario.to_dict(), skip_infeasible], sort_keys=True, default=str)
+    if key not in _EXPANDED:
+        _EXPANDED.clear()
+        _EXPANDED[key] = _expand(scenario, skip_infeasible)
+    return _EXPANDED[key]
+
+
+def _expand(scenario, skip_infeasible):
     paths, rows = _axes(scenario.sweep)
     if any(path.split(".")[0] in ("sweep", "seeds", "name") for path in paths):
         raise ScenarioError("sweep", paths, "may not sweep name, seeds or sweep")

@@ -184,6 +184,14 @@ def workbench(config, dataset):
     return bench
 
 
+@functools.lru_cache(maxsize=1)
+def environment():
+    """Versions and device of the process that ran a trial (a resumed run may mix several)."""
+    from harness.tfsetup import device_info, versions
+
+    return {"versions": versions(), "device": device_info()["name"]}
+
+
 def run_trial(config, on_step=None):
     """Train and analyse one trial; returns its result dict. Exceptions are the caller's to record."""
     from harness.tfsetup import import_tensorflow, set_determinism
@@ -243,6 +251,7 @@ def run_trial(config, on_step=None):
         window_losses, window_accs = [], []
 
     result = {"id": config["id"], "hash": config["hash"], "config": config, "status": status,
+              "environment": environment(),
               "diverged_step": diverged_step, "error": None, "curves": curves, "final": {}, "layers": []}
     if status == "ok":
         tic = time.perf_counter()
