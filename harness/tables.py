@@ -8,8 +8,6 @@ import pandas as pd
 from harness import stats
 
 ID_COLUMNS = ["sampler", "normalizer", "seed"]
-FINAL_METRICS = ["acc_inference", "acc_batch_iid", "acc_batch_sampler", "acc_precise",
-                 "train_loss", "train_acc", "logit_disagreement", "logit_kl", "seconds", "ms_per_step"]
 
 
 def _cell(value):

@@ -1,10 +1,14 @@
-"""Shared fixtures: a tiny scenario that trains in seconds, and quiet TensorFlow."""
+"""Shared test helpers: a tiny scenario that trains in seconds, quiet TensorFlow, harness runs in a subprocess."""
 
 import os
+import subprocess
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TINY_SCENARIO = {
     "name": "tiny",
@@ -37,3 +41,26 @@ def write_scenario(tmp_path):
         return str(path)
 
     return write
+
+
+def harness_env():
+    """The environment for `python -m harness` in a subprocess, importing this checkout."""
+    return {**os.environ, "PYTHONPATH": ROOT}
+
+
+def finished_trials(out):
+    """Names of the trial files a run has finished in `out` (half-written temporaries excluded)."""
+    folder = os.path.join(out, "trials")
+    return sorted(f for f in os.listdir(folder) if f.endswith(".json")) if os.path.isdir(folder) else []
+
+
+def start_run_until(command, out, n_finished, timeout=240, **popen_kwargs):
+    """Start `command` (a harness run into `out`) and return the process once n_finished trials are on disk."""
+    process = subprocess.Popen(command, env=harness_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, **popen_kwargs)
+    deadline = time.time() + timeout
+    while len(finished_trials(out)) < n_finished:
+        assert process.poll() is None, process.stderr.read()
+        assert time.time() < deadline, f"no {n_finished} finished trials after {timeout} s"
+        time.sleep(0.05)
+    return process

@@ -2,17 +2,14 @@
 
 import os
 import signal
-import subprocess
 import sys
-import time
 
 import pandas as pd
 
 from harness import runner
 from harness.executors import LocalExecutor, ProcessExecutor, RayExecutor
 from harness.scenario import validate
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import finished_trials, start_run_until
 
 
 def _grid(tiny_scenario):
@@ -49,22 +46,14 @@ def test_ctrl_c_keeps_finished_trials_and_the_next_run_resumes(tiny_scenario, wr
     tiny_scenario["analysis"]["eval_every"] = 30
     path = write_scenario(tiny_scenario)
     out = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": ROOT}
     command = [sys.executable, "-m", "harness", "run", path, "--out", str(out), "--no-report"]
     # started with SIGINT ignored, as a shell's background job is: Ctrl-C must still stop the run
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if (out / "trials").exists() and any(f.endswith(".json") for f in os.listdir(out / "trials")):
-            break
-        assert process.poll() is None, process.stderr.read()
-        time.sleep(0.05)
+    process = start_run_until(command, out, 1, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "interrupted: finished trials are kept" in stderr and "Traceback" not in stderr
-    kept = sorted(f for f in os.listdir(out / "trials") if f.endswith(".json"))
+    kept = finished_trials(out)
     assert 1 <= len(kept) < 8
     seen = []
     runner.run(validate(tiny_scenario), str(out), quiet=True, report=False, on_result=seen.append)

@@ -5,15 +5,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
 
 from harness import runner
 from harness.scenario import validate
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import finished_trials, harness_env, start_run_until
 
 
 def run_quiet(raw, out_dir, **kwargs):
@@ -125,22 +123,14 @@ def test_killed_run_resumes_with_identical_results(tiny_scenario, write_scenario
     tiny_scenario["analysis"]["eval_every"] = 30
     path = write_scenario(tiny_scenario)
     out = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": ROOT}
     command = [sys.executable, "-m", "harness", "run", path, "--out", str(out), "--quiet", "--no-report"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        trials = out / "trials"
-        if trials.exists() and len([f for f in os.listdir(trials) if f.endswith(".json")]) >= 2:
-            break
-        assert process.poll() is None, process.stderr.read().decode()
-        time.sleep(0.05)
+    process = start_run_until(command, out, 2)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    done = sorted(f for f in os.listdir(out / "trials") if f.endswith(".json"))
+    done = finished_trials(out)
     assert 2 <= len(done) < 8
     kept = {f: os.path.getmtime(out / "trials" / f) for f in done}
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    result = subprocess.run(command, env=harness_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert all(os.path.getmtime(out / "trials" / f) == m for f, m in kept.items())
     assert not [f for f in os.listdir(out / "trials") if f.startswith(".tmp")]

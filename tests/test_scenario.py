@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from harness.scenario import ScenarioError, validate
+from tests.conftest import harness_env
 
 
 def _error(raw):
@@ -65,7 +66,7 @@ def test_infeasible_sampler_checked_against_real_labels(tiny_scenario):
 
 
 def _cli(*args, cwd):
-    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    env = harness_env()
     return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=cwd, env=env)
 
 
