@@ -18,6 +18,7 @@ Metrics (names as in the run directory's tables):
 """
 
 import inspect
+import typing
 
 import numpy as np
 
@@ -25,17 +26,41 @@ from harness.models import normalization_layers
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 CLIP_TOLERANCE = 1e-6
+INFERENCE_CHUNK = 512
+
+
+class Passes(typing.NamedTuple):
+    """What one compiled call of the analyzer returns (None where not asked for).
+
+    inference_logits: (n_test, classes), inference mode. logits: (n_batches, batch, classes),
+    training mode, each batch normalized with its own statistics. moments: per normalization
+    layer, (means, variances) of its training-mode input, each (n_batches, groups, channels),
+    groups = batch / microbatch_size (1 without microbatches): r, d and PreciseBN need nothing
+    else. clipped: {layer index: (n_batches,)} for renormalizing layers, the fraction of
+    (group, channel) pairs whose r or d sits at the clip the layer's next training step uses.
+    """
+
+    inference_logits: object
+    logits: object
+    moments: object
+    clipped: object
 
 
 class Analyzer:
     """Evaluates one model on the test split; index batches are passed to each method.
 
-    Its compiled functions take the model's variable values as arguments, so one
-    Analyzer serves every trial that reuses the same model object.
+    Everything runs through two compiled functions per model and batch size, each
+    traced once (the numbers of chunks and batches are left open): `_passes`, the
+    inference logits of the test split together with a training-mode pass over
+    batches, and the layer-mismatch pass of `output_mismatch`. They read the model's
+    variables when called, so one Analyzer serves every trial that reuses the model.
     """
 
     def __init__(self, model, dataset, eval_examples=None):
         import keras
+        import tensorflow as tf
+
+        from harness.norms import clip_limits
 
         self.model = model
         self.norm_layers = normalization_layers(model)
@@ -44,54 +69,97 @@ class Analyzer:
         self.x_test, self.y_test = dataset.x_test[:n_test], dataset.y_test[:n_test]
         outputs = [layer.input for layer in self.norm_layers] + [layer.output for layer in self.norm_layers]
         self.probe = keras.Model(model.inputs, outputs + [model.output])
+        chunk = min(INFERENCE_CHUNK, n_test)
+        padded = np.concatenate([self.x_test, np.zeros((-n_test % chunk, *self.x_test.shape[1:]), np.float32)])
+        self._test_chunks = tf.constant(padded.reshape(-1, chunk, *self.x_test.shape[1:]))
+        self._renormalizing = [i for i, layer in enumerate(self.norm_layers) if clip_limits(layer) is not None]
         self._compiled = {}
+        self._last_batch_size = 1
+        self._background_trace = None
 
     # -- running the network -------------------------------------------------
-    def _over_batches(self, key, per_batch, x_batches):
-        """`per_batch(trainable, non_trainable, batch)` on every batch of (n_batches, batch, ...) inputs.
-
-        One compiled call, vectorised over batches (each batch keeps its own statistics);
-        the variables' values are arguments, so the model is read and never written.
-        Compiled once per `key`.
-        """
-        if key not in self._compiled:
-            import tensorflow as tf
-
-            @tf.function(reduce_retracing=True)
-            def over_batches(trainable, non_trainable, x_batches):
-                return tf.vectorized_map(lambda xb: per_batch(trainable, non_trainable, xb), x_batches,
-                                         fallback_to_while_loop=True)
-
-            self._compiled[key] = over_batches
-        trainable = [v.value for v in self.probe.trainable_variables]
-        non_trainable = [v.value for v in self.probe.non_trainable_variables]
-        return self._compiled[key](trainable, non_trainable, x_batches)
-
-    def input_moments(self, x_batches):
-        """Per normalization layer, the training-mode input's mean and variance per (micro)batch and channel.
-
-        Returns [(means, variances)] with arrays of shape (n_batches, groups, channels),
-        groups = batch / microbatch_size (1 without microbatches): the r, d and PreciseBN
-        statistics need nothing else.
-        """
+    def _variables(self):
+        """The probe's variable values, read when the compiled function runs, for `stateless_call`."""
         import tensorflow as tf
 
-        probe, layers = self.probe, self.norm_layers
-        groups = [len(x_batches[0]) // (getattr(layer, "microbatch_size", None) or len(x_batches[0]))
-                  for layer in layers]
+        return ([tf.convert_to_tensor(v.value) for v in self.probe.trainable_variables],
+                [tf.convert_to_tensor(v.value) for v in self.probe.non_trainable_variables])
 
-        def moments_of_batch(trainable, non_trainable, xb):
-            outputs, _ = probe.stateless_call(trainable, non_trainable, xb, training=True)
-            result = []
-            for layer, n_groups, value in zip(layers, groups, outputs[:len(layers)]):
-                value = tf.experimental.numpy.moveaxis(tf.cast(value, tf.float32), _channel_axis(layer), -1)
-                value = tf.reshape(value, [n_groups, -1, tf.shape(value)[-1]])
-                mean, variance = tf.nn.moments(value, axes=[1])
-                result.extend([mean, variance])
-            return tuple(result)
+    def _passes(self, batch_size):
+        """The compiled call behind `Passes`, for batches of `batch_size`.
 
-        flat = [np.asarray(v, np.float64) for v in self._over_batches("moments", moments_of_batch, x_batches)]
-        return list(zip(flat[0::2], flat[1::2]))
+        Inference is a sequential map over chunks of the test split (examples are
+        independent there, only memory matters); the training-mode pass is vectorised
+        over batches. `stateless_call`: the model is read, never written.
+        """
+        if ("passes", batch_size) not in self._compiled:
+            import tensorflow as tf
+
+            from harness.norms import renorm_clip_reference
+
+            probe, layers = self.probe, self.norm_layers
+            groups = [batch_size // (getattr(layer, "microbatch_size", None) or batch_size) for layer in layers]
+            epsilons = [float(getattr(layer, "epsilon", 1e-3)) for layer in layers]
+            shape = self.x_test.shape[1:]
+
+            def at_clip(mean, variance, epsilon, reference_mean, reference_std, r_max, d_max):
+                abs_log_r = tf.abs(tf.math.log(tf.sqrt(variance + epsilon) / reference_std))
+                abs_d = tf.abs((mean - reference_mean) / reference_std)
+                hit = ((abs_log_r >= tf.math.log(tf.cast(r_max, tf.float32)) - CLIP_TOLERANCE)
+                       | (abs_d >= tf.cast(d_max, tf.float32) - CLIP_TOLERANCE))
+                return tf.reduce_mean(tf.cast(hit, tf.float32))
+
+            def training_pass(trainable, non_trainable, references, xb):
+                outputs, _ = probe.stateless_call(trainable, non_trainable, xb, training=True)
+                moments, clipped = [], []
+                for i, (layer, value) in enumerate(zip(layers, outputs[:len(layers)])):
+                    value = tf.experimental.numpy.moveaxis(tf.cast(value, tf.float32), _channel_axis(layer), -1)
+                    value = tf.reshape(value, [groups[i], -1, tf.shape(value)[-1]])
+                    mean, variance = tf.nn.moments(value, axes=[1])
+                    moments.append((mean, variance))
+                    if i in references:
+                        clipped.append(at_clip(mean, variance, epsilons[i], *references[i]))
+                return outputs[-1], moments, clipped
+
+            @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, *self._test_chunks.shape[1:]]),
+                                                           tf.TensorSpec([None, batch_size, *shape])])
+            def passes(x_chunks, x_batches):
+                trainable, non_trainable = self._variables()
+                references = {i: renorm_clip_reference(layers[i]) for i in self._renormalizing}
+                inference = tf.map_fn(
+                    lambda xc: probe.stateless_call(trainable, non_trainable, xc, training=False)[0][-1], x_chunks)
+                training = tf.vectorized_map(lambda xb: training_pass(trainable, non_trainable, references, xb),
+                                             x_batches, fallback_to_while_loop=True)
+                return inference, training
+
+            self._compiled["passes", batch_size] = passes
+        self._last_batch_size = batch_size
+        return self._compiled["passes", batch_size]
+
+    def run(self, x_batches=None, inference=True):
+        """One compiled call: inference logits of the test split (if `inference`) and the training-mode pass
+        over (n_batches, batch, ...) inputs (if given). Returns `Passes`."""
+        batch_size = self._last_batch_size if x_batches is None else x_batches.shape[1]
+        chunks = self._test_chunks if inference else self._test_chunks[:0]
+        # no batches: one batch of zeros, its outputs dropped (pfor mis-shapes a vectorised map over zero batches)
+        batches = np.zeros((1, batch_size, *self.x_test.shape[1:]), np.float32) if x_batches is None else x_batches
+        chunk_logits, (logits, moments, clipped) = self._passes(batch_size)(chunks, batches)
+        inference_logits = None
+        if inference:
+            inference_logits = np.asarray(chunk_logits).reshape(-1, chunk_logits.shape[-1])[:len(self.x_test)]
+        if x_batches is None:
+            return Passes(inference_logits, None, None, None)
+        return Passes(inference_logits, np.asarray(logits),
+                      [(np.asarray(m, np.float64), np.asarray(v, np.float64)) for m, v in moments],
+                      {i: np.asarray(c) for i, c in zip(self._renormalizing, clipped)})
+
+    def inference_logits(self):
+        """Inference-mode logits of the whole test split."""
+        return self.run().inference_logits
+
+    def input_moments(self, x_batches):
+        """Per normalization layer, (means, variances) of its training-mode input per batch: see `Passes`."""
+        return self.run(x_batches, inference=False).moments
 
     def output_mismatch(self, x_batches):
         """Per normalization layer, relative L2 of training- vs inference-mode output, per batch.
@@ -101,6 +169,42 @@ class Analyzer:
         mode through the whole network. Layers without a training mode (GroupNorm,
         LayerNorm, identity) behave the same in both: local 0.
         """
+        if self._background_trace is not None:
+            self._background_trace.join()
+            self._background_trace = None
+        local, propagated = self._mismatch_function(x_batches.shape[1])(x_batches)
+        return np.asarray(local, np.float64), np.asarray(propagated, np.float64)
+
+    def trace_in_background(self, batch_size):
+        """Start tracing `output_mismatch`'s function for `batch_size` on another thread, unless done before.
+
+        It is first needed at the end of a trial, and tracing and instantiating it (about half a
+        second for the default MLP) overlaps with training, which runs in TensorFlow's own threads.
+        The warm-up call on a batch of zeros only reads the model. A failure is not reported
+        here: the call that needs the function traces again and raises.
+        """
+        import threading
+
+        if ("mismatch", batch_size) in self._compiled:
+            return
+        function = self._mismatch_function(batch_size)
+        zeros = np.zeros((1, batch_size, *self.x_test.shape[1:]), np.float32)
+
+        def trace():
+            try:
+                function(zeros)
+            except Exception:  # noqa: BLE001 - the call in output_mismatch retraces and raises
+                pass
+
+        self._background_trace = threading.Thread(target=trace, name="trace-mismatch", daemon=True)
+        self._background_trace.start()
+
+    def _mismatch_function(self, batch_size):
+        """The compiled per-batch mismatch pass: a sequential map (final analysis only, on a few batches,
+        so cheaper to trace than a vectorised one)."""
+        key = "mismatch", batch_size
+        if key in self._compiled:
+            return self._compiled[key]
         import tensorflow as tf
 
         probe, layers = self.probe, self.norm_layers
@@ -125,34 +229,33 @@ class Analyzer:
                 local.append(relative_l2(y_train, inference[n + i]))
             return tf.stack(local), tf.stack(propagated)
 
-        local, propagated = self._over_batches("mismatch", mismatch_of_batch, x_batches)
-        return np.asarray(local, np.float64), np.asarray(propagated, np.float64)
+        @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, batch_size, *self.x_test.shape[1:]])])
+        def over_batches(x_batches):
+            trainable, non_trainable = self._variables()
+            return tf.map_fn(lambda xb: mismatch_of_batch(trainable, non_trainable, xb), x_batches,
+                             fn_output_signature=(tf.float32, tf.float32))
 
-    def batch_logits(self, x_batches, training):
-        """Logits of (n_batches, batch, ...) inputs, each batch run on its own."""
-        probe = self.probe
+        self._compiled[key] = over_batches
+        return over_batches
 
-        def logits_of_batch(trainable, non_trainable, xb):
-            return probe.stateless_call(trainable, non_trainable, xb, training=training)[0][-1]
-
-        key = "logits_training" if training else "logits_inference"
-        return np.asarray(self._over_batches(key, logits_of_batch, x_batches))
-
-    def inference_logits(self, batch_size=512):
-        n = len(self.x_test)
-        padded = -(-n // batch_size) * batch_size
-        x = np.concatenate([self.x_test, np.zeros((padded - n, *self.x_test.shape[1:]), np.float32)])
-        logits = self.batch_logits(x.reshape(-1, batch_size, *x.shape[1:]), training=False)
-        return logits.reshape(padded, -1)[:n]
+    # -- what is tracked along training ------------------------------------
+    def evaluate(self, sampler_batches, probe_batches):
+        """acc_inference, acc_batch_sampler and (renormalizing models only) the clip fraction on the first
+        `probe_batches` sampler batches, from one compiled call: the metrics of every evaluation step."""
+        passes = self.run(self.x_test[sampler_batches])
+        metrics = {"acc_inference": _accuracy(passes.inference_logits, self.y_test),
+                   "acc_batch_sampler": _accuracy(passes.logits, self.y_test[sampler_batches])}
+        if passes.clipped:
+            metrics["clip_fraction"] = _mean_clip_fraction(passes.clipped, probe_batches)
+        return metrics
 
     # -- accuracies ---------------------------------------------------------
     def acc_inference(self):
-        return float(np.mean(self.inference_logits().argmax(-1) == self.y_test))
+        return _accuracy(self.inference_logits(), self.y_test)
 
     def acc_batch(self, index_batches):
         """Training-mode accuracy, each batch normalized with its own statistics."""
-        logits = self.batch_logits(self.x_test[index_batches], training=True)
-        return float(np.mean(logits.argmax(-1) == self.y_test[index_batches]))
+        return _accuracy(self.run(self.x_test[index_batches], inference=False).logits, self.y_test[index_batches])
 
     def acc_precise(self, train_index_batches):
         """Inference accuracy with population statistics re-estimated on i.i.d. training batches.
@@ -203,61 +306,51 @@ class Analyzer:
         r and d are taken against the statistics the layer itself renormalizes with
         (for Keras renorm its separate renorm averages). None when the model has no renormalizing layer.
         """
-        from harness.norms import clip_limits, renorm_reference_statistics
-
-        renorm = [(i, layer, clip_limits(layer), renorm_reference_statistics(layer))
-                  for i, layer in enumerate(self.norm_layers) if clip_limits(layer) is not None]
-        if not renorm:
-            return None
-        moments = self.input_moments(self.x_test[index_batches])
-        fractions = [np.mean(_at_clip(*_renorm_factors(*moments[i], layer, *stats), *limits))
-                     for i, layer, limits, stats in renorm]
-        return float(np.mean(fractions))
+        clipped = self.run(self.x_test[index_batches], inference=False).clipped
+        return _mean_clip_fraction(clipped, len(index_batches)) if clipped else None
 
     def layer_statistics(self, index_batches):
         """One dict per normalization layer (depth from 1): r/d quantiles, mismatches, clip fraction."""
-        from harness.norms import clip_limits, population_statistics, renorm_reference_statistics
+        from harness.norms import population_statistics
 
-        per_layer = [{"log_r": [], "d": [], "local": [], "propagated": [], "clipped": []} for _ in self.norm_layers]
-        population = [population_statistics(layer) for layer in self.norm_layers]
-        limits = [clip_limits(layer) for layer in self.norm_layers]
-        reference = [renorm_reference_statistics(layer) for layer in self.norm_layers]
-        moments = self.input_moments(self.x_test[index_batches])
-        for i, layer in enumerate(self.norm_layers):
-            if population[i] is None:
-                continue
-            r, d = _renorm_factors(*moments[i], layer, *population[i])
-            per_layer[i]["log_r"].append(np.log(r).ravel())
-            per_layer[i]["d"].append(d.ravel())
-            if limits[i] is not None:
-                per_layer[i]["clipped"].append(_at_clip(*_renorm_factors(*moments[i], layer, *reference[i]),
-                                                        *limits[i]).ravel())
+        passes = self.run(self.x_test[index_batches], inference=False)
         local, propagated = self.output_mismatch(self.x_test[index_batches])
-        for i, acc in enumerate(per_layer):
-            acc["local"], acc["propagated"] = local[:, i], propagated[:, i]
         rows = []
-        for depth, acc in enumerate(per_layer, start=1):
-            row = {"layer": depth, "mismatch_local": float(np.mean(acc["local"])),
-                   "mismatch_propagated": float(np.mean(acc["propagated"]))}
-            if acc["log_r"]:
-                abs_log_r = np.abs(np.concatenate(acc["log_r"]))
-                abs_d = np.abs(np.concatenate(acc["d"]))
+        for i, layer in enumerate(self.norm_layers):
+            row = {"layer": i + 1, "mismatch_local": float(np.mean(local[:, i])),
+                   "mismatch_propagated": float(np.mean(propagated[:, i]))}
+            population = population_statistics(layer)
+            if population is not None:
+                r, d = _renorm_factors(*passes.moments[i], layer, *population)
+                abs_log_r, abs_d = np.abs(np.log(r)).ravel(), np.abs(d).ravel()
                 for q in QUANTILES:
                     row[f"abs_log_r_q{round(q * 100):02d}"] = float(np.quantile(abs_log_r, q))
                     row[f"abs_d_q{round(q * 100):02d}"] = float(np.quantile(abs_d, q))
-            if acc["clipped"]:
-                row["clip_fraction"] = float(np.mean(np.concatenate(acc["clipped"])))
+            if i in passes.clipped:
+                row["clip_fraction"] = float(np.mean(passes.clipped[i]))
             rows.append(row)
         return rows
 
     def logit_mismatch(self, index_batches):
-        """Disagreement rate of the predicted class and mean KL(p_train || p_inference) on sampler batches."""
-        x = self.x_test[index_batches]
-        log_p_train = _log_softmax(self.batch_logits(x, training=True))
-        log_p_inf = _log_softmax(self.batch_logits(x, training=False))
+        """Disagreement rate of the predicted class and mean KL(p_train || p_inference) on sampler batches.
+
+        Inference mode treats every example on its own, so its logits are those of the test split, gathered.
+        """
+        passes = self.run(self.x_test[index_batches])
+        log_p_train = _log_softmax(passes.logits)
+        log_p_inf = _log_softmax(passes.inference_logits[index_batches])
         kl = (np.exp(log_p_train) * (log_p_train - log_p_inf)).sum(-1)
         return {"logit_disagreement": float(np.mean(log_p_train.argmax(-1) != log_p_inf.argmax(-1))),
                 "logit_kl": float(np.mean(kl))}
+
+
+def _accuracy(logits, labels):
+    return float(np.mean(logits.argmax(-1) == labels))
+
+
+def _mean_clip_fraction(clipped, n_batches):
+    """Mean over renormalizing layers of the clip fraction on the first `n_batches` batches."""
+    return float(np.mean([fractions[:n_batches].mean() for fractions in clipped.values()]))
 
 
 def _channel_axis(layer):
@@ -270,11 +363,6 @@ def _renorm_factors(group_means, group_variances, layer, population_mean, popula
     epsilon = float(getattr(layer, "epsilon", 1e-3))
     sigma_b = np.sqrt(group_variances + epsilon)
     return sigma_b / population_std, (group_means - population_mean) / population_std
-
-
-def _at_clip(r, d, r_max, d_max):
-    """Where r or d sits at its clip limit (so the layer is not the exact inference transform there)."""
-    return (np.abs(np.log(r)) >= np.log(r_max) - CLIP_TOLERANCE) | (np.abs(d) >= d_max - CLIP_TOLERANCE)
 
 
 def _log_softmax(logits):

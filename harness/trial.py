@@ -241,10 +241,8 @@ def run_trial(config, on_step=None):
             break
         tic = time.perf_counter()
         point = {"train_loss": float(np.mean(window_losses)), "train_acc": float(np.mean(window_accs)),
-                 "acc_inference": analyzer.acc_inference(), "acc_batch_sampler": analyzer.acc_batch(sampler_test)}
-        clip = analyzer.clip_fraction(probe)
-        if clip is not None:
-            point["clip_fraction"] = clip
+                 **analyzer.evaluate(sampler_test, analysis["probe_batches"])}
+        analyzer.trace_in_background(batch_size)  # the end-of-trial function, while training goes on
         curves.extend({"step": step, "metric": metric, "value": value} for metric, value in point.items())
         timing["analysis"] += time.perf_counter() - tic
         final = point

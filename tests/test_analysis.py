@@ -289,3 +289,15 @@ def test_keras_renorm_clip_fraction_uses_its_own_renorm_statistics():
         d = (h.mean(0) - renorm_mean) / renorm_std
         hits.append((np.abs(np.log(r)) >= np.log(1.5) - 1e-6) | (np.abs(d) >= 0.5 - 1e-6))
     assert Analyzer(model, data).clip_fraction(batches) == pytest.approx(np.mean(hits))
+
+
+def test_evaluate_gives_the_separate_metrics_in_one_call():
+    model, _ = tiny_model("batchrenorm", r_max=1.5, d_max=0.5)
+    analyzer = Analyzer(model, make_dataset())
+    batches = np.arange(48).reshape(6, 8)[::-1]
+    metrics = analyzer.evaluate(batches, 3)
+    assert 0 < metrics["clip_fraction"] < 1
+    assert metrics == pytest.approx({"acc_inference": analyzer.acc_inference(), "acc_batch_sampler": analyzer.acc_batch(batches),
+                                     "clip_fraction": analyzer.clip_fraction(batches[:3])})
+    plain, _ = tiny_model("batchnorm")
+    assert "clip_fraction" not in Analyzer(plain, make_dataset()).evaluate(batches, 3)

@@ -13,7 +13,7 @@ _LAZY = {
     "population_statistics": "harness.norms.statistics",
     "set_population_statistics": "harness.norms.statistics",
     "clip_limits": "harness.norms.statistics",
-    "renorm_reference_statistics": "harness.norms.statistics",
+    "renorm_clip_reference": "harness.norms.statistics",
     "is_batch_dependent": "harness.norms.statistics",
     "NORMALIZER_KINDS": "harness.norms.spec",
     "NormalizerConfigError": "harness.norms.spec",

@@ -10,6 +10,7 @@ import math
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from harness.norms.batch_renorm import BatchRenormalization
 
@@ -57,24 +58,31 @@ def clip_limits(layer):
     if isinstance(layer, BatchRenormalization):
         return layer.current_clip_limits()
     if _is_keras_bn(layer) and layer.renorm:
-        clipping = layer.renorm_clipping or {}
-        return float(clipping.get("rmax", math.inf)), float(clipping.get("dmax", math.inf))
+        return _keras_renorm_clip(layer)
     return None
 
 
-def renorm_reference_statistics(layer):
-    """(mean, std) that r and d are computed against in training, or None for layers without renorm.
+def _keras_renorm_clip(layer):
+    clipping = layer.renorm_clipping or {}
+    return float(clipping.get("rmax", math.inf)), float(clipping.get("dmax", math.inf))
 
-    Our BatchRenormalization uses its one pair of moving statistics (as Algorithm 1);
-    Keras renorm uses its separate renorm_mean/renorm_stddev (stddev floored at
-    sqrt(epsilon)), which equal the inference statistics only when
-    momentum == renorm_momentum.
+
+def renorm_clip_reference(layer):
+    """(mean, std, r_max, d_max) that r and d are computed and clipped against in the next training step,
+    as tensors (inside a compiled function, read when it runs), or None for layers without renorm clipping.
+
+    Our BatchRenormalization uses its one pair of moving statistics (as Algorithm 1)
+    and its scheduled limits; Keras renorm uses its separate renorm_mean/renorm_stddev
+    (stddev floored at sqrt(epsilon)), which equal the inference statistics only when
+    momentum == renorm_momentum, and its fixed clip.
     """
     if isinstance(layer, BatchRenormalization):
-        return population_statistics(layer)
+        r_max, d_max = layer.limits_tensor()
+        return (tf.convert_to_tensor(layer.moving_mean.value), tf.convert_to_tensor(layer.moving_stddev.value),
+                r_max, d_max)
     if _is_keras_bn(layer) and layer.renorm:
-        std = np.maximum(np.asarray(layer.renorm_stddev.numpy(), np.float64), math.sqrt(layer.epsilon))
-        return np.asarray(layer.renorm_mean.numpy(), np.float64), std
+        std = tf.maximum(tf.convert_to_tensor(layer.renorm_stddev.value), math.sqrt(layer.epsilon))
+        return (tf.convert_to_tensor(layer.renorm_mean.value), std, *_keras_renorm_clip(layer))
     return None
 
 
