@@ -75,7 +75,6 @@ class Analyzer:
         self._renormalizing = [i for i, layer in enumerate(self.norm_layers) if clip_limits(layer) is not None]
         self._compiled = {}
         self._last_batch_size = 1
-        self._background_trace = None
 
     # -- running the network -------------------------------------------------
     def _variables(self):
@@ -85,6 +84,19 @@ class Analyzer:
         return ([tf.convert_to_tensor(v.value) for v in self.probe.trainable_variables],
                 [tf.convert_to_tensor(v.value) for v in self.probe.non_trainable_variables])
 
+    def snapshot(self):
+        """The model's variable values now, for `evaluate(..., variables=)` later.
+
+        TensorFlow copies a variable's buffer before updating it while a read of it is
+        alive, so training on does not change the snapshot: the evaluation can run on
+        another thread, overlapping training, and give what evaluating now would.
+        """
+        if "snapshot" not in self._compiled:
+            import tensorflow as tf
+
+            self._compiled["snapshot"] = tf.function(self._variables, autograph=False)
+        return self._compiled["snapshot"]()
+
     def _passes(self, batch_size):
         """The compiled call behind `Passes`, for batches of `batch_size`.
 
@@ -93,6 +105,7 @@ class Analyzer:
         over batches. `stateless_call`: the model is read, never written.
         """
         if ("passes", batch_size) not in self._compiled:
+            import keras
             import tensorflow as tf
 
             from harness.norms import renorm_clip_reference
@@ -121,11 +134,16 @@ class Analyzer:
                         clipped.append(at_clip(mean, variance, epsilons[i], *references[i]))
                 return outputs[-1], moments, clipped
 
-            @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, *self._test_chunks.shape[1:]]),
-                                                           tf.TensorSpec([None, batch_size, *shape])])
-            def passes(x_chunks, x_batches):
-                trainable, non_trainable = self._variables()
-                references = {i: renorm_clip_reference(layers[i]) for i in self._renormalizing}
+            def specs(variables):
+                return [tf.TensorSpec(v.shape, v.dtype) for v in variables]
+
+            @tf.function(autograph=False, input_signature=[
+                specs(probe.trainable_variables), specs(probe.non_trainable_variables),
+                tf.TensorSpec([None, *self._test_chunks.shape[1:]]), tf.TensorSpec([None, batch_size, *shape])])
+            def passes(trainable, non_trainable, x_chunks, x_batches):
+                mapping = [*zip(probe.trainable_variables, trainable), *zip(probe.non_trainable_variables, non_trainable)]
+                with keras.StatelessScope(state_mapping=mapping):  # the clip references read the given values too
+                    references = {i: renorm_clip_reference(layers[i]) for i in self._renormalizing}
                 inference = tf.map_fn(
                     lambda xc: probe.stateless_call(trainable, non_trainable, xc, training=False)[0][-1], x_chunks)
                 training = tf.vectorized_map(lambda xb: training_pass(trainable, non_trainable, references, xb),
@@ -136,14 +154,16 @@ class Analyzer:
         self._last_batch_size = batch_size
         return self._compiled["passes", batch_size]
 
-    def run(self, x_batches=None, inference=True):
+    def run(self, x_batches=None, inference=True, variables=None):
         """One compiled call: inference logits of the test split (if `inference`) and the training-mode pass
-        over (n_batches, batch, ...) inputs (if given). Returns `Passes`."""
+        over (n_batches, batch, ...) inputs (if given), with the model's current variables or a `snapshot()`.
+        Returns `Passes`."""
+        variables = self.snapshot() if variables is None else variables
         batch_size = self._last_batch_size if x_batches is None else x_batches.shape[1]
         chunks = self._test_chunks if inference else self._test_chunks[:0]
         # no batches: one batch of zeros, its outputs dropped (pfor mis-shapes a vectorised map over zero batches)
         batches = np.zeros((1, batch_size, *self.x_test.shape[1:]), np.float32) if x_batches is None else x_batches
-        chunk_logits, (logits, moments, clipped) = self._passes(batch_size)(chunks, batches)
+        chunk_logits, (logits, moments, clipped) = self._passes(batch_size)(*variables, chunks, batches)
         inference_logits = None
         if inference:
             inference_logits = np.asarray(chunk_logits).reshape(-1, chunk_logits.shape[-1])[:len(self.x_test)]
@@ -169,35 +189,18 @@ class Analyzer:
         mode through the whole network. Layers without a training mode (GroupNorm,
         LayerNorm, identity) behave the same in both: local 0.
         """
-        if self._background_trace is not None:
-            self._background_trace.join()
-            self._background_trace = None
         local, propagated = self._mismatch_function(x_batches.shape[1])(x_batches)
         return np.asarray(local, np.float64), np.asarray(propagated, np.float64)
 
-    def trace_in_background(self, batch_size):
-        """Start tracing `output_mismatch`'s function for `batch_size` on another thread, unless done before.
+    def warm_up_mismatch(self, batch_size):
+        """Trace and instantiate `output_mismatch`'s function for `batch_size` ahead of need.
 
-        It is first needed at the end of a trial, and tracing and instantiating it (about half a
-        second for the default MLP) overlaps with training, which runs in TensorFlow's own threads.
-        The warm-up call on a batch of zeros only reads the model. A failure is not reported
-        here: the call that needs the function traces again and raises.
+        The runner calls it on its evaluation thread while training goes on, so the end of
+        the first trial of a shape does not wait for it (about half a second for the default
+        MLP). The call on a batch of zeros only reads the model.
         """
-        import threading
-
-        if ("mismatch", batch_size) in self._compiled:
-            return
-        function = self._mismatch_function(batch_size)
-        zeros = np.zeros((1, batch_size, *self.x_test.shape[1:]), np.float32)
-
-        def trace():
-            try:
-                function(zeros)
-            except Exception:  # noqa: BLE001 - the call in output_mismatch retraces and raises
-                pass
-
-        self._background_trace = threading.Thread(target=trace, name="trace-mismatch", daemon=True)
-        self._background_trace.start()
+        if ("mismatch", batch_size) not in self._compiled:
+            self._mismatch_function(batch_size)(np.zeros((1, batch_size, *self.x_test.shape[1:]), np.float32))
 
     def _mismatch_function(self, batch_size):
         """The compiled per-batch mismatch pass: a sequential map (final analysis only, on a few batches,
@@ -239,10 +242,13 @@ class Analyzer:
         return over_batches
 
     # -- what is tracked along training ------------------------------------
-    def evaluate(self, sampler_batches, probe_batches):
+    def evaluate(self, sampler_batches, probe_batches, variables=None):
         """acc_inference, acc_batch_sampler and (renormalizing models only) the clip fraction on the first
-        `probe_batches` sampler batches, from one compiled call: the metrics of every evaluation step."""
-        passes = self.run(self.x_test[sampler_batches])
+        `probe_batches` sampler batches, from one compiled call: the metrics of every evaluation step.
+
+        `variables`: a `snapshot()` to evaluate instead of the model's current state.
+        """
+        passes = self.run(self.x_test[sampler_batches], variables=variables)
         metrics = {"acc_inference": _accuracy(passes.inference_logits, self.y_test),
                    "acc_batch_sampler": _accuracy(passes.logits, self.y_test[sampler_batches])}
         if passes.clipped:

@@ -7,6 +7,7 @@ another process or on another machine.
 """
 
 import collections
+import concurrent.futures
 import functools
 import json
 import os
@@ -120,6 +121,16 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size):
     return train_chunk
 
 
+_EVALUATION_THREAD = []
+
+
+def _evaluation_thread():
+    """One background thread for evaluations, shared by the trials of this process."""
+    if not _EVALUATION_THREAD:
+        _EVALUATION_THREAD.append(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="evaluate"))
+    return _EVALUATION_THREAD[0]
+
+
 def _eval_steps(steps, eval_every):
     points = list(range(eval_every, steps, eval_every))
     return points + [steps]
@@ -221,32 +232,46 @@ def run_trial(config, on_step=None):
     curves, chunk_times, timing = [], [], {"train": 0.0, "analysis": 0.0}
     step, status, diverged_step = 0, "ok", None
     window_losses, window_accs = [], []
-    for eval_step in _eval_steps(steps, analysis["eval_every"]):
-        while step < eval_step:
-            chunk = stream[step:min(eval_step, step + training["steps_per_call"])]
-            tic = time.perf_counter()
-            losses, accuracies = (np.asarray(t) for t in train_chunk(chunk))
-            chunk_times.append((time.perf_counter() - tic, len(chunk)))
-            timing["train"] += chunk_times[-1][0]
-            bad = np.flatnonzero(~np.isfinite(losses))
-            if bad.size:
-                status, diverged_step = "diverged", step + int(bad[0]) + 1
+    # Evaluations run on a snapshot of the variables on another thread, overlapping the training that follows.
+    evaluations, warm_up = [], None
+    try:
+        for eval_step in _eval_steps(steps, analysis["eval_every"]):
+            while step < eval_step:
+                chunk = stream[step:min(eval_step, step + training["steps_per_call"])]
+                tic = time.perf_counter()
+                losses, accuracies = (np.asarray(t) for t in train_chunk(chunk))
+                chunk_times.append((time.perf_counter() - tic, len(chunk)))
+                timing["train"] += chunk_times[-1][0]
+                bad = np.flatnonzero(~np.isfinite(losses))
+                if bad.size:
+                    status, diverged_step = "diverged", step + int(bad[0]) + 1
+                    break
+                window_losses.extend(losses.tolist())
+                window_accs.extend(accuracies.tolist())
+                step += len(chunk)
+                if on_step is not None:
+                    on_step(step, steps)
+            if status == "diverged":
                 break
-            window_losses.extend(losses.tolist())
-            window_accs.extend(accuracies.tolist())
-            step += len(chunk)
-            if on_step is not None:
-                on_step(step, steps)
-        if status == "diverged":
-            break
+            tic = time.perf_counter()
+            window = {"train_loss": float(np.mean(window_losses)), "train_acc": float(np.mean(window_accs))}
+            evaluation = _evaluation_thread().submit(analyzer.evaluate, sampler_test, analysis["probe_batches"],
+                                                     analyzer.snapshot())
+            evaluations.append((step, window, evaluation))
+            if warm_up is None:
+                warm_up = _evaluation_thread().submit(analyzer.warm_up_mismatch, batch_size)
+            timing["analysis"] += time.perf_counter() - tic
+            window_losses, window_accs = [], []
         tic = time.perf_counter()
-        point = {"train_loss": float(np.mean(window_losses)), "train_acc": float(np.mean(window_accs)),
-                 **analyzer.evaluate(sampler_test, analysis["probe_batches"])}
-        analyzer.trace_in_background(batch_size)  # the end-of-trial function, while training goes on
-        curves.extend({"step": step, "metric": metric, "value": value} for metric, value in point.items())
+        for eval_step, window, evaluation in evaluations:
+            final = {**window, **evaluation.result()}
+            curves.extend({"step": eval_step, "metric": metric, "value": value} for metric, value in final.items())
+        if warm_up is not None:
+            warm_up.result()
         timing["analysis"] += time.perf_counter() - tic
-        final = point
-        window_losses, window_accs = [], []
+    finally:
+        for _, _, evaluation in evaluations:
+            evaluation.cancel()  # after an error or Ctrl-C: the ones not started are dropped
 
     result = {"id": config["id"], "hash": config["hash"], "config": config, "status": status,
               "environment": environment(),

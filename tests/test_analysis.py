@@ -301,3 +301,22 @@ def test_evaluate_gives_the_separate_metrics_in_one_call():
                                      "clip_fraction": analyzer.clip_fraction(batches[:3])})
     plain, _ = tiny_model("batchnorm")
     assert "clip_fraction" not in Analyzer(plain, make_dataset()).evaluate(batches, 3)
+
+
+def test_evaluating_a_snapshot_gives_the_metrics_of_when_it_was_taken():
+    """Training on after `snapshot()` (in-place optimizer updates, moving statistics, the BRN step) leaves it as it was."""
+    import tensorflow as tf
+
+    model, _ = tiny_model("batchrenorm", r_max=1.5, d_max=0.5)
+    data = make_dataset()
+    analyzer = Analyzer(model, data)
+    batches = np.arange(48).reshape(6, 8)[::-1]
+    before = analyzer.evaluate(batches, 3)
+    snapshot = analyzer.snapshot()
+    optimizer = keras.optimizers.Adam(0.5)
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(data.x_train[:16], training=True)))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+    assert analyzer.evaluate(batches, 3) != before  # the model did change
+    assert analyzer.evaluate(batches, 3, variables=snapshot) == before
