@@ -7,9 +7,17 @@
 A trial is a pure function of its config, so all three give the same numbers.
 """
 
+import collections
 import concurrent.futures
 import multiprocessing
 import os
+
+
+def local_environment():
+    """Versions and device (with details) of this process's TensorFlow: a run's provenance."""
+    from harness.tfsetup import device_info, versions
+
+    return {"versions": versions(), "device": device_info()}
 
 
 def _run_or_record(config, on_step=None):
@@ -25,6 +33,8 @@ def _run_or_record(config, on_step=None):
 class LocalExecutor:
     """Trials one after another in this process; the progress bar shows the current trial's step."""
 
+    environment = staticmethod(local_environment)
+
     def run(self, configs, progress=None):
         for config in configs:
             def on_step(step, steps, config=config):
@@ -39,34 +49,103 @@ def _init_worker(intra_op_threads):
     from harness.tfsetup import set_threads
 
     set_threads(intra_op_threads, 1)
+    import harness.trial  # noqa: F401 - imported while the driver is still planning, not on the first trial
 
 
 class ProcessExecutor:
-    """N worker processes (spawned, so no TensorFlow state is forked), each with cores/N TF threads."""
+    """N worker processes (spawned, so no TensorFlow state is forked), each with cores/N TF threads.
+
+    Trials of one shape (model, normalizer, batch size: what a traced graph depends on)
+    go to the same worker where possible, so each shape is traced about once in all, as
+    in one process: a worker keeps its shape while it has trials, then takes a shape no
+    worker has, then helps with the one with most trials left. Workers start when the
+    executor is made, importing TensorFlow while the driver plans the run. A worker that
+    dies (killed, out of memory) loses its trial in flight, recorded as failed and rerun on
+    resume; it is replaced and the run goes on.
+    """
 
     def __init__(self, workers=None):
         self.workers = workers or os.cpu_count() or 1
+        self._pools = []
+        self.start()
 
-    def run(self, configs, progress=None):
-        if not configs:
-            return
+    def start(self):
+        """Start the workers (again after `shutdown`)."""
+        if not self._pools:
+            self._pools = [self._start_worker() for _ in range(self.workers)]
+
+    def _start_worker(self):
         threads = max((os.cpu_count() or 1) // self.workers, 1)
         pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=min(self.workers, len(configs)), mp_context=multiprocessing.get_context("spawn"),
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker, initargs=(threads,))
-        from harness.trial import failed_result
+        pool.submit(int)  # spawn the process now
+        return pool
 
-        futures = {pool.submit(_run_or_record, config): config for config in configs}
+    def environment(self):
+        """Versions and device as a worker sees them (this process need not import TensorFlow)."""
+        self.start()
+        return self._pools[0].submit(local_environment).result()
+
+    def run(self, configs, progress=None):
+        from harness.trial import failed_result, shape_key
+
+        self.start()
+        queues = collections.OrderedDict()
+        for config in configs:
+            queues.setdefault(shape_key(config), collections.deque()).append(config)
+        shapes = [None] * self.workers  # the shape each worker last ran
+        running = {}  # future -> (worker, config)
+
+        def submit(worker):
+            shape = _next_shape(queues, shapes, worker)
+            if shape is None:
+                return
+            config = queues[shape].popleft()
+            if not queues[shape]:
+                del queues[shape]
+            shapes[worker] = shape
+            try:
+                future = self._pools[worker].submit(_run_or_record, config)
+            except concurrent.futures.process.BrokenProcessPool as error:  # died before this trial
+                future = concurrent.futures.Future()
+                future.set_exception(error)
+            running[future] = worker, config
+
         try:
-            for future in concurrent.futures.as_completed(futures):
-                try:
-                    yield future.result()
-                except concurrent.futures.process.BrokenProcessPool as error:
-                    # a worker died (killed, out of memory): its trials are recorded as failed and rerun on resume
-                    yield failed_result(futures[future], error)
+            for worker in range(self.workers):
+                submit(worker)
+            while running:
+                done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in done:
+                    worker, config = running.pop(future)
+                    try:
+                        result = future.result()
+                    except concurrent.futures.process.BrokenProcessPool as error:
+                        result = failed_result(config, error)
+                        self._pools[worker].shutdown(wait=False, cancel_futures=True)
+                        self._pools[worker], shapes[worker] = self._start_worker(), None
+                    submit(worker)
+                    yield result
         finally:
             # on Ctrl-C or an error, do not wait for trials in flight: they are abandoned, resume reruns them
+            self.shutdown()
+
+    def shutdown(self):
+        for pool in self._pools:
             pool.shutdown(wait=False, cancel_futures=True)
+        self._pools = []
+
+
+def _next_shape(queues, shapes, worker):
+    """The shape `worker` runs next: its own while trials of it remain, else one no worker runs (the largest),
+    else the one with most trials left; None when nothing is left."""
+    if not queues:
+        return None
+    if shapes[worker] in queues:
+        return shapes[worker]
+    unclaimed = [shape for shape in queues if shape not in shapes]
+    return max(unclaimed or queues, key=lambda shape: len(queues[shape]))
 
 
 class RayExecutor:
@@ -81,6 +160,8 @@ class RayExecutor:
         self.gpus_per_trial = gpus_per_trial
         self.max_retries = max_retries
         self.cpus_per_trial = cpus_per_trial
+
+    environment = staticmethod(local_environment)  # the driver's; each trial records where it ran
 
     def run(self, configs, progress=None):
         if not configs:

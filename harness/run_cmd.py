@@ -46,13 +46,15 @@ def main(args):
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise UsageError(f"--out: {out_dir!r} exists and is not a directory")
 
+    from harness.executors import make_executor
     from harness.tfsetup import import_tensorflow
 
-    import_tensorflow(verbose=args.verbose)
-    from harness.executors import make_executor
+    # process workers start here and import TensorFlow; this process needs it only to train trials itself
+    executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_trial, args.max_retries)
+    if args.executor != "process":
+        import_tensorflow(verbose=args.verbose)
     from harness.runner import run
 
-    executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_trial, args.max_retries)
     command = "python -m harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run(scenario, out_dir, fresh=args.fresh, executor=executor, quiet=args.quiet, command=command,
         report=not args.no_report, skip_infeasible=args.skip_infeasible)

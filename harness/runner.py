@@ -64,12 +64,10 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def provenance(command, started):
-    from harness.tfsetup import device_info, versions
-
-    return {"versions": versions(), "device": device_info(), "command": command, "started": started,
-            "finished": None, "git_commit": _git_commit(), "hostname": socket.gethostname(),
-            "platform": platform.platform()}
+def provenance(command, started, environment):
+    """Who ran the run: `environment` (versions and device, from the executor: where trials run) and this machine."""
+    return {**environment, "command": command, "started": started, "finished": None, "git_commit": _git_commit(),
+            "hostname": socket.gethostname(), "platform": platform.platform()}
 
 
 def write_batch_composition(scenario, out_dir, skip_infeasible=False):
@@ -156,7 +154,7 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
                 os.unlink(path)
         started = _now()
         atomic.write_text(os.path.join(out_dir, "scenario.yaml"), scenario.to_yaml())
-        info = provenance(command or " ".join(sys.argv), started)
+        info = provenance(command or " ".join(sys.argv), started, executor.environment())
         atomic.write_json(os.path.join(out_dir, "provenance.json"), info)
 
         # Results of trials outside this plan stay on disk (a seed removed today may come back) but not in the tables.

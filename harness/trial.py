@@ -174,7 +174,7 @@ _WORKBENCHES = collections.OrderedDict()
 MAX_WORKBENCHES = 8
 
 
-def _shape_key(config):
+def shape_key(config):
     """What the traced graph depends on (not the number of steps, the seed or the sampler)."""
     training = {k: v for k, v in config["training"].items() if k != "steps"}
     return json.dumps({"data": config["data"], "model": config["model"], "normalizer": config["normalizer_config"],
@@ -183,7 +183,7 @@ def _shape_key(config):
 
 def workbench(config, dataset):
     """The cached workbench for this trial's shape; the least recently used is dropped past MAX_WORKBENCHES."""
-    key = _shape_key(config)
+    key = shape_key(config)
     if key in _WORKBENCHES:
         _WORKBENCHES.move_to_end(key)
     else:

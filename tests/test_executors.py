@@ -85,3 +85,16 @@ def test_memory_stays_flat_over_fifty_trials(tiny_scenario, tmp_path):
     for result in results:
         assert result["status"] == "ok"
     assert rss_mb() - start < 200
+
+
+def test_a_dead_process_worker_fails_its_trial_is_replaced_and_the_run_goes_on(tiny_scenario, tmp_path):
+    tiny_scenario["samplers"] = {"iid": {"kind": "iid"}, "killer": {"kind": "tests.broken_sampler:WorkerKillingSampler"}}
+    tiny_scenario["normalizers"] = {"bn": tiny_scenario["normalizers"]["bn"]}
+    tiny_scenario["seeds"] = [0, 1]
+    tiny_scenario["training"]["steps"] = 10
+    results = runner.run(validate(tiny_scenario), str(tmp_path), executor=ProcessExecutor(workers=2), quiet=True,
+                         report=False)
+    status = {(r["config"]["sampler"], r["config"]["seed"]): r["status"] for r in results}
+    assert status == {("iid", 0): "ok", ("iid", 1): "ok", ("killer", 0): "failed", ("killer", 1): "ok"}
+    (dead,) = [r for r in results if r["status"] == "failed"]
+    assert "BrokenProcessPool" in dead["error"]
