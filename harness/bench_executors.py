@@ -47,7 +47,8 @@ def time_run(scenario_path, executor, out_dir, workers=None):
         raise RuntimeError(f"{executor} run failed: {finished.stderr.strip().splitlines()[-1:]}")
     with open(os.path.join(out_dir, "provenance.json")) as handle:
         trials = json.load(handle)["timing"]["trials"]
-    return {"wall": wall, "cpu": _children_cpu_seconds() - cpu, "trials": trials}
+    # Ray's workers are not this process's children: their CPU time is not counted
+    return {"wall": wall, "cpu": None if executor == "ray" else _children_cpu_seconds() - cpu, "trials": trials}
 
 
 def main(args):
@@ -98,5 +99,6 @@ def main(args):
         extra = "" if name == "local" else (
             f"  speed-up {out['speedup_over_local'][name]:.2f}x (trial phase {out['trial_phase_speedup'][name]:.2f}x), "
             f"identical results: {out['same_results'][name]}")
-        print(f"  {name:<8} {t['wall']:6.1f} s (trials {t['trials']:5.1f} s, {t['cpu'] / t['wall']:.2f} cores busy){extra}")
+        busy = "" if t["cpu"] is None else f", {t['cpu'] / t['wall']:.2f} cores busy"
+        print(f"  {name:<8} {t['wall']:6.1f} s (trials {t['trials']:5.1f} s{busy}){extra}")
     return 0

@@ -133,6 +133,22 @@ def _lock(out_dir):
     return handle
 
 
+def _refuse_another_scenario(out_dir, name, fresh):
+    """A run directory holds one scenario: resuming another one into it would mix two runs' files."""
+    import yaml
+
+    from harness.errors import UsageError
+
+    try:
+        with open(os.path.join(out_dir, "scenario.yaml")) as handle:
+            previous = (yaml.safe_load(handle) or {}).get("name")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return
+    if previous is not None and previous != name and not fresh:
+        raise UsageError(f"--out: {out_dir!r} holds a run of scenario {previous!r}, not {name!r} "
+                         "(choose another --out, or --fresh to replace it)")
+
+
 def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=None, report=True,
         on_result=None, skip_infeasible=False):
     """Run (or resume) every trial of `scenario` into `out_dir`, then write tables and the report.
@@ -147,6 +163,7 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
     configs = plan(scenario, skip_infeasible)
     os.makedirs(os.path.join(out_dir, "trials"), exist_ok=True)
     with _lock(out_dir):
+        _refuse_another_scenario(out_dir, scenario.name, fresh)
         for path in glob.glob(os.path.join(out_dir, "trials", ".tmp-*")):
             os.unlink(path)  # half-written by a killed run
         if fresh:

@@ -51,7 +51,9 @@ def harness_env():
 def finished_trials(out):
     """Names of the trial files a run has finished in `out` (half-written temporaries excluded)."""
     folder = os.path.join(out, "trials")
-    return sorted(f for f in os.listdir(folder) if f.endswith(".json")) if os.path.isdir(folder) else []
+    if not os.path.isdir(folder):
+        return []
+    return sorted(f for f in os.listdir(folder) if f.endswith(".json") and not f.startswith(".tmp-"))
 
 
 def start_run_until(command, out, n_finished, timeout=240, **popen_kwargs):

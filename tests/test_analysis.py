@@ -303,11 +303,13 @@ def test_evaluate_gives_the_separate_metrics_in_one_call():
     assert "clip_fraction" not in Analyzer(plain, make_dataset()).evaluate(batches, 3)
 
 
-def test_evaluating_a_snapshot_gives_the_metrics_of_when_it_was_taken():
-    """Training on after `snapshot()` (in-place optimizer updates, moving statistics, the BRN step) leaves it as it was."""
+@pytest.mark.parametrize("schedule", [{}, {"warmup_steps": 1, "r_max_ramp_end": 4, "d_max_ramp_end": 4}])
+def test_evaluating_a_snapshot_gives_the_metrics_of_when_it_was_taken(schedule):
+    """Training on after `snapshot()` (in-place optimizer updates, moving statistics, the BRN step and with it the
+    scheduled clip) leaves it as it was."""
     import tensorflow as tf
 
-    model, _ = tiny_model("batchrenorm", r_max=1.5, d_max=0.5)
+    model, _ = tiny_model("batchrenorm", r_max=1.5, d_max=0.5, **schedule)
     data = make_dataset()
     analyzer = Analyzer(model, data)
     batches = np.arange(48).reshape(6, 8)[::-1]

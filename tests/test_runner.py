@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from harness import runner
 from harness.scenario import validate
@@ -119,8 +120,8 @@ def test_resume_skips_finished_trials_and_fresh_starts_over(tiny_scenario, tmp_p
 
 
 def test_killed_run_resumes_with_identical_results(tiny_scenario, write_scenario, tmp_path):
-    tiny_scenario["training"]["steps"] = 60
-    tiny_scenario["analysis"]["eval_every"] = 30
+    tiny_scenario["training"]["steps"] = 300  # trials long enough that the kill lands mid-run
+    tiny_scenario["analysis"]["eval_every"] = 100
     path = write_scenario(tiny_scenario)
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "harness", "run", path, "--out", str(out), "--quiet", "--no-report"]
@@ -193,3 +194,20 @@ def test_every_normalizer_kind_runs_through_every_model(tiny_scenario, tmp_path)
             assert result["status"] == "ok", (model["name"], result["config"]["normalizer"], result["error"])
             assert len(result["layers"]) >= 2
             assert 0.0 <= result["final"]["acc_precise"] <= 1.0
+
+
+def test_a_run_directory_of_another_scenario_is_refused_unless_fresh(tiny_scenario, write_scenario, tmp_path):
+    out = tmp_path / "run"
+    tiny_scenario["seeds"] = [0]
+    tiny_scenario["training"]["steps"] = 10
+    run_quiet(tiny_scenario, out)
+    before = sorted(os.listdir(out / "trials"))
+    tiny_scenario["name"] = "other"
+    command = [sys.executable, "-m", "harness", "run", write_scenario(tiny_scenario), "--out", str(out), "--quiet"]
+    refused = subprocess.run(command, env=harness_env(), capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (f"error: --out: {str(out)!r} holds a run of scenario 'tiny', not 'other' "
+                                      "(choose another --out, or --fresh to replace it)")
+    assert sorted(os.listdir(out / "trials")) == before
+    run_quiet(tiny_scenario, out, fresh=True)
+    assert yaml.safe_load((out / "scenario.yaml").read_text())["name"] == "other"
