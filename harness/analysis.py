@@ -52,8 +52,10 @@ class Analyzer:
     Everything runs through two compiled functions per model and batch size, each
     traced once (the numbers of chunks and batches are left open): `_passes`, the
     inference logits of the test split together with a training-mode pass over
-    batches, and the layer-mismatch pass of `output_mismatch`. They read the model's
-    variables when called, so one Analyzer serves every trial that reuses the model.
+    batches, and the layer-mismatch pass of `output_mismatch`. `_passes` takes the
+    variables' values as arguments (the current ones, or a `snapshot()` taken earlier);
+    the mismatch pass reads them when called. So one Analyzer serves every trial that
+    reuses the model.
     """
 
     def __init__(self, model, dataset, eval_examples=None):

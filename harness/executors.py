@@ -85,7 +85,11 @@ class ProcessExecutor:
     def environment(self):
         """Versions and device as a worker sees them (this process need not import TensorFlow)."""
         self.start()
-        return self._pools[0].submit(local_environment).result()
+        try:
+            return self._pools[0].submit(local_environment).result()
+        except concurrent.futures.process.BrokenProcessPool:  # the worker died starting: ask this process
+            self._pools[0] = self._start_worker()
+            return local_environment()
 
     def run(self, configs, progress=None):
         from harness.trial import failed_result, shape_key

@@ -121,14 +121,10 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size):
     return train_chunk
 
 
-_EVALUATION_THREAD = []
-
-
+@functools.lru_cache(maxsize=1)
 def _evaluation_thread():
     """One background thread for evaluations, shared by the trials of this process."""
-    if not _EVALUATION_THREAD:
-        _EVALUATION_THREAD.append(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="evaluate"))
-    return _EVALUATION_THREAD[0]
+    return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="evaluate")
 
 
 def _eval_steps(steps, eval_every):
