@@ -52,10 +52,10 @@ class Analyzer:
     Everything runs through two compiled functions per model and batch size, each
     traced once (the numbers of chunks and batches are left open): `_passes`, the
     inference logits of the test split together with a training-mode pass over
-    batches, and the layer-mismatch pass of `output_mismatch`. `_passes` takes the
-    variables' values as arguments (the current ones, or a `snapshot()` taken earlier);
-    the mismatch pass reads them when called. So one Analyzer serves every trial that
-    reuses the model.
+    batches, and the layer-mismatch pass of `output_mismatch`; a third, `snapshot()`,
+    copies the variables' values. `_passes` takes those values as arguments (the current
+    ones, or a snapshot taken earlier); the mismatch pass reads them when called. So one
+    Analyzer serves every trial that reuses the model.
     """
 
     def __init__(self, model, dataset, eval_examples=None):
@@ -159,7 +159,8 @@ class Analyzer:
     def run(self, x_batches=None, inference=True, variables=None):
         """One compiled call: inference logits of the test split (if `inference`) and the training-mode pass
         over (n_batches, batch, ...) inputs (if given), with the model's current variables or a `snapshot()`.
-        Returns `Passes`."""
+        Returns `Passes`. Without batches it reuses the function of the last batch size (its training half
+        runs on one batch of zeros), so asking for inference alone costs no new trace."""
         variables = self.snapshot() if variables is None else variables
         batch_size = self._last_batch_size if x_batches is None else x_batches.shape[1]
         chunks = self._test_chunks if inference else self._test_chunks[:0]
@@ -342,7 +343,9 @@ class Analyzer:
     def logit_mismatch(self, index_batches):
         """Disagreement rate of the predicted class and mean KL(p_train || p_inference) on sampler batches.
 
-        Inference mode treats every example on its own, so its logits are those of the test split, gathered.
+        Inference mode treats every example on its own, so its logits are those of the test split, gathered
+        (computed in chunks of the test split, not in these batches: equal up to float rounding, so for
+        layers without batch statistics the KL is ~1e-7 rather than exactly 0).
         """
         passes = self.run(self.x_test[index_batches])
         log_p_train = _log_softmax(passes.logits)

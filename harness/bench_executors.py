@@ -44,7 +44,8 @@ def time_run(scenario_path, executor, out_dir, workers=None):
     finished = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - tic
     if finished.returncode != 0:
-        raise RuntimeError(f"{executor} run failed: {finished.stderr.strip().splitlines()[-1:]}")
+        last = (finished.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"{executor} run failed (exit {finished.returncode}): {last}")
     with open(os.path.join(out_dir, "provenance.json")) as handle:
         trials = json.load(handle)["timing"]["trials"]
     # Ray's workers are not this process's children: their CPU time is not counted
@@ -87,7 +88,8 @@ def main(args):
         "speedup_over_local": {name: local["wall"] / t["wall"] for name, t in timings.items() if name != "local"},
         "trial_phase_speedup": {name: local["trials"] / t["trials"] for name, t in timings.items() if name != "local"},
         "local_cores_busy": local["cpu"] / local["wall"],
-        "same_results": {name: bool((acc[name] == acc["local"]).all()) for name in names if name != "local"},
+        "same_results": {name: acc[name].shape == acc["local"].shape and bool((acc[name] == acc["local"]).all())
+                         for name in names if name != "local"},
     }
     if args.json:
         print(json.dumps(out, indent=1))

@@ -11,6 +11,7 @@ import collections
 import concurrent.futures
 import multiprocessing
 import os
+import signal
 
 
 def local_environment():
@@ -35,6 +36,9 @@ class LocalExecutor:
 
     environment = staticmethod(local_environment)
 
+    def shutdown(self):
+        """Nothing to stop."""
+
     def run(self, configs, progress=None):
         for config in configs:
             def on_step(step, steps, config=config):
@@ -45,6 +49,8 @@ class LocalExecutor:
 
 
 def _init_worker(intra_op_threads):
+    # Ctrl-C is the driver's to handle: it stops the workers (a terminal sends SIGINT to the whole group)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from harness.tfsetup import set_threads
 
@@ -127,18 +133,29 @@ class ProcessExecutor:
                         result = future.result()
                     except concurrent.futures.process.BrokenProcessPool as error:
                         result = failed_result(config, error)
-                        self._pools[worker].shutdown(wait=False, cancel_futures=True)
+                        _stop(self._pools[worker])
                         self._pools[worker], shapes[worker] = self._start_worker(), None
                     submit(worker)
                     yield result
         finally:
-            # on Ctrl-C or an error, do not wait for trials in flight: they are abandoned, resume reruns them
+            # on Ctrl-C or an error, trials in flight are abandoned (resume reruns them)
             self.shutdown()
 
     def shutdown(self):
+        """Stop the workers now, busy or not: whatever they still hold is not wanted."""
         for pool in self._pools:
-            pool.shutdown(wait=False, cancel_futures=True)
+            _stop(pool)
         self._pools = []
+
+
+def _stop(pool):
+    """Terminate a one-worker pool's process and shut the pool down without waiting.
+
+    `shutdown(wait=False)` alone lets a running trial finish, and Python waits for it at exit.
+    """
+    for process in list(getattr(pool, "_processes", {}).values()):  # no public way before Python 3.14
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _next_shape(queues, shapes, worker):
@@ -166,6 +183,9 @@ class RayExecutor:
         self.cpus_per_trial = cpus_per_trial
 
     environment = staticmethod(local_environment)  # the driver's; each trial records where it ran
+
+    def shutdown(self):
+        """The Ray instance stays up for the process (a cluster is not ours to stop)."""
 
     def run(self, configs, progress=None):
         if not configs:

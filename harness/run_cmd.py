@@ -56,8 +56,11 @@ def main(args):
     from harness.runner import run
 
     command = "python -m harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    run(scenario, out_dir, fresh=args.fresh, executor=executor, quiet=args.quiet, command=command,
-        report=not args.no_report, skip_infeasible=args.skip_infeasible)
+    try:
+        run(scenario, out_dir, fresh=args.fresh, executor=executor, quiet=args.quiet, command=command,
+            report=not args.no_report, skip_infeasible=args.skip_infeasible)
+    finally:
+        executor.shutdown()  # also when the run is refused before any trial: workers may still be starting
     if not args.quiet:
         where = os.path.join(out_dir, "index.html") if not args.no_report else out_dir
         print(f"results: {out_dir}/  report: {where}")

@@ -251,6 +251,8 @@ def run_trial(config, on_step=None):
                 break
             tic = time.perf_counter()
             window = {"train_loss": float(np.mean(window_losses)), "train_acc": float(np.mean(window_accs))}
+            if len(evaluations) >= 2:  # at most two snapshots alive: each costs a copy of the variables
+                concurrent.futures.wait([evaluations[-2][2]])
             evaluation = _evaluation_thread().submit(analyzer.evaluate, sampler_test, analysis["probe_batches"],
                                                      analyzer.snapshot())
             evaluations.append((step, window, evaluation))
@@ -266,8 +268,9 @@ def run_trial(config, on_step=None):
             warm_up.result()
         timing["analysis"] += time.perf_counter() - tic
     finally:
-        for _, _, evaluation in evaluations:
-            evaluation.cancel()  # after an error or Ctrl-C: the ones not started are dropped
+        for future in [evaluation for _, _, evaluation in evaluations] + [warm_up]:
+            if future is not None:
+                future.cancel()  # after an error or Ctrl-C: the ones not started are dropped
 
     result = {"id": config["id"], "hash": config["hash"], "config": config, "status": status,
               "environment": environment(),

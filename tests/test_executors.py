@@ -5,6 +5,7 @@ import signal
 import sys
 
 import pandas as pd
+import pytest
 
 from harness import runner
 from harness.executors import LocalExecutor, ProcessExecutor, RayExecutor
@@ -41,12 +42,13 @@ def test_all_executors_give_identical_results(tiny_scenario, tmp_path):
         pd.testing.assert_frame_equal(_metrics(tmp_path / name), local, check_exact=True)
 
 
-def test_ctrl_c_keeps_finished_trials_and_the_next_run_resumes(tiny_scenario, write_scenario, tmp_path):
-    tiny_scenario["training"]["steps"] = 60
-    tiny_scenario["analysis"]["eval_every"] = 30
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_ctrl_c_keeps_finished_trials_and_the_next_run_resumes(executor, tiny_scenario, write_scenario, tmp_path):
+    tiny_scenario["training"]["steps"] = 300  # trials long enough that Ctrl-C lands mid-run
+    tiny_scenario["analysis"]["eval_every"] = 100
     path = write_scenario(tiny_scenario)
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "harness", "run", path, "--out", str(out), "--no-report"]
+    command = [sys.executable, "-m", "harness", "run", path, "--out", str(out), "--no-report", "--executor", executor]
     # started with SIGINT ignored, as a shell's background job is: Ctrl-C must still stop the run
     process = start_run_until(command, out, 1, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     process.send_signal(signal.SIGINT)
@@ -92,7 +94,8 @@ def test_a_dead_process_worker_fails_its_trial_is_replaced_and_the_run_goes_on(t
     tiny_scenario["normalizers"] = {"bn": tiny_scenario["normalizers"]["bn"]}
     tiny_scenario["seeds"] = [0, 1]
     tiny_scenario["training"]["steps"] = 10
-    results = runner.run(validate(tiny_scenario), str(tmp_path), executor=ProcessExecutor(workers=2), quiet=True,
+    # one worker: the trial after the killed one can only run on its replacement
+    results = runner.run(validate(tiny_scenario), str(tmp_path), executor=ProcessExecutor(workers=1), quiet=True,
                          report=False)
     status = {(r["config"]["sampler"], r["config"]["seed"]): r["status"] for r in results}
     assert status == {("iid", 0): "ok", ("iid", 1): "ok", ("killer", 0): "failed", ("killer", 1): "ok"}
