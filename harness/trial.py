@@ -90,7 +90,8 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size):
     """A compiled function running one training step per row of an (n, batch_size) index array.
 
     Several steps run per call (a `tf.range` loop inside one `tf.function`), so
-    Python dispatch does not dominate small models. Returns per-step loss and accuracy.
+    Python dispatch does not dominate small models. Returns the per-step losses (to
+    find the step a loss turns NaN) and the number of correct predictions in all.
     """
     import keras
     import tensorflow as tf
@@ -104,7 +105,7 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size):
     def train_chunk(indices):
         n = tf.shape(indices)[0]
         losses = tf.TensorArray(tf.float32, size=n)
-        accuracies = tf.TensorArray(tf.float32, size=n)
+        correct = tf.constant(0, tf.int64)
         for i in tf.range(n):
             x = tf.gather(x_all, indices[i])
             y = tf.gather(y_all, indices[i])
@@ -113,10 +114,9 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size):
                 loss = loss_fn(y, logits)
             gradients = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-            correct = tf.cast(tf.equal(tf.argmax(logits, -1), y), tf.float32)
+            correct += tf.math.count_nonzero(tf.equal(tf.argmax(logits, -1), y))
             losses = losses.write(i, tf.cast(loss, tf.float32))
-            accuracies = accuracies.write(i, tf.reduce_mean(correct))
-        return losses.stack(), accuracies.stack()
+        return losses.stack(), correct
 
     return train_chunk
 
@@ -227,7 +227,7 @@ def run_trial(config, on_step=None):
 
     curves, chunk_times, timing = [], [], {"train": 0.0, "analysis": 0.0}
     step, status, diverged_step = 0, "ok", None
-    window_losses, window_accs = [], []
+    window_losses, window_correct = [], 0
     # Evaluations run on a snapshot of the variables on another thread, overlapping the training that follows.
     evaluations, warm_up = [], None
     try:
@@ -235,7 +235,7 @@ def run_trial(config, on_step=None):
             while step < eval_step:
                 chunk = stream[step:min(eval_step, step + training["steps_per_call"])]
                 tic = time.perf_counter()
-                losses, accuracies = (np.asarray(t) for t in train_chunk(chunk))
+                losses, correct = (np.asarray(t) for t in train_chunk(chunk))
                 chunk_times.append((time.perf_counter() - tic, len(chunk)))
                 timing["train"] += chunk_times[-1][0]
                 bad = np.flatnonzero(~np.isfinite(losses))
@@ -243,23 +243,22 @@ def run_trial(config, on_step=None):
                     status, diverged_step = "diverged", step + int(bad[0]) + 1
                     break
                 window_losses.extend(losses.tolist())
-                window_accs.extend(accuracies.tolist())
+                window_correct += int(correct)
                 step += len(chunk)
                 if on_step is not None:
                     on_step(step, steps)
             if status == "diverged":
                 break
             tic = time.perf_counter()
-            window = {"train_loss": float(np.mean(window_losses)), "train_acc": float(np.mean(window_accs))}
-            if len(evaluations) >= 2:  # at most two snapshots alive: each costs a copy of the variables
-                concurrent.futures.wait([evaluations[-2][2]])
+            window = {"train_loss": float(np.mean(window_losses)),
+                      "train_acc": window_correct / (len(window_losses) * batch_size)}
             evaluation = _evaluation_thread().submit(analyzer.evaluate, sampler_test, analysis["probe_batches"],
                                                      analyzer.snapshot())
             evaluations.append((step, window, evaluation))
             if warm_up is None:
                 warm_up = _evaluation_thread().submit(analyzer.warm_up_mismatch, batch_size)
             timing["analysis"] += time.perf_counter() - tic
-            window_losses, window_accs = [], []
+            window_losses, window_correct = [], 0
         tic = time.perf_counter()
         for eval_step, window, evaluation in evaluations:
             final = {**window, **evaluation.result()}
