@@ -25,8 +25,8 @@ def add_arguments(parser):
 def training_ms_per_step(config, repeats=5):
     """Median ms/step of the harness's compiled training and of a bare loop, timed alternately.
 
-    The harness side is the trial's own compiled chunk (`steps_per_call` steps per call, per-step loss and
-    accuracy returned), called as `run_trial` calls it; the bare side is a minimal hand-written loop doing the
+    The harness side is the trial's own compiled chunk (`steps_per_call` steps per call, per-step losses and
+    the count of correct predictions returned), called as `run_trial` calls it; the bare side is a minimal hand-written loop doing the
     same training work, every step in one call. Alternating the two, in one process on the same batches,
     keeps this VM's drift out of the ratio. Evaluation is not included: its cost is in the time split.
     """
@@ -64,7 +64,7 @@ def training_ms_per_step(config, repeats=5):
 
     def harness():
         for start in range(0, steps, per_call):
-            [np.asarray(t) for t in chunk(indices[start:start + per_call])]  # per-step loss and accuracy, as a trial reads them
+            [np.asarray(t) for t in chunk(indices[start:start + per_call])]  # read back, as a trial reads them
 
     train(indices[:2]).numpy()  # trace once
     harness()  # traced by the run already, or here

@@ -13,12 +13,7 @@ import multiprocessing
 import os
 import signal
 
-
-def local_environment():
-    """Versions and device (with details) of this process's TensorFlow: a run's provenance."""
-    from harness.tfsetup import device_info, versions
-
-    return {"versions": versions(), "device": device_info()}
+from harness.tfsetup import environment as local_environment
 
 
 def _run_or_record(config, on_step=None):

@@ -1,6 +1,7 @@
 """Importing TensorFlow quietly, deterministically, and describing the device it runs on."""
 
 import contextlib
+import functools
 import logging
 import os
 import platform
@@ -57,31 +58,33 @@ def import_tensorflow(verbose=False):
 
 
 PROCESS_SEED = 0
-_process_seeded = False
+
+
+@functools.lru_cache(maxsize=1)
+def _seed_process():
+    """TensorFlow's and Keras's global seeds (a constant) and TF op determinism, once per process.
+
+    Setting TF's seed clears its kernel cache, so every compiled function would re-instantiate on its
+    next call (about 0.3 s per trial for the default scenario's MLP) if it were set per trial. No trial
+    draws from these seeds: every initializer and sampler has an explicit seed.
+    """
+    tf = import_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(PROCESS_SEED)
+    try:
+        tf.config.experimental.enable_op_determinism()
+    except RuntimeError:  # already enabled in this process
+        pass
 
 
 def set_determinism(seed):
-    """Seed Python and NumPy and make TF ops deterministic, so a trial is a pure function of its config.
-
-    TensorFlow's and Keras's global seeds are set once per process, to a constant: setting TF's clears its
-    kernel cache, so every compiled function would re-instantiate on its next call (about 0.3 s per trial for
-    the default scenario's MLP). No trial draws from them: every initializer and sampler has an explicit seed.
-    """
-    global _process_seeded
+    """Seed Python and NumPy and make TF ops deterministic, so a trial is a pure function of its config."""
     import random
 
     import numpy as np
 
-    tf = import_tensorflow()
-    if not _process_seeded:
-        import keras
-
-        keras.utils.set_random_seed(PROCESS_SEED)
-        try:
-            tf.config.experimental.enable_op_determinism()
-        except RuntimeError:  # already enabled in this process
-            pass
-        _process_seeded = True
+    _seed_process()
     random.seed(int(seed))
     np.random.seed(int(seed))
 
@@ -138,3 +141,9 @@ def versions():
         "scikit-learn": sklearn.__version__,
         "harness": harness.__version__,
     }
+
+
+@functools.lru_cache(maxsize=1)
+def environment():
+    """Versions and device (with details) of this process's TensorFlow: what provenance records."""
+    return {"versions": versions(), "device": device_info()}

@@ -191,12 +191,12 @@ def workbench(config, dataset):
     return bench
 
 
-@functools.lru_cache(maxsize=1)
 def environment():
-    """Versions and device of the process that ran a trial (a resumed run may mix several)."""
-    from harness.tfsetup import device_info, versions
+    """Versions and device name of the process that ran a trial (a resumed run may mix several)."""
+    from harness.tfsetup import environment as process_environment
 
-    return {"versions": versions(), "device": device_info()["name"]}
+    process = process_environment()
+    return {"versions": process["versions"], "device": process["device"]["name"]}
 
 
 def run_trial(config, on_step=None):
