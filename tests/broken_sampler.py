@@ -1,7 +1,9 @@
-"""Sampler plugins that break a trial (raise, or kill its worker): it must be recorded as failed, the run must go on."""
+"""Sampler plugins that misbehave on purpose: break a trial (raise, or kill its worker), which must be recorded as
+failed while the run goes on; or stall one, so that a test's interrupt lands mid-run however fast trials get."""
 
 import multiprocessing
 import os
+import time
 
 from samplers import Sampler
 from samplers.iid import IIDSampler
@@ -21,4 +23,17 @@ class WorkerKillingSampler(IIDSampler):
     def batches(self, n):
         if self.seed == 0 and multiprocessing.parent_process() is not None:
             os._exit(1)
+        return super().batches(n)
+
+
+STALL_VARIABLE = "HARNESS_TEST_STALL"
+
+
+class StallingSampler(IIDSampler):
+    """i.i.d. batches, except that a trial of seed 1 first sleeps for a minute when the environment variable
+    HARNESS_TEST_STALL is set: an interrupt sent once seed 0's trials are on disk then always finds a trial running."""
+
+    def batches(self, n):
+        if self.seed == 1 and os.environ.get(STALL_VARIABLE):
+            time.sleep(60)
         return super().batches(n)

@@ -44,8 +44,7 @@ def test_all_executors_give_identical_results(tiny_scenario, tmp_path):
 
 @pytest.mark.parametrize("executor", ["local", "process"])
 def test_ctrl_c_keeps_finished_trials_and_the_next_run_resumes(executor, tiny_scenario, write_scenario, tmp_path):
-    tiny_scenario["training"]["steps"] = 300  # trials long enough that Ctrl-C lands mid-run
-    tiny_scenario["analysis"]["eval_every"] = 100
+    tiny_scenario["samplers"]["iid"] = {"kind": "tests.broken_sampler:StallingSampler"}  # seed 1 stalls: Ctrl-C lands mid-run
     path = write_scenario(tiny_scenario)
     out = tmp_path / "run"
     command = [sys.executable, "-m", "harness", "run", path, "--out", str(out), "--no-report", "--executor", executor]
