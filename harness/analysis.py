@@ -30,14 +30,15 @@ INFERENCE_CHUNK = 512
 
 
 class Passes(typing.NamedTuple):
-    """What one compiled call of the analyzer returns (None where not asked for).
+    """What one call of the analyzer returns (None where not asked for).
 
     inference_logits: (n_test, classes), inference mode. logits: (n_batches, batch, classes),
     training mode, each batch normalized with its own statistics. moments: per normalization
     layer, (means, variances) of its training-mode input, each (n_batches, groups, channels),
     groups = batch / microbatch_size (1 without microbatches): r, d and PreciseBN need nothing
     else. clipped: {layer index: (n_batches,)} for renormalizing layers, the fraction of
-    (group, channel) pairs whose r or d sits at the clip the layer's next training step uses.
+    (group, channel) pairs whose r or d sits at the clip the layer's next training step uses,
+    from these moments and the clip reference read in the same compiled call.
     """
 
     inference_logits: object
@@ -114,27 +115,16 @@ class Analyzer:
 
             probe, layers = self.probe, self.norm_layers
             groups = [batch_size // (getattr(layer, "microbatch_size", None) or batch_size) for layer in layers]
-            epsilons = [float(getattr(layer, "epsilon", 1e-3)) for layer in layers]
             shape = self.x_test.shape[1:]
 
-            def at_clip(mean, variance, epsilon, reference_mean, reference_std, r_max, d_max):
-                abs_log_r = tf.abs(tf.math.log(tf.sqrt(variance + epsilon) / reference_std))
-                abs_d = tf.abs((mean - reference_mean) / reference_std)
-                hit = ((abs_log_r >= tf.math.log(tf.cast(r_max, tf.float32)) - CLIP_TOLERANCE)
-                       | (abs_d >= tf.cast(d_max, tf.float32) - CLIP_TOLERANCE))
-                return tf.reduce_mean(tf.cast(hit, tf.float32))
-
-            def training_pass(trainable, non_trainable, references, xb):
+            def training_pass(trainable, non_trainable, xb):
                 outputs, _ = probe.stateless_call(trainable, non_trainable, xb, training=True)
-                moments, clipped = [], []
+                moments = []
                 for i, (layer, value) in enumerate(zip(layers, outputs[:len(layers)])):
                     value = tf.experimental.numpy.moveaxis(tf.cast(value, tf.float32), _channel_axis(layer), -1)
                     value = tf.reshape(value, [groups[i], -1, tf.shape(value)[-1]])
-                    mean, variance = tf.nn.moments(value, axes=[1])
-                    moments.append((mean, variance))
-                    if i in references:
-                        clipped.append(at_clip(mean, variance, epsilons[i], *references[i]))
-                return outputs[-1], moments, clipped
+                    moments.append(tf.nn.moments(value, axes=[1]))
+                return outputs[-1], moments
 
             def specs(variables):
                 return [tf.TensorSpec(v.shape, v.dtype) for v in variables]
@@ -145,12 +135,13 @@ class Analyzer:
             def passes(trainable, non_trainable, x_chunks, x_batches):
                 mapping = [*zip(probe.trainable_variables, trainable), *zip(probe.non_trainable_variables, non_trainable)]
                 with keras.StatelessScope(state_mapping=mapping):  # the clip references read the given values too
-                    references = {i: renorm_clip_reference(layers[i]) for i in self._renormalizing}
+                    references = [[tf.cast(value, tf.float32) for value in renorm_clip_reference(layers[i])]
+                                  for i in self._renormalizing]
                 inference = tf.map_fn(
                     lambda xc: probe.stateless_call(trainable, non_trainable, xc, training=False)[0][-1], x_chunks)
-                training = tf.vectorized_map(lambda xb: training_pass(trainable, non_trainable, references, xb),
+                training = tf.vectorized_map(lambda xb: training_pass(trainable, non_trainable, xb),
                                              x_batches, fallback_to_while_loop=True)
-                return inference, training
+                return inference, training, references
 
             self._compiled["passes", batch_size] = passes
         self._last_batch_size = batch_size
@@ -166,15 +157,19 @@ class Analyzer:
         chunks = self._test_chunks if inference else self._test_chunks[:0]
         # no batches: one batch of zeros, its outputs dropped (pfor mis-shapes a vectorised map over zero batches)
         batches = np.zeros((1, batch_size, *self.x_test.shape[1:]), np.float32) if x_batches is None else x_batches
-        chunk_logits, (logits, moments, clipped) = self._passes(batch_size)(*variables, chunks, batches)
+        chunk_logits, (logits, moments), references = self._passes(batch_size)(*variables, chunks, batches)
         inference_logits = None
         if inference:
             inference_logits = np.asarray(chunk_logits).reshape(-1, chunk_logits.shape[-1])[:len(self.x_test)]
         if x_batches is None:
             return Passes(inference_logits, None, None, None)
-        return Passes(inference_logits, np.asarray(logits),
-                      [(np.asarray(m, np.float64), np.asarray(v, np.float64)) for m, v in moments],
-                      {i: np.asarray(c) for i, c in zip(self._renormalizing, clipped)})
+        moments = [(np.asarray(m, np.float64), np.asarray(v, np.float64)) for m, v in moments]
+        clipped = {}
+        for i, (mean, std, r_max, d_max) in zip(self._renormalizing, references):
+            r, d = _renorm_factors(*moments[i], self.norm_layers[i], np.asarray(mean, np.float64),
+                                   np.asarray(std, np.float64))
+            clipped[i] = _at_clip(r, d, float(r_max), float(d_max)).mean(axis=(1, 2))
+        return Passes(inference_logits, np.asarray(logits), moments, clipped)
 
     def inference_logits(self):
         """Inference-mode logits of the whole test split."""
@@ -374,6 +369,11 @@ def _renorm_factors(group_means, group_variances, layer, population_mean, popula
     epsilon = float(getattr(layer, "epsilon", 1e-3))
     sigma_b = np.sqrt(group_variances + epsilon)
     return sigma_b / population_std, (group_means - population_mean) / population_std
+
+
+def _at_clip(r, d, r_max, d_max):
+    """Where r or d sits at its clip limit (so the layer is not the exact inference transform there)."""
+    return (np.abs(np.log(r)) >= np.log(r_max) - CLIP_TOLERANCE) | (np.abs(d) >= d_max - CLIP_TOLERANCE)
 
 
 def _log_softmax(logits):
