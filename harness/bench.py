@@ -1,12 +1,15 @@
 """`python -m harness bench <what>`: benchmarks, reported as ratios measured in one run."""
 
 import importlib
+import os
+
+SCENARIOS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios")
 
 BENCHMARKS = {
     "layers": "Training-step time of BN, Keras renorm and our BRN in one compiled loop.",
     "samplers": "Indices per second of every built-in sampler.",
     "run": "Where a run's wall time goes (training, analysis, I/O, report) vs a bare training loop.",
-    "executors": "Speed-up of the process executor over the local one on a small grid.",
+    "executors": "Speed-up of the process executor over the local one: the whole `run` command on a sweep grid.",
 }
 
 

@@ -15,8 +15,9 @@ import sys
 import tempfile
 import time
 
-DEFAULT_SCENARIO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "scenarios", "sweep_batch_size.yaml")
+from harness.bench import SCENARIOS_DIR
+
+DEFAULT_SCENARIO = os.path.join(SCENARIOS_DIR, "sweep_batch_size.yaml")
 
 
 def add_arguments(parser):

@@ -12,8 +12,9 @@ import os
 import tempfile
 import time
 
-DEFAULT_SCENARIO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "scenarios", "noniid_small.yaml")
+from harness.bench import SCENARIOS_DIR
+
+DEFAULT_SCENARIO = os.path.join(SCENARIOS_DIR, "noniid_small.yaml")
 
 
 def add_arguments(parser):
