@@ -61,8 +61,8 @@ def start_run_until(command, out, n_finished, timeout=240, **popen_kwargs):
     Trials of tests.broken_sampler:StallingSampler stall in this process, so it is still running then."""
     from tests.broken_sampler import STALL_VARIABLE
 
-    process = subprocess.Popen(command, env={**harness_env(), STALL_VARIABLE: "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, **popen_kwargs)
+    process = subprocess.Popen(command, env={**harness_env(), STALL_VARIABLE: "1"}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, **popen_kwargs)
     deadline = time.time() + timeout
     while len(finished_trials(out)) < n_finished:
         assert process.poll() is None, process.stderr.read()

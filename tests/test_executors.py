@@ -44,7 +44,8 @@ def test_all_executors_give_identical_results(tiny_scenario, tmp_path):
 
 @pytest.mark.parametrize("executor", ["local", "process"])
 def test_ctrl_c_keeps_finished_trials_and_the_next_run_resumes(executor, tiny_scenario, write_scenario, tmp_path):
-    tiny_scenario["samplers"]["iid"] = {"kind": "tests.broken_sampler:StallingSampler"}  # seed 1 stalls: Ctrl-C lands mid-run
+    # seed 1's trials stall in the interrupted process: Ctrl-C lands mid-run
+    tiny_scenario["samplers"]["iid"] = {"kind": "tests.broken_sampler:StallingSampler"}
     path = write_scenario(tiny_scenario)
     out = tmp_path / "run"
     command = [sys.executable, "-m", "harness", "run", path, "--out", str(out), "--no-report", "--executor", executor]

@@ -120,7 +120,8 @@ def test_resume_skips_finished_trials_and_fresh_starts_over(tiny_scenario, tmp_p
 
 
 def test_killed_run_resumes_with_identical_results(tiny_scenario, write_scenario, tmp_path):
-    tiny_scenario["samplers"]["iid"] = {"kind": "tests.broken_sampler:StallingSampler"}  # seed 1 stalls: the kill lands mid-run
+    # seed 1's trials stall in the killed process: the kill lands mid-run
+    tiny_scenario["samplers"]["iid"] = {"kind": "tests.broken_sampler:StallingSampler"}
     path = write_scenario(tiny_scenario)
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "harness", "run", path, "--out", str(out), "--quiet", "--no-report"]
