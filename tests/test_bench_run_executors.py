@@ -4,6 +4,7 @@ the README's performance figures come from these two commands."""
 import argparse
 import json
 
+import numpy as np
 import pytest
 
 from harness import bench_executors, bench_run
@@ -26,11 +27,15 @@ def test_bench_run_splits_the_wall_time_without_remainder(tiny_scenario, write_s
     assert sum(split.values()) == pytest.approx(out["wall_seconds"])
     assert all(split[part] >= 0 for part in ("training", "tracing", "analysis", "io", "report"))
     assert out["analysis_and_io_fraction"] == pytest.approx((split["analysis"] + split["io"]) / out["wall_seconds"])
-    ms = out["ms_per_step"]
-    assert set(ms["harness"]) == set(ms["bare_loop"]) == set(ms["in_run"]) == {"bn", "brn"}
+    ms, samples = out["ms_per_step"], out["ms_per_step_samples"]
+    assert set(ms["harness"]) == set(ms["bare_loop"]) == set(ms["in_run"]) == set(samples) == {"bn", "brn"}
     for name, ratio in out["harness_over_bare"].items():
-        assert ms["harness"][name] > 0 and ms["bare_loop"][name] > 0
-        assert ratio == pytest.approx(ms["harness"][name] / ms["bare_loop"][name])
+        harness, bare = np.array(samples[name]["harness"]), np.array(samples[name]["bare_loop"])
+        assert len(harness) == len(bare) == bench_run.REPEATS and (harness > 0).all() and (bare > 0).all()
+        assert (ms["harness"][name], ms["bare_loop"][name]) == pytest.approx((np.median(harness), np.median(bare)))
+        assert ratio == pytest.approx(np.median(harness / bare))  # paired, not a ratio of medians
+        low, high = out["harness_over_bare_quartiles"][name]
+        assert low <= ratio <= high
 
 
 def test_bench_executors_times_whole_runs_and_finds_identical_results(tiny_scenario, write_scenario, capsys):
