@@ -39,14 +39,13 @@ def training_ms_per_step(config, repeats=REPEATS):
     import tensorflow as tf
 
     from harness.models import build_model
-    from harness.scenario import build_sampler
+    from harness.scenario import batch_stream
     from harness.trial import load_dataset, make_optimizer, workbench
 
     dataset = load_dataset(config["data"])
     batch_size, steps = config["training"]["batch_size"], config["training"]["steps"]
     per_call = config["training"]["steps_per_call"]
-    features = dataset.x_train.reshape(len(dataset.x_train), -1)
-    indices = build_sampler(config["sampler_config"], dataset.y_train, batch_size, config["seed"], features).batches(steps)
+    indices = batch_stream(config["sampler_config"], dataset.x_train, dataset.y_train, batch_size, config["seed"], steps)
     model = build_model(config["model"], config["normalizer_config"], dataset.input_shape, dataset.num_classes, 0)
     optimizer = make_optimizer(config["training"])
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

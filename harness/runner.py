@@ -22,7 +22,7 @@ FINISHED = ("ok", "diverged")
 
 def plan(scenario, skip_infeasible=False):
     """Every trial of the scenario: sweep points x samplers x normalizers x seeds, paired by seed."""
-    from harness.sweep import expand
+    from harness.scenario import expand
     from harness.trial import make_trial_config
 
     configs = []
@@ -75,19 +75,17 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
     import pandas as pd
 
     import samplers.metrics
-    from harness.scenario import build_sampler
-    from harness.sweep import expand
+    from harness.scenario import expand, sampler_for
     from harness.trial import load_dataset
 
     composition, noniid = [], []
     for point, point_scenario in expand(scenario, skip_infeasible):
         dataset = load_dataset(point_scenario.data)
-        features = dataset.x_train.reshape(len(dataset.x_train), -1)
         batch_size = point_scenario.training["batch_size"]
         n_batches = point_scenario.analysis["composition_batches"]
         for name, cfg in point_scenario.samplers.items():
             try:
-                sampler = build_sampler(cfg, dataset.y_train, batch_size, point_scenario.seeds[0], features)
+                sampler = sampler_for(cfg, dataset.x_train, dataset.y_train, batch_size, point_scenario.seeds[0])
                 stream = sampler.batches(max(len(sampler), n_batches))
             except Exception as error:  # noqa: BLE001 - a broken plugin is already recorded by its failed trials
                 print(f"warning: no batch composition for sampler {name}: {error}", file=sys.stderr)
@@ -109,7 +107,7 @@ def write_tables(scenario, out_dir, results):
     frames = tables.trial_tables(results)
     for name, frame in frames.items():
         atomic.write_csv(os.path.join(out_dir, f"{name}.csv"), frame)
-    text = f"# {scenario.name}\n\n" + tables.summary_markdown(frames["summary"], scenario.baseline_normalizer)
+    text = f"# {scenario.name}\n\n" + tables.summary_markdown(frames["summary"], scenario.analysis["reference"])
     failed = frames["trials"][frames["trials"]["status"] != "ok"]
     for _, row in failed.iterrows():
         reason = f"diverged at step {int(row['diverged_step'])}" if row["status"] == "diverged" else row["error"]

@@ -8,37 +8,23 @@ Every problem is one `ScenarioError` naming the field path, the value and why.
 
 import copy
 import dataclasses
-import difflib
 import hashlib
 import json
 import math
 import os
 import re
+import sys
 
 import yaml
 
 from harness import data as data_sources
+from harness.errors import MISSING, ScenarioError, did_you_mean, show
+from harness.sweep import grid
 
 
-class ScenarioError(ValueError):
-    """One problem in a scenario, as `<file>: <field path>: <value> <reason>`."""
-
-    def __init__(self, path, value, reason, source=None):
-        self.path, self.value, self.reason, self.source = path, value, reason, source
-        super().__init__(str(self))
-
-    def __str__(self):
-        prefix = f"{self.source}: " if self.source else ""
-        shown = "" if self.value is _MISSING else f"{_show(self.value)} "
-        return f"{prefix}{self.path}: {shown}{self.reason}"
-
-
-_MISSING = object()
+_MISSING = MISSING
 _REQUIRED = object()
-
-
-def _show(value):
-    return repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+_show = show
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,9 +62,7 @@ class Field:
         return value
 
 
-def _did_you_mean(word, candidates):
-    close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+_did_you_mean = did_you_mean
 
 
 def _mapping(path, value):
@@ -148,7 +132,13 @@ ANALYSIS_FIELDS = {
     "precise_batches": Field(int, 100, low=1),
     "eval_examples": Field(int, None, low=1, nullable=True),
     "composition_batches": Field(int, 32, low=1),
+    # Decided once here and written into the resolved scenario.yaml; the tables and the report read them.
+    # Left out: chosen by `default_reference` / `default_iid_control`; null: none.
+    "reference": Field(str, None, nullable=True),
+    "iid_control": Field(str, None, nullable=True),
 }
+# Analysis fields that choose what the tables and report compare, not what a trial computes (kept out of its hash).
+REPORT_FIELDS = ("reference", "iid_control")
 
 TOP_LEVEL = ("name", "description", "data", "model", "normalizers", "samplers", "training", "seeds", "analysis", "sweep")
 
@@ -187,12 +177,38 @@ class Scenario:
         )
 
     @property
-    def baseline_normalizer(self):
-        """The normalizer paired differences are taken against: `bn`, else the first of kind batchnorm."""
-        if "bn" in self.normalizers:
-            return "bn"
-        kinds = [name for name, cfg in self.normalizers.items() if cfg["kind"] == "batchnorm"]
-        return kinds[0] if kinds else next(iter(self.normalizers))
+    def trial_analysis(self):
+        """The analysis settings a trial depends on (what it is hashed on): all but the report's choices."""
+        return {k: v for k, v in self.analysis.items() if k not in REPORT_FIELDS}
+
+
+def default_reference(normalizers):
+    """The normalizer paired differences are taken against when `analysis.reference` is not given:
+    `bn`, else the first of kind batchnorm, else None (no paired differences)."""
+    if "bn" in normalizers:
+        return "bn"
+    kinds = [name for name, cfg in normalizers.items() if (cfg or {}).get("kind") == "batchnorm"]
+    return kinds[0] if kinds else None
+
+
+def default_iid_control(samplers):
+    """The sampler drops are measured from when `analysis.iid_control` is not given: the first of kind iid,
+    else one named `iid`, else None."""
+    kinds = [name for name, cfg in samplers.items() if (cfg or {}).get("kind") == "iid"]
+    return kinds[0] if kinds else ("iid" if "iid" in samplers else None)
+
+
+def _resolve_comparisons(analysis, given, normalizers, samplers):
+    """Fill `analysis.reference` and `analysis.iid_control`: the given name (checked) or the default."""
+    for key, names, default, what in (("reference", normalizers, default_reference, "normalizer"),
+                                      ("iid_control", samplers, default_iid_control, "sampler")):
+        if key not in given:
+            analysis[key] = default(names)
+        elif analysis[key] is not None and analysis[key] not in names:
+            raise ScenarioError(f"analysis.{key}", analysis[key],
+                                f"is not a {what} of this scenario ({', '.join(names)})"
+                                f"{_did_you_mean(analysis[key], names)}")
+    return analysis
 
 
 def config_hash(config):
@@ -264,11 +280,10 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
 
     normalizers = _validate_normalizers(raw["normalizers"], training)
     samplers_raw = _validate_sampler_names(raw["samplers"])
+    analysis = _resolve_comparisons(analysis, raw.get("analysis") or {}, normalizers, samplers_raw)
     sweep = _mapping("sweep", raw.get("sweep") or {})
     scenario = Scenario(name, description, data, model, normalizers, samplers_raw, training, seeds, analysis, sweep)
     if sweep:
-        from harness.sweep import expand
-
         if check_feasibility:
             expand(scenario, skip_infeasible)  # every point validated, feasibility included, before anything runs
         return scenario
@@ -277,6 +292,39 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
         check_model_fits(scenario)
         scenario = dataclasses.replace(scenario, samplers=check_samplers(scenario, dataset))
     return scenario
+
+
+_EXPANDED = {}
+
+
+def expand(scenario, skip_infeasible=False):
+    """[(point, scenario)]: one validated scenario per sweep point ({} and the scenario itself when there is no sweep).
+
+    Validation, planning and the batch-composition table all ask for the points; they are
+    validated (data loaded, samplers built) once per scenario, and warnings are printed once.
+    """
+    if not scenario.sweep:
+        return [({}, scenario)]
+    key = json.dumps([scenario.to_dict(), skip_infeasible], sort_keys=True, default=str)
+    if key not in _EXPANDED:
+        _EXPANDED.clear()
+        _EXPANDED[key] = _expand(scenario, skip_infeasible)
+    return _EXPANDED[key]
+
+
+def _expand(scenario, skip_infeasible):
+    points = []
+    for point, raw in grid(scenario.to_dict(), scenario.sweep):
+        try:
+            points.append((point, validate(raw)))
+        except ScenarioError as error:
+            shown = ", ".join(f"{k}={v}" for k, v in point.items())
+            if not skip_infeasible:
+                raise ScenarioError(f"sweep point ({shown}): {error.path}", error.value, error.reason) from None
+            print(f"warning: skipping infeasible sweep point ({shown}): {error}", file=sys.stderr)
+    if not points:
+        raise ScenarioError("sweep", scenario.sweep, "has no feasible point")
+    return points
 
 
 def load_data_or_explain(data_config):
@@ -376,6 +424,21 @@ def build_sampler(sampler_config, labels, batch_size, seed, features=None):
     return cls(labels, batch_size, seed=seed, features=features, **params)
 
 
+def sampler_for(sampler_config, x, labels, batch_size, seed):
+    """The one recipe from examples to a sampler: features are the examples `x` flattened (None: none).
+
+    Every caller (validation, the trial, the batch-composition table, the benchmarks) builds its
+    batch stream this way, so they all see the same batches for the same seed.
+    """
+    features = None if x is None else x.reshape(len(x), -1)
+    return build_sampler(sampler_config, labels, batch_size, seed, features)
+
+
+def batch_stream(sampler_config, x, labels, batch_size, seed, n_batches):
+    """`n_batches` index batches of `sampler_for(...)`: an (n_batches, batch_size) array."""
+    return sampler_for(sampler_config, x, labels, batch_size, seed).batches(n_batches)
+
+
 def test_examples(analysis, dataset):
     """How many test examples the analysis uses (all, or the first `eval_examples`)."""
     n_test = len(dataset.y_test)
@@ -386,16 +449,15 @@ def check_samplers(scenario, dataset):
     """Construct every sampler on the real training and test labels, so infeasible parameters fail now."""
     import samplers
 
-    features = dataset.x_train.reshape(len(dataset.x_train), -1)
     n_test = test_examples(scenario.analysis, dataset)
-    test_features = dataset.x_test[:n_test].reshape(n_test, -1)
     if n_test < scenario.training["batch_size"]:
         raise ScenarioError("analysis.eval_examples", n_test,
                             f"is fewer test examples than one batch of training.batch_size {scenario.training['batch_size']}")
     for name, cfg in scenario.samplers.items():
-        for labels, feats in ((dataset.y_train, features), (dataset.y_test[:n_test], test_features)):
+        for split, x, labels in (("train", dataset.x_train, dataset.y_train),
+                                 ("test", dataset.x_test[:n_test], dataset.y_test[:n_test])):
             try:
-                build_sampler(cfg, labels, scenario.training["batch_size"], 0, feats)
+                sampler_for(cfg, x, labels, scenario.training["batch_size"], 0)
             except samplers.SamplerParameterError as error:
                 if error.param == "batch_size":
                     path = "training.batch_size"
@@ -404,7 +466,7 @@ def check_samplers(scenario, dataset):
                 else:
                     path = f"samplers.{name}.{error.param}"
                 reason = error.reason
-                if feats is test_features:
+                if split == "test":
                     reason += " (in the test split)"
                 raise ScenarioError(path, error.value, f"{reason} ({dataset.name})") from None
     return scenario.samplers

@@ -6,15 +6,17 @@
         samplers.corr.classes_per_batch: [1, 2, 4]
         normalizers.brn.r_max: [1.5, 2, 3]
 
-Every point is validated (feasibility included) before anything runs.
+This module only builds the grid of raw scenario mappings; `harness.scenario.expand` validates every
+point (feasibility included) before anything runs. It imports nothing of the harness but its errors,
+so the scenario module can use it without an import circle.
 """
 
 import copy
 import itertools
-import json
-import sys
 
-from harness.scenario import _MISSING, ScenarioError, _did_you_mean, validate
+from harness.errors import MISSING as _MISSING
+from harness.errors import ScenarioError
+from harness.errors import did_you_mean as _did_you_mean
 
 
 def _axes(sweep):
@@ -51,45 +53,20 @@ def _set_path(tree, path, value):
             node = node[key]
 
 
-_EXPANDED = {}
-
-
-def expand(scenario, skip_infeasible=False):
-    """[(point, scenario)]: one validated scenario per sweep point ({} and the scenario itself when there is no sweep).
-
-    Validation, planning and the batch-composition table all ask for the points; they are
-    validated (data loaded, samplers built) once per scenario, and warnings are printed once.
-    """
-    if not scenario.sweep:
-        return [({}, scenario)]
-    key = json.dumps([scenario.to_dict(), skip_infeasible], sort_keys=True, default=str)
-    if key not in _EXPANDED:
-        _EXPANDED.clear()
-        _EXPANDED[key] = _expand(scenario, skip_infeasible)
-    return _EXPANDED[key]
-
-
-def _expand(scenario, skip_infeasible):
-    paths, rows = _axes(scenario.sweep)
+def grid(base, sweep):
+    """[(point, raw scenario mapping)] for every point of `sweep` applied to the mapping `base` (not validated)."""
+    paths, rows = _axes(sweep)
     if any(path.split(".")[0] in ("sweep", "seeds", "name") for path in paths):
         raise ScenarioError("sweep", paths, "may not sweep name, seeds or sweep")
-    base = scenario.to_dict()
+    base = copy.deepcopy(base)
     base["sweep"] = {}
-    points = []
     for path in paths:
         _set_path(copy.deepcopy(base), path, None)  # every path names a field, whatever the values
+    points = []
     for row in rows:
         point = dict(zip(paths, row))
         raw = copy.deepcopy(base)
         for path, value in point.items():
             _set_path(raw, path, value)
-        try:
-            points.append((point, validate(raw)))
-        except ScenarioError as error:
-            shown = ", ".join(f"{k}={v}" for k, v in point.items())
-            if not skip_infeasible:
-                raise ScenarioError(f"sweep point ({shown}): {error.path}", error.value, error.reason) from None
-            print(f"warning: skipping infeasible sweep point ({shown}): {error}", file=sys.stderr)
-    if not points:
-        raise ScenarioError("sweep", scenario.sweep, "has no feasible point")
+        points.append((point, raw))
     return points

@@ -72,7 +72,8 @@ def seed_summary(summary, baseline):
 
 
 def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sampler", "acc_precise")):
-    """A plain-text table: mean ± CI half-width per sampler and normalizer, plus the paired difference to the baseline.
+    """A plain-text table: mean ± CI half-width per sampler and normalizer, plus the paired difference to the baseline
+    (the scenario's `analysis.reference`; no difference column when it is None).
 
     A cell averaged over fewer seeds than the run has (the others diverged or failed) says so: "(n=2)".
     """
@@ -80,8 +81,9 @@ def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sam
         return "No finished trials.\n"
     table = seed_summary(summary[summary["metric"].isin(metrics)], baseline)
     n_seeds = int(table["n"].max())
-    lines = [f"| sampler | normalizer | {' | '.join(metrics)} | acc_inference - {baseline} (95% CI) |",
-             "|" + "---|" * (len(metrics) + 3)]
+    diff_header = "" if baseline is None else f" acc_inference - {baseline} (95% CI) |"
+    lines = [f"| sampler | normalizer | {' | '.join(metrics)} |{diff_header}",
+             "|" + "---|" * (len(metrics) + 2 + (baseline is not None))]
     group_keys = ["sampler", *sweep_columns(summary)]
     for key, group in table.groupby(group_keys, sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -93,7 +95,8 @@ def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sam
                 cells.append(_mean_pm(row.iloc[0], n_seeds) if len(row) else "-")
             acc = rows[rows["metric"] == "acc_inference"]
             diff = "-" if normalizer == baseline or acc.empty else _diff(acc.iloc[0])
-            lines.append(f"| {label} | {normalizer} | {' | '.join(cells)} | {diff} |")
+            diff_cell = "" if baseline is None else f" {diff} |"
+            lines.append(f"| {label} | {normalizer} | {' | '.join(cells)} |{diff_cell}")
     lines.append("")
     lines.append(f"Mean over {n_seeds} seed(s); ± is the half-width of the 95% t interval over seeds.")
     return "\n".join(lines) + "\n"

@@ -17,7 +17,7 @@ import traceback
 import numpy as np
 
 from harness import data as data_sources
-from harness.scenario import build_sampler, config_hash, test_examples
+from harness.scenario import batch_stream, config_hash, test_examples
 
 TEST_SAMPLER_SEED_OFFSET = 7919
 PRECISE_SEED_OFFSET = 104729
@@ -37,7 +37,7 @@ def make_trial_config(scenario, sampler, normalizer, seed, point=None):
         "data": scenario.data,
         "model": scenario.model,
         "training": scenario.training,
-        "analysis": scenario.analysis,
+        "analysis": scenario.trial_analysis,
         "sampler": sampler,
         "sampler_config": scenario.samplers[sampler],
         "normalizer": normalizer,
@@ -210,16 +210,13 @@ def run_trial(config, on_step=None):
     batch_size, steps = training["batch_size"], training["steps"]
     set_determinism(seed)
     dataset = load_dataset(config["data"])
-    features = dataset.x_train.reshape(len(dataset.x_train), -1)
-
-    stream = build_sampler(config["sampler_config"], dataset.y_train, batch_size, seed, features).batches(steps)
+    stream = batch_stream(config["sampler_config"], dataset.x_train, dataset.y_train, batch_size, seed, steps)
     n_test = test_examples(analysis, dataset)
     test_batches = max(n_test // batch_size, 1)
-    test_features = dataset.x_test[:n_test].reshape(n_test, -1)
-    sampler_test = build_sampler(config["sampler_config"], dataset.y_test[:n_test], batch_size,
-                                 seed + TEST_SAMPLER_SEED_OFFSET, test_features).batches(test_batches)
-    iid_test = build_sampler({"kind": "iid"}, dataset.y_test[:n_test], batch_size,
-                             seed + TEST_SAMPLER_SEED_OFFSET).batches(test_batches)
+    sampler_test = batch_stream(config["sampler_config"], dataset.x_test[:n_test], dataset.y_test[:n_test],
+                                batch_size, seed + TEST_SAMPLER_SEED_OFFSET, test_batches)
+    iid_test = batch_stream({"kind": "iid"}, None, dataset.y_test[:n_test], batch_size,
+                            seed + TEST_SAMPLER_SEED_OFFSET, test_batches)
 
     bench = workbench(config, dataset)
     train_chunk, analyzer = bench.train_chunk, bench.analyzer
@@ -276,8 +273,8 @@ def run_trial(config, on_step=None):
               "diverged_step": diverged_step, "error": None, "curves": curves, "final": {}, "layers": []}
     if status == "ok":
         tic = time.perf_counter()
-        precise_batches = build_sampler({"kind": "iid"}, dataset.y_train, batch_size,
-                                        seed + PRECISE_SEED_OFFSET).batches(analysis["precise_batches"])
+        precise_batches = batch_stream({"kind": "iid"}, None, dataset.y_train, batch_size,
+                                       seed + PRECISE_SEED_OFFSET, analysis["precise_batches"])
         final = {k: v for k, v in final.items() if k != "clip_fraction"}
         final["acc_batch_iid"] = analyzer.acc_batch(iid_test)  # a final number only: no curve needs it
         final["acc_precise"] = analyzer.acc_precise(precise_batches)

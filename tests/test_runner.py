@@ -172,6 +172,36 @@ def test_batch_independent_normalizers_are_analysed_as_identical_in_both_modes(t
         assert result["final"]["logit_disagreement"] == 0.0
 
 
+def test_summary_and_report_compare_against_the_same_reference(tiny_scenario, tmp_path):
+    """The reference is decided once (analysis.reference in scenario.yaml): with only groupnorm and layernorm
+    there is none, and summary.md and the report agree; naming one reruns no trial and both use it."""
+    from harness.report import headline as hl
+    from harness.report.loader import load_run
+
+    tiny_scenario.update(seeds=[0], normalizers={"gn": {"kind": "groupnorm", "groups": 2}, "ln": {"kind": "layernorm"}})
+    tiny_scenario["training"]["steps"] = 10
+    out = tmp_path / "run"
+    run_quiet(tiny_scenario, out)
+    assert yaml.safe_load((out / "scenario.yaml").read_text())["analysis"]["reference"] is None
+    summary_md = (out / "summary.md").read_text()
+    assert "| sampler | normalizer | acc_inference | acc_batch_sampler | acc_precise |\n" in summary_md
+    assert " - gn " not in summary_md and " - ln " not in summary_md
+    data = load_run(out)
+    assert data.reference is None and data.iid_sampler == "iid"
+    sentences = hl.headline(data)["sentences"]
+    assert not any(" minus " in s for s in sentences) and "paired differences are not computed" in sentences[-1]
+
+    tiny_scenario["analysis"]["reference"] = "ln"
+    before = {name: os.path.getmtime(out / "trials" / name) for name in finished_trials(out)}
+    run_quiet(tiny_scenario, out)
+    assert {name: os.path.getmtime(out / "trials" / name) for name in finished_trials(out)} == before
+    summary_md = (out / "summary.md").read_text()
+    assert "| acc_inference - ln (95% CI) |" in summary_md
+    data = load_run(out)
+    assert data.reference == "ln"
+    assert any("gn minus ln:" in s for s in hl.headline(data)["sentences"])
+
+
 def test_every_normalizer_kind_runs_through_every_model(tiny_scenario, tmp_path):
     """The whole pipeline (training, analysis, tables) for each normalizer kind on conv models, microbatches included."""
     tiny_scenario.update(seeds=[0], samplers={"one_class": tiny_scenario["samplers"]["one_class"]})

@@ -21,9 +21,44 @@ def test_valid_scenario_resolves_defaults(tiny_scenario):
     assert scenario.training["optimizer"] == "adam"  # default filled in
     assert scenario.normalizers["brn"]["r_max"] == 3.0
     assert scenario.samplers["one_class"]["classes_per_batch"] == 1
-    assert scenario.baseline_normalizer == "bn"
+    assert scenario.analysis["reference"] == "bn" and scenario.analysis["iid_control"] == "iid"
     # the resolved scenario validates to itself (it is what a run directory stores)
     assert validate(scenario.to_dict()) == scenario
+
+
+@pytest.mark.parametrize("normalizers, samplers, given, reference, iid_control", [
+    ({"bn": "batchnorm", "brn": "batchrenorm"}, {"iid": "iid", "one": "class_correlated"}, {}, "bn", "iid"),
+    ({"brn": "batchrenorm", "plain": "batchnorm"}, {"one": "class_correlated", "shuffled": "iid"}, {}, "plain", "shuffled"),
+    ({"gn": "groupnorm", "ln": "layernorm"}, {"one": "class_correlated"}, {}, None, None),
+    ({"gn": "groupnorm", "ln": "layernorm"}, {"iid": "iid"}, {"reference": "ln", "iid_control": None}, "ln", None),
+    ({"bn": "batchnorm", "brn": "batchrenorm"}, {"iid": "iid"}, {"reference": None}, None, "iid"),
+])
+def test_reference_and_iid_control_are_decided_at_validation(tiny_scenario, normalizers, samplers, given,
+                                                             reference, iid_control):
+    tiny_scenario["normalizers"] = {n: {"kind": k, **({"groups": 4} if k == "groupnorm" else {})}
+                                    for n, k in normalizers.items()}
+    tiny_scenario["samplers"] = {n: {"kind": k, **({"classes_per_batch": 1} if k == "class_correlated" else {})}
+                                 for n, k in samplers.items()}
+    tiny_scenario["analysis"].update(given)
+    scenario = validate(tiny_scenario)
+    assert (scenario.analysis["reference"], scenario.analysis["iid_control"]) == (reference, iid_control)
+    assert validate(scenario.to_dict()) == scenario  # what scenario.yaml stores decides it again the same way
+    assert "reference" not in scenario.trial_analysis  # a report choice: changing it reruns no trial
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("reference", "bnn", "analysis.reference: 'bnn' is not a normalizer of this scenario (bn, brn) (did you mean 'bn'?)"),
+    ("iid_control", "one_class", None),
+    ("iid_control", "idd", "analysis.iid_control: 'idd' is not a sampler of this scenario (iid, one_class) "
+                           "(did you mean 'iid'?)"),
+    ("reference", 3, "analysis.reference: 3 must be str, got int"),
+])
+def test_reference_and_iid_control_must_name_an_entry(tiny_scenario, key, value, expected):
+    tiny_scenario["analysis"][key] = value
+    if expected is None:
+        assert validate(tiny_scenario).analysis[key] == value
+    else:
+        assert _error(tiny_scenario) == expected
 
 
 def test_smoke_variant_is_small_and_same_shape(tiny_scenario):

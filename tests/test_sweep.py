@@ -5,7 +5,7 @@ import pytest
 
 from harness import runner
 from harness.scenario import ScenarioError, validate
-from harness.sweep import expand
+from harness.scenario import expand
 
 
 def test_cartesian_product_and_zip(tiny_scenario):

@@ -214,7 +214,8 @@ def headline(data, point=None):
         sentences.append(sentence)
         prefix = "On"  # the sweep point is named once
     if data.reference is None and len(data.normalizers) > 1:
-        sentences.append("No normalizer named bn or of kind batchnorm: paired differences are not computed.")
+        sentences.append("No reference normalizer (analysis.reference is null: none was named and no normalizer is "
+                         "named bn or of kind batchnorm): paired differences are not computed.")
     return {"sentences": sentences, "items": items, "point": point, "rows": rows}
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import yaml
 
 from harness.errors import UsageError
+from harness.scenario import default_iid_control, default_reference
 
 TRIAL_KEYS = ["sampler", "normalizer", "seed"]
 STANDARD_COLUMNS = {
@@ -139,13 +140,12 @@ def load_run(run_dir):
     data.normalizers = _ordered(list(normalizer_cfg), seen["normalizer"].unique())
     data.normalizer_kinds = {n: str((normalizer_cfg.get(n) or {}).get("kind", n)) for n in data.normalizers}
     data.sampler_kinds = {s: str((sampler_cfg.get(s) or {}).get("kind", s)) for s in data.samplers}
-    iid = [s for s in data.samplers if data.sampler_kinds[s] == "iid"]
-    data.iid_sampler = iid[0] if iid else ("iid" if "iid" in data.samplers else None)
-    if "bn" in data.normalizers:
-        data.reference = "bn"
-    else:
-        bns = [n for n in data.normalizers if data.normalizer_kinds[n] == "batchnorm"]
-        data.reference = bns[0] if bns else None
+    # Chosen at validation and written into scenario.yaml; a run directory older than that gets the same default.
+    analysis = scenario.get("analysis") if isinstance(scenario.get("analysis"), dict) else {}
+    data.iid_sampler = analysis["iid_control"] if "iid_control" in analysis else default_iid_control(
+        {s: {"kind": data.sampler_kinds[s]} for s in data.samplers})
+    data.reference = analysis["reference"] if "reference" in analysis else default_reference(
+        {n: {"kind": data.normalizer_kinds[n]} for n in data.normalizers})
 
     # Keep only successful trials in the tables statistics are computed on.
     keys = sweep_vars + TRIAL_KEYS
