@@ -1,13 +1,11 @@
 """The scenario runner: plan trials, skip finished ones, run the rest, write tables and the report.
 
-The run directory is the only state. Each finished trial is one JSON file,
+The run directory (`harness.rundir`) is the only state. Each finished trial is one JSON file,
 written atomically by this process alone (executors only return results), so a
 killed run loses at most the trials in flight and the next `run` resumes.
 """
 
 import datetime
-import glob
-import json
 import os
 import platform
 import socket
@@ -15,9 +13,7 @@ import subprocess
 import sys
 import time
 
-from harness import atomic
-
-FINISHED = ("ok", "diverged")
+from harness import rundir
 
 
 def plan(scenario, skip_infeasible=False):
@@ -32,23 +28,6 @@ def plan(scenario, skip_infeasible=False):
                 for normalizer in point_scenario.normalizers:
                     configs.append(make_trial_config(point_scenario, sampler, normalizer, seed, point))
     return configs
-
-
-def trial_path(out_dir, config):
-    return os.path.join(out_dir, "trials", f"{config['id']}.json")
-
-
-def load_finished(out_dir, config):
-    """The saved result of this exact trial config, if it finished (ok or diverged)."""
-    path = trial_path(out_dir, config)
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path) as handle:
-            result = json.load(handle)
-    except (OSError, json.JSONDecodeError):
-        return None
-    return result if result.get("hash") == config["hash"] and result.get("status") in FINISHED else None
 
 
 def _git_commit():
@@ -96,55 +75,26 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
                                     "count": int(counts[label, batch])})
             for metric, value in samplers.metrics.summarize(stream, dataset.y_train).items():
                 noniid.append({"sampler": name, **point, "metric": metric, "value": float(value)})
-    atomic.write_csv(os.path.join(out_dir, "composition.csv"), pd.DataFrame(composition))
-    atomic.write_csv(os.path.join(out_dir, "noniid.csv"), pd.DataFrame(noniid))
+    run_dir = rundir.RunDir(out_dir)
+    run_dir.write_table("composition", pd.DataFrame(composition))
+    run_dir.write_table("noniid", pd.DataFrame(noniid))
 
 
 def write_tables(scenario, out_dir, results):
     """The tidy CSV files and summary.md from all trial results; returns the summary text."""
     from harness import tables
 
+    run_dir = rundir.RunDir(out_dir)
     frames = tables.trial_tables(results)
     for name, frame in frames.items():
-        atomic.write_csv(os.path.join(out_dir, f"{name}.csv"), frame)
+        run_dir.write_table(name, frame)
     text = f"# {scenario.name}\n\n" + tables.summary_markdown(frames["summary"], scenario.analysis["reference"])
-    failed = frames["trials"][frames["trials"]["status"] != "ok"]
+    failed = frames["trials"][frames["trials"]["status"] != rundir.OK]
     for _, row in failed.iterrows():
-        reason = f"diverged at step {int(row['diverged_step'])}" if row["status"] == "diverged" else row["error"]
+        reason = f"diverged at step {int(row['diverged_step'])}" if row["status"] == rundir.DIVERGED else row["error"]
         text += f"\n- {row['sampler']} / {row['normalizer']} / seed {row['seed']}: {row['status']} ({reason})"
-    atomic.write_text(os.path.join(out_dir, "summary.md"), text + "\n")
+    run_dir.write_text(rundir.SUMMARY_MD, text + "\n")
     return text
-
-
-def _lock(out_dir):
-    """An exclusive lock on the run directory: two runs writing one folder would delete each other's files."""
-    import fcntl
-
-    from harness.errors import UsageError
-
-    handle = open(os.path.join(out_dir, ".lock"), "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise UsageError(f"--out: {out_dir!r} is in use by another run") from None
-    return handle
-
-
-def _refuse_another_scenario(out_dir, name, fresh):
-    """A run directory holds one scenario: resuming another one into it would mix two runs' files."""
-    import yaml
-
-    from harness.errors import UsageError
-
-    try:
-        with open(os.path.join(out_dir, "scenario.yaml")) as handle:
-            previous = (yaml.safe_load(handle) or {}).get("name")
-    except (OSError, yaml.YAMLError, AttributeError):
-        return
-    if previous is not None and previous != name and not fresh:
-        raise UsageError(f"--out: {out_dir!r} holds a run of scenario {previous!r}, not {name!r} "
-                         "(choose another --out, or --fresh to replace it)")
 
 
 def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=None, report=True,
@@ -159,21 +109,18 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
 
     executor = executor or LocalExecutor()
     configs = plan(scenario, skip_infeasible)
-    os.makedirs(os.path.join(out_dir, "trials"), exist_ok=True)
-    with _lock(out_dir):
-        _refuse_another_scenario(out_dir, scenario.name, fresh)
-        for path in glob.glob(os.path.join(out_dir, "trials", ".tmp-*")):
-            os.unlink(path)  # half-written by a killed run
-        if fresh:
-            for path in glob.glob(os.path.join(out_dir, "trials", "*.json")):
-                os.unlink(path)
+    run_dir = rundir.RunDir(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    with run_dir.lock():
+        run_dir.refuse_another_scenario(scenario.name, fresh)
+        run_dir.prepare(fresh)
         started = _now()
-        atomic.write_text(os.path.join(out_dir, "scenario.yaml"), scenario.to_yaml())
+        run_dir.write_text(rundir.SCENARIO, scenario.to_yaml())
         info = provenance(command or " ".join(sys.argv), started, executor.environment())
-        atomic.write_json(os.path.join(out_dir, "provenance.json"), info)
+        run_dir.write_json(rundir.PROVENANCE, info)
 
         # Results of trials outside this plan stay on disk (a seed removed today may come back) but not in the tables.
-        results = {c["id"]: load_finished(out_dir, c) for c in configs}
+        results = {c["id"]: run_dir.load_finished(c) for c in configs}
         todo = [c for c in configs if results[c["id"]] is None]
         # Sweep points that resolve to the same trial (e.g. the i.i.d. control while another sampler is swept)
         # share one run: the first config of each hash runs, its result is filed under every point.
@@ -190,9 +137,7 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
             for result in executor.run(unique, progress=None if quiet else bar):
                 write_started = time.perf_counter()
                 for config in same_trial[result["hash"]]:
-                    filed = {**result, "id": config["id"], "config": config}
-                    atomic.write_json(trial_path(out_dir, config), filed)
-                    results[config["id"]] = filed
+                    results[config["id"]] = run_dir.save_trial(config, result)
                     bar.update(1)
                 timing["io"] += time.perf_counter() - write_started
                 if on_result is not None:
@@ -206,14 +151,14 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
         text = write_tables(scenario, out_dir, ordered)
         timing["io"] += time.perf_counter() - tic
         info.update(finished=_now(), timing=timing, executor=type(executor).__name__)
-        atomic.write_json(os.path.join(out_dir, "provenance.json"), info)
+        run_dir.write_json(rundir.PROVENANCE, info)
         if report:
             from harness.report import write_report
 
             tic = time.perf_counter()
             write_report(out_dir)
             timing["report"] = time.perf_counter() - tic
-            atomic.write_json(os.path.join(out_dir, "provenance.json"), info)
+            run_dir.write_json(rundir.PROVENANCE, info)
     if not quiet:
         print(text)
     return ordered

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 
 from harness import stats
-
-ID_COLUMNS = ["sampler", "normalizer", "seed"]
+from harness.rundir import ID_COLUMNS, VALUE_COLUMNS
 
 
 def _cell(value):
@@ -33,12 +32,8 @@ def trial_tables(results):
         for row in result["layers"]:
             layers.extend({**ids, "layer": row["layer"], "metric": m, "value": v}
                           for m, v in row.items() if m != "layer")
-    return {
-        "summary": _frame(summary, ["metric", "value"]),
-        "curves": _frame(curves, ["step", "metric", "value"]),
-        "layers": _frame(layers, ["layer", "metric", "value"]),
-        "trials": _frame(trials, ["status", "diverged_step", "error", "seconds"]),
-    }
+    rows = {"summary": summary, "curves": curves, "layers": layers, "trials": trials}
+    return {name: _frame(rows[name], VALUE_COLUMNS[name]) for name in ("summary", "curves", "layers", "trials")}
 
 
 def _frame(rows, value_columns):

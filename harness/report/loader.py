@@ -12,28 +12,13 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from harness import rundir
 from harness.errors import UsageError
+from harness.metrics import accuracy_modes
 from harness.scenario import default_iid_control, default_reference
 
-TRIAL_KEYS = ["sampler", "normalizer", "seed"]
-STANDARD_COLUMNS = {
-    "trials.csv": ["sampler", "normalizer", "seed", "status", "diverged_step", "error", "seconds"],
-    "summary.csv": ["sampler", "normalizer", "seed", "metric", "value"],
-    "curves.csv": ["sampler", "normalizer", "seed", "step", "metric", "value"],
-    "layers.csv": ["sampler", "normalizer", "seed", "layer", "metric", "value"],
-    "composition.csv": ["sampler", "batch", "label", "count"],
-    "noniid.csv": ["sampler", "metric", "value"],
-}
-# Columns the report cannot work without; the rest may be absent in older or partial runs.
-REQUIRED = {
-    "trials.csv": ["sampler", "normalizer", "seed", "status"],
-    "summary.csv": ["sampler", "normalizer", "seed", "metric", "value"],
-    "curves.csv": ["sampler", "normalizer", "seed", "step", "metric", "value"],
-    "layers.csv": ["sampler", "normalizer", "seed", "layer", "metric", "value"],
-    "composition.csv": ["sampler", "batch", "label", "count"],
-    "noniid.csv": ["sampler", "metric", "value"],
-}
-ACCURACY_METRICS = ["acc_inference", "acc_batch_iid", "acc_batch_sampler", "acc_precise"]
+TRIAL_KEYS = rundir.ID_COLUMNS
+ACCURACY_METRICS = accuracy_modes()
 
 
 @dataclass
@@ -70,7 +55,7 @@ class RunData:
     @property
     def bad_trials(self):
         """Diverged or failed trials, for the provenance section."""
-        return self.trials[self.trials["status"] != "ok"]
+        return self.trials[self.trials["status"] != rundir.OK]
 
     def points(self):
         """The sweep points as a list of {var: value} dicts (one empty dict when there is no sweep)."""
@@ -80,7 +65,8 @@ class RunData:
         return [dict(zip(self.sweep_vars, row)) for row in frame.itertuples(index=False)]
 
 
-def _read_csv(run, filename):
+def _read_csv(run, name):
+    filename = rundir.table_file(name)
     path = run / filename
     if not path.is_file():
         raise UsageError(f"{run}: missing {filename}; is this a complete run directory?")
@@ -88,7 +74,7 @@ def _read_csv(run, filename):
         frame = pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
         raise UsageError(f"{path}: cannot be read as CSV ({str(error).splitlines()[0]})") from None
-    missing = [c for c in REQUIRED[filename] if c not in frame.columns]
+    missing = [c for c in rundir.REQUIRED_COLUMNS[name] if c not in frame.columns]
     if missing:
         raise UsageError(f"{path}: missing column(s) {', '.join(missing)}")
     return frame
@@ -107,24 +93,25 @@ def load_run(run_dir):
         raise UsageError(f"{run}: no such run directory")
     if not run.is_dir():
         raise UsageError(f"{run}: not a directory")
-    if not (run / "scenario.yaml").is_file() or not (run / "summary.csv").is_file():
-        raise UsageError(f"{run}: not a run directory (needs scenario.yaml and summary.csv)")
-    scenario_text = (run / "scenario.yaml").read_text(encoding="utf-8")
+    summary_csv = rundir.table_file("summary")
+    if not (run / rundir.SCENARIO).is_file() or not (run / summary_csv).is_file():
+        raise UsageError(f"{run}: not a run directory (needs {rundir.SCENARIO} and {summary_csv})")
+    scenario_text = (run / rundir.SCENARIO).read_text(encoding="utf-8")
     try:
         scenario = yaml.safe_load(scenario_text) or {}
     except yaml.YAMLError as error:
-        raise UsageError(f"{run / 'scenario.yaml'}: not valid YAML ({str(error).splitlines()[0]})") from None
+        raise UsageError(f"{run / rundir.SCENARIO}: not valid YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(scenario, dict):
-        raise UsageError(f"{run / 'scenario.yaml'}: expected a mapping at the top level")
+        raise UsageError(f"{run / rundir.SCENARIO}: expected a mapping at the top level")
     provenance = {}
-    if (run / "provenance.json").is_file():
+    if (run / rundir.PROVENANCE).is_file():
         try:
-            provenance = json.loads((run / "provenance.json").read_text(encoding="utf-8"))
+            provenance = json.loads((run / rundir.PROVENANCE).read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
-            raise UsageError(f"{run / 'provenance.json'}: not valid JSON ({error})") from None
-    tables = {name[:-4]: _read_csv(run, name) for name in STANDARD_COLUMNS}
+            raise UsageError(f"{run / rundir.PROVENANCE}: not valid JSON ({error})") from None
+    tables = {name: _read_csv(run, name) for name in rundir.TABLES}
 
-    sweep_vars = [c for c in tables["summary"].columns if c not in STANDARD_COLUMNS["summary.csv"]]
+    sweep_vars = [c for c in tables["summary"].columns if c not in rundir.TABLES["summary"]]
     for name, frame in tables.items():
         for column in ("sampler", "normalizer"):
             if column in frame.columns:
@@ -149,7 +136,7 @@ def load_run(run_dir):
 
     # Keep only successful trials in the tables statistics are computed on.
     keys = sweep_vars + TRIAL_KEYS
-    good = data.trials.loc[data.trials["status"] == "ok", [k for k in keys if k in data.trials.columns]]
+    good = data.trials.loc[data.trials["status"] == rundir.OK, [k for k in keys if k in data.trials.columns]]
     for name in ("summary", "curves", "layers"):
         frame = getattr(data, name)
         on = [k for k in keys if k in good.columns and k in frame.columns]

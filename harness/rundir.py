@@ -1,0 +1,203 @@
+"""The run directory: the one place that knows its file names, table columns, trial statuses and trial files.
+
+A run directory is the only state of a run and the report's only input::
+
+    <out>/scenario.yaml     the resolved scenario (every default filled in)
+    <out>/provenance.json   who ran it, where, when, with which versions
+    <out>/trials/<id>.json  one finished (or failed) trial each: a `TrialResult`
+    <out>/<table>.csv       the tidy tables of `TABLES`, rebuilt from the trial files
+    <out>/summary.md        the plain-text summary
+    <out>/index.html        the report
+    <out>/.lock             held by the run writing the folder
+
+Trial files are written atomically by the driver alone, so a killed run loses at most the
+trials in flight and the next run resumes from the others (`load_finished`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+
+from harness import atomic
+
+SCENARIO = "scenario.yaml"
+PROVENANCE = "provenance.json"
+SUMMARY_MD = "summary.md"
+REPORT = "index.html"
+TRIALS = "trials"
+LOCK = ".lock"
+
+# Trial statuses. Finished trials are kept on resume; a failed one is listed in the report and run again.
+OK, DIVERGED, FAILED = "ok", "diverged", "failed"
+STATUSES = (OK, DIVERGED, FAILED)
+FINISHED = (OK, DIVERGED)
+
+ID_COLUMNS = ["sampler", "normalizer", "seed"]
+# The tidy tables: identifying columns, then the swept fields (one column each), then the value columns.
+VALUE_COLUMNS = {
+    "trials": ["status", "diverged_step", "error", "seconds"],
+    "summary": ["metric", "value"],
+    "curves": ["step", "metric", "value"],
+    "layers": ["layer", "metric", "value"],
+}
+# Tables of a sampler's batches (no normalizer or seed): written by the runner next to the trial tables.
+BATCH_TABLES = {
+    "composition": ["sampler", "batch", "label", "count"],
+    "noniid": ["sampler", "metric", "value"],
+}
+TABLES = {**{name: ID_COLUMNS + cols for name, cols in VALUE_COLUMNS.items()}, **BATCH_TABLES}
+# Columns a reader cannot work without; the others may be absent in older or partial run directories.
+REQUIRED_COLUMNS = {**TABLES, "trials": ID_COLUMNS + ["status"]}
+
+
+def table_file(name):
+    """`summary` -> `summary.csv`."""
+    return f"{name}.csv"
+
+
+@dataclasses.dataclass
+class TrialResult:
+    """What one trial returns and what its file `trials/<id>.json` holds.
+
+    Keys a newer harness adds that this one does not know are kept in `extra` and written back,
+    so a result survives a round trip through any version.
+    """
+
+    id: str
+    hash: str
+    config: dict
+    status: str
+    diverged_step: int | None = None
+    error: str | None = None
+    curves: list = dataclasses.field(default_factory=list)
+    final: dict = dataclasses.field(default_factory=dict)
+    layers: list = dataclasses.field(default_factory=list)
+    seconds: float | None = None
+    timing: dict = dataclasses.field(default_factory=dict)
+    environment: dict | None = None
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}. Received: status={self.status!r}")
+
+    @property
+    def finished(self):
+        return self.status in FINISHED
+
+    def to_dict(self):
+        """The JSON-able dict (the file's layout: `environment` only when known, `extra` keys at the top level)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        if out["environment"] is None:
+            del out["environment"]
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, value):
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {k: v for k, v in value.items() if k in names}
+        return cls(**known, extra={k: v for k, v in value.items() if k not in names})
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=1, default=atomic._jsonable, allow_nan=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text):
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def failed(cls, config, error):
+        """The record of a trial that raised (`error`: one line)."""
+        return cls(id=config["id"], hash=config["hash"], config=config, status=FAILED, error=error)
+
+
+class RunDir:
+    """One run directory: paths, trial files, tables, lock."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    def trial_path(self, config):
+        return os.path.join(self.path, TRIALS, f"{config['id']}.json")
+
+    # -- trials ---------------------------------------------------------------
+    def prepare(self, fresh=False):
+        """Create the folders, drop files half-written by a killed run, and with `fresh` every trial file."""
+        os.makedirs(os.path.join(self.path, TRIALS), exist_ok=True)
+        for path in glob.glob(os.path.join(self.path, TRIALS, ".tmp-*")):
+            os.unlink(path)
+        if fresh:
+            for path in glob.glob(os.path.join(self.path, TRIALS, "*.json")):
+                os.unlink(path)
+
+    def load_finished(self, config):
+        """The saved result (a dict) of this exact trial config, if it finished (ok or diverged)."""
+        path = self.trial_path(config)
+        if not os.path.exists(path):
+            return None
+        try:
+            with open(path) as handle:
+                result = TrialResult.from_json(handle.read())
+        except (OSError, ValueError, TypeError):  # unreadable, not JSON, or not a trial result
+            return None
+        return result.to_dict() if result.hash == config["hash"] and result.finished else None
+
+    def save_trial(self, config, result):
+        """File `result` (a dict from an executor) under `config`'s id; returns what was written."""
+        filed = TrialResult.from_dict({**result, "id": config["id"], "config": config}).to_dict()
+        atomic.write_json(self.trial_path(config), filed)
+        return filed
+
+    # -- tables and text files -------------------------------------------------
+    def write_table(self, name, frame):
+        atomic.write_csv(self.file(table_file(name)), frame)
+
+    def write_text(self, name, text):
+        atomic.write_text(self.file(name), text)
+
+    def write_json(self, name, value):
+        atomic.write_json(self.file(name), value)
+
+    def scenario_name(self):
+        """The `name` of the scenario stored here, or None (no file, or not readable)."""
+        import yaml
+
+        try:
+            with open(self.file(SCENARIO)) as handle:
+                return (yaml.safe_load(handle) or {}).get("name")
+        except (OSError, yaml.YAMLError, AttributeError):
+            return None
+
+    # -- one writer at a time --------------------------------------------------
+    def lock(self):
+        """An exclusive lock on the run directory (a file handle; close it, or use it in `with`, to release).
+
+        Two runs writing one folder would delete each other's files.
+        """
+        import fcntl
+
+        from harness.errors import UsageError
+
+        handle = open(self.file(LOCK), "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise UsageError(f"--out: {self.path!r} is in use by another run") from None
+        return handle
+
+    def refuse_another_scenario(self, name, fresh):
+        """A run directory holds one scenario: resuming another one into it would mix two runs' files."""
+        from harness.errors import UsageError
+
+        previous = self.scenario_name()
+        if previous is not None and previous != name and not fresh:
+            raise UsageError(f"--out: {self.path!r} holds a run of scenario {previous!r}, not {name!r} "
+                             "(choose another --out, or --fresh to replace it)")
