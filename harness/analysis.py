@@ -15,6 +15,9 @@ Metrics (names as in the run directory's tables):
   outputs with the same input (local) and through the whole network (propagated),
   and for renormalizing layers the fraction of (channel, batch) pairs whose r or d hit the clip.
 - at the logits: disagreement of the argmax and mean KL(p_train || p_inference).
+
+Each of these metrics is described (when produced, label, unit, range) in `harness.metrics.METRICS`, which the
+trial, the tables and the report read: a new metric is added here and there, with its test.
 """
 
 import inspect
@@ -22,9 +25,8 @@ import typing
 
 import numpy as np
 
+from harness.metrics import QUANTILES
 from harness.models import normalization_layers
-
-QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 CLIP_TOLERANCE = 1e-6
 INFERENCE_CHUNK = 512
 

@@ -17,10 +17,13 @@ import traceback
 import numpy as np
 
 from harness import data as data_sources
+from harness.metrics import FINAL, produced
+from harness.rundir import DIVERGED, OK, TrialResult
 from harness.scenario import batch_stream, config_hash, test_examples
 
 TEST_SAMPLER_SEED_OFFSET = 7919
 PRECISE_SEED_OFFSET = 104729
+FINAL_METRICS = frozenset(produced(FINAL))  # of the last evaluation's metrics, those that are final numbers too
 
 
 def trial_id(config):
@@ -223,7 +226,7 @@ def run_trial(config, on_step=None):
     probe = sampler_test[: analysis["probe_batches"]]
 
     curves, chunk_times, timing = [], [], {"train": 0.0, "analysis": 0.0}
-    step, status, diverged_step = 0, "ok", None
+    step, status, diverged_step = 0, OK, None
     window_losses, window_correct = [], 0
     # Evaluations run on a snapshot of the variables on another thread, overlapping the training that follows.
     evaluations, warm_up = [], None
@@ -237,14 +240,14 @@ def run_trial(config, on_step=None):
                 timing["train"] += chunk_times[-1][0]
                 bad = np.flatnonzero(~np.isfinite(losses))
                 if bad.size:
-                    status, diverged_step = "diverged", step + int(bad[0]) + 1
+                    status, diverged_step = DIVERGED, step + int(bad[0]) + 1
                     break
                 window_losses.extend(losses.tolist())
                 window_correct += int(correct)
                 step += len(chunk)
                 if on_step is not None:
                     on_step(step, steps)
-            if status == "diverged":
+            if status == DIVERGED:
                 break
             tic = time.perf_counter()
             window = {"train_loss": float(np.mean(window_losses)),
@@ -268,32 +271,29 @@ def run_trial(config, on_step=None):
             if future is not None:
                 future.cancel()  # after an error or Ctrl-C: the ones not started are dropped
 
-    result = {"id": config["id"], "hash": config["hash"], "config": config, "status": status,
-              "environment": environment(),
-              "diverged_step": diverged_step, "error": None, "curves": curves, "final": {}, "layers": []}
-    if status == "ok":
+    result = TrialResult(id=config["id"], hash=config["hash"], config=config, status=status,
+                         environment=environment(), diverged_step=diverged_step, curves=curves)
+    if status == OK:
         tic = time.perf_counter()
         precise_batches = batch_stream({"kind": "iid"}, None, dataset.y_train, batch_size,
                                        seed + PRECISE_SEED_OFFSET, analysis["precise_batches"])
-        final = {k: v for k, v in final.items() if k != "clip_fraction"}
+        final = {k: v for k, v in final.items() if k in FINAL_METRICS}
         final["acc_batch_iid"] = analyzer.acc_batch(iid_test)  # a final number only: no curve needs it
         final["acc_precise"] = analyzer.acc_precise(precise_batches)
         final.update(analyzer.logit_mismatch(sampler_test))
-        result["layers"] = analyzer.layer_statistics(probe)
+        result.layers = analyzer.layer_statistics(probe)
         timing["analysis"] += time.perf_counter() - tic
     steady = chunk_times[1:] or chunk_times
     ms_per_step = 1000 * sum(t for t, _ in steady) / max(sum(n for _, n in steady), 1)
     timing["trace"] = max(chunk_times[0][0] - chunk_times[0][1] * ms_per_step / 1000, 0.0) if chunk_times else 0.0
-    result["seconds"] = time.perf_counter() - started
-    result["timing"] = timing
-    if status == "ok":
-        result["final"] = {**final, "seconds": result["seconds"], "ms_per_step": ms_per_step}
-    return result
+    result.seconds = time.perf_counter() - started
+    result.timing = timing
+    if status == OK:
+        result.final = {**final, "seconds": result.seconds, "ms_per_step": ms_per_step}
+    return result.to_dict()
 
 
 def failed_result(config, error):
     """The record of a trial that raised: kept, listed in the report, retried on resume."""
     last = traceback.format_exception_only(type(error), error)[-1].strip()
-    return {"id": config["id"], "hash": config["hash"], "config": config, "status": "failed",
-            "diverged_step": None, "error": last.splitlines()[0][:500], "curves": [], "final": {},
-            "layers": [], "seconds": None, "timing": {}}
+    return TrialResult.failed(config, last.splitlines()[0][:500]).to_dict()

@@ -303,6 +303,27 @@ def test_evaluate_gives_the_separate_metrics_in_one_call():
     assert "clip_fraction" not in Analyzer(plain, make_dataset()).evaluate(batches, 3)
 
 
+def test_every_metric_the_analyzer_gives_is_described_and_in_its_range():
+    """The metric table (harness.metrics) names every number the analyzer returns, where it is produced,
+    and a range the values respect: the trial, the tables and the report rely on it."""
+    from harness.metrics import CURVE, FINAL, LAYER, METRICS, bounds
+
+    model, _ = tiny_model("batchrenorm", r_max=1.5, d_max=0.5)
+    data = make_dataset()
+    analyzer = Analyzer(model, data)
+    batches = np.arange(48).reshape(6, 8)[::-1]
+    given = [(CURVE, analyzer.evaluate(batches, 3)), (FINAL, {"acc_batch_iid": analyzer.acc_batch(batches),
+                                                              "acc_precise": analyzer.acc_precise(batches)}),
+             (FINAL, analyzer.logit_mismatch(batches))]
+    given += [(LAYER, {k: v for k, v in row.items() if k != "layer"}) for row in analyzer.layer_statistics(batches)]
+    for where, values in given:
+        for name, value in values.items():
+            assert where in METRICS[name].produced, (name, where)
+            low, high = bounds(name)
+            assert low <= value <= high, (name, value)
+    assert {"clip_fraction", "abs_d_q95", "logit_kl", "acc_inference"} <= {n for _, v in given for n in v}
+
+
 @pytest.mark.parametrize("schedule", [{}, {"warmup_steps": 1, "r_max_ramp_end": 4, "d_max_ramp_end": 4}])
 def test_evaluating_a_snapshot_gives_the_metrics_of_when_it_was_taken(schedule):
     """Training on after `snapshot()` (in-place optimizer updates, moving statistics, the BRN step and with it the

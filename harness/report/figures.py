@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.metrics import METRICS, accuracy_modes
 from harness.report import headline as hl
 from harness.report.loader import ACCURACY_METRICS
 from harness.stats import mean_ci
@@ -28,8 +29,7 @@ RC = {
     "axes.spines.top": False, "axes.spines.right": False,
     "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],  # ships with matplotlib
 }
-MODE_LABELS = {"acc_inference": "inference\n(moving stats)", "acc_batch_iid": "batch stats\ni.i.d. batches",
-               "acc_batch_sampler": "batch stats\nsampler batches", "acc_precise": "PreciseBN\n(re-estimated)"}
+MODE_LABELS = {name: METRICS[name].mode for name in accuracy_modes()}
 
 
 @dataclass
@@ -130,7 +130,7 @@ def _stats_of(data, metric, sampler, norm, scale=1.0):
     return mean_ci(hl.values(data, metric, sampler, norm, None, scale).to_numpy())
 
 
-# ----------------------------------------------------------------------------- section 1
+# ----------------------------------------------------------------------------- section "headline"
 def headline_figure(data):
     """acc_inference per sampler, one bar per normalizer: the verdict table as a picture."""
     colours = palette(data.normalizers)
@@ -256,7 +256,7 @@ def dependence_heatmap(data):
                  "panels, blue cells are where it keeps more accuracy than BN and red cells where it keeps less.")
 
 
-# ----------------------------------------------------------------------------- section 2
+# ----------------------------------------------------------------------------- section "modes"
 def modes_figure(data):
     """Accuracy in the four evaluation modes, grouped bars per sampler."""
     modes = [m for m in ACCURACY_METRICS if (data.summary["metric"] == m).any()]
@@ -281,7 +281,7 @@ def modes_figure(data):
                  "paper.")
 
 
-# ----------------------------------------------------------------------------- section 3
+# ----------------------------------------------------------------------------- section "curves"
 def _band(frame, by):
     """Mean and t interval of `value` per group (one row per group)."""
     rows = []
@@ -327,7 +327,7 @@ def curves_figure(data):
                  "network is fitting batch statistics that inference mode does not have.")
 
 
-# ----------------------------------------------------------------------------- section 4
+# ----------------------------------------------------------------------------- section "layers"
 def mismatch_figure(data):
     """Relative L2 train/inference mismatch per layer depth, local (dashed) and propagated (solid)."""
     frame = data.layers[data.layers["metric"].isin(["mismatch_local", "mismatch_propagated"])]
@@ -435,7 +435,7 @@ def clip_figure(data):
                  "back to plain batch normalization on those channels.")
 
 
-# ----------------------------------------------------------------------------- section 5
+# ----------------------------------------------------------------------------- section "logits"
 def logits_figure(data):
     """Prediction disagreement and KL between training-mode and inference-mode logits."""
     metrics = [(m, label, scale) for m, label, scale in
@@ -459,7 +459,7 @@ def logits_figure(data):
                  "on a sampler mean the network's output depends on which batch an example arrives in.")
 
 
-# ----------------------------------------------------------------------------- section 6
+# ----------------------------------------------------------------------------- section "composition"
 def composition_figure(data):
     """Label composition of the first training batches of each sampler."""
     if data.composition.empty:
@@ -489,7 +489,7 @@ def composition_figure(data):
                  "class-correlated one concentrates them in a few bright cells.")
 
 
-# ----------------------------------------------------------------------------- section 7
+# ----------------------------------------------------------------------------- section "timing"
 def timing_figure(data):
     """Seconds per trial and milliseconds per training step per normalizer."""
     metrics = [(m, label) for m, label in (("seconds", "wall time per trial (s)"),
@@ -510,19 +510,6 @@ def timing_figure(data):
     return embed(fig, "fig-timing", "Cost per normalizer",
                  "Bars of equal height mean the normalizers cost the same; the ratio table below gives the "
                  "paired cost of each normalizer relative to BN.")
-
-
-def section_figures(data):
-    """Figures of sections 1-7 for a run without sweep variables (or one sweep point)."""
-    return {
-        1: [headline_figure(data)],
-        2: [modes_figure(data)],
-        3: [curves_figure(data)],
-        4: [mismatch_figure(data), rd_figure(data), clip_figure(data)],
-        5: [logits_figure(data)],
-        6: [composition_figure(data)],
-        7: [timing_figure(data)],
-    }
 
 
 # ----------------------------------------------------------------------------- comparison of two runs
