@@ -79,8 +79,8 @@ def test_report_in_headless_chromium(tmp_path_factory):
     assert console_errors == [] and page_errors == []
     assert failed == []
     assert requests and all(u == url or u.startswith("data:") for u in requests), requests
-    for number, _, title in SECTIONS:
-        assert f"{number}. {title}" in headings
+    for number, section in enumerate(SECTIONS, 1):
+        assert f"{number}. {section.title}" in headings
     assert n_figures >= 9 and n_figures == len(images) + len(svg_sizes)
     for alt, complete, width, height in images:
         assert complete and width > 0 and height > 0, alt

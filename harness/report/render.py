@@ -4,10 +4,12 @@ The HTML is one self-contained file: CSS inline, figures inline (SVG) or as data
 nothing fetched from the network, so it opens offline and survives being mailed around.
 """
 
+import dataclasses
 import difflib
 import math
 import os
 import tempfile
+import typing
 from pathlib import Path
 
 from harness.errors import UsageError
@@ -16,16 +18,6 @@ from harness.report import headline as hl
 from harness.report.loader import ACCURACY_METRICS, load_run, restrict
 from harness.stats import mean_ci
 
-SECTIONS = [
-    (1, "headline", "Headline and verdict"),
-    (2, "modes", "Accuracy in the four evaluation modes"),
-    (3, "curves", "Learning curves"),
-    (4, "layers", "Train/inference mismatch by layer"),
-    (5, "logits", "Logit-level mismatch"),
-    (6, "composition", "Batch composition"),
-    (7, "timing", "Timing"),
-    (8, "provenance", "Provenance"),
-]
 NONIID_METRICS = [("tv_distance", "TV distance to population"), ("hellinger_distance", "Hellinger distance"),
                   ("effective_classes", "effective classes per batch"), ("coverage", "epoch coverage"),
                   ("repeat_rate", "within-batch repeats")]
@@ -142,16 +134,67 @@ def _clean(figures):
     return [f for f in figures if f is not None]
 
 
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """One section of the single-run report: its anchor `id`, its `title`, the figures it shows and the values
+    its template (`templates/sections/<id>.html.j2`) needs beyond the report's common ones.
+
+    figures(detail) and context(data, detail) receive the run (`data`) and the run restricted to the point the
+    sections show (`detail`: the hardest sweep point, or the whole run without a sweep). Sections are numbered
+    in the order of `SECTIONS`; adding one is an entry there and its template.
+    """
+
+    id: str
+    title: str
+    figures: typing.Callable = lambda detail: []
+    context: typing.Callable = lambda data, detail: {}
+    at_point: bool = True  # shows the hardest sweep point only (the headline note names these sections)
+
+    @property
+    def template(self):
+        return f"sections/{self.id}.html.j2"
+
+
+def _modes_context(data, detail):
+    modes, mode_rows = _mode_table(detail)
+    return {"modes": modes, "mode_rows": mode_rows}
+
+
+SECTIONS = [
+    Section("headline", "Headline and verdict", lambda d: [figs.headline_figure(d)], at_point=False),
+    Section("modes", "Accuracy in the four evaluation modes", lambda d: [figs.modes_figure(d)], _modes_context),
+    Section("curves", "Learning curves", lambda d: [figs.curves_figure(d)]),
+    Section("layers", "Train/inference mismatch by layer",
+            lambda d: [figs.mismatch_figure(d), figs.rd_figure(d), figs.clip_figure(d)]),
+    Section("logits", "Logit-level mismatch", lambda d: [figs.logits_figure(d)],
+            lambda data, detail: {"logit_rows": _logit_table(detail)}),
+    Section("composition", "Batch composition", lambda d: [figs.composition_figure(d)],
+            lambda data, detail: {"noniid_metrics": NONIID_METRICS, "noniid_rows": _noniid_table(detail)}),
+    Section("timing", "Timing", lambda d: [figs.timing_figure(d)],
+            lambda data, detail: {"cost_ratios": _cost_ratios(detail)}),
+    Section("provenance", "Provenance",
+            context=lambda data, detail: {"bad_trials": _bad_trials(data), "provenance": _provenance(data),
+                                          "scenario_text": data.scenario_text}, at_point=False),
+]
+
+
+def _span(numbers):
+    """'2–7' for consecutive section numbers (a list otherwise)."""
+    if numbers and numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return f"{numbers[0]}–{numbers[-1]}" if len(numbers) > 1 else str(numbers[0])
+    return ", ".join(str(n) for n in numbers)
+
+
 def build_context(data):
     """Everything the single-run template shows (figures already rendered)."""
     point = hl.hardest_point(data)
     detail = restrict(data, point)
     head = hl.headline(data, point)  # at a sweep point, the sentences name it
-    sections = {k: _clean(v) for k, v in figs.section_figures(detail).items()}
+    figures = {section.id: _clean(section.figures(detail)) for section in SECTIONS}
     if data.sweep_vars:
-        sections[1] = _clean([figs.dependence_figure(data), figs.dependence_heatmap(data)]) + sections[1]
-    modes, mode_rows = _mode_table(detail)
-    return {
+        figures["headline"] = _clean([figs.dependence_figure(data), figs.dependence_heatmap(data)]) + figures["headline"]
+    number = {section.id: i for i, section in enumerate(SECTIONS, 1)}
+    context = {
         "title": f"Minibatch dependence report: {data.name}",
         "name": data.name, "description": data.description, "run_path": str(data.path),
         "headline": head, "verdict": head["rows"], "reference": data.reference,
@@ -161,15 +204,14 @@ def build_context(data):
         "drop_classes": hl.DROP_CLASSES[:-1],
         "has_drop": data.iid_sampler is not None and bool(hl.non_iid_samplers(data)),
         "sweep_vars": data.sweep_vars, "point": hl.point_label(point), "n_points": len(data.points()),
-        "sections": SECTIONS, "figures": sections,
-        "heading": {anchor: f"{number}. {text}" for number, anchor, text in SECTIONS},
-        "modes": modes, "mode_rows": mode_rows, "logit_rows": _logit_table(detail),
-        "noniid_metrics": NONIID_METRICS, "noniid_rows": _noniid_table(detail),
-        "cost_ratios": _cost_ratios(detail), "bad_trials": _bad_trials(data),
-        "provenance": _provenance(data), "scenario_text": data.scenario_text,
+        "sections": SECTIONS, "figures": figures, "number": number,
+        "detail_sections": _span([number[s.id] for s in SECTIONS if s.at_point]),
         "n_trials": len(data.trials), "n_ok": int((data.trials["status"] == "ok").sum()),
         "seeds": sorted(data.summary["seed"].unique().tolist()),
     }
+    for section in SECTIONS:
+        context.update(section.context(data, detail))
+    return context
 
 
 def _compare_rows(run_a, run_b):
