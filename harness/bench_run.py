@@ -89,7 +89,7 @@ def main(args):
     from harness.validate_cmd import load_scenario
 
     import_tensorflow()
-    from harness import runner
+    from harness import rundir, runner
 
     scenario = load_scenario(args.scenario)
     if args.smoke:
@@ -98,9 +98,9 @@ def main(args):
         tic = time.perf_counter()
         results = runner.run(scenario, out_dir, quiet=True, report=True)
         wall = time.perf_counter() - tic
-        with open(os.path.join(out_dir, "provenance.json")) as handle:
+        with open(os.path.join(out_dir, rundir.PROVENANCE)) as handle:
             run_timing = json.load(handle)["timing"]
-    ok = [r for r in results if r["status"] == "ok"]
+    ok = [r for r in results if r["status"] == rundir.OK]
     train = sum(r["timing"]["train"] for r in ok)
     trace = sum(r["timing"]["trace"] for r in ok)
     analysis = sum(r["timing"]["analysis"] for r in ok)

@@ -62,21 +62,18 @@ def _accuracy(name, label, mode, produced=(CURVE, FINAL)):
 
 
 METRICS = {m.name: m for m in [
-    Metric("train_loss", (CURVE, FINAL), "training loss (cross-entropy) since the last evaluation", "nats",
-           higher_is_better=False),
-    _accuracy("train_acc", "training accuracy on the training batches since the last evaluation", None),
+    # train_*: over the training batches since the previous evaluation
+    Metric("train_loss", (CURVE, FINAL), "training loss (cross-entropy)", "nats", higher_is_better=False),
+    _accuracy("train_acc", "training accuracy", None),
     # the four evaluation modes, in the report's order
-    _accuracy("acc_inference", "test accuracy, inference mode (moving statistics)", "inference\n(moving stats)"),
-    _accuracy("acc_batch_iid", "test accuracy, batch statistics of i.i.d. test batches", "batch stats\ni.i.d. batches",
+    _accuracy("acc_inference", "test accuracy, inference", "inference\n(moving stats)"),
+    _accuracy("acc_batch_iid", "test accuracy, batch stats on i.i.d. batches", "batch stats\ni.i.d. batches",
               produced=(FINAL,)),
-    _accuracy("acc_batch_sampler", "test accuracy, batch statistics of the sampler's test batches",
-              "batch stats\nsampler batches"),
-    _accuracy("acc_precise", "test accuracy, population statistics re-estimated (PreciseBN)",
-              "PreciseBN\n(re-estimated)", produced=(FINAL,)),
-    Metric("logit_disagreement", (FINAL,), "predictions that differ between training and inference mode",
-           "fraction", 0.0, 1.0, False),
-    Metric("logit_kl", (FINAL,), "mean KL(train mode || inference mode) of the predictions", "nats",
-           higher_is_better=False),
+    _accuracy("acc_batch_sampler", "test accuracy, batch stats on sampler batches", "batch stats\nsampler batches"),
+    _accuracy("acc_precise", "test accuracy, PreciseBN (re-estimated statistics)", "PreciseBN\n(re-estimated)",
+              produced=(FINAL,)),
+    Metric("logit_disagreement", (FINAL,), "predictions that differ", "fraction", 0.0, 1.0, False),
+    Metric("logit_kl", (FINAL,), "mean KL(train mode || inference mode)", "nats", higher_is_better=False),
     Metric("clip_fraction", (CURVE, LAYER), "channels with r or d at the clip", "fraction", 0.0, 1.0),
     Metric("mismatch_local", (LAYER,), "relative L2 train/inference mismatch, same input", "ratio",
            higher_is_better=False),
@@ -99,6 +96,20 @@ def produced(where):
 def accuracy_modes():
     """The accuracies of the evaluation modes, in the report's order."""
     return [name for name, metric in METRICS.items() if metric.mode is not None]
+
+
+UNIT_SHOWN = {"fraction": "%", "nats": "nats", "ratio": "ratio", "seconds": "s", "ms": "ms"}
+
+
+def display_scale(name):
+    """What a value is multiplied by for display: fractions are shown in percent."""
+    return 100.0 if METRICS[name].unit == "fraction" else 1.0
+
+
+def axis_label(name):
+    """`test accuracy, inference (%)`: the label with the unit a value is shown in."""
+    metric = METRICS[name]
+    return f"{metric.label} ({UNIT_SHOWN.get(metric.unit, metric.unit)})"
 
 
 def bounds(name):

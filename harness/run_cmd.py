@@ -4,6 +4,7 @@ import os
 import shlex
 import sys
 
+from harness import rundir
 from harness.errors import UsageError
 from harness.validate_cmd import load_scenario
 
@@ -62,6 +63,6 @@ def main(args):
     finally:
         executor.shutdown()  # also when the run is refused before any trial: workers may still be starting
     if not args.quiet:
-        where = os.path.join(out_dir, "index.html") if not args.no_report else out_dir
+        where = os.path.join(out_dir, rundir.REPORT) if not args.no_report else out_dir
         print(f"results: {out_dir}/  report: {where}")
     return 0

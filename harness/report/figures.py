@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.metrics import METRICS, accuracy_modes
+from harness.metrics import METRICS, accuracy_modes, axis_label, display_scale
 from harness.report import headline as hl
 from harness.report.loader import ACCURACY_METRICS
 from harness.stats import mean_ci
@@ -293,9 +293,8 @@ def _band(frame, by):
 
 def curves_figure(data):
     """Learning curves with CI bands over seeds: train loss, acc_inference, acc_batch_sampler."""
-    metrics = [("train_loss", "training loss (cross-entropy)", 1.0),
-               ("acc_inference", "test accuracy, inference (%)", data.accuracy_scale),
-               ("acc_batch_sampler", "test accuracy, batch stats on sampler batches (%)", data.accuracy_scale)]
+    metrics = [(m, axis_label(m), data.accuracy_scale if m in ACCURACY_METRICS else display_scale(m))
+               for m in ("train_loss", "acc_inference", "acc_batch_sampler")]
     metrics = [m for m in metrics if (data.curves["metric"] == m[0]).any()]
     if not metrics or data.curves.empty:
         return None
@@ -438,9 +437,7 @@ def clip_figure(data):
 # ----------------------------------------------------------------------------- section "logits"
 def logits_figure(data):
     """Prediction disagreement and KL between training-mode and inference-mode logits."""
-    metrics = [(m, label, scale) for m, label, scale in
-               (("logit_disagreement", "predictions that differ (%)", 100.0),
-                ("logit_kl", "mean KL(train mode || inference mode) (nats)", 1.0))
+    metrics = [(m, axis_label(m), display_scale(m)) for m in ("logit_disagreement", "logit_kl")
                if (data.summary["metric"] == m).any()]
     if not metrics:
         return None

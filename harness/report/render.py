@@ -12,6 +12,7 @@ import tempfile
 import typing
 from pathlib import Path
 
+from harness import rundir
 from harness.errors import UsageError
 from harness.report import figures as figs
 from harness.report import headline as hl
@@ -299,5 +300,5 @@ def write_report(run_dir, out=None, compare_dir=None):
     run_dir = Path(run_dir)
     html = render(run_dir, compare_dir)
     if out is None:
-        out = run_dir / ("index.html" if compare_dir is None else f"compare_{Path(compare_dir).name}.html")
+        out = run_dir / (rundir.REPORT if compare_dir is None else f"compare_{Path(compare_dir).name}.html")
     return _write_atomic(out, html)

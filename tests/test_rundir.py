@@ -1,0 +1,81 @@
+"""The run directory's owner: trial results round-trip through JSON, resume keeps only finished trials of the same
+config, one writer at a time."""
+
+import json
+
+import pytest
+
+from harness import rundir
+from harness.errors import UsageError
+from harness.rundir import RunDir, TrialResult
+
+
+def _config(trial_id="iid__bn__s0", hash_="abc"):
+    return {"id": trial_id, "hash": hash_, "sampler": "iid", "normalizer": "bn", "seed": 0}
+
+
+def test_trial_result_round_trips_through_json_and_keeps_unknown_keys():
+    result = TrialResult(id="t", hash="h", config=_config(), status="ok", diverged_step=None,
+                         curves=[{"step": 10, "metric": "acc_inference", "value": 0.5}], final={"acc_inference": 0.5},
+                         layers=[{"layer": 1, "mismatch_local": 0.1}], seconds=1.5, timing={"train": 1.0},
+                         environment={"device": "cpu"}, extra={"init_fingerprint": "f00d"})
+    text = result.to_json()
+    assert json.loads(text)["init_fingerprint"] == "f00d"  # a key of a newer harness is written back at the top
+    assert TrialResult.from_json(text) == result
+    failed = TrialResult.failed(_config(), "ValueError: boom")
+    assert failed.to_dict()["status"] == "failed" and "environment" not in failed.to_dict() and not failed.finished
+    with pytest.raises(ValueError, match="Received: status='done'"):
+        TrialResult(id="t", hash="h", config={}, status="done")
+
+
+def test_load_finished_returns_only_finished_trials_of_the_same_config(tmp_path):
+    run = RunDir(tmp_path)
+    run.prepare()
+    config = _config()
+    assert run.load_finished(config) is None
+    for status, expected in (("ok", True), ("diverged", True), ("failed", False)):
+        run.save_trial(config, TrialResult(id="x", hash="abc", config={}, status=status).to_dict())
+        loaded = run.load_finished(config)
+        assert (loaded is not None) == expected, status
+        if expected:
+            assert loaded["id"] == config["id"] and loaded["config"] == config  # filed under this config
+    assert run.load_finished(_config(hash_="other")) is None  # another config under the same id: run again
+    with open(run.trial_path(config), "w") as handle:
+        handle.write('{"id": "x", "status"')  # cut off by a kill
+    assert run.load_finished(config) is None
+    with open(run.trial_path(config), "w") as handle:
+        json.dump({"what": "not a trial"}, handle)
+    assert run.load_finished(config) is None
+
+
+def test_prepare_drops_half_written_files_and_fresh_drops_every_trial(tmp_path):
+    run = RunDir(tmp_path)
+    run.prepare()
+    run.save_trial(_config(), TrialResult(id="x", hash="abc", config={}, status="ok").to_dict())
+    (tmp_path / rundir.TRIALS / ".tmp-half.json").write_text("{")
+    run.prepare()
+    assert sorted(p.name for p in (tmp_path / rundir.TRIALS).iterdir()) == ["iid__bn__s0.json"]
+    run.prepare(fresh=True)
+    assert list((tmp_path / rundir.TRIALS).iterdir()) == []
+
+
+def test_one_writer_at_a_time_and_one_scenario_per_folder(tmp_path):
+    run = RunDir(tmp_path)
+    with run.lock():
+        with pytest.raises(UsageError, match="is in use by another run"):
+            RunDir(tmp_path).lock()
+    with RunDir(tmp_path).lock():  # released
+        pass
+    run.write_text(rundir.SCENARIO, "name: first\n")
+    run.refuse_another_scenario("first", fresh=False)
+    run.refuse_another_scenario("second", fresh=True)
+    with pytest.raises(UsageError, match="holds a run of scenario 'first', not 'second'"):
+        run.refuse_another_scenario("second", fresh=False)
+
+
+def test_tables_have_the_columns_of_the_on_disk_format():
+    # what old run directories hold: readers of any version find these columns
+    assert rundir.TABLES["summary"] == ["sampler", "normalizer", "seed", "metric", "value"]
+    assert rundir.TABLES["trials"] == ["sampler", "normalizer", "seed", "status", "diverged_step", "error", "seconds"]
+    assert rundir.TABLES["layers"][-3:] == ["layer", "metric", "value"]
+    assert rundir.table_file("curves") == "curves.csv"
