@@ -18,13 +18,12 @@ import sys
 import yaml
 
 from harness import data as data_sources
-from harness.errors import MISSING, ScenarioError, did_you_mean, show
+from harness.errors import MISSING, ScenarioError, did_you_mean
 from harness.sweep import grid
 
 
-_MISSING = MISSING
+_MISSING = MISSING  # the names this module and its callers have always used
 _REQUIRED = object()
-_show = show
 
 
 @dataclasses.dataclass(frozen=True)
