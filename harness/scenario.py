@@ -60,6 +60,55 @@ class Field:
             raise ScenarioError(path, value, f"must be <= {self.high}")
         return value
 
+    def json_schema(self):
+        """This field as a JSON Schema (draft 2020-12): type, range, choices, default; see `harness.schema`."""
+        if self.list_of is not None:
+            schema = {"type": "array", "items": Field(self.list_of, low=self.low, high=self.high).json_schema(),
+                      "minItems": 1}
+        else:
+            schema = {"type": _JSON_TYPES[self.kind]}
+            if self.choices is not None:
+                schema["enum"] = list(self.choices)
+            if self.low is not None:
+                schema["exclusiveMinimum" if self.low_open else "minimum"] = self.low
+            if self.high is not None:
+                schema["maximum"] = self.high
+        if self.nullable:
+            schema = {"anyOf": [schema, {"type": "null"}]}
+        if self.default is not _REQUIRED:
+            schema["default"] = self.default
+        return schema
+
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+
+
+class PairsField(Field):
+    """A list of distinct [a, b] pairs of names (which names exist is checked where they are known)."""
+
+    def __init__(self):
+        super().__init__(list, [])
+
+    def check(self, path, value):
+        if not isinstance(value, list):
+            raise ScenarioError(path, value, f"must be a list of [a, b] pairs, got {type(value).__name__}")
+        seen = {}
+        for i, pair in enumerate(value):
+            if (not isinstance(pair, list) or len(pair) != 2
+                    or not all(isinstance(name, str) for name in pair)):
+                raise ScenarioError(f"{path}[{i}]", pair, "must be a pair of names [a, b]")
+            if pair[0] == pair[1]:
+                raise ScenarioError(f"{path}[{i}]", pair, "compares a normalizer with itself")
+            key = frozenset(pair)
+            if key in seen:
+                raise ScenarioError(f"{path}[{i}]", pair, f"repeats the pair {path}[{seen[key]}]")
+            seen[key] = i
+        return [list(pair) for pair in value]
+
+    def json_schema(self):
+        pair = {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2}
+        return {"type": "array", "items": pair, "default": []}
+
 
 _did_you_mean = did_you_mean
 
@@ -135,9 +184,11 @@ ANALYSIS_FIELDS = {
     # Left out: chosen by `default_reference` / `default_iid_control`; null: none.
     "reference": Field(str, None, nullable=True),
     "iid_control": Field(str, None, nullable=True),
+    # Declared comparisons: [a, b] means a minus b, paired by seed and sweep point.
+    "compare": PairsField(),
 }
 # Analysis fields that choose what the tables and report compare, not what a trial computes (kept out of its hash).
-REPORT_FIELDS = ("reference", "iid_control")
+REPORT_FIELDS = ("reference", "iid_control", "compare")
 
 TOP_LEVEL = ("name", "description", "data", "model", "normalizers", "samplers", "training", "seeds", "analysis", "sweep")
 
@@ -278,9 +329,10 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
     analysis = _check_fields("analysis", raw.get("analysis", {}), ANALYSIS_FIELDS)
 
     normalizers = _validate_normalizers(raw["normalizers"], training)
+    _check_compared_names(analysis["compare"], normalizers)
     samplers_raw = _validate_sampler_names(raw["samplers"])
     analysis = _resolve_comparisons(analysis, raw.get("analysis") or {}, normalizers, samplers_raw)
-    sweep = _mapping("sweep", raw.get("sweep") or {})
+    sweep = _mapping("sweep", {} if raw.get("sweep") is None else raw["sweep"])
     scenario = Scenario(name, description, data, model, normalizers, samplers_raw, training, seeds, analysis, sweep)
     if sweep:
         if check_feasibility:
@@ -368,6 +420,8 @@ def _named_sections(path, value):
         cfg = _mapping(f"{path}.{key}", cfg)
         if "kind" not in cfg:
             raise ScenarioError(f"{path}.{key}.kind", _MISSING, "is required")
+        if not isinstance(cfg["kind"], str):
+            raise ScenarioError(f"{path}.{key}.kind", cfg["kind"], f"must be str, got {type(cfg['kind']).__name__}")
     return value
 
 
@@ -393,6 +447,16 @@ def _validate_normalizers(value, training):
             raise ScenarioError(f"normalizers.{name}.microbatch_size", microbatch,
                                 f"does not divide training.batch_size {training['batch_size']}")
     return resolved
+
+
+def _check_compared_names(pairs, normalizers):
+    """Every name in `analysis.compare` is one of the scenario's normalizers."""
+    for i, pair in enumerate(pairs):
+        for j, name in enumerate(pair):
+            if name not in normalizers:
+                raise ScenarioError(f"analysis.compare[{i}][{j}]", name,
+                                    f"is not a normalizer of this scenario ({', '.join(normalizers)})"
+                                    f"{_did_you_mean(name, normalizers)}")
 
 
 def _validate_sampler_names(value):

@@ -1,0 +1,171 @@
+"""A JSON Schema (draft 2020-12) of the scenario format, generated from the definitions validation uses.
+
+Editors (the YAML language server, PyCharm, VS Code) validate and complete a scenario file from it. It is
+built from the same `Field` tables and registries that `harness.scenario.validate` checks against, so the two
+cannot drift; it may be looser than validation where a check needs the data (feasibility) or code (a plugin's
+own argument checks), never stricter: a scenario the schema rejects is rejected by `validate` too (tested).
+
+Examples
+--------
+>>> from harness.schema import scenario_schema
+>>> schema = scenario_schema(plugins=False)
+>>> schema["properties"]["training"]["properties"]["batch_size"]["minimum"]
+1
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from harness import scenario as sc
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# A plugin given as "module.path:ClassOrFunction": the schema cannot know its parameters.
+PLUGIN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$"
+
+
+
+def _fields_object(fields: dict, extra: dict | None = None, description: str = "") -> dict:
+    """A closed object of `fields` (unknown keys rejected, as validation does), required ones listed."""
+    properties = {**(extra or {}), **{key: field.json_schema() for key, field in fields.items()}}
+    schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    required = [key for key, field in fields.items() if field.default is sc._REQUIRED]
+    if required:
+        schema["required"] = required
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _default_schema(default) -> dict:
+    """A parameter known only by its default: its JSON type, or null (several parameters take None, e.g.
+    keras_renorm's r_max for "no clip", which only their validation code knows); any type when the default is
+    None."""
+    if default is None or type(default) not in sc._JSON_TYPES:
+        return {}
+    schema = {"type": [sc._JSON_TYPES[type(default)], "null"]}
+    if not (isinstance(default, float) and not math.isfinite(default)):
+        schema["default"] = default
+    return schema
+
+
+def _discriminated(key: str, variants: dict, open_pattern: str | None = None, description: str = "") -> dict:
+    """An object whose `key` picks one of `variants` (name -> closed object schema without `key`).
+
+    With `open_pattern`, a `key` matching it (a plugin path) admits any other keys.
+    """
+    names = list(variants)
+    key_schema = {"type": "string"}
+    if open_pattern is None:
+        key_schema["enum"] = names
+    else:
+        key_schema["anyOf"] = [{"enum": names}, {"pattern": open_pattern}]
+    branches = []
+    for name, body in variants.items():
+        branch_properties = {key: {"const": name}, **body.get("properties", {})}
+        then = {"properties": branch_properties, "additionalProperties": False}
+        if body.get("required"):
+            then["required"] = body["required"]
+        branches.append({"if": {"properties": {key: {"const": name}}, "required": [key]}, "then": then})
+    schema = {"type": "object", "properties": {key: key_schema}, "required": [key], "allOf": branches}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _data_schema() -> dict:
+    variants = {name: _fields_object(fields) for name, fields in sc.DATA_FIELDS.items()}
+    return _discriminated("name", variants, description="The dataset: a built-in source and its options.")
+
+
+def _model_schema() -> dict:
+    variants = {name: _fields_object(fields) for name, fields in sc.MODEL_FIELDS.items()}
+    return _discriminated("name", variants, description="The network; every normalization slot gets the "
+                                                        "trial's normalizer.")
+
+
+def _normalizer_schema() -> dict:
+    from harness.norms.spec import NORMALIZER_KINDS
+
+    variants = {kind: {"type": "object", "properties": {p: _default_schema(d) for p, d in params.items()}}
+                for kind, params in NORMALIZER_KINDS.items()}
+    return _discriminated("kind", variants, PLUGIN_PATTERN, "A normalizer: a built-in kind and its parameters, "
+                                                            "or a plugin 'module.path:ClassOrFactory'.")
+
+
+def _sampler_schema(plugins: bool) -> dict:
+    import samplers
+
+    names = list(samplers.registry.BUILTINS) if not plugins else samplers.available()
+    variants = {}
+    for name in names:
+        try:
+            parameters = samplers.get(name).parameters()
+        except samplers.SamplerParameterError:
+            continue  # a broken plugin: validate reports it; the schema leaves it out
+        body = {"type": "object",
+                "properties": {p: _default_schema(None if d is samplers.REQUIRED else d)
+                               for p, d in parameters.items()}}
+        required = [p for p, d in parameters.items() if d is samplers.REQUIRED]
+        if required:
+            body["required"] = required
+        variants[name] = body
+    return _discriminated("kind", variants, PLUGIN_PATTERN, "A minibatch sampler: a built-in kind and its "
+                                                            "parameters, or a plugin 'module.path:ClassName'.")
+
+
+def _named(entry: dict, description: str) -> dict:
+    """A mapping of user-chosen names (validated as `NAME_PATTERN`, no '__') to `entry`."""
+    return {"type": "object", "minProperties": 1, "description": description,
+            "propertyNames": {"pattern": sc.NAME_PATTERN.pattern, "not": {"pattern": "__"}},
+            "additionalProperties": entry}
+
+
+def scenario_schema(plugins: bool = True) -> dict:
+    """The JSON Schema of a scenario file.
+
+    Parameters
+    ----------
+    plugins : bool
+        Include the sampler plugins installed here (entry points). The file shipped in the repository is
+        generated with ``plugins=False`` so it does not depend on the machine.
+
+    Returns
+    -------
+    dict
+        A draft 2020-12 JSON Schema.
+    """
+    seed = sc.Field(int, low=0, high=sc.MAX_SEED).json_schema()
+    properties = {
+        "name": {"type": "string", "pattern": sc.NAME_PATTERN.pattern,
+                 "description": "Names the output folder reports/<name>/."},
+        "description": {"type": "string", "default": ""},
+        "data": _data_schema(),
+        "model": _model_schema(),
+        "normalizers": _named(_normalizer_schema(), "The normalizers compared, by the names the tables use."),
+        "samplers": _named(_sampler_schema(plugins), "The minibatch samplers, by the names the tables use."),
+        "training": _fields_object(sc.TRAINING_FIELDS, description="How every trial trains."),
+        "seeds": {"type": "array", "items": seed, "minItems": 1, "uniqueItems": True,
+                  "description": "One trial per seed; the same seed gives every normalizer the same initial "
+                                 "weights and batch stream."},
+        "analysis": _fields_object(sc.ANALYSIS_FIELDS, description="What the analyzer measures, and when."),
+        "sweep": {"type": ["object", "null"], "description": "Dotted field paths mapped to lists of values "
+                                                             "(cartesian product); `zip:` pairs lists.",
+                  "additionalProperties": {"type": "array", "minItems": 1}},
+    }
+    assert set(properties) == set(sc.TOP_LEVEL), "the schema's top level must list exactly the scenario's keys"
+    return {
+        "$schema": DIALECT,
+        "title": "minibatch-harness scenario",
+        "description": "A scenario of the non-i.i.d. minibatch stress-test harness (python -m harness run FILE).",
+        "type": "object",
+        "properties": properties,
+        "required": ["name", "data", "model", "normalizers", "samplers", "seeds"],
+        "additionalProperties": False,
+    }
+
+
+def dumps(schema: dict) -> str:
+    """The schema as the text of the shipped file (stable key order, trailing newline)."""
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
