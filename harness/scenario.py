@@ -175,11 +175,16 @@ class Scenario:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def smoke(self):
-        """The tiny variant of this scenario: few steps, one seed, small analysis; same shape."""
+        """The tiny variant of this scenario: few steps, one seed, small analysis; same shape.
+
+        Step-counted schedules (Batch Renorm's warm-up and r_max/d_max ramps) shrink with the step count,
+        so a smoke run's Batch Renorm leaves its warm-up as the full run's does.
+        """
         steps = min(self.training["steps"], 60)
         return dataclasses.replace(
             self,
             name=f"{self.name}_smoke",
+            normalizers=scale_schedules(self.normalizers, steps / self.training["steps"]),
             training={**self.training, "steps": steps, "steps_per_call": min(self.training["steps_per_call"], 30)},
             seeds=self.seeds[:1],
             analysis={**self.analysis, "eval_every": max(steps // 2, 1), "probe_batches": 2,
@@ -193,6 +198,20 @@ class Scenario:
             return "bn"
         kinds = [name for name, cfg in self.normalizers.items() if cfg["kind"] == "batchnorm"]
         return kinds[0] if kinds else next(iter(self.normalizers))
+
+
+SCHEDULE_FIELDS = ("warmup_steps", "r_max_ramp_end", "d_max_ramp_end")
+
+
+def scale_schedules(normalizers, factor):
+    """Copies of the normalizer configs with every step-counted schedule field multiplied by `factor` (rounded;
+    None stays None), e.g. a smoke run's 60 steps against the full run's 1500."""
+    scaled = copy.deepcopy(normalizers)
+    for config in scaled.values():
+        for key in SCHEDULE_FIELDS:
+            if config.get(key):
+                config[key] = max(int(round(config[key] * factor)), 1)
+    return scaled
 
 
 def config_hash(config):
