@@ -148,7 +148,11 @@ ANALYSIS_FIELDS = {
     "precise_batches": Field(int, 100, low=1),
     "eval_examples": Field(int, None, low=1, nullable=True),
     "composition_batches": Field(int, 32, low=1),
+    # The sweep point the headline and sections 2-7 report, declared before the results ({swept path: value});
+    # None: the last listed value of each swept field. Read by the report only (not part of a trial's config).
+    "headline_point": Field(dict, None, nullable=True),
 }
+REPORT_ONLY_ANALYSIS = ("headline_point",)
 
 TOP_LEVEL = ("name", "description", "data", "model", "normalizers", "samplers", "training", "seeds", "analysis", "sweep")
 
@@ -198,6 +202,18 @@ class Scenario:
             return "bn"
         kinds = [name for name, cfg in self.normalizers.items() if cfg["kind"] == "batchnorm"]
         return kinds[0] if kinds else next(iter(self.normalizers))
+
+
+def _check_headline_point(point, sweep):
+    """Every key of analysis.headline_point is a swept field and its value one of the swept values."""
+    swept = {k: v for k, v in sweep.items() if k != "zip"}
+    swept.update(sweep.get("zip") or {})
+    for path, value in point.items():
+        if path not in swept:
+            raise ScenarioError(f"analysis.headline_point.{path}", _MISSING,
+                                f"is not a swept field{_did_you_mean(path, swept)}")
+        if not isinstance(swept[path], list) or value not in swept[path]:
+            raise ScenarioError(f"analysis.headline_point.{path}", value, f"is not one of the swept values {swept[path]}")
 
 
 SCHEDULE_FIELDS = ("warmup_steps", "r_max_ramp_end", "d_max_ramp_end")
@@ -285,6 +301,8 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
     samplers_raw = _validate_sampler_names(raw["samplers"])
     sweep = _mapping("sweep", raw.get("sweep") or {})
     scenario = Scenario(name, description, data, model, normalizers, samplers_raw, training, seeds, analysis, sweep)
+    if sweep and analysis["headline_point"] is not None:
+        _check_headline_point(analysis["headline_point"], sweep)
     if sweep:
         from harness.sweep import expand
 

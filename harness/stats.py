@@ -141,7 +141,20 @@ def paired_power(effect, sd, n, alpha=0.05):
     df = n - 1
     critical = scipy_stats.t.ppf(1 - alpha / 2, df)
     noncentrality = abs(effect) * math.sqrt(n) / sd
-    return float(scipy_stats.nct.sf(critical, df, noncentrality) + scipy_stats.nct.cdf(-critical, df, noncentrality))
+    power = scipy_stats.nct.sf(critical, df, noncentrality) + scipy_stats.nct.cdf(-critical, df, noncentrality)
+    if math.isnan(power):  # SciPy's noncentral t returns NaN at some (df=1, nc) values: integrate it directly
+        power = _nct_tail(critical, df, noncentrality) + _nct_tail(critical, df, -noncentrality)
+    return float(power)
+
+
+def _nct_tail(critical, df, noncentrality):
+    """P(T > critical) for T = (Z + nc) / sqrt(V / df), Z normal, V chi-square(df): integrated over V."""
+    from scipy.integrate import quad
+
+    def integrand(v):
+        return scipy_stats.norm.sf(critical * math.sqrt(v / df) - noncentrality) * scipy_stats.chi2.pdf(v, df)
+
+    return quad(integrand, 0, math.inf, limit=200)[0]
 
 
 def detectable_effect(sd, n, power=0.8, alpha=0.05):

@@ -17,7 +17,8 @@ import traceback
 import numpy as np
 
 from harness import data as data_sources
-from harness.scenario import build_sampler, config_hash, test_examples
+from harness.scenario import REPORT_ONLY_ANALYSIS, build_sampler, config_hash, test_examples
+from harness.stats import pack_correct
 
 TEST_SAMPLER_SEED_OFFSET = 7919
 PRECISE_SEED_OFFSET = 104729
@@ -37,7 +38,7 @@ def make_trial_config(scenario, sampler, normalizer, seed, point=None):
         "data": scenario.data,
         "model": scenario.model,
         "training": scenario.training,
-        "analysis": scenario.analysis,
+        "analysis": {k: v for k, v in scenario.analysis.items() if k not in REPORT_ONLY_ANALYSIS},
         "sampler": sampler,
         "sampler_config": scenario.samplers[sampler],
         "normalizer": normalizer,
@@ -282,6 +283,10 @@ def run_trial(config, on_step=None):
         final["acc_batch_iid"] = analyzer.acc_batch(iid_test)  # a final number only: no curve needs it
         final["acc_precise"] = analyzer.acc_precise(precise_batches)
         final.update(analyzer.logit_mismatch(sampler_test))
+        # which test examples the final model gets right in inference mode (bit-packed): the comparisons'
+        # bootstrap over test examples needs them
+        correct = analyzer.inference_logits().argmax(-1) == analyzer.y_test
+        result["correct"] = {"acc_inference": pack_correct(correct), "n": int(correct.size)}
         result["layers"] = analyzer.layer_statistics(probe)
         timing["analysis"] += time.perf_counter() - tic
     steady = chunk_times[1:] or chunk_times

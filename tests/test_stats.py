@@ -70,6 +70,15 @@ def test_power_and_detectable_effect_match_simulation():
     assert rejected.mean() == pytest.approx(0.8, abs=0.015)
 
 
+def test_power_with_two_seeds_matches_simulation():
+    # n = 2 (df = 1) is where SciPy's noncentral t can return NaN; the direct integral takes over
+    effect = stats.detectable_effect(1.0, 2)
+    rng = np.random.default_rng(1)
+    d = rng.normal(effect, 1.0, size=(40000, 2))
+    rejected = scipy_stats.ttest_1samp(d, 0.0, axis=1).pvalue < 0.05
+    assert rejected.mean() == pytest.approx(0.8, abs=0.015)
+
+
 def test_seeds_needed_is_the_first_n_with_enough_power():
     n = stats.seeds_needed(1.0, 2.0)
     assert stats.paired_power(1.0, 2.0, n) >= 0.8 > stats.paired_power(1.0, 2.0, n - 1)
