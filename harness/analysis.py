@@ -7,7 +7,8 @@ being evaluated.
 Metrics (names as in the run directory's tables):
 - acc_inference: inference mode (population statistics), what a deployed model gets.
 - acc_batch_iid / acc_batch_sampler: training mode (batch statistics) on test batches
-  of the training batch size built by the i.i.d. / the scenario's sampler.
+  of the training batch size built by the i.i.d. / the scenario's sampler; every test example is scored
+  (examples the sampler's batches miss are padded in from the same sampler: `harness.coverage`).
 - acc_precise: inference accuracy after re-estimating population statistics on
   i.i.d. training batches (PreciseBN, Wu & Johnson 2021).
 - per normalization layer: r = sigma_B / sigma and d = (mu_B - mu) / sigma per channel
@@ -240,15 +241,16 @@ class Analyzer:
         return over_batches
 
     # -- what is tracked along training ------------------------------------
-    def evaluate(self, sampler_batches, probe_batches, variables=None):
+    def evaluate(self, sampler_batches, probe_batches, variables=None, weights=None):
         """acc_inference, acc_batch_sampler and (renormalizing models only) the clip fraction on the first
         `probe_batches` sampler batches, from one compiled call: the metrics of every evaluation step.
 
-        `variables`: a `snapshot()` to evaluate instead of the model's current state.
+        `variables`: a `snapshot()` to evaluate instead of the model's current state. `weights`: which slots of
+        the batches count for acc_batch_sampler (see `harness.coverage`; default all).
         """
         passes = self.run(self.x_test[sampler_batches], variables=variables)
         metrics = {"acc_inference": _accuracy(passes.inference_logits, self.y_test),
-                   "acc_batch_sampler": _accuracy(passes.logits, self.y_test[sampler_batches])}
+                   "acc_batch_sampler": _accuracy(passes.logits, self.y_test[sampler_batches], weights)}
         if passes.clipped:
             metrics["clip_fraction"] = _mean_clip_fraction(passes.clipped, probe_batches)
         return metrics
@@ -257,9 +259,11 @@ class Analyzer:
     def acc_inference(self):
         return _accuracy(self.inference_logits(), self.y_test)
 
-    def acc_batch(self, index_batches):
-        """Training-mode accuracy, each batch normalized with its own statistics."""
-        return _accuracy(self.run(self.x_test[index_batches], inference=False).logits, self.y_test[index_batches])
+    def acc_batch(self, index_batches, weights=None):
+        """Training-mode accuracy, each batch normalized with its own statistics, over the slots `weights` marks
+        (default all: padded batches from `harness.coverage` count only their swapped-in examples)."""
+        return _accuracy(self.run(self.x_test[index_batches], inference=False).logits, self.y_test[index_batches],
+                         weights)
 
     def acc_precise(self, train_index_batches):
         """Inference accuracy with population statistics re-estimated on i.i.d. training batches.
@@ -350,8 +354,12 @@ class Analyzer:
                 "logit_kl": float(np.mean(kl))}
 
 
-def _accuracy(logits, labels):
-    return float(np.mean(logits.argmax(-1) == labels))
+def _accuracy(logits, labels, weights=None):
+    correct = logits.argmax(-1) == labels
+    if weights is None:
+        return float(np.mean(correct))
+    weights = np.asarray(weights, dtype=bool)
+    return float(np.sum(correct & weights) / np.sum(weights))
 
 
 def _mean_clip_fraction(clipped, n_batches):

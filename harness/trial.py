@@ -18,6 +18,7 @@ import numpy as np
 
 from harness import data as data_sources
 from harness.scenario import REPORT_ONLY_ANALYSIS, build_sampler, config_hash, test_examples
+from harness.coverage import cover_every_example
 from harness.stats import pack_correct
 
 TEST_SAMPLER_SEED_OFFSET = 7919
@@ -217,14 +218,18 @@ def run_trial(config, on_step=None):
     n_test = test_examples(analysis, dataset)
     test_batches = max(n_test // batch_size, 1)
     test_features = dataset.x_test[:n_test].reshape(n_test, -1)
-    sampler_test = build_sampler(config["sampler_config"], dataset.y_test[:n_test], batch_size,
-                                 seed + TEST_SAMPLER_SEED_OFFSET, test_features).batches(test_batches)
-    iid_test = build_sampler({"kind": "iid"}, dataset.y_test[:n_test], batch_size,
-                             seed + TEST_SAMPLER_SEED_OFFSET).batches(test_batches)
+    test_sampler = build_sampler(config["sampler_config"], dataset.y_test[:n_test], batch_size,
+                                 seed + TEST_SAMPLER_SEED_OFFSET, test_features)
+    sampler_batches = test_sampler.batches(test_batches)
+    # the batch-statistics modes score every test example: missing ones are padded in from the same sampler
+    sampler_test, sampler_weights = cover_every_example(sampler_batches, test_sampler, dataset.y_test[:n_test])
+    iid_sampler = build_sampler({"kind": "iid"}, dataset.y_test[:n_test], batch_size, seed + TEST_SAMPLER_SEED_OFFSET)
+    iid_test, iid_weights = cover_every_example(iid_sampler.batches(test_batches), iid_sampler,
+                                                dataset.y_test[:n_test])
 
     bench = workbench(config, dataset)
     train_chunk, analyzer = bench.train_chunk, bench.analyzer
-    probe = sampler_test[: analysis["probe_batches"]]
+    probe = sampler_batches[: analysis["probe_batches"]]
 
     curves, chunk_times, timing = [], [], {"train": 0.0, "analysis": 0.0}
     step, status, diverged_step = 0, "ok", None
@@ -254,7 +259,7 @@ def run_trial(config, on_step=None):
             window = {"train_loss": float(np.mean(window_losses)),
                       "train_acc": window_correct / (len(window_losses) * batch_size)}
             evaluation = _evaluation_thread().submit(analyzer.evaluate, sampler_test, analysis["probe_batches"],
-                                                     analyzer.snapshot())
+                                                     analyzer.snapshot(), sampler_weights)
             evaluations.append((step, window, evaluation))
             if warm_up is None:
                 warm_up = _evaluation_thread().submit(analyzer.warm_up_mismatch, batch_size)
@@ -280,9 +285,9 @@ def run_trial(config, on_step=None):
         precise_batches = build_sampler({"kind": "iid"}, dataset.y_train, batch_size,
                                         seed + PRECISE_SEED_OFFSET).batches(analysis["precise_batches"])
         final = {k: v for k, v in final.items() if k != "clip_fraction"}
-        final["acc_batch_iid"] = analyzer.acc_batch(iid_test)  # a final number only: no curve needs it
+        final["acc_batch_iid"] = analyzer.acc_batch(iid_test, iid_weights)  # a final number only: no curve needs it
         final["acc_precise"] = analyzer.acc_precise(precise_batches)
-        final.update(analyzer.logit_mismatch(sampler_test))
+        final.update(analyzer.logit_mismatch(sampler_batches))
         # which test examples the final model gets right in inference mode (bit-packed): the comparisons'
         # bootstrap over test examples needs them
         correct = analyzer.inference_logits().argmax(-1) == analyzer.y_test

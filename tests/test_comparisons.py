@@ -124,3 +124,21 @@ def test_seed_guidance_matches_the_power_calculation(tmp_path):
     row = hl.comparison(data, "normalizer", "one_class", "brn")
     assert row["detectable_80"] == pytest.approx(stats.detectable_effect(row["sd_diff"], int(row["n"])))
     assert stats.paired_power(row["detectable_80"], row["sd_diff"], int(row["n"])) == pytest.approx(0.8, abs=1e-6)
+
+
+def test_padded_test_batches_score_every_example_once_with_the_sampler_composition():
+    from harness.coverage import cover_every_example
+    from harness.scenario import build_sampler
+
+    labels = np.repeat(np.arange(10), 54)  # 540 examples, as digits' test split
+    for config in ({"kind": "iid"}, {"kind": "class_correlated", "classes_per_batch": 1}):
+        sampler = build_sampler(config, labels, 16, 7)
+        original = sampler.batches(540 // 16)
+        batches, weights = cover_every_example(original, sampler, labels)
+        assert np.array_equal(batches[:len(original)], original) and weights[:len(original)].all()
+        assert set(batches[weights].tolist()) == set(range(540))  # every example scored
+        added = batches[len(original):]
+        if config["kind"] == "iid":  # no repeats in an i.i.d. epoch: each example exactly once
+            assert np.sort(batches[weights]).tolist() == list(range(540))
+        if config["kind"] == "class_correlated":  # the added batches keep one class each
+            assert all(len(set(labels[b].tolist())) == 1 for b in added)
