@@ -145,7 +145,8 @@ TRAINING_FIELDS = {
 ANALYSIS_FIELDS = {
     "eval_every": Field(int, 100, low=1),
     "probe_batches": Field(int, 8, low=1),
-    "precise_batches": Field(int, 100, low=1),
+    # examples (rounded up to whole batches) the PreciseBN estimates average over
+    "precise_examples": Field(int, 3200, low=1),
     "eval_examples": Field(int, None, low=1, nullable=True),
     "composition_batches": Field(int, 32, low=1),
     # The sweep point the headline and sections 2-7 report, declared before the results ({swept path: value});
@@ -192,7 +193,7 @@ class Scenario:
             training={**self.training, "steps": steps, "steps_per_call": min(self.training["steps_per_call"], 30)},
             seeds=self.seeds[:1],
             analysis={**self.analysis, "eval_every": max(steps // 2, 1), "probe_batches": 2,
-                      "precise_batches": 10, "composition_batches": min(self.analysis["composition_batches"], 16)},
+                      "precise_examples": min(self.analysis["precise_examples"], 160), "composition_batches": min(self.analysis["composition_batches"], 16)},
         )
 
     @property

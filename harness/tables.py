@@ -71,7 +71,7 @@ def seed_summary(summary, baseline):
     return pd.DataFrame(rows)
 
 
-def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sampler", "acc_precise")):
+def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sampler", "acc_precise_iid", "acc_precise_own")):
     """A plain-text table: mean ± CI half-width per sampler and normalizer, plus the paired difference to the baseline.
 
     A cell averaged over fewer seeds than the run has (the others diverged or failed) says so: "(n=2)".

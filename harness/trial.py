@@ -282,11 +282,15 @@ def run_trial(config, on_step=None):
               "diverged_step": diverged_step, "error": None, "curves": curves, "final": {}, "layers": []}
     if status == "ok":
         tic = time.perf_counter()
+        n_precise = -(-analysis["precise_examples"] // batch_size)  # whole batches covering precise_examples
         precise_batches = build_sampler({"kind": "iid"}, dataset.y_train, batch_size,
-                                        seed + PRECISE_SEED_OFFSET).batches(analysis["precise_batches"])
+                                        seed + PRECISE_SEED_OFFSET).batches(n_precise)
+        own_batches = build_sampler(config["sampler_config"], dataset.y_train, batch_size, seed + PRECISE_SEED_OFFSET,
+                                    features).batches(n_precise)
         final = {k: v for k, v in final.items() if k != "clip_fraction"}
         final["acc_batch_iid"] = analyzer.acc_batch(iid_test, iid_weights)  # a final number only: no curve needs it
-        final["acc_precise"] = analyzer.acc_precise(precise_batches)
+        final["acc_precise_iid"] = analyzer.acc_precise(precise_batches)
+        final["acc_precise_own"] = analyzer.acc_precise_own(own_batches)
         final.update(analyzer.logit_mismatch(sampler_batches))
         # which test examples the final model gets right in inference mode (bit-packed): the comparisons'
         # bootstrap over test examples needs them

@@ -29,7 +29,8 @@ RC = {
     "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],  # ships with matplotlib
 }
 MODE_LABELS = {"acc_inference": "inference\n(moving stats)", "acc_batch_iid": "batch stats\ni.i.d. batches",
-               "acc_batch_sampler": "batch stats\nsampler batches", "acc_precise": "PreciseBN\n(re-estimated)"}
+               "acc_batch_sampler": "batch stats\nsampler batches", "acc_precise": "PreciseBN\n(re-estimated)",
+               "acc_precise_iid": "PreciseBN\ni.i.d. batches", "acc_precise_own": "own statistic\nsampler batches"}
 
 
 @dataclass

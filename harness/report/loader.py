@@ -32,7 +32,9 @@ REQUIRED = {
     "composition.csv": ["sampler", "batch", "label", "count"],
     "noniid.csv": ["sampler", "metric", "value"],
 }
-ACCURACY_METRICS = ["acc_inference", "acc_batch_iid", "acc_batch_sampler", "acc_precise"]
+# acc_precise: the name of acc_precise_iid in runs written before acc_precise_own existed
+ACCURACY_METRICS = ["acc_inference", "acc_batch_iid", "acc_batch_sampler", "acc_precise_iid", "acc_precise_own",
+                    "acc_precise"]
 
 
 @dataclass
