@@ -146,7 +146,7 @@ ANALYSIS_FIELDS = {
     "eval_every": Field(int, 100, low=1),
     "probe_batches": Field(int, 8, low=1),
     # examples (rounded up to whole batches) the PreciseBN estimates average over
-    "precise_examples": Field(int, 3200, low=1),
+    "precise_examples": Field(int, 12800, low=1),
     "eval_examples": Field(int, None, low=1, nullable=True),
     "composition_batches": Field(int, 32, low=1),
     # The sweep point the headline and sections 2-7 report, declared before the results ({swept path: value});
