@@ -141,25 +141,6 @@ def non_iid_samplers(data):
     return [s for s in data.samplers if s != data.iid_sampler]
 
 
-def hardest_point(data):
-    """The sweep point where the reference (or first) normalizer loses most, averaged over non-i.i.d. samplers;
-    for a run with only i.i.d. batches, the point where its inference accuracy is lowest."""
-    points = data.points()
-    if len(points) == 1:
-        return points[0]
-    norm = data.reference or data.normalizers[0]
-
-    def worst(point):
-        rows = [r for r in verdict_table(data, point) if r["normalizer"] == norm]
-        drops = [r["drop"]["mean"] for r in rows if r["drop"] and not math.isnan(r["drop"]["mean"])]
-        if drops:
-            return sum(drops) / len(drops)
-        accs = [r["acc"]["mean"] for r in rows if not math.isnan(r["acc"]["mean"])]
-        return -sum(accs) / len(accs) if accs else -math.inf
-
-    return max(points, key=worst)
-
-
 def headline_point(data):
     """(point, rule): the sweep point the headline reports and how it was chosen, fixed before the results.
 
