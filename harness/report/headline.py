@@ -244,8 +244,9 @@ def _diff_phrase(norm, reference, diff, row=None):
     more accuracy.' "established" only where the comparison's Holm-adjusted p < 0.05."""
     if diff["n"] == 0:
         return f" {norm} minus {reference}: no seed where both finished."
+    unadjusted = "unadjusted " if diff["n"] >= 2 and not math.isnan(diff["lo"]) else ""
     text = (f" {norm} minus {reference}: {fmt(diff['mean'], True)} points "
-            f"(unadjusted {ci_text(diff)}, paired over {diff['n']} seed{'s' if diff['n'] != 1 else ''}): "
+            f"({unadjusted}{ci_text(diff)}, paired over {diff['n']} seed{'s' if diff['n'] != 1 else ''}): "
             f"{verdict_phrase(diff, row)}")
     if is_established(row) and diff["n"] >= MIN_SEEDS and not diff.get("agree"):
         better = norm if diff["mean"] > 0 else reference
