@@ -7,9 +7,13 @@ being evaluated.
 Metrics (names as in the run directory's tables):
 - acc_inference: inference mode (population statistics), what a deployed model gets.
 - acc_batch_iid / acc_batch_sampler: training mode (batch statistics) on test batches
-  of the training batch size built by the i.i.d. / the scenario's sampler.
-- acc_precise: inference accuracy after re-estimating population statistics on
+  of the training batch size built by the i.i.d. / the scenario's sampler; every test example is scored
+  (examples the sampler's batches miss are padded in from the same sampler: `harness.coverage`).
+- acc_precise_iid: inference accuracy after re-estimating population statistics on
   i.i.d. training batches (PreciseBN, Wu & Johnson 2021).
+- acc_precise_own: inference accuracy with each layer's statistics set to what its own moving
+  average tracks (mean sigma_B for Batch Renorm, mean group variance for BN and microbatch BN),
+  averaged with equal weights over the scenario's sampler's training batches: no staleness.
 - per normalization layer: r = sigma_B / sigma and d = (mu_B - mu) / sigma per channel
   (quantiles of |log r| and |d|), relative L2 mismatch of training- vs inference-mode
   outputs with the same input (local) and through the whole network (propagated),
@@ -242,15 +246,16 @@ class Analyzer:
         return over_batches
 
     # -- what is tracked along training ------------------------------------
-    def evaluate(self, sampler_batches, probe_batches, variables=None):
+    def evaluate(self, sampler_batches, probe_batches, variables=None, weights=None):
         """acc_inference, acc_batch_sampler and (renormalizing models only) the clip fraction on the first
         `probe_batches` sampler batches, from one compiled call: the metrics of every evaluation step.
 
-        `variables`: a `snapshot()` to evaluate instead of the model's current state.
+        `variables`: a `snapshot()` to evaluate instead of the model's current state. `weights`: which slots of
+        the batches count for acc_batch_sampler (see `harness.coverage`; default all).
         """
         passes = self.run(self.x_test[sampler_batches], variables=variables)
         metrics = {"acc_inference": _accuracy(passes.inference_logits, self.y_test),
-                   "acc_batch_sampler": _accuracy(passes.logits, self.y_test[sampler_batches])}
+                   "acc_batch_sampler": _accuracy(passes.logits, self.y_test[sampler_batches], weights)}
         if passes.clipped:
             metrics["clip_fraction"] = _mean_clip_fraction(passes.clipped, probe_batches)
         return metrics
@@ -259,12 +264,15 @@ class Analyzer:
     def acc_inference(self):
         return _accuracy(self.inference_logits(), self.y_test)
 
-    def acc_batch(self, index_batches):
-        """Training-mode accuracy, each batch normalized with its own statistics."""
-        return _accuracy(self.run(self.x_test[index_batches], inference=False).logits, self.y_test[index_batches])
+    def acc_batch(self, index_batches, weights=None):
+        """Training-mode accuracy, each batch normalized with its own statistics, over the slots `weights` marks
+        (default all: padded batches from `harness.coverage` count only their swapped-in examples)."""
+        return _accuracy(self.run(self.x_test[index_batches], inference=False).logits, self.y_test[index_batches],
+                         weights)
 
     def acc_precise(self, train_index_batches):
-        """Inference accuracy with population statistics re-estimated on i.i.d. training batches.
+        """acc_precise_iid: inference accuracy with population statistics re-estimated on i.i.d. training batches
+        (Wu & Johnson's PreciseBN).
 
         Each normalization layer's population mean and variance become those of all
         examples pooled over the batches (mean of batch means; mean of batch variances
@@ -274,6 +282,24 @@ class Analyzer:
         after it are measured again once it has its new ones. The model's statistics
         are restored afterwards.
         """
+        return self._reestimated_accuracy(train_index_batches, _pooled_statistics)
+
+    def acc_precise_own(self, train_index_batches):
+        """acc_precise_own: inference accuracy with each layer's statistics set to what its own moving average
+        tracks, averaged with equal weights over the given training batches (the scenario's sampler), without the
+        moving average's staleness.
+
+        Per layer: the mean of its (micro)batch means; for a layer that tracks a standard deviation (our Batch
+        Renorm, Keras renorm) the mean of sigma_B = sqrt(var_B + epsilon) over (micro)batches, for BN the mean of
+        the (micro)batch variances. So for BN on i.i.d. batches it is close to acc_precise_iid (they differ by the
+        spread of batch means); for BRN it keeps the function BRN was trained to compute, and for microbatch BN it
+        keeps the mean group variance instead of the pooled one. Same depth-order re-estimation as acc_precise.
+        """
+        return self._reestimated_accuracy(train_index_batches, _own_statistics)
+
+    def _reestimated_accuracy(self, train_index_batches, estimate):
+        """Inference accuracy after setting each normalization layer's statistics to `estimate(group_means,
+        group_variances, layer)` of its training-mode input over the batches (depth order, see acc_precise)."""
         from harness.norms import clip_limits, population_statistics, set_population_statistics
 
         pending = [(i, layer) for i, layer in enumerate(self.norm_layers) if population_statistics(layer) is not None]
@@ -282,7 +308,7 @@ class Analyzer:
         saved = [v.numpy() for v in self.model.non_trainable_variables]
         try:
             while pending:
-                pooled = self._pooled_input_statistics(train_index_batches, pending)
+                pooled = self._pooled_input_statistics(train_index_batches, pending, estimate)
                 while pending:
                     i, layer = pending.pop(0)
                     set_population_statistics(layer, *pooled[i])
@@ -293,17 +319,12 @@ class Analyzer:
             for variable, value in zip(self.model.non_trainable_variables, saved):
                 variable.assign(value)
 
-    def _pooled_input_statistics(self, index_batches, layers):
-        """{layer index: (mean, variance)} of each layer's training-mode input pooled over the batches."""
+    def _pooled_input_statistics(self, index_batches, layers, estimate=None):
+        """{layer index: (mean, variance)} of each layer's training-mode input over the batches (pooled over all
+        examples by default, else `estimate(group_means, group_variances, layer)`)."""
+        estimate = estimate or _pooled_statistics
         moments = self.input_moments(self.dataset.x_train[index_batches])
-        pooled = {}
-        for i, _ in layers:
-            group_means, group_variances = moments[i]
-            # equal-sized groups: the pooled mean and variance of all examples (law of total variance)
-            mean = group_means.mean(axis=(0, 1))
-            variance = group_variances.mean(axis=(0, 1)) + ((group_means - mean) ** 2).mean(axis=(0, 1))
-            pooled[i] = mean, variance
-        return pooled
+        return {i: estimate(*moments[i], layer) for i, layer in layers}
 
     # -- layers and logits -------------------------------------------------
     def clip_fraction(self, index_batches):
@@ -352,8 +373,34 @@ class Analyzer:
                 "logit_kl": float(np.mean(kl))}
 
 
-def _accuracy(logits, labels):
-    return float(np.mean(logits.argmax(-1) == labels))
+def _pooled_statistics(group_means, group_variances, layer):
+    """PreciseBN's population estimate: mean and variance of all examples pooled over equal-sized groups
+    (mean of group means; mean of group variances plus the variance of group means: law of total variance)."""
+    mean = group_means.mean(axis=(0, 1))
+    variance = group_variances.mean(axis=(0, 1)) + ((group_means - mean) ** 2).mean(axis=(0, 1))
+    return mean, variance
+
+
+def _own_statistics(group_means, group_variances, layer):
+    """What the layer's moving averages track, averaged with equal weights over (micro)batches: the mean of group
+    means, and the mean of group sigmas (layers keeping a standard deviation) or of group variances (BN).
+    Returned as (mean, variance without epsilon), what `set_population_statistics` takes."""
+    from harness.norms import tracks_stddev
+
+    mean = group_means.mean(axis=(0, 1))
+    if tracks_stddev(layer):
+        epsilon = float(getattr(layer, "epsilon", 1e-3))
+        sigma = np.sqrt(group_variances + epsilon).mean(axis=(0, 1))
+        return mean, np.maximum(sigma ** 2 - epsilon, 0.0)
+    return mean, group_variances.mean(axis=(0, 1))
+
+
+def _accuracy(logits, labels, weights=None):
+    correct = logits.argmax(-1) == labels
+    if weights is None:
+        return float(np.mean(correct))
+    weights = np.asarray(weights, dtype=bool)
+    return float(np.sum(correct & weights) / np.sum(weights))
 
 
 def _mean_clip_fraction(clipped, n_batches):

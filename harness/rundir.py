@@ -6,6 +6,7 @@ A run directory is the only state of a run and the report's only input::
     <out>/provenance.json   who ran it, where, when, with which versions
     <out>/trials/<id>.json  one finished (or failed) trial each: a `TrialResult`
     <out>/<table>.csv       the tidy tables of `TABLES`, rebuilt from the trial files
+    <out>/comparisons.csv   one row per tested difference (harness.comparisons)
     <out>/summary.md        the plain-text summary
     <out>/index.html        the report
     <out>/.lock             held by the run writing the folder
@@ -48,6 +49,8 @@ BATCH_TABLES = {
     "composition": ["sampler", "batch", "label", "count"],
     "noniid": ["sampler", "metric", "value"],
 }
+# Derived from the tables above after they are written (harness.comparisons); absent in older run directories.
+COMPARISONS = "comparisons"
 TABLES = {**{name: ID_COLUMNS + cols for name, cols in VALUE_COLUMNS.items()}, **BATCH_TABLES}
 # Columns a reader cannot work without; the others may be absent in older or partial run directories.
 REQUIRED_COLUMNS = {**TABLES, "trials": ID_COLUMNS + ["status"]}

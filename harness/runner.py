@@ -43,10 +43,28 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "asimd", "sve")
+
+
+def cpu_info():
+    """This machine's architecture and the SIMD extensions its CPU reports (from /proc/cpuinfo on Linux):
+    float results can differ between CPUs whose kernels take different vector paths."""
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.lower().startswith(("flags", "features")):
+                    flags.update(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    return {"machine": platform.machine(), "simd": [f for f in SIMD_FLAGS if f in flags]}
+
+
 def provenance(command, started, environment):
     """Who ran the run: `environment` (versions and device, from the executor: where trials run) and this machine."""
     return {**environment, "command": command, "started": started, "finished": None, "git_commit": _git_commit(),
-            "hostname": socket.gethostname(), "platform": platform.platform()}
+            "hostname": socket.gethostname(), "platform": platform.platform(), "cpu": cpu_info()}
 
 
 def write_batch_composition(scenario, out_dir, skip_infeasible=False):
@@ -94,8 +112,22 @@ def write_tables(scenario, out_dir, results):
         reason = f"diverged at step {int(row['diverged_step'])}" if row["status"] == rundir.DIVERGED else row["error"]
         text += f"\n- {row['sampler']} / {row['normalizer']} / seed {row['seed']}: {row['status']} ({reason})"
     run_dir.write_text(rundir.SUMMARY_MD, text + "\n")
+    write_comparisons(out_dir, results)
     return text
 
+
+
+def write_comparisons(out_dir, results):
+    """comparisons.csv from the tables just written (read back as the report reads them) and the trials'
+    per-example correctness (for the bootstrap over test examples)."""
+    from harness import comparisons
+    from harness.report.loader import load_run
+
+    data = load_run(out_dir)
+    correctness = comparisons.correctness_from_results(results, data.sweep_vars) if results else None
+    frame = comparisons.compute(data, correctness)
+    rundir.RunDir(out_dir).write_table(rundir.COMPARISONS, frame)
+    return frame
 
 def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=None, report=True,
         on_result=None, skip_infeasible=False):

@@ -177,7 +177,8 @@ TRAINING_FIELDS = {
 ANALYSIS_FIELDS = {
     "eval_every": Field(int, 100, low=1),
     "probe_batches": Field(int, 8, low=1),
-    "precise_batches": Field(int, 100, low=1),
+    # examples (rounded up to whole batches) the PreciseBN estimates average over
+    "precise_examples": Field(int, 12800, low=1),
     "eval_examples": Field(int, None, low=1, nullable=True),
     "composition_batches": Field(int, 32, low=1),
     # Decided once here and written into the resolved scenario.yaml; the tables and the report read them.
@@ -186,9 +187,12 @@ ANALYSIS_FIELDS = {
     "iid_control": Field(str, None, nullable=True),
     # Declared comparisons: [a, b] means a minus b, paired by seed and sweep point.
     "compare": PairsField(),
+    # The sweep point the headline and sections 2-7 report, declared before the results ({swept path: value});
+    # None: the last listed value of each swept field.
+    "headline_point": Field(dict, None, nullable=True),
 }
 # Analysis fields that choose what the tables and report compare, not what a trial computes (kept out of its hash).
-REPORT_FIELDS = ("reference", "iid_control", "compare")
+REPORT_FIELDS = ("reference", "iid_control", "compare", "headline_point")
 
 TOP_LEVEL = ("name", "description", "data", "model", "normalizers", "samplers", "training", "seeds", "analysis", "sweep")
 
@@ -215,15 +219,20 @@ class Scenario:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def smoke(self):
-        """The tiny variant of this scenario: few steps, one seed, small analysis; same shape."""
+        """The tiny variant of this scenario: few steps, one seed, small analysis; same shape.
+
+        Step-counted schedules (Batch Renorm's warm-up and r_max/d_max ramps) shrink with the step count,
+        so a smoke run's Batch Renorm leaves its warm-up as the full run's does.
+        """
         steps = min(self.training["steps"], 60)
         return dataclasses.replace(
             self,
             name=f"{self.name}_smoke",
+            normalizers=scale_schedules(self.normalizers, steps / self.training["steps"]),
             training={**self.training, "steps": steps, "steps_per_call": min(self.training["steps_per_call"], 30)},
             seeds=self.seeds[:1],
             analysis={**self.analysis, "eval_every": max(steps // 2, 1), "probe_batches": 2,
-                      "precise_batches": 10, "composition_batches": min(self.analysis["composition_batches"], 16)},
+                      "precise_examples": min(self.analysis["precise_examples"], 160), "composition_batches": min(self.analysis["composition_batches"], 16)},
         )
 
     @property
@@ -259,6 +268,32 @@ def _resolve_comparisons(analysis, given, normalizers, samplers):
                                 f"is not a {what} of this scenario ({', '.join(names)})"
                                 f"{_did_you_mean(analysis[key], names)}")
     return analysis
+
+
+def _check_headline_point(point, sweep):
+    """Every key of analysis.headline_point is a swept field and its value one of the swept values."""
+    swept = {k: v for k, v in sweep.items() if k != "zip"}
+    swept.update(sweep.get("zip") or {})
+    for path, value in point.items():
+        if path not in swept:
+            raise ScenarioError(f"analysis.headline_point.{path}", _MISSING,
+                                f"is not a swept field{_did_you_mean(path, swept)}")
+        if not isinstance(swept[path], list) or value not in swept[path]:
+            raise ScenarioError(f"analysis.headline_point.{path}", value, f"is not one of the swept values {swept[path]}")
+
+
+SCHEDULE_FIELDS = ("warmup_steps", "r_max_ramp_end", "d_max_ramp_end")
+
+
+def scale_schedules(normalizers, factor):
+    """Copies of the normalizer configs with every step-counted schedule field multiplied by `factor` (rounded;
+    None stays None), e.g. a smoke run's 60 steps against the full run's 1500."""
+    scaled = copy.deepcopy(normalizers)
+    for config in scaled.values():
+        for key in SCHEDULE_FIELDS:
+            if config.get(key):
+                config[key] = max(int(round(config[key] * factor)), 1)
+    return scaled
 
 
 def config_hash(config):
@@ -334,6 +369,8 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
     analysis = _resolve_comparisons(analysis, raw.get("analysis") or {}, normalizers, samplers_raw)
     sweep = _mapping("sweep", {} if raw.get("sweep") is None else raw["sweep"])
     scenario = Scenario(name, description, data, model, normalizers, samplers_raw, training, seeds, analysis, sweep)
+    if sweep and analysis["headline_point"] is not None:
+        _check_headline_point(analysis["headline_point"], sweep)
     if sweep:
         if check_feasibility:
             expand(scenario, skip_infeasible)  # every point validated, feasibility included, before anything runs

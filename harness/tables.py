@@ -66,7 +66,8 @@ def seed_summary(summary, baseline):
     return pd.DataFrame(rows)
 
 
-def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sampler", "acc_precise")):
+def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sampler", "acc_precise_iid",
+                                                  "acc_precise_own")):
     """A plain-text table: mean ± CI half-width per sampler and normalizer, plus the paired difference to the baseline
     (the scenario's `analysis.reference`; no difference column when it is None).
 

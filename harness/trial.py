@@ -17,9 +17,11 @@ import traceback
 import numpy as np
 
 from harness import data as data_sources
+from harness.coverage import cover_every_example
 from harness.metrics import FINAL, produced
 from harness.rundir import DIVERGED, OK, TrialResult
-from harness.scenario import batch_stream, config_hash, test_examples
+from harness.scenario import batch_stream, config_hash, sampler_for, test_examples
+from harness.stats import pack_correct
 
 TEST_SAMPLER_SEED_OFFSET = 7919
 PRECISE_SEED_OFFSET = 104729
@@ -216,14 +218,17 @@ def run_trial(config, on_step=None):
     stream = batch_stream(config["sampler_config"], dataset.x_train, dataset.y_train, batch_size, seed, steps)
     n_test = test_examples(analysis, dataset)
     test_batches = max(n_test // batch_size, 1)
-    sampler_test = batch_stream(config["sampler_config"], dataset.x_test[:n_test], dataset.y_test[:n_test],
-                                batch_size, seed + TEST_SAMPLER_SEED_OFFSET, test_batches)
-    iid_test = batch_stream({"kind": "iid"}, None, dataset.y_test[:n_test], batch_size,
-                            seed + TEST_SAMPLER_SEED_OFFSET, test_batches)
+    test_x, test_y = dataset.x_test[:n_test], dataset.y_test[:n_test]
+    test_sampler = sampler_for(config["sampler_config"], test_x, test_y, batch_size, seed + TEST_SAMPLER_SEED_OFFSET)
+    sampler_batches = test_sampler.batches(test_batches)
+    # the batch-statistics modes score every test example: missing ones are padded in from the same sampler
+    sampler_test, sampler_weights = cover_every_example(sampler_batches, test_sampler, test_y)
+    iid_sampler = sampler_for({"kind": "iid"}, None, test_y, batch_size, seed + TEST_SAMPLER_SEED_OFFSET)
+    iid_test, iid_weights = cover_every_example(iid_sampler.batches(test_batches), iid_sampler, test_y)
 
     bench = workbench(config, dataset)
     train_chunk, analyzer = bench.train_chunk, bench.analyzer
-    probe = sampler_test[: analysis["probe_batches"]]
+    probe = sampler_batches[: analysis["probe_batches"]]
 
     curves, chunk_times, timing = [], [], {"train": 0.0, "analysis": 0.0}
     step, status, diverged_step = 0, OK, None
@@ -253,7 +258,7 @@ def run_trial(config, on_step=None):
             window = {"train_loss": float(np.mean(window_losses)),
                       "train_acc": window_correct / (len(window_losses) * batch_size)}
             evaluation = _evaluation_thread().submit(analyzer.evaluate, sampler_test, analysis["probe_batches"],
-                                                     analyzer.snapshot())
+                                                     analyzer.snapshot(), sampler_weights)
             evaluations.append((step, window, evaluation))
             if warm_up is None:
                 warm_up = _evaluation_thread().submit(analyzer.warm_up_mismatch, batch_size)
@@ -275,12 +280,20 @@ def run_trial(config, on_step=None):
                          environment=environment(), diverged_step=diverged_step, curves=curves)
     if status == OK:
         tic = time.perf_counter()
+        n_precise = -(-analysis["precise_examples"] // batch_size)  # whole batches covering precise_examples
         precise_batches = batch_stream({"kind": "iid"}, None, dataset.y_train, batch_size,
-                                       seed + PRECISE_SEED_OFFSET, analysis["precise_batches"])
+                                       seed + PRECISE_SEED_OFFSET, n_precise)
+        own_batches = batch_stream(config["sampler_config"], dataset.x_train, dataset.y_train, batch_size,
+                                   seed + PRECISE_SEED_OFFSET, n_precise)
         final = {k: v for k, v in final.items() if k in FINAL_METRICS}
-        final["acc_batch_iid"] = analyzer.acc_batch(iid_test)  # a final number only: no curve needs it
-        final["acc_precise"] = analyzer.acc_precise(precise_batches)
-        final.update(analyzer.logit_mismatch(sampler_test))
+        final["acc_batch_iid"] = analyzer.acc_batch(iid_test, iid_weights)  # a final number only: no curve needs it
+        final["acc_precise_iid"] = analyzer.acc_precise(precise_batches)
+        final["acc_precise_own"] = analyzer.acc_precise_own(own_batches)
+        final.update(analyzer.logit_mismatch(sampler_batches))
+        # which test examples the final model gets right in inference mode (bit-packed): the comparisons'
+        # bootstrap over test examples needs them
+        correct = analyzer.inference_logits().argmax(-1) == analyzer.y_test
+        result.extra["correct"] = {"acc_inference": pack_correct(correct), "n": int(correct.size)}
         result.layers = analyzer.layer_statistics(probe)
         timing["analysis"] += time.perf_counter() - tic
     steady = chunk_times[1:] or chunk_times

@@ -19,7 +19,7 @@ TINY_SCENARIO = {
     "samplers": {"iid": {"kind": "iid"}, "one_class": {"kind": "class_correlated", "classes_per_batch": 1}},
     "training": {"batch_size": 8, "steps": 20, "steps_per_call": 10, "learning_rate": 0.01},
     "seeds": [0, 1],
-    "analysis": {"eval_every": 10, "probe_batches": 2, "precise_batches": 4, "composition_batches": 4},
+    "analysis": {"eval_every": 10, "probe_batches": 2, "precise_examples": 32, "composition_batches": 4},
 }
 
 

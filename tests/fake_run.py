@@ -40,7 +40,7 @@ _ACC = {
                       ("two_classes", "brn"): 0.85, ("one_class", "bn"): 0.25, ("one_class", "brn"): 0.55},
     "acc_batch_sampler": {("iid", "bn"): 0.95, ("iid", "brn"): 0.95, ("two_classes", "bn"): 0.93,
                           ("two_classes", "brn"): 0.90, ("one_class", "bn"): 0.97, ("one_class", "brn"): 0.88},
-    "acc_precise": {("iid", "bn"): 0.95, ("iid", "brn"): 0.95, ("two_classes", "bn"): 0.74,
+    "acc_precise_iid": {("iid", "bn"): 0.95, ("iid", "brn"): 0.95, ("two_classes", "bn"): 0.74,
                     ("two_classes", "brn"): 0.87, ("one_class", "bn"): 0.30, ("one_class", "brn"): 0.52},
 }
 _SEVERITY = {"iid": 0.0, "two_classes": 0.5, "one_class": 1.0}

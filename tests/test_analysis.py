@@ -125,6 +125,16 @@ def test_precise_statistics_match_numpy_and_state_is_restored(setup):
         np.testing.assert_array_equal(variable.numpy(), value)
 
 
+def test_own_statistics_of_bn_average_batch_variances(setup):
+    model, stats, data, batches, analyzer = setup
+    train_batches = np.arange(64).reshape(8, 8)
+    hs = [numpy_forward(model, stats, data.x_train[b], True)[0] for b in train_batches]
+    own = {**stats, "mean": np.mean([h.mean(0) for h in hs], 0),
+           "std": np.sqrt(np.mean([h.var(0) for h in hs], 0) + EPS)}  # no variance of batch means, unlike PreciseBN
+    _, _, logits = numpy_forward(model, own, data.x_test, training=False)
+    assert analyzer.acc_precise_own(train_batches) == pytest.approx(np.mean(logits.argmax(-1) == data.y_test))
+
+
 def test_training_mode_evaluation_never_changes_state():
     model, _ = tiny_model("batchrenorm", r_max=1.5, d_max=0.5)
     data = make_dataset()
@@ -272,6 +282,31 @@ def test_precise_statistics_of_stacked_renorm_layers_are_estimated_in_depth_orde
     assert Analyzer(model, data).acc_precise(train_batches) == pytest.approx(expected)
 
 
+def test_own_statistics_of_renorm_layers_average_sigma_b_in_depth_order():
+    """acc_precise_own: each BRN layer's mean of batch means and mean of sigma_B = sqrt(var_B + eps), layer 2
+    measured with layer 1 already renormalizing against its new statistics; against NumPy."""
+    clip = {"r_max": 1.5, "d_max": 0.5}
+    model, stats = conv_model("batchrenorm", **clip)
+    data = conv_dataset()
+    train_batches = np.arange(64).reshape(8, 8)
+
+    def own(values):
+        means = np.stack([v.mean((0, 1, 2)) for v in values])
+        sigmas = np.stack([np.sqrt(v.var((0, 1, 2)) + EPS) for v in values])
+        return means.mean(0), sigmas.mean(0)
+
+    expected_stats = [dict(s) for s in stats]
+    for depth in (0, 1):
+        mean, sigma = own([numpy_conv_forward(model, expected_stats, data.x_train[b], True, **clip)[0][depth]
+                           for b in train_batches])
+        expected_stats[depth].update(mean=mean, std=sigma)
+    _, _, logits = numpy_conv_forward(model, expected_stats, data.x_test, training=False)
+    pooled_std = np.sqrt(np.concatenate([numpy_conv_forward(model, stats, data.x_train[b], True, **clip)[0][0]
+                                         for b in train_batches]).reshape(-1, expected_stats[0]["mean"].size).var(0) + EPS)
+    assert not np.allclose(pooled_std, expected_stats[0]["std"], rtol=1e-3)  # own differs from PreciseBN's here
+    assert Analyzer(model, data).acc_precise_own(train_batches) == pytest.approx(np.mean(logits.argmax(-1) == data.y_test))
+
+
 def test_keras_renorm_clip_fraction_uses_its_own_renorm_statistics():
     model, _ = tiny_model("keras_renorm", r_max=1.5, d_max=0.5, momentum=0.99, renorm_momentum=0.9)
     norm = model.get_layer("norm_1")
@@ -313,7 +348,8 @@ def test_every_metric_the_analyzer_gives_is_described_and_in_its_range():
     analyzer = Analyzer(model, data)
     batches = np.arange(48).reshape(6, 8)[::-1]
     given = [(CURVE, analyzer.evaluate(batches, 3)), (FINAL, {"acc_batch_iid": analyzer.acc_batch(batches),
-                                                              "acc_precise": analyzer.acc_precise(batches)}),
+                                                              "acc_precise_iid": analyzer.acc_precise(batches),
+                                                                  "acc_precise_own": analyzer.acc_precise_own(batches)}),
              (FINAL, analyzer.logit_mismatch(batches))]
     given += [(LAYER, {k: v for k, v in row.items() if k != "layer"}) for row in analyzer.layer_statistics(batches)]
     for where, values in given:

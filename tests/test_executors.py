@@ -68,7 +68,7 @@ def test_memory_stays_flat_over_fifty_trials(tiny_scenario, tmp_path):
 
     tiny_scenario.update(seeds=[0, 1, 2, 3, 4], samplers={"iid": {"kind": "iid"}}, normalizers={"brn": {"kind": "batchrenorm"}})
     tiny_scenario["training"].update(steps=4, steps_per_call=4)
-    tiny_scenario["analysis"].update(eval_every=4, probe_batches=1, precise_batches=1)
+    tiny_scenario["analysis"].update(eval_every=4, probe_batches=1, precise_examples=8)
     tiny_scenario["sweep"] = {"model.widths": [[w] for w in range(4, 14)]}
     scenario = validate(tiny_scenario)
 

@@ -73,7 +73,7 @@ def test_run_writes_tidy_tables_and_is_deterministic(tiny_scenario, tmp_path):
         pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=True)
     summary = pd.read_csv(tmp_path / "a" / "summary.csv")
     assert list(summary.columns) == ["sampler", "normalizer", "seed", "metric", "value"]
-    assert set(summary["metric"]) >= {"acc_inference", "acc_batch_iid", "acc_batch_sampler", "acc_precise",
+    assert set(summary["metric"]) >= {"acc_inference", "acc_batch_iid", "acc_batch_sampler", "acc_precise_iid", "acc_precise_own",
                                       "train_loss", "train_acc", "logit_disagreement", "logit_kl", "ms_per_step"}
     assert len(summary.groupby(["sampler", "normalizer", "seed"])) == 2 * 2 * 2
     layers = pd.read_csv(tmp_path / "a" / "layers.csv")
@@ -168,7 +168,8 @@ def test_batch_independent_normalizers_are_analysed_as_identical_in_both_modes(t
         assert [row["mismatch_local"] for row in result["layers"]] == [0.0]
         assert result["layers"][0]["mismatch_propagated"] < 1e-6
         assert "abs_d_q50" not in result["layers"][0]
-        assert result["final"]["acc_inference"] == result["final"]["acc_precise"]  # nothing to re-estimate
+        assert result["final"]["acc_inference"] == result["final"]["acc_precise_iid"]  # nothing to re-estimate
+        assert result["final"]["acc_inference"] == result["final"]["acc_precise_own"]
         assert result["final"]["logit_disagreement"] == 0.0
 
 
@@ -184,7 +185,7 @@ def test_summary_and_report_compare_against_the_same_reference(tiny_scenario, tm
     run_quiet(tiny_scenario, out)
     assert yaml.safe_load((out / "scenario.yaml").read_text())["analysis"]["reference"] is None
     summary_md = (out / "summary.md").read_text()
-    assert "| sampler | normalizer | acc_inference | acc_batch_sampler | acc_precise |\n" in summary_md
+    assert "| sampler | normalizer | acc_inference | acc_batch_sampler | acc_precise_iid | acc_precise_own |\n" in summary_md
     assert " - gn " not in summary_md and " - ln " not in summary_md
     data = load_run(out)
     assert data.reference is None and data.iid_sampler == "iid"
@@ -223,7 +224,7 @@ def test_every_normalizer_kind_runs_through_every_model(tiny_scenario, tmp_path)
         for result in run_quiet(tiny_scenario, tmp_path / model["name"]):
             assert result["status"] == "ok", (model["name"], result["config"]["normalizer"], result["error"])
             assert len(result["layers"]) >= 2
-            assert 0.0 <= result["final"]["acc_precise"] <= 1.0
+            assert 0.0 <= result["final"]["acc_precise_iid"] <= 1.0 and 0.0 <= result["final"]["acc_precise_own"] <= 1.0
 
 
 def test_a_run_directory_of_another_scenario_is_refused_unless_fresh(tiny_scenario, write_scenario, tmp_path):

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from harness.scenario import ScenarioError, validate
+from harness.scenario import ScenarioError, load_yaml, validate
 from tests.conftest import harness_env
 
 
@@ -65,7 +65,22 @@ def test_smoke_variant_is_small_and_same_shape(tiny_scenario):
     scenario = validate(tiny_scenario)
     smoke = scenario.smoke()
     assert smoke.seeds == [0] and smoke.training["steps"] <= 60
-    assert smoke.samplers == scenario.samplers and smoke.normalizers == scenario.normalizers
+    assert smoke.samplers == scenario.samplers and set(smoke.normalizers) == set(scenario.normalizers)
+
+
+def test_smoke_scales_the_renorm_schedule_with_its_steps():
+    scenario = validate({**load_yaml("scenarios/noniid_small.yaml"), "seeds": [0]})
+    brn = scenario.normalizers["brn"]
+    assert brn["warmup_steps"] > 0 and brn["r_max_ramp_end"] and brn["d_max_ramp_end"]
+    smoke = scenario.smoke()
+    factor = smoke.training["steps"] / scenario.training["steps"]
+    for key in ("warmup_steps", "r_max_ramp_end", "d_max_ramp_end"):
+        assert smoke.normalizers["brn"][key] == round(brn[key] * factor)
+    # the smoke run leaves the warm-up and ends its ramps within its steps, as the full run does
+    assert smoke.normalizers["brn"]["r_max_ramp_end"] <= smoke.training["steps"]
+    assert smoke.normalizers["bn"] == scenario.normalizers["bn"]
+    assert "r_max_ramp_end: " + str(smoke.normalizers["brn"]["r_max_ramp_end"]) in smoke.to_yaml()
+    validate(smoke.to_dict())  # still a valid scenario
 
 
 @pytest.mark.parametrize("mutate, expected", [

@@ -89,3 +89,9 @@ def renorm_clip_reference(layer):
 def is_batch_dependent(layer):
     """True when a training-mode output depends on the other examples in the batch."""
     return isinstance(layer, (BatchRenormalization, keras.layers.BatchNormalization))
+
+
+def tracks_stddev(layer):
+    """True for layers whose moving average tracks the batch standard deviation sigma_B (our Batch Renorm,
+    Keras renorm); False for BN, whose moving variance tracks the batch variance."""
+    return isinstance(layer, BatchRenormalization) or (_is_keras_bn(layer) and bool(layer.renorm))

@@ -10,9 +10,17 @@ import math
 
 import pandas as pd
 
-from harness.stats import mean_ci, paired_difference
+from harness.comparisons import values
+from harness.stats import MIN_SEEDS, mean_ci, paired_difference, seeds_needed
 
 METRIC = "acc_inference"
+ACC_BOUNDS = (0.0, 100.0)
+DIFF_BOUNDS = (-100.0, 100.0)
+# A normalizer whose training accuracy on a sampler is this many points below its own on the i.i.d.
+# sampler is said not to have learned the task there (its drop then measures failed training).
+NOT_LEARNED_POINTS = 25.0
+# The difference the seed guidance says how many seeds it would need (points).
+TARGET_EFFECT = 1.0
 # Colour classes of the verdict table by drop in points (thresholds shown in the report's legend).
 DROP_CLASSES = [(2.0, "good", "small"), (10.0, "warn", "moderate"), (math.inf, "bad", "large")]
 
@@ -22,43 +30,60 @@ def point_label(point):
     return ", ".join(f"{k}={v}" for k, v in point.items())
 
 
-def _select(frame, point):
-    for key, value in point.items():
-        frame = frame[frame[key] == value]
-    return frame
-
-
-def values(data, metric, sampler, normalizer, point=None, scale=1.0):
-    """Final `metric` per seed (pd.Series indexed by seed, NaNs dropped) for one trial group.
-
-    For the i.i.d. sampler at a sweep point where it was not run (a swept field of another sampler),
-    the i.i.d. trials matching the other swept fields are used.
-    """
-    point = point or {}
-    frame = data.summary[(data.summary["metric"] == metric) & (data.summary["sampler"] == sampler)
-                         & (data.summary["normalizer"] == normalizer)]
-    selected = _select(frame, point)
-    if selected.empty and sampler == data.iid_sampler and point:
-        selected = _select(frame, {k: v for k, v in point.items() if not k.startswith("samplers.")})
-        selected = selected.groupby("seed", as_index=False)["value"].mean()
-    series = selected.set_index("seed")["value"].astype(float).dropna() * scale
-    return series.groupby(level=0).mean().sort_index()
-
-
-def paired(a, b):
-    """`paired_difference` of two per-seed series over the seeds both have."""
+def paired(a, b, bounds=DIFF_BOUNDS):
+    """`paired_difference` of two per-seed series over the seeds both have (cut at +-100 points)."""
     common = a.index.intersection(b.index)
-    return paired_difference(a.loc[common].to_numpy(), b.loc[common].to_numpy())
+    return paired_difference(a.loc[common].to_numpy(), b.loc[common].to_numpy(), bounds=bounds)
 
 
-def drop_class(drop):
-    """('good'|'warn'|'bad'|'na', words) for a drop in points."""
+def _same(a, b):
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
+def comparison(data, kind, sampler, normalizer, point=None):
+    """The row of `data.comparisons` for one tested difference at `point` (a dict), or None."""
+    frame = data.comparisons
+    if frame is None or frame.empty:
+        return None
+    mask = ((frame["comparison"] == kind) & (frame["sampler"] == str(sampler))
+            & (frame["normalizer"] == str(normalizer)))
+    for key, value in (point or {}).items():
+        if key in frame.columns:
+            mask &= frame[key].map(lambda v, value=value: _same(v, value))
+    rows = frame[mask]
+    return rows.iloc[0].to_dict() if len(rows) else None
+
+
+def is_established(row):
+    """The comparison survives Holm's correction over the report's family (adjusted p < 0.05)."""
+    from harness.comparisons import established
+
+    return row is not None and established(row)
+
+
+def drop_class(drop, stats=None, row=None):
+    """('good'|'warn'|'bad'|'na', words) for a drop in points.
+
+    With the drop's `stats` (mean_ci dict) and its comparisons `row`, a colour is given only to an
+    established drop (Holm-adjusted p < 0.05); too few seeds, all seeds agreeing, or a drop that does
+    not survive the correction get no colour and say why.
+    """
     if drop is None or math.isnan(drop):
         return "na", "no data"
+    if stats is not None:
+        if stats["n"] < MIN_SEEDS:
+            return "na", f"{stats['n']} seed{'s' if stats['n'] != 1 else ''}: too few for a verdict"
+        if stats.get("agree"):
+            return "na", "no interval (all seeds agree)"
+        if not is_established(row):
+            return "na", "not shown beyond seed noise"
     for limit, css, words in DROP_CLASSES:
         if drop < limit:
-            return css, words
-    return "bad", "large"
+            return css, words + (", established" if stats is not None else "")
+    return "bad", "large" + (", established" if stats is not None else "")
 
 
 def verdict_table(data, point=None):
@@ -68,13 +93,16 @@ def verdict_table(data, point=None):
     for sampler in data.samplers:
         for norm in data.normalizers:
             acc = values(data, METRIC, sampler, norm, point, scale)
-            row = {"sampler": sampler, "normalizer": norm, "acc": mean_ci(acc.to_numpy()),
-                   "drop": None, "diff": None}
+            row = {"sampler": sampler, "normalizer": norm, "acc": mean_ci(acc.to_numpy(), bounds=ACC_BOUNDS),
+                   "drop": None, "diff": None, "drop_test": None, "diff_test": None}
             if data.iid_sampler is not None and sampler != data.iid_sampler:
                 row["drop"] = paired(values(data, METRIC, data.iid_sampler, norm, point, scale), acc)
+                row["drop_test"] = comparison(data, "drop", sampler, norm, point)
             if data.reference is not None and norm != data.reference:
                 row["diff"] = paired(acc, values(data, METRIC, sampler, data.reference, point, scale))
-            row["css"], row["severity"] = drop_class(row["drop"]["mean"] if row["drop"] else None)
+                row["diff_test"] = comparison(data, "normalizer", sampler, norm, point)
+            row["css"], row["severity"] = drop_class(row["drop"]["mean"] if row["drop"] else None,
+                                                     row["drop"], row["drop_test"])
             rows.append(row)
     return rows
 
@@ -91,23 +119,33 @@ def non_iid_samplers(data):
     return [s for s in data.samplers if s != data.iid_sampler]
 
 
-def hardest_point(data):
-    """The sweep point where the reference (or first) normalizer loses most, averaged over non-i.i.d. samplers;
-    for a run with only i.i.d. batches, the point where its inference accuracy is lowest."""
+def headline_point(data):
+    """(point, rule): the sweep point the headline reports and how it was chosen, fixed before the results.
+
+    `analysis.headline_point` when the scenario declares it, else the last listed value of each swept field.
+    """
     points = data.points()
     if len(points) == 1:
-        return points[0]
-    norm = data.reference or data.normalizers[0]
-
-    def worst(point):
-        rows = [r for r in verdict_table(data, point) if r["normalizer"] == norm]
-        drops = [r["drop"]["mean"] for r in rows if r["drop"] and not math.isnan(r["drop"]["mean"])]
-        if drops:
-            return sum(drops) / len(drops)
-        accs = [r["acc"]["mean"] for r in rows if not math.isnan(r["acc"]["mean"])]
-        return -sum(accs) / len(accs) if accs else -math.inf
-
-    return max(points, key=worst)
+        return points[0], None
+    analysis = (data.scenario.get("analysis") or {}) if isinstance(data.scenario, dict) else {}
+    declared = analysis.get("headline_point") or {}
+    sweep = data.scenario.get("sweep") or {}
+    listed = {k: v for k, v in sweep.items() if k != "zip"}
+    listed.update(sweep.get("zip") or {})
+    wanted, rule = {}, []
+    for var in data.sweep_vars:
+        if var in declared:
+            wanted[var] = declared[var]
+        elif isinstance(listed.get(var), list) and listed[var]:
+            wanted[var] = listed[var][-1]
+    if declared:
+        rule.append("declared in the scenario (analysis.headline_point)")
+    if set(wanted) - set(declared):
+        rule.append("the last listed value of each swept field not declared")
+    for point in points:
+        if all(_same(point[k], v) for k, v in wanted.items()):
+            return point, " and ".join(rule)
+    return points[-1], "the last sweep point (the scenario's sweep lists were not found)"
 
 
 def fmt(x, signed=False):
@@ -119,35 +157,97 @@ def fmt(x, signed=False):
 
 
 def ci_text(stats, signed=True):
-    """'95% CI +1.2 to +3.4' (differences are signed, levels are not) or why there is none."""
+    """'95% CI +1.2 to +3.4' (differences are signed, levels are not) or why there is none; an end cut at the
+    quantity's range is said to be cut."""
+    if stats.get("agree"):
+        return "no interval (all seeds agree)"
     if stats["n"] < 2 or math.isnan(stats["lo"]):
         return f"{stats['n']} seed{'s' if stats['n'] != 1 else ''}: no confidence interval"
-    return f"95% CI {fmt(stats['lo'], signed)} to {fmt(stats['hi'], signed)}"
+    cut = " (cut at the range)" if stats.get("lo_clipped") or stats.get("hi_clipped") else ""
+    return f"95% CI {fmt(stats['lo'], signed)} to {fmt(stats['hi'], signed)}{cut}"
 
 
-def _loss_phrase(norm, drop):
+def _p(p):
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "n/a"
+    return f"{p:.3f}" if p >= 0.001 else "< 0.001"
+
+
+def verdict_phrase(stats, row):
+    """Whether a tested difference is established, in words: 'established' appears only when the comparison's
+    Holm-adjusted p is below 0.05 (the unadjusted interval is given beside it by the caller)."""
+    n = stats["n"]
+    if n < MIN_SEEDS:
+        return f"{n} seed{'s are' if n != 1 else ' is'} too few for a verdict"
+    if stats.get("agree"):
+        return "all seeds agree, so there is no interval and no test"
+    if row is None:
+        return "not tested"
+    p = row.get("p_holm")
+    boot = ""
+    if row.get("boot_low") is not None and not math.isnan(row.get("boot_low", math.nan)):
+        boot = (f"; with test-set noise too (bootstrap over seeds and test examples) "
+                f"{fmt(row['boot_low'], True)} to {fmt(row['boot_high'], True)}")
+    if is_established(row):
+        return f"established (Holm-adjusted p {_p(p)}){boot}"
+    return f"not shown beyond seed noise (Holm-adjusted p {_p(p)}){boot}"
+
+
+def seed_guidance(diff):
+    """What these seeds can detect and what a TARGET_EFFECT-point difference would need (paired t, 80% power)."""
+    from harness.stats import detectable_effect
+
+    if diff["n"] < 2 or not diff["sd"] > 0:
+        return None
+    smallest = detectable_effect(diff["sd"], diff["n"])
+    needed = seeds_needed(TARGET_EFFECT, diff["sd"])
+    return (f"with {diff['n']} seeds (paired sd {fmt(diff['sd'])} points) the smallest difference detected with "
+            f"80% power is {fmt(smallest)} points; a {fmt(TARGET_EFFECT)}-point difference would need "
+            f"{needed} seeds")
+
+
+def _loss_phrase(norm, drop, row=None):
     if drop["n"] == 0:
         return f"{norm} has no finished paired trials"
     verb = "loses" if drop["mean"] >= 0 else "gains"
-    return f"{norm} {verb} {fmt(abs(drop['mean']))} points"
+    return f"{norm} {verb} {fmt(abs(drop['mean']))} points ({ci_text(drop)}; {verdict_phrase(drop, row)})"
 
 
 def _listed(parts):
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def _diff_phrase(norm, reference, diff):
-    """' brn minus bn: +3.1 points (95% CI ...); the interval excludes zero: brn keeps more accuracy.'"""
+def _diff_phrase(norm, reference, diff, row=None):
+    """' brn minus bn: +3.1 points (unadjusted 95% CI ..., paired over 3 seeds): established (Holm ...): brn keeps
+    more accuracy.' "established" only where the comparison's Holm-adjusted p < 0.05."""
     if diff["n"] == 0:
         return f" {norm} minus {reference}: no seed where both finished."
+    unadjusted = "unadjusted " if diff["n"] >= 2 and not math.isnan(diff["lo"]) else ""
     text = (f" {norm} minus {reference}: {fmt(diff['mean'], True)} points "
-            f"({ci_text(diff)}, paired over {diff['n']} seed{'s' if diff['n'] != 1 else ''})")
-    if diff["n"] < 2 or math.isnan(diff["lo"]):
-        return text + ", too few seeds to tell whether the difference is real."
-    if diff["lo"] <= 0.0 <= diff["hi"]:
-        return text + ", and the interval includes zero: these seeds do not show a real difference."
-    better = norm if diff["mean"] > 0 else reference
-    return text + f"; the interval excludes zero: {better} keeps more accuracy."
+            f"({unadjusted}{ci_text(diff)}, paired over {diff['n']} seed{'s' if diff['n'] != 1 else ''}): "
+            f"{verdict_phrase(diff, row)}")
+    if is_established(row) and diff["n"] >= MIN_SEEDS and not diff.get("agree"):
+        better = norm if diff["mean"] > 0 else reference
+        text += f", {better} keeps more accuracy"
+    guidance = seed_guidance(diff)
+    return text + (f"; {guidance}." if guidance else ".")
+
+
+def not_learned(data, point=None):
+    """[(sampler, normalizer, train_acc, control_acc)] where a normalizer's final training accuracy (last window,
+    points) is NOT_LEARNED_POINTS or more below its own on the i.i.d. sampler: it did not learn the task there."""
+    if data.iid_sampler is None:
+        return []
+    found = []
+    for norm in data.normalizers:
+        control = values(data, "train_acc", data.iid_sampler, norm, point, data.accuracy_scale)
+        if control.empty:
+            continue
+        for sampler in non_iid_samplers(data):
+            train = values(data, "train_acc", sampler, norm, point, data.accuracy_scale)
+            if not train.empty and train.mean() <= control.mean() - NOT_LEARNED_POINTS:
+                found.append((sampler, norm, float(train.mean()), float(control.mean())))
+    return found
 
 
 def sweep_sentence(data, point, sampler):
@@ -179,10 +279,14 @@ def headline(data, point=None):
     normalizer's accuracy and its paired difference from the reference instead of drops.
     """
     if point is None:
-        point = hardest_point(data)
+        point, _ = headline_point(data)
     rows = verdict_table(data, point)
     sentences, items = [], []
     focus = non_iid_samplers(data)
+    n_max = max([r["acc"]["n"] for r in rows] or [0])
+    if n_max < MIN_SEEDS:
+        sentences.append(f"With {n_max} seed{'s' if n_max != 1 else ''} per cell the evidence is too thin for a "
+                         "verdict: intervals are shown, but nothing is coloured and no difference is declared real.")
     if data.iid_sampler is None:
         sentences.append("This run has no i.i.d. sampler (kind iid), so there is no baseline to measure a drop "
                          "against; the sentences give accuracies instead.")
@@ -201,8 +305,9 @@ def headline(data, point=None):
         if with_drops:
             drops = {n: by_norm[n]["drop"] for n in data.normalizers}
             items.append({"sampler": sampler, "drops": drops, "diffs": diffs})
-            sentence = (f"{prefix} {sampler} batches, {_listed([_loss_phrase(n, d) for n, d in drops.items()])} "
-                        f"of inference accuracy ({METRIC}) against {data.iid_sampler} batches.")
+            phrases = [_loss_phrase(n, d, by_norm[n]["drop_test"]) for n, d in drops.items()]
+            sentence = (f"{prefix} {sampler} batches, against {data.iid_sampler} batches in inference accuracy "
+                        f"({METRIC}): {_listed(phrases)}.")
         else:
             accs = {n: by_norm[n]["acc"] for n in data.normalizers}
             items.append({"sampler": sampler, "accs": accs, "diffs": diffs})
@@ -210,9 +315,14 @@ def headline(data, point=None):
                      for n, a in accs.items()]
             sentence = f"{prefix} {sampler} batches, inference accuracy ({METRIC}): {_listed(parts)}."
         for norm, diff in diffs.items():
-            sentence += _diff_phrase(norm, data.reference, diff)
+            sentence += _diff_phrase(norm, data.reference, diff, by_norm[norm]["diff_test"])
         sentences.append(sentence)
         prefix = "On"  # the sweep point is named once
+    for sampler, norm, train, control in not_learned(data, point):
+        sentences.append(
+            f"{norm} did not learn the task on {sampler} batches: its training accuracy over the last window is "
+            f"{fmt(train)}% against {fmt(control)}% on {data.iid_sampler} batches, so its drop measures failed "
+            "training, not a network that learned to depend on the composition of its batches.")
     if data.reference is None and len(data.normalizers) > 1:
         sentences.append("No reference normalizer (analysis.reference is null: none was named and no normalizer is "
                          "named bn or of kind batchnorm): paired differences are not computed.")

@@ -18,7 +18,8 @@ from harness.metrics import accuracy_modes
 from harness.scenario import default_iid_control, default_reference
 
 TRIAL_KEYS = rundir.ID_COLUMNS
-ACCURACY_METRICS = accuracy_modes()
+# acc_precise: the name of acc_precise_iid in runs written before acc_precise_own existed
+ACCURACY_METRICS = accuracy_modes() + ["acc_precise"]
 
 
 @dataclass
@@ -43,6 +44,25 @@ class RunData:
     iid_sampler: str | None = None
     reference: str | None = None
     accuracy_scale: float = 100.0
+    _comparisons: object = None
+
+    @property
+    def comparisons(self):
+        """The run's comparisons.csv (see `harness.comparisons`); computed from the summary (without the
+        bootstrap over test examples) for a run directory written before the runner wrote it."""
+        if self._comparisons is None:
+            path = self.path / rundir.table_file(rundir.COMPARISONS)
+            if path.is_file():
+                frame = pd.read_csv(path)
+                for column in ("comparison", "sampler", "normalizer", "reference"):
+                    if column in frame.columns:
+                        frame[column] = frame[column].astype(str)
+                self._comparisons = frame
+            else:
+                from harness.comparisons import compute
+
+                self._comparisons = compute(self)
+        return self._comparisons
 
     @property
     def name(self):

@@ -13,6 +13,7 @@ import typing
 from pathlib import Path
 
 from harness import rundir
+from harness.comparisons import established, family_description
 from harness.errors import UsageError
 from harness.report import figures as figs
 from harness.report import headline as hl
@@ -44,13 +45,21 @@ def _num(x, digits=1, signed=False):
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
 
+CUT_MARK = "†"
+
+
 def _ci_filter(stats, digits=1, signed=False):
-    """'12.3 [10.1, 14.5]' for a mean_ci dict (the interval omitted when undefined)."""
+    """'12.3 [10.1, 14.5]' for a mean_ci dict (the interval omitted when undefined); an end cut at the
+    quantity's range is marked with CUT_MARK; all seeds equal: 'no interval (all seeds agree)'."""
     if not stats or stats["n"] == 0:
         return "n/a"
     text = _num(stats["mean"], digits, signed)
+    if stats.get("agree"):
+        return text + " (no interval: all seeds agree)"
     if stats["n"] >= 2 and not math.isnan(stats["lo"]):
-        text += f" [{_num(stats['lo'], digits, signed)}, {_num(stats['hi'], digits, signed)}]"
+        lo = _num(stats["lo"], digits, signed) + (CUT_MARK if stats.get("lo_clipped") else "")
+        hi = _num(stats["hi"], digits, signed) + (CUT_MARK if stats.get("hi_clipped") else "")
+        text += f" [{lo}, {hi}]"
     return text
 
 
@@ -76,9 +85,10 @@ def _cost_ratios(data):
         if norm == data.reference or norm not in pivot or data.reference not in pivot:
             continue
         ratio = (pivot[norm] / pivot[data.reference]).to_numpy(dtype=float)
-        rows.append({"normalizer": norm, "ratio": mean_ci(ratio[np.isfinite(ratio)]),
-                     "ms": mean_ci(pivot[norm].to_numpy(dtype=float)),
-                     "ms_ref": mean_ci(pivot[data.reference].to_numpy(dtype=float))})
+        positive = (0.0, math.inf)
+        rows.append({"normalizer": norm, "ratio": mean_ci(ratio[np.isfinite(ratio)], bounds=positive),
+                     "ms": mean_ci(pivot[norm].to_numpy(dtype=float), bounds=positive),
+                     "ms_ref": mean_ci(pivot[data.reference].to_numpy(dtype=float), bounds=positive)})
     return rows
 
 
@@ -89,7 +99,8 @@ def _mode_table(data):
     for sampler in data.samplers:
         for norm in data.normalizers:
             rows.append({"sampler": sampler, "normalizer": norm, "values": [
-                mean_ci(hl.values(data, m, sampler, norm, None, data.accuracy_scale).to_numpy()) for m in modes]})
+                mean_ci(hl.values(data, m, sampler, norm, None, data.accuracy_scale).to_numpy(), bounds=hl.ACC_BOUNDS)
+                for m in modes]})
     return modes, rows
 
 
@@ -99,8 +110,8 @@ def _logit_table(data):
         for norm in data.normalizers:
             rows.append({"sampler": sampler, "normalizer": norm,
                          "disagreement": mean_ci(hl.values(data, "logit_disagreement", sampler, norm,
-                                                           None, 100.0).to_numpy()),
-                         "kl": mean_ci(hl.values(data, "logit_kl", sampler, norm).to_numpy())})
+                                                           None, 100.0).to_numpy(), bounds=(0.0, 100.0)),
+                         "kl": mean_ci(hl.values(data, "logit_kl", sampler, norm).to_numpy(), bounds=(0.0, math.inf))})
     return rows
 
 
@@ -126,9 +137,19 @@ def _provenance(data):
     items = [("command", prov.get("command")), ("started", prov.get("started")),
              ("finished", prov.get("finished")), ("git commit", prov.get("git_commit") or "none recorded"),
              ("hostname", prov.get("hostname")),
-             ("device", " / ".join(str(device[k]) for k in ("type", "name", "cpu_model") if device.get(k)))]
+             ("device", " / ".join(str(device[k]) for k in ("type", "name", "cpu_model") if device.get(k))),
+             ("CPU instruction set", _cpu_flags(prov))]
     items += [(f"{k} version", v) for k, v in versions.items()]
     return [(k, "" if v is None else str(v)) for k, v in items]
+
+
+def _cpu_flags(prov):
+    """The SIMD extensions of the run's CPU (provenance `cpu`), or why they are not known."""
+    cpu = prov.get("cpu") or {}
+    parts = [str(cpu[k]) for k in ("machine",) if cpu.get(k)]
+    if cpu.get("simd"):
+        parts.append(" ".join(cpu["simd"]))
+    return " / ".join(parts) or "not recorded"
 
 
 def _clean(figures):
@@ -163,7 +184,7 @@ def _modes_context(data, detail):
 
 SECTIONS = [
     Section("headline", "Headline and verdict", lambda d: [figs.headline_figure(d)], at_point=False),
-    Section("modes", "Accuracy in the four evaluation modes", lambda d: [figs.modes_figure(d)], _modes_context),
+    Section("modes", "Accuracy in each evaluation mode", lambda d: [figs.modes_figure(d)], _modes_context),
     Section("curves", "Learning curves", lambda d: [figs.curves_figure(d)]),
     Section("layers", "Train/inference mismatch by layer",
             lambda d: [figs.mismatch_figure(d), figs.rd_figure(d), figs.clip_figure(d)]),
@@ -188,9 +209,10 @@ def _span(numbers):
 
 def build_context(data):
     """Everything the single-run template shows (figures already rendered)."""
-    point = hl.hardest_point(data)
+    point, point_rule = hl.headline_point(data)
     detail = restrict(data, point)
     head = hl.headline(data, point)  # at a sweep point, the sentences name it
+    comparisons = data.comparisons
     figures = {section.id: _clean(section.figures(detail)) for section in SECTIONS}
     if data.sweep_vars:
         figures["headline"] = _clean([figs.dependence_figure(data), figs.dependence_heatmap(data)]) + figures["headline"]
@@ -207,6 +229,10 @@ def build_context(data):
         "sweep_vars": data.sweep_vars, "point": hl.point_label(point), "n_points": len(data.points()),
         "sections": SECTIONS, "figures": figures, "number": number,
         "detail_sections": _span([number[s.id] for s in SECTIONS if s.at_point]),
+        "point_rule": point_rule, "cut_mark": CUT_MARK,
+        "family": family_description(comparisons, data.reference, data.iid_sampler),
+        "n_established": int(sum(established(r) for r in comparisons.to_dict("records"))),
+        "n_comparisons": len(comparisons),
         "n_trials": len(data.trials), "n_ok": int((data.trials["status"] == "ok").sum()),
         "seeds": sorted(data.summary["seed"].unique().tolist()),
     }
@@ -233,7 +259,7 @@ def build_compare_context(run_a, run_b):
             f"cannot compare {run_a.path} and {run_b.path}: different scenario shapes (samplers "
             f"{sorted(run_a.samplers)} vs {sorted(run_b.samplers)}, normalizers "
             f"{sorted(run_a.normalizers)} vs {sorted(run_b.normalizers)})")
-    point = hl.hardest_point(run_a)
+    point, _ = hl.headline_point(run_a)
     a, b = restrict(run_a, point), restrict(run_b, point)
     rows = _compare_rows(a, b)
     sentences = []

@@ -1,0 +1,45 @@
+"""Test batches that score every test example in the batch-statistics modes.
+
+A sampler's test batches need not cover the test split: the i.i.d. sampler drops the last
+`n_test mod batch_size` examples of each epoch, and a class-correlated sampler draws classes at random.
+`cover_every_example` pads: it draws more batches from the same sampler and, slot by slot, swaps an example not
+yet scored into a slot holding an example of the same label, so each added batch keeps the label composition the
+sampler gave it. Only the swapped-in slots count (weight True); the rest of an added batch is there to give the
+batch its statistics. An example whose label the sampler does not offer within `max_extra` added batches is swapped
+into any slot (its batch's composition then differs by one example).
+"""
+
+import numpy as np
+
+
+def cover_every_example(batches, sampler, labels, max_extra=200):
+    """(batches, weights): `batches` (n, batch_size) followed by padded batches from `sampler` holding every
+    example of range(len(labels)) missing from `batches`; weights (same shape, bool) mark the slots that count
+    (all of the original batches, the swapped-in slots of the added ones)."""
+    batches = np.asarray(batches, dtype=np.int64)
+    labels = np.asarray(labels)
+    weights = np.ones(batches.shape, dtype=bool)
+    pending = sorted(set(range(len(labels))) - set(batches.ravel().tolist()))
+    if not pending:
+        return batches, weights
+    extra, extra_weights = [], []
+    for attempt in range(max_extra + 1):
+        if not pending:
+            break
+        batch = np.asarray(sampler.batches(1)[0], dtype=np.int64).copy()
+        slots = np.zeros(batch.shape, dtype=bool)
+        for slot in range(batch.size):
+            if not pending:
+                break
+            if attempt == max_extra:  # last resort: any slot
+                match = 0
+            else:
+                match = next((j for j, e in enumerate(pending) if labels[e] == labels[batch[slot]]), None)
+                if match is None:
+                    continue
+            batch[slot] = pending.pop(match)
+            slots[slot] = True
+        if slots.any():
+            extra.append(batch)
+            extra_weights.append(slots)
+    return np.concatenate([batches, np.array(extra)]), np.concatenate([weights, np.array(extra_weights)])

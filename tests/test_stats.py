@@ -1,0 +1,104 @@
+"""Each statistic of harness.stats against SciPy, enumeration by hand, or simulation."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from harness import stats
+
+
+def test_mean_ci_matches_scipy_t_interval_and_is_cut_at_bounds():
+    values = np.array([60.0, 52.0, 48.5, 99.0])
+    lo, hi = scipy_stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=scipy_stats.sem(values))
+    free = stats.mean_ci(values)
+    assert free["lo"] == pytest.approx(lo) and free["hi"] == pytest.approx(hi)
+    assert hi > 100 and not free["hi_clipped"]
+    cut = stats.mean_ci(values, bounds=(0.0, 100.0))
+    assert cut["lo"] == pytest.approx(lo) and cut["hi"] == 100.0
+    assert cut["hi_clipped"] and not cut["lo_clipped"]
+
+
+def test_two_chance_seeds_never_leave_the_accuracy_range():
+    cut = stats.mean_ci([10.0, 90.0], bounds=(0.0, 100.0))
+    assert (cut["lo"], cut["hi"]) == (0.0, 100.0) and cut["thin"]
+
+
+def test_equal_values_give_no_interval_and_no_test():
+    tie = stats.paired_difference([70.0, 71.0, 72.0], [70.2, 71.2, 72.2])
+    assert tie["agree"] and math.isnan(tie["lo"]) and math.isnan(tie["hi"])
+    assert math.isnan(stats.paired_t_p([-0.2, -0.2, -0.2]))
+
+
+def test_paired_t_matches_scipy_ttest_rel():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(1, 1, 7), rng.normal(0, 1, 7)
+    assert stats.paired_t_p(a - b) == pytest.approx(scipy_stats.ttest_rel(a, b).pvalue)
+
+
+def test_signflip_p_by_enumeration_and_its_minimum():
+    d = np.array([1.0, 2.0, -0.5, 3.0, 0.5, 1.5])
+    observed = abs(d.sum())
+    count = sum(abs(sum(s * x for s, x in zip(signs, d))) >= observed - 1e-12
+                for signs in itertools.product((1, -1), repeat=len(d)))
+    assert stats.signflip_p(d) == pytest.approx(count / 64)
+    assert stats.signflip_p(np.ones(6)) == pytest.approx(2 / 64)
+    assert math.isnan(stats.signflip_p(np.ones(5)))  # below 6 pairs: left empty
+    # SciPy's permutation test with the sign-flip ('samples') permutation type agrees
+    ref = scipy_stats.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=np.inf,
+                                       alternative="two-sided")
+    assert stats.signflip_p(d) == pytest.approx(ref.pvalue)
+
+
+def test_holm_by_hand():
+    # sorted: 0.01*4=0.04, 0.02*3=0.06, 0.03*2=0.06 (monotone), 0.5*1=0.5
+    adjusted = stats.holm([0.03, 0.01, 0.5, 0.02])
+    assert adjusted == pytest.approx([0.06, 0.04, 0.5, 0.06])
+    with_nan = stats.holm([0.01, math.nan, 0.04])  # m = 3 though one could not be tested
+    assert with_nan[0] == pytest.approx(0.03) and math.isnan(with_nan[1]) and with_nan[2] == pytest.approx(0.08)
+
+
+def test_power_and_detectable_effect_match_simulation():
+    sd, n = 2.0, 6
+    effect = stats.detectable_effect(sd, n)
+    assert stats.paired_power(effect, sd, n) == pytest.approx(0.8, abs=1e-6)
+    rng = np.random.default_rng(0)
+    d = rng.normal(effect, sd, size=(20000, n))
+    rejected = scipy_stats.ttest_1samp(d, 0.0, axis=1).pvalue < 0.05
+    assert rejected.mean() == pytest.approx(0.8, abs=0.015)
+
+
+def test_power_with_two_seeds_matches_simulation():
+    # n = 2 (df = 1) is where SciPy's noncentral t can return NaN; the direct integral takes over
+    effect = stats.detectable_effect(1.0, 2)
+    rng = np.random.default_rng(1)
+    d = rng.normal(effect, 1.0, size=(40000, 2))
+    rejected = scipy_stats.ttest_1samp(d, 0.0, axis=1).pvalue < 0.05
+    assert rejected.mean() == pytest.approx(0.8, abs=0.015)
+
+
+def test_seeds_needed_is_the_first_n_with_enough_power():
+    n = stats.seeds_needed(1.0, 2.0)
+    assert stats.paired_power(1.0, 2.0, n) >= 0.8 > stats.paired_power(1.0, 2.0, n - 1)
+    assert math.isnan(stats.seeds_needed(0.0, 2.0))
+
+
+def test_two_level_bootstrap_covers_test_set_noise():
+    rng = np.random.default_rng(0)
+    n_seeds, n_examples = 8, 400
+    a = rng.random((n_seeds, n_examples)) < 0.8
+    b = rng.random((n_seeds, n_examples)) < 0.7
+    boot = stats.two_level_bootstrap(a, b, n_boot=4000, seed=1)
+    diff = a.mean(1) - b.mean(1)
+    assert boot["lo"] < diff.mean() < boot["hi"]
+    # independent examples: var of the mean difference ~ (pa(1-pa) + pb(1-pb)) / n_examples / n_seeds
+    # (test-set part, shared across seeds, plus seed resampling): the bootstrap se is at least the test-set part
+    test_only = math.sqrt((0.8 * 0.2 + 0.7 * 0.3) / n_examples)
+    assert boot["se"] > 0.5 * test_only
+
+
+def test_pack_correct_roundtrip():
+    bits = np.random.default_rng(0).random(541) < 0.5
+    assert np.array_equal(stats.unpack_correct(stats.pack_correct(bits), 541), bits)
