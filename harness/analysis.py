@@ -69,7 +69,7 @@ class Analyzer:
         self.norm_layers = normalization_layers(model)
         self.dataset = dataset
         n_test = len(dataset.y_test) if eval_examples is None else min(eval_examples, len(dataset.y_test))
-        self.x_test, self.y_test = dataset.x_test[:n_test], dataset.y_test[:n_test]
+        self.x_test, self.y_test = dataset.to_float(dataset.x_test[:n_test]), dataset.y_test[:n_test]
         outputs = [layer.input for layer in self.norm_layers] + [layer.output for layer in self.norm_layers]
         self.probe = keras.Model(model.inputs, outputs + [model.output])
         chunk = min(INFERENCE_CHUNK, n_test)
@@ -293,7 +293,7 @@ class Analyzer:
 
     def _pooled_input_statistics(self, index_batches, layers):
         """{layer index: (mean, variance)} of each layer's training-mode input pooled over the batches."""
-        moments = self.input_moments(self.dataset.x_train[index_batches])
+        moments = self.input_moments(self.dataset.to_float(self.dataset.x_train[index_batches]))
         pooled = {}
         for i, _ in layers:
             group_means, group_variances = moments[i]

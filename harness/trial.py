@@ -17,6 +17,7 @@ import traceback
 import numpy as np
 
 from harness import data as data_sources
+from harness.recipe import make_loss, make_optimizer, precision_scope  # noqa: F401 - make_optimizer: bench_run imports it from here
 from harness.scenario import build_sampler, config_hash, test_examples
 
 TEST_SAMPLER_SEED_OFFSET = 7919
@@ -73,32 +74,22 @@ def load_dataset(data_config):
     return _dataset(json.dumps(data_config, sort_keys=True))
 
 
-def make_optimizer(training):
-    import keras
-
-    name, rate = training["optimizer"], training["learning_rate"]
-    if name == "adam":
-        return keras.optimizers.Adam(rate)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(rate)
-    if name == "momentum":
-        return keras.optimizers.SGD(rate, momentum=0.9)
-    return keras.optimizers.SGD(rate)
-
-
-def make_train_chunk(model, optimizer, x_train, y_train, batch_size):
+def make_train_chunk(model, optimizer, x_train, y_train, batch_size, loss_fn=None, transform=None):
     """A compiled function running one training step per row of an (n, batch_size) index array.
 
     Several steps run per call (a `tf.range` loop inside one `tf.function`), so
     Python dispatch does not dominate small models. Returns the per-step losses (to
     find the step a loss turns NaN) and the number of correct predictions in all.
+    `transform(images, step)` (harness.augment) turns a gathered batch, as stored (uint8
+    images stay uint8 on the device), into the network's float input, augmented for
+    the optimizer's step; None feeds the stored arrays as they are.
     """
     import keras
     import tensorflow as tf
 
     x_all = tf.constant(x_train)
     y_all = tf.constant(y_train)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    loss_fn = loss_fn or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     optimizer.build(model.trainable_variables)
 
     @tf.function(input_signature=[tf.TensorSpec([None, batch_size], tf.int64)])
@@ -109,10 +100,12 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size):
         for i in tf.range(n):
             x = tf.gather(x_all, indices[i])
             y = tf.gather(y_all, indices[i])
+            if transform is not None:
+                x = transform(x, optimizer.iterations)
             with tf.GradientTape() as tape:
                 logits = model(x, training=True)
                 loss = loss_fn(y, logits)
-            gradients = tape.gradient(loss, model.trainable_variables)
+            gradients = tape.gradient(optimizer.scale_loss(loss), model.trainable_variables)
             optimizer.apply_gradients(zip(gradients, model.trainable_variables))
             correct += tf.math.count_nonzero(tf.equal(tf.argmax(logits, -1), y))
             losses = losses.write(i, tf.cast(loss, tf.float32))
@@ -144,26 +137,33 @@ class _Workbench:
 
     def __init__(self, config, dataset):
         from harness.analysis import Analyzer
+        from harness.augment import make_transform
         from harness.models import build_model
 
         self.config = config
         self.dataset = dataset
-        self.model = build_model(config["model"], config["normalizer_config"], dataset.input_shape,
-                                 dataset.num_classes, config["seed"])
-        self.optimizer = make_optimizer(config["training"])
+        with precision_scope(config["training"]):
+            self.model = build_model(config["model"], config["normalizer_config"], dataset.input_shape,
+                                     dataset.num_classes, config["seed"])
+        self.optimizer = make_optimizer(config["training"], self.model)
+        self.transform = make_transform(config["data"], dataset)
         self.train_chunk = make_train_chunk(self.model, self.optimizer, dataset.x_train, dataset.y_train,
-                                            config["training"]["batch_size"])
+                                            config["training"]["batch_size"], make_loss(config["training"]),
+                                            self.transform)
         self.initial_optimizer_state = [v.numpy() for v in self.optimizer.variables]
         self.analyzer = Analyzer(self.model, dataset, config["analysis"]["eval_examples"])
 
     def reset(self, seed):
         from harness.models import build_model
 
-        fresh = build_model(self.config["model"], self.config["normalizer_config"], self.dataset.input_shape,
-                            self.dataset.num_classes, seed)
+        with precision_scope(self.config["training"]):
+            fresh = build_model(self.config["model"], self.config["normalizer_config"], self.dataset.input_shape,
+                                self.dataset.num_classes, seed)
         self.model.set_weights(fresh.get_weights())
         for variable, value in zip(self.optimizer.variables, self.initial_optimizer_state):
             variable.assign(value)
+        if self.transform is not None:
+            self.transform.reset(seed)
 
 
 _WORKBENCHES = collections.OrderedDict()
