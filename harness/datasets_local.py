@@ -81,9 +81,9 @@ def _missing_message(name, folder):
         wanted = f"{shown}/{{{','.join(IDX_FILES)}}}[.gz]"
         fetch = "cd " + shown + " && for f in " + " ".join(f + ".gz" for f in IDX_FILES) + f"; do curl -LO {SOURCES[name]}$f; done"
     keras_fetch = f"python -c 'import keras; keras.datasets.{name}.load_data()'"
-    return (f"needs the files {wanted} (not found{'' if folder else '; no data.path given'}, nor in Keras's cache "
-            f"{keras_cache_dir()}); put the unpacked official archive there (with a network: {fetch}), "
-            f"or fill Keras's cache ({keras_fetch})")
+    where = "not found" if folder else f"no data.path given, and not in Keras's cache {keras_cache_dir()}"
+    return (f"needs the files {wanted} ({where}); put the unpacked official archive there (with a network: "
+            f"{fetch}), or fill Keras's cache ({keras_fetch}) and leave data.path out; nothing is downloaded")
 
 
 def read_local(name, folder=None):
@@ -142,7 +142,7 @@ def write_cifar(folder, name, images_per_file, seed=0, num_classes=None):
     templates = rng.integers(0, 256, (num_classes, 4, 4, 3))
     os.makedirs(os.path.join(folder, FOLDERS[name]), exist_ok=True)
     for path in expected_files(name, folder):
-        labels = rng.integers(0, num_classes, images_per_file)
+        labels = rng.permutation(np.arange(images_per_file) % num_classes)  # every class as often as it can be
         images = np.kron(templates[labels], np.ones((1, 8, 8, 1))) + rng.normal(0, 40, (images_per_file, 32, 32, 3))
         images = np.clip(images, 0, 255).astype(np.uint8).transpose(0, 3, 1, 2).reshape(images_per_file, -1)
         with open(path, "wb") as handle:

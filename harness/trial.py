@@ -196,7 +196,9 @@ def environment():
     from harness.tfsetup import environment as process_environment
 
     process = process_environment()
-    return {"versions": process["versions"], "device": process["device"]["name"]}
+    device = process["device"]
+    return {"versions": process["versions"], "device": device["name"],
+            **({"cuda_visible_devices": device["cuda_visible_devices"]} if device.get("gpus") else {})}
 
 
 def run_trial(config, on_step=None):
