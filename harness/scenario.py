@@ -200,7 +200,7 @@ class Scenario:
         from harness.recipe import scale_schedule
 
         steps = min(self.training["steps"], 60)
-        schedule = scale_schedule(self.training["lr_schedule"], self.training["steps"], steps)
+        schedule = scale_schedule(self.training.get("lr_schedule", {"kind": "constant"}), self.training["steps"], steps)
         return dataclasses.replace(
             self,
             name=f"{self.name}_smoke",
