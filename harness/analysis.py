@@ -213,6 +213,7 @@ class Analyzer:
         has_mode = ["training" in inspect.signature(layer.call).parameters for layer in layers]
 
         def relative_l2(a, b):
+            a, b = tf.cast(a, tf.float32), tf.cast(b, tf.float32)  # float16 layers under mixed precision
             return tf.norm(a - b) / tf.maximum(tf.norm(b), 1e-12)
 
         def mismatch_of_batch(trainable, non_trainable, xb):

@@ -163,6 +163,17 @@ def precision_scope(training):
     return scope()
 
 
+def float32_logits(model, training):
+    """Under mixed precision, `model` with its logits cast to float32 (losses, softmax and the analyzer want
+    them so); otherwise `model` itself."""
+    if not training.get("mixed_precision"):
+        return model
+    import keras
+
+    logits = keras.layers.Activation("linear", dtype="float32", name="logits_float32")(model.output)
+    return keras.Model(model.inputs, logits, name=model.name)
+
+
 def make_loss(training):
     """`loss(labels, logits)`: cross-entropy from logits, with label smoothing when asked for."""
     import keras

@@ -17,7 +17,8 @@ import traceback
 import numpy as np
 
 from harness import data as data_sources
-from harness.recipe import make_loss, make_optimizer, precision_scope  # noqa: F401 - make_optimizer: bench_run imports it from here
+# make_optimizer: bench_run imports it from here
+from harness.recipe import float32_logits, make_loss, make_optimizer, precision_scope  # noqa: F401
 from harness.scenario import build_sampler, config_hash, test_examples
 
 TEST_SAMPLER_SEED_OFFSET = 7919
@@ -105,7 +106,8 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size, loss_fn=Non
             with tf.GradientTape() as tape:
                 logits = model(x, training=True)
                 loss = loss_fn(y, logits)
-            gradients = tape.gradient(optimizer.scale_loss(loss), model.trainable_variables)
+                scaled = optimizer.scale_loss(loss)  # the loss itself unless mixed precision scales it
+            gradients = tape.gradient(scaled, model.trainable_variables)
             optimizer.apply_gradients(zip(gradients, model.trainable_variables))
             correct += tf.math.count_nonzero(tf.equal(tf.argmax(logits, -1), y))
             losses = losses.write(i, tf.cast(loss, tf.float32))
@@ -143,8 +145,9 @@ class _Workbench:
         self.config = config
         self.dataset = dataset
         with precision_scope(config["training"]):
-            self.model = build_model(config["model"], config["normalizer_config"], dataset.input_shape,
-                                     dataset.num_classes, config["seed"])
+            self.model = float32_logits(build_model(config["model"], config["normalizer_config"],
+                                                    dataset.input_shape, dataset.num_classes, config["seed"]),
+                                        config["training"])
         self.optimizer = make_optimizer(config["training"], self.model)
         self.transform = make_transform(config["data"], dataset)
         self.train_chunk = make_train_chunk(self.model, self.optimizer, dataset.x_train, dataset.y_train,

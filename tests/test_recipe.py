@@ -171,3 +171,18 @@ def test_adamw_and_mixed_precision_build():
         layer = keras.layers.Dense(2)
     assert layer.compute_dtype == "float16" and layer.variable_dtype == "float32"
     assert keras.config.dtype_policy().name == "float32"  # restored
+
+
+def test_mixed_precision_trial_trains_and_is_analysed(tiny_scenario, tmp_path):
+    """float16 compute with loss scaling: the trial finishes with finite losses and every metric."""
+    from harness.runner import run
+
+    tiny_scenario["training"]["mixed_precision"] = True
+    tiny_scenario["model"] = {"name": "convnet", "widths": [8]}
+    tiny_scenario["normalizers"] = {"bn": tiny_scenario["normalizers"]["bn"]}
+    tiny_scenario["samplers"] = {"iid": {"kind": "iid"}}
+    tiny_scenario["seeds"] = [0]
+    [result] = run(validate(tiny_scenario), str(tmp_path), quiet=True, report=False)
+    assert result["status"] == "ok", result["error"]
+    assert all(math.isfinite(v) for v in result["final"].values())
+    assert {"acc_inference", "acc_precise", "logit_kl"} <= set(result["final"]) and result["layers"]
