@@ -101,6 +101,14 @@ def read_local(name, folder=None):
     raise DataError("name", name, _missing_message(name, None))
 
 
+def source_files(name, folder=None):
+    """[absolute path, size, mtime_ns] of each file `read_local` reads (none if missing): what a saved trial's
+    reuse depends on, so replacing the files (generated ones by the real ones, say) reruns the trials."""
+    found = (_find_in_folder(name, folder) if os.path.isdir(folder) else None) if folder is not None else [
+        p for p in keras_cache_paths(name) if os.path.exists(p)]
+    return [[os.path.abspath(p), os.stat(p).st_size, os.stat(p).st_mtime_ns] for p in found or []]
+
+
 def read_idx(path):
     """An idx file (MNIST's format, gzipped or not) as a NumPy array of its declared shape."""
     opener = gzip.open if path.endswith(".gz") else open

@@ -62,6 +62,10 @@ def trial_hash(config):
     if config["data"]["name"] == "npz":
         stat = os.stat(config["data"]["path"])
         content["data_file"] = [os.path.abspath(config["data"]["path"]), stat.st_size, stat.st_mtime_ns]
+    elif config["data"]["name"] in ("mnist", "fashion_mnist", "cifar10", "cifar100"):
+        from harness.datasets_local import source_files
+
+        content["data_files"] = source_files(config["data"]["name"], config["data"].get("path"))
     return config_hash(content)
 
 

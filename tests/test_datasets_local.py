@@ -174,3 +174,18 @@ def test_npz_uint8_with_explicit_divisor_stays_uint8(tmp_path):
 
 def test_root_constant_points_at_this_checkout():
     assert os.path.exists(os.path.join(ROOT, "harness", "datasets_local.py"))
+
+
+def test_replacing_the_files_changes_the_trial_hash(tmp_path, tiny_scenario):
+    """Resume reuses a trial only while its data files are the same: generated data swapped for real reruns."""
+    from harness.scenario import validate
+    from harness.trial import make_trial_config
+
+    write_cifar(str(tmp_path), "cifar10", 20, seed=0)
+    tiny_scenario["data"] = {"name": "cifar10", "path": str(tmp_path)}
+    tiny_scenario["model"] = {"name": "convnet", "widths": [8]}
+    scenario = validate(tiny_scenario, check_feasibility=False)
+    before = make_trial_config(scenario, "iid", "bn", 0)["hash"]
+    assert make_trial_config(scenario, "iid", "bn", 0)["hash"] == before
+    write_cifar(str(tmp_path), "cifar10", 30, seed=1)
+    assert make_trial_config(scenario, "iid", "bn", 0)["hash"] != before
