@@ -1,11 +1,11 @@
-"""Data sources: arrays in memory, images channels-last float32 in [0, 1] scaled, labels int64.
+"""Data sources: arrays in memory, labels int64; images channels-last, float32 or uint8 as stored.
 
-Loading never imports TensorFlow when the data is already on disk, so a
-scenario can be validated (sampler feasibility is checked against the real
-labels) before TensorFlow starts. Keras datasets are read from Keras's own
-cache layout (`$KERAS_HOME/datasets`, default `~/.keras/datasets`); only a
-missing file makes us call `keras.datasets.<name>.load_data()`, which
-downloads and caches it.
+Loading never imports TensorFlow and never downloads, so a scenario can be
+validated (sampler feasibility is checked against the real labels) before
+TensorFlow starts, offline. digits and synthetic data are float32 in [0, 1];
+mnist, fashion_mnist, cifar10 and cifar100 are read by `harness.datasets_local`
+from `data.path` or Keras's cache (`$KERAS_HOME/datasets`) and kept uint8
+(`Dataset.to_float`, and `harness.augment` in the graph, make the network's input).
 """
 
 import dataclasses
