@@ -80,6 +80,8 @@ def _cifar_resnet(b, inputs, widths, num_classes, blocks_per_stage, shortcut):
     block of every stage after the first halving the resolution; global average pooling; a dense layer.
     Where the shape changes the shortcut is option A (`"zero_pad"`: subsample and pad channels with zeros) or
     option B (`"projection"`: a strided 1x1 conv and a normalization layer); elsewhere it is the identity."""
+    if shortcut == "zero_pad" and any(b < a for a, b in zip(widths, widths[1:])):
+        raise ValueError(f"zero-padding shortcuts need non-decreasing widths. Received: widths={widths}")
     x = b.norm_relu(b.conv(inputs, widths[0]))
     for stage, width in enumerate(widths):
         for block in range(blocks_per_stage):

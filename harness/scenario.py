@@ -331,7 +331,10 @@ def load_data_or_explain(data_config):
 
 
 def check_model_fits(scenario):
-    """GroupNorm's groups must divide every width the model gives it."""
+    """GroupNorm's groups must divide every width the model gives it; zero-padding shortcuts cannot narrow."""
+    widths = scenario.model["widths"]
+    if scenario.model.get("shortcut") == "zero_pad" and any(b < a for a, b in zip(widths, widths[1:])):
+        raise ScenarioError("model.widths", widths, "must not decrease with shortcut zero_pad (use projection)")
     for name, cfg in scenario.normalizers.items():
         if cfg["kind"] != "groupnorm":
             continue

@@ -65,3 +65,16 @@ def test_option_b_adds_projections_and_both_are_seeded():
     again = _build.__wrapped__("resnet20", "zero_pad")
     for w1, w2 in zip(a.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(w1, w2)  # pairing: one seed, one set of initial weights
+
+
+def test_validation_of_cifar_resnet_fields(tiny_scenario):
+    from harness.scenario import ScenarioError, validate
+
+    tiny_scenario["model"] = {"name": "resnet20", "shortcut": "option_c"}
+    with pytest.raises(ScenarioError, match="model.shortcut: 'option_c' is not one of zero_pad, projection"):
+        validate(tiny_scenario, check_feasibility=False)
+    tiny_scenario["model"] = {"name": "resnet56", "widths": [16, 8, 32]}
+    with pytest.raises(ScenarioError, match=r"model.widths: \[16, 8, 32\] must not decrease with shortcut zero_pad"):
+        validate(tiny_scenario)
+    tiny_scenario["model"]["shortcut"] = "projection"
+    assert validate(tiny_scenario).model == {"name": "resnet56", "widths": [16, 8, 32], "shortcut": "projection"}
