@@ -13,7 +13,7 @@ import yaml
 
 from harness import data
 from harness.datasets_local import expected_files, write_cifar
-from tests.conftest import ROOT, harness_env
+from tests.conftest import harness_env
 
 
 def _write_cifar_by_hand(folder, name, per_file, rng):
@@ -170,10 +170,6 @@ def test_npz_uint8_with_explicit_divisor_stays_uint8(tmp_path):
     np.testing.assert_array_equal(fixed.to_float(fixed.x_train), x.astype(np.float32) / np.float32(255))
     by_max = data.load({"name": "npz", "path": str(path), "divide_by": "max"})  # the old behaviour
     np.testing.assert_allclose(by_max.x_train, x / x.max(), rtol=1e-6)
-
-
-def test_root_constant_points_at_this_checkout():
-    assert os.path.exists(os.path.join(ROOT, "harness", "datasets_local.py"))
 
 
 def test_replacing_the_files_changes_the_trial_hash(tmp_path, tiny_scenario):
