@@ -75,7 +75,7 @@ class Analyzer:
         self.norm_layers = normalization_layers(model)
         self.dataset = dataset
         n_test = len(dataset.y_test) if eval_examples is None else min(eval_examples, len(dataset.y_test))
-        self.x_test, self.y_test = dataset.x_test[:n_test], dataset.y_test[:n_test]
+        self.x_test, self.y_test = dataset.to_float(dataset.x_test[:n_test]), dataset.y_test[:n_test]
         outputs = [layer.input for layer in self.norm_layers] + [layer.output for layer in self.norm_layers]
         self.probe = keras.Model(model.inputs, outputs + [model.output])
         chunk = min(INFERENCE_CHUNK, n_test)
@@ -219,6 +219,7 @@ class Analyzer:
         has_mode = ["training" in inspect.signature(layer.call).parameters for layer in layers]
 
         def relative_l2(a, b):
+            a, b = tf.cast(a, tf.float32), tf.cast(b, tf.float32)  # float16 layers under mixed precision
             return tf.norm(a - b) / tf.maximum(tf.norm(b), 1e-12)
 
         def mismatch_of_batch(trainable, non_trainable, xb):
@@ -323,7 +324,7 @@ class Analyzer:
         """{layer index: (mean, variance)} of each layer's training-mode input over the batches (pooled over all
         examples by default, else `estimate(group_means, group_variances, layer)`)."""
         estimate = estimate or _pooled_statistics
-        moments = self.input_moments(self.dataset.x_train[index_batches])
+        moments = self.input_moments(self.dataset.to_float(self.dataset.x_train[index_batches]))
         return {i: estimate(*moments[i], layer) for i, layer in layers}
 
     # -- layers and logits -------------------------------------------------

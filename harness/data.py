@@ -1,35 +1,32 @@
-"""Data sources: arrays in memory, images channels-last float32 in [0, 1] scaled, labels int64.
+"""Data sources: arrays in memory, labels int64; images channels-last, float32 or uint8 as stored.
 
-Loading never imports TensorFlow when the data is already on disk, so a
-scenario can be validated (sampler feasibility is checked against the real
-labels) before TensorFlow starts. Keras datasets are read from Keras's own
-cache layout (`$KERAS_HOME/datasets`, default `~/.keras/datasets`); only a
-missing file makes us call `keras.datasets.<name>.load_data()`, which
-downloads and caches it.
+Loading never imports TensorFlow and never downloads, so a scenario can be
+validated (sampler feasibility is checked against the real labels) before
+TensorFlow starts, offline. digits and synthetic data are float32 in [0, 1];
+mnist, fashion_mnist, cifar10 and cifar100 are read by `harness.datasets_local`
+from `data.path` or Keras's cache (`$KERAS_HOME/datasets`) and kept uint8
+(`Dataset.to_float`, and `harness.augment` in the graph, make the network's input).
 """
 
 import dataclasses
-import gzip
 import math
-import os
-import pickle
 
 import numpy as np
+
+from harness.errors import DataError  # noqa: F401 - data sources raise it; callers catch data.DataError
 
 DATA_SOURCES = ("digits", "synthetic", "npz", "mnist", "fashion_mnist", "cifar10", "cifar100")
 
 
-class DataError(ValueError):
-    """A data file that is not what the loader needs; `field` is the scenario field to blame."""
-
-    def __init__(self, field, value, reason):
-        self.field, self.value, self.reason = field, value, reason
-        super().__init__(f"{field}: {value!r} {reason}")
-
-
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """Train and test splits. x: (N, H, W, C) float32, y: (N,) int64 in [0, num_classes)."""
+    """Train and test splits. x: (N, H, W, C) images or (N, F) features, y: (N,) int64 in [0, num_classes).
+
+    x is stored as loaded: float32 already in its final form, or uint8 images (kept so
+    on the device, 4x smaller) that `to_float` (NumPy) and `harness.augment` (in the
+    compiled step, the same float32 operations) turn into the network's input: divided by
+    `scale`, then standardised per channel with `mean` and `std` when these are set.
+    """
 
     name: str
     x_train: np.ndarray
@@ -37,22 +34,49 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
+    scale: float = 1.0
+    mean: np.ndarray = None
+    std: np.ndarray = None
 
     @property
     def input_shape(self):
         return self.x_train.shape[1:]
+
+    def to_float(self, x):
+        """The network's float32 input for stored examples `x` (the stored array itself when already final)."""
+        if x.dtype == np.float32 and self.scale == 1.0 and self.mean is None:
+            return x
+        x = x.astype(np.float32)
+        if self.scale != 1.0:
+            x = x / np.float32(self.scale)
+        if self.mean is not None:
+            x = (x - self.mean) / self.std
+        return x
+
+
+def with_preprocessing(dataset, config):
+    """`dataset` with the data section's per-channel standardisation statistics (training split) set, if asked."""
+    if not config.get("standardize"):
+        return dataset
+    x = dataset.x_train.astype(np.float64) / dataset.scale
+    axes = tuple(range(x.ndim - 1))
+    mean, std = x.mean(axis=axes), x.std(axis=axes)
+    std = np.where(std > 0, std, 1.0)
+    return dataclasses.replace(dataset, mean=mean.astype(np.float32), std=std.astype(np.float32))
 
 
 def load(config):
     """Load the dataset a validated scenario's `data` section describes."""
     name = config["name"]
     if name == "digits":
-        return _digits(config)
-    if name == "synthetic":
-        return synthetic(config)
-    if name == "npz":
-        return _npz(config)
-    return _keras_dataset(config)
+        dataset = _digits(config)
+    elif name == "synthetic":
+        dataset = synthetic(config)
+    elif name == "npz":
+        dataset = _npz(config)
+    else:
+        dataset = _keras_dataset(config)
+    return with_preprocessing(dataset, config)
 
 
 def _standardise(name, x_train, y_train, x_test, y_test, num_classes=None):
@@ -124,100 +148,36 @@ def _npz(config):
             raise
         raise DataError("path", path, f"is not a readable .npz file ({error})") from None
     for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-        if x.ndim not in (3, 4) or len(x) != len(y):
-            raise DataError("path", path, f"x_{name} must be (N, H, W) or (N, H, W, C) with one label per image")
+        if x.ndim not in (2, 3, 4) or len(x) != len(y):
+            raise DataError("path", path, f"x_{name} must be (N, F), (N, H, W) or (N, H, W, C) with one label per example")
         if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
             raise DataError("path", path, f"y_{name} must hold integer labels >= 0")
-    return _standardise("npz", x_train, y_train, x_test, y_test)
-
-
-def keras_cache_dir():
-    """Where Keras caches downloaded datasets."""
-    return os.path.join(os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras")), "datasets")
-
-
-FASHION_FILES = (
-    "train-labels-idx1-ubyte.gz",
-    "train-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-)
-
-
-def keras_cache_paths(name):
-    """The files `keras.datasets.<name>.load_data()` leaves in the cache."""
-    root = keras_cache_dir()
-    if name == "mnist":
-        return [os.path.join(root, "mnist.npz")]
-    if name == "fashion_mnist":
-        return [os.path.join(root, "fashion-mnist", f) for f in FASHION_FILES]
-    if name == "cifar10":
-        folder = os.path.join(root, "cifar-10-batches-py-target", "cifar-10-batches-py")
-        return [os.path.join(folder, f"data_batch_{i}") for i in range(1, 6)] + [
-            os.path.join(folder, "test_batch")
-        ]
-    if name == "cifar100":
-        folder = os.path.join(root, "cifar-100-python-target", "cifar-100-python")
-        return [os.path.join(folder, "train"), os.path.join(folder, "test")]
-    raise ValueError(f"unknown Keras dataset. Received: name={name!r}")
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles CIFAR batches (dicts of NumPy arrays and lists) and refuses any other class."""
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
-
-    def find_class(self, module, name):
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
-
-
-def _read_cifar_batch(path, label_key):
-    with open(path, "rb") as handle:
-        batch = _ArrayUnpickler(handle, encoding="bytes").load()
-    batch = {key.decode() if isinstance(key, bytes) else key: value for key, value in batch.items()}
-    images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return images, np.asarray(batch[label_key])
-
-
-def _read_idx(path, offset):
-    with gzip.open(path, "rb") as handle:
-        return np.frombuffer(handle.read(), np.uint8, offset=offset)
-
-
-def _read_keras_cache(name, paths):
-    if name == "mnist":
-        with np.load(paths[0], allow_pickle=False) as arrays:
-            return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
-    if name == "fashion_mnist":
-        y_train, y_test = _read_idx(paths[0], 8), _read_idx(paths[2], 8)
-        x_train = _read_idx(paths[1], 16).reshape(len(y_train), 28, 28)
-        x_test = _read_idx(paths[3], 16).reshape(len(y_test), 28, 28)
-        return x_train, y_train, x_test, y_test
-    label_key = "labels" if name == "cifar10" else "fine_labels"
-    train = [_read_cifar_batch(p, label_key) for p in paths[:-1]]
-    x_test, y_test = _read_cifar_batch(paths[-1], label_key)
-    return np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]), x_test, y_test
+    divide_by = config.get("divide_by", "max")
+    if divide_by == "max":  # the training split's maximum (at least 1), as the harness always did
+        return _standardise("npz", x_train, y_train, x_test, y_test)
+    labels = [np.asarray(y).reshape(-1).astype(np.int64) for y in (y_train, y_test)]
+    num_classes = int(max(labels[0].max(), labels[1].max())) + 1
+    if x_train.ndim == 3:
+        x_train, x_test = x_train[..., None], x_test[..., None]
+    if x_train.dtype == np.uint8 and x_test.dtype == np.uint8:  # images stay uint8, converted in the graph
+        return Dataset("npz", x_train, labels[0], x_test, labels[1], num_classes, scale=float(divide_by))
+    x_train, x_test = (np.asarray(x, np.float32) / np.float32(divide_by) for x in (x_train, x_test))
+    return Dataset("npz", x_train, labels[0], x_test, labels[1], num_classes)
 
 
 def _keras_dataset(config):
-    name = config["name"]
-    paths = keras_cache_paths(name)
-    if all(os.path.exists(p) for p in paths):
-        arrays = _read_keras_cache(name, paths)
-    else:
-        import keras
+    """mnist, fashion_mnist, cifar10, cifar100 from `data.path` or Keras's cache, as uint8 images (/255 in the
+    graph); never downloads (harness.datasets_local says which files are missing and where they go)."""
+    from harness.datasets_local import read_local
 
-        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
-        arrays = x_train, y_train, x_test, y_test
+    name = config["name"]
+    x_train, y_train, x_test, y_test = read_local(name, config.get("path"))
     num_classes = 100 if name == "cifar100" else 10
-    dataset = _standardise(name, *arrays, num_classes=num_classes)
+    if x_train.ndim == 3:
+        x_train, x_test = x_train[..., None], x_test[..., None]
+    labels = [np.asarray(y).reshape(-1).astype(np.int64) for y in (y_train, y_test)]
+    dataset = Dataset(name, np.ascontiguousarray(x_train, np.uint8), labels[0],
+                      np.ascontiguousarray(x_test, np.uint8), labels[1], num_classes, scale=255.0)
     limit = config.get("train_limit")
     if limit:
         dataset = dataclasses.replace(dataset, x_train=dataset.x_train[:limit], y_train=dataset.y_train[:limit])

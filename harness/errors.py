@@ -32,3 +32,11 @@ class ScenarioError(ValueError):
         prefix = f"{self.source}: " if self.source else ""
         shown = "" if self.value is MISSING else f"{show(self.value)} "
         return f"{prefix}{self.path}: {shown}{self.reason}"
+
+
+class DataError(ValueError):
+    """A data file that is not what the loader needs; `field` is the scenario field to blame."""
+
+    def __init__(self, field, value, reason):
+        self.field, self.value, self.reason = field, value, reason
+        super().__init__(f"{field}: {value!r} {reason}")

@@ -43,10 +43,44 @@ class LocalExecutor:
             yield _run_or_record(config, on_step)
 
 
-def _init_worker(intra_op_threads):
+def visible_gpus():
+    """The GPUs this machine shows, as ids for CUDA_VISIBLE_DEVICES, found without importing TensorFlow:
+    CUDA_VISIBLE_DEVICES if set, else one id per line of `nvidia-smi -L`, else none."""
+    import subprocess
+
+    given = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if given is not None:
+        return [g.strip() for g in given.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(listing.stdout.splitlines()) if line.startswith("GPU ")] \
+        if listing.returncode == 0 else []
+
+
+def gpu_assignment(workers, gpus, workers_per_gpu=1):
+    """CUDA_VISIBLE_DEVICES for each of `workers` worker processes: the GPUs dealt round-robin, so at most
+    ceil(workers / len(gpus)) share one; None for every worker when there is no GPU (CPU workers).
+    `workers_per_gpu` is how many may share one GPU: more workers than len(gpus) * workers_per_gpu is refused.
+    """
+    if workers < 1 or workers_per_gpu < 1:
+        raise ValueError(f"workers and workers_per_gpu must be >= 1. Received: workers={workers}, "
+                         f"workers_per_gpu={workers_per_gpu}")
+    if not gpus:
+        return [None] * workers
+    if workers > len(gpus) * workers_per_gpu:
+        raise ValueError(f"{workers} workers do not fit {len(gpus)} GPUs at {workers_per_gpu} per GPU. "
+                         f"Received: workers={workers}, gpus={list(gpus)}, workers_per_gpu={workers_per_gpu}")
+    return [str(gpus[i % len(gpus)]) for i in range(workers)]
+
+
+def _init_worker(intra_op_threads, cuda_visible_devices=None):
     # Ctrl-C is the driver's to handle: it stops the workers (a terminal sends SIGINT to the whole group)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if cuda_visible_devices is not None:  # before TensorFlow is imported: this worker sees its GPU only
+        os.environ["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices
     from harness.tfsetup import set_threads
 
     set_threads(intra_op_threads, 1)
@@ -65,21 +99,24 @@ class ProcessExecutor:
     resume; it is replaced and the run goes on.
     """
 
-    def __init__(self, workers=None):
-        self.workers = workers or os.cpu_count() or 1
+    def __init__(self, workers=None, workers_per_gpu=1, gpus=None):
+        self.gpus = visible_gpus() if gpus is None else list(gpus)
+        self.workers = workers or (len(self.gpus) * workers_per_gpu if self.gpus else os.cpu_count() or 1)
+        # with GPUs: worker i sees only GPU devices[i] (CUDA_VISIBLE_DEVICES), several workers per GPU optional
+        self.devices = gpu_assignment(self.workers, self.gpus, workers_per_gpu)
         self._pools = []
         self.start()
 
     def start(self):
         """Start the workers (again after `shutdown`)."""
         if not self._pools:
-            self._pools = [self._start_worker() for _ in range(self.workers)]
+            self._pools = [self._start_worker(i) for i in range(self.workers)]
 
-    def _start_worker(self):
+    def _start_worker(self, index):
         threads = max((os.cpu_count() or 1) // self.workers, 1)
         pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(threads,))
+            initializer=_init_worker, initargs=(threads, self.devices[index]))
         pool.submit(int)  # spawn the process now
         return pool
 
@@ -89,7 +126,7 @@ class ProcessExecutor:
         try:
             return self._pools[0].submit(local_environment).result()
         except concurrent.futures.process.BrokenProcessPool:  # the worker died starting: ask this process
-            self._pools[0] = self._start_worker()
+            self._pools[0] = self._start_worker(0)
             return local_environment()
 
     def run(self, configs, progress=None):
@@ -129,7 +166,7 @@ class ProcessExecutor:
                     except concurrent.futures.process.BrokenProcessPool as error:
                         result = failed_result(config, error)
                         _stop(self._pools[worker])
-                        self._pools[worker], shapes[worker] = self._start_worker(), None
+                        self._pools[worker], shapes[worker] = self._start_worker(worker), None
                     submit(worker)
                     yield result
         finally:
@@ -220,11 +257,11 @@ def _ray_trial(config):
     return _run_or_record(config)
 
 
-def make_executor(name, workers=None, address=None, gpus_per_trial=0.0, max_retries=2):
+def make_executor(name, workers=None, address=None, gpus_per_trial=0.0, max_retries=2, workers_per_gpu=1):
     if name == "local":
         return LocalExecutor()
     if name == "process":
-        return ProcessExecutor(workers)
+        return ProcessExecutor(workers, workers_per_gpu)
     if name == "ray":
         return RayExecutor(address, gpus_per_trial, max_retries)
     raise ValueError(f"unknown executor. Received: executor={name!r}")

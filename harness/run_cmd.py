@@ -22,6 +22,9 @@ def add_arguments(parser):
     parser.add_argument("--executor", choices=("local", "process", "ray"), default="local",
                         help="where trials run (default: local, one after another)")
     parser.add_argument("--workers", type=int, default=None, help="process executor: worker processes (default: cores)")
+    parser.add_argument("--workers-per-gpu", type=int, default=1,
+                        help="process executor: workers sharing one GPU (default 1; with GPUs, --workers defaults "
+                             "to GPUs x this)")
     parser.add_argument("--address", default=None,
                         help="ray executor: 'auto' or a cluster address to join (default: start a local instance)")
     parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="ray executor: GPUs per trial")
@@ -31,6 +34,8 @@ def add_arguments(parser):
 def main(args):
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers: {args.workers} must be >= 1")
+    if args.workers_per_gpu < 1:
+        raise UsageError(f"--workers-per-gpu: {args.workers_per_gpu} must be >= 1")
     if args.gpus_per_trial < 0:
         raise UsageError(f"--gpus-per-trial: {args.gpus_per_trial} must be >= 0")
     if args.max_retries < 0:
@@ -51,7 +56,11 @@ def main(args):
     from harness.tfsetup import import_tensorflow
 
     # process workers start here and import TensorFlow; this process needs it only to train trials itself
-    executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_trial, args.max_retries)
+    try:
+        executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_trial, args.max_retries,
+                                 args.workers_per_gpu)
+    except ValueError as error:  # more workers than the GPUs can take
+        raise UsageError(f"--workers: {error}") from None
     if args.executor != "process":
         import_tensorflow(verbose=args.verbose)
     from harness.runner import run

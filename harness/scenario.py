@@ -66,7 +66,8 @@ class Field:
             schema = {"type": "array", "items": Field(self.list_of, low=self.low, high=self.high).json_schema(),
                       "minItems": 1}
         else:
-            schema = {"type": _JSON_TYPES[self.kind]}
+            # a kind JSON has no name for (`object`: checked by code elsewhere) leaves the type open
+            schema = {"type": _JSON_TYPES[self.kind]} if self.kind in _JSON_TYPES else {}
             if self.choices is not None:
                 schema["enum"] = list(self.choices)
             if self.low is not None:
@@ -156,22 +157,43 @@ DATA_FIELDS = {
         "noise": Field(float, 1.0, low=0),
         "seed": Field(int, 0, low=0, high=MAX_SEED),
     },
-    "npz": {"path": Field(str)},
-    **{name: {"train_limit": Field(int, None, low=1, nullable=True)} for name in ("mnist", "fashion_mnist", "cifar10", "cifar100")},
+    "npz": {"path": Field(str), "divide_by": Field(object, "max")},
+    **{name: {"train_limit": Field(int, None, low=1, nullable=True), "path": Field(str, None, nullable=True)}
+       for name in ("mnist", "fashion_mnist", "cifar10", "cifar100")},
+}
+# for every data source: how stored examples become the network's input (harness/augment.py)
+DATA_INPUT_FIELDS = {
+    "standardize": Field(bool, False),
+    "augment": Field(dict, {}),
+}
+AUGMENT_FIELDS = {
+    "crop_padding": Field(int, 0, low=0, high=64),
+    "flip": Field(bool, False),
 }
 
 MODEL_FIELDS = {
     "mlp": {"widths": Field(list, [128, 128], list_of=int, low=1)},
     "convnet": {"widths": Field(list, [32, 64], list_of=int, low=1)},
     "resnet": {"widths": Field(list, [16, 32], list_of=int, low=1), "blocks_per_stage": Field(int, 1, low=1, high=8)},
+    **{name: {"widths": Field(list, [16, 32, 64], list_of=int, low=1),
+              "shortcut": Field(str, "zero_pad", choices=("zero_pad", "projection"))}
+       for name in ("resnet20", "resnet32", "resnet56")},
 }
 
 TRAINING_FIELDS = {
     "batch_size": Field(int, 16, low=1),
     "steps": Field(int, 1500, low=1),
-    "optimizer": Field(str, "adam", choices=("adam", "sgd", "momentum", "rmsprop")),
+    "optimizer": Field(str, "adam", choices=("adam", "adamw", "sgd", "momentum", "rmsprop")),
     "learning_rate": Field(float, 1e-3, low=0, low_open=True),
     "steps_per_call": Field(int, 100, low=1),
+    # the recipe (harness/recipe.py builds it and checks the rules between these fields)
+    "momentum": Field(float, None, low=0, high=1, nullable=True),
+    "nesterov": Field(bool, False),
+    "weight_decay": Field(float, 0.0, low=0),
+    "exclude_norm_and_bias_from_weight_decay": Field(bool, True),
+    "lr_schedule": Field(dict, {"kind": "constant"}),
+    "label_smoothing": Field(float, 0.0, low=0, high=1),
+    "mixed_precision": Field(bool, False),
 }
 
 ANALYSIS_FIELDS = {
@@ -221,15 +243,20 @@ class Scenario:
     def smoke(self):
         """The tiny variant of this scenario: few steps, one seed, small analysis; same shape.
 
-        Step-counted schedules (Batch Renorm's warm-up and r_max/d_max ramps) shrink with the step count,
+        Step-counted schedules (Batch Renorm's warm-up and r_max/d_max ramps, the learning-rate schedule's
+        warm-up and boundaries) shrink with the step count,
         so a smoke run's Batch Renorm leaves its warm-up as the full run's does.
         """
+        from harness.recipe import scale_schedule
+
         steps = min(self.training["steps"], 60)
+        schedule = scale_schedule(self.training.get("lr_schedule", {"kind": "constant"}), self.training["steps"], steps)
         return dataclasses.replace(
             self,
             name=f"{self.name}_smoke",
             normalizers=scale_schedules(self.normalizers, steps / self.training["steps"]),
-            training={**self.training, "steps": steps, "steps_per_call": min(self.training["steps_per_call"], 30)},
+            training={**self.training, "steps": steps, "steps_per_call": min(self.training["steps_per_call"], 30),
+                      "lr_schedule": schedule},
             seeds=self.seeds[:1],
             analysis={**self.analysis, "eval_every": max(steps // 2, 1), "probe_batches": 2,
                       "precise_examples": min(self.analysis["precise_examples"], 160), "composition_batches": min(self.analysis["composition_batches"], 16)},
@@ -349,15 +376,25 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
 
     data_raw = _mapping("data", raw["data"])
     source = DATA_COMMON["name"].check("data.name", _required(data_raw, "name", "data.name"))
-    data = {"name": source, **_check_fields("data", {k: v for k, v in data_raw.items() if k != "name"}, DATA_FIELDS[source])}
+    data = {"name": source, **_check_fields("data", {k: v for k, v in data_raw.items() if k != "name"},
+                                            {**DATA_FIELDS[source], **DATA_INPUT_FIELDS})}
+    data["augment"] = _check_fields("data.augment", data["augment"], AUGMENT_FIELDS)
     if source == "npz" and not os.path.exists(data["path"]):
         raise ScenarioError("data.path", data["path"], "does not exist")
+    divide_by = data.get("divide_by", "max")
+    if divide_by != "max" and (isinstance(divide_by, bool) or not isinstance(divide_by, (int, float))
+                               or not 0 < divide_by < math.inf):
+        raise ScenarioError("data.divide_by", divide_by,
+                            "must be 'max' (the training split's maximum) or a positive number (1: as stored)")
 
     model_raw = _mapping("model", raw["model"])
     model_name = Field(str, choices=tuple(MODEL_FIELDS)).check("model.name", _required(model_raw, "name", "model.name"))
     model = {"name": model_name, **_check_fields("model", {k: v for k, v in model_raw.items() if k != "name"}, MODEL_FIELDS[model_name])}
 
     training = _check_fields("training", raw.get("training", {}), TRAINING_FIELDS)
+    from harness.recipe import check_training
+
+    training = check_training(training)
     seeds = Field(list, list_of=int, low=0, high=MAX_SEED).check("seeds", raw["seeds"])
     if len(set(seeds)) != len(seeds):
         raise ScenarioError("seeds", seeds, "has repeated seeds")
@@ -378,6 +415,7 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
     if check_feasibility:
         dataset = load_data_or_explain(scenario.data)
         check_model_fits(scenario)
+        check_input_fits(scenario, dataset)
         scenario = dataclasses.replace(scenario, samplers=check_samplers(scenario, dataset))
     return scenario
 
@@ -431,7 +469,10 @@ def load_data_or_explain(data_config):
 
 
 def check_model_fits(scenario):
-    """GroupNorm's groups must divide every width the model gives it."""
+    """GroupNorm's groups must divide every width the model gives it; zero-padding shortcuts cannot narrow."""
+    widths = scenario.model["widths"]
+    if scenario.model.get("shortcut") == "zero_pad" and any(b < a for a, b in zip(widths, widths[1:])):
+        raise ScenarioError("model.widths", widths, "must not decrease with shortcut zero_pad (use projection)")
     for name, cfg in scenario.normalizers.items():
         if cfg["kind"] != "groupnorm":
             continue
@@ -439,6 +480,19 @@ def check_model_fits(scenario):
             if width % cfg["groups"]:
                 raise ScenarioError(f"normalizers.{name}.groups", cfg["groups"],
                                     f"does not divide model width {width}")
+
+
+def check_input_fits(scenario, dataset):
+    """Tabular (N, F) data feeds an MLP only, and is not cropped or flipped."""
+    if len(dataset.input_shape) == 3:
+        return
+    if scenario.model["name"] != "mlp":
+        raise ScenarioError("model.name", scenario.model["name"],
+                            f"needs images (N, H, W, C); {scenario.data['name']} holds examples of shape "
+                            f"{tuple(dataset.input_shape)} (use mlp)")
+    augment = scenario.data.get("augment") or {}
+    if augment.get("crop_padding") or augment.get("flip"):
+        raise ScenarioError("data.augment", augment, "crops and flips images; this data is tabular")
 
 
 def _required(mapping, key, path):

@@ -51,6 +51,11 @@ def import_tensorflow(verbose=False):
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # the CUDA probe prints here, once
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:  # take GPU memory as needed, so several workers can share one GPU
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # the GPU is initialised already
+            pass
     if not _VERBOSE:
         tf.get_logger().setLevel(logging.ERROR)
         logging.getLogger("absl").setLevel(logging.ERROR)
@@ -119,9 +124,29 @@ def device_info():
         "type": "GPU" if gpus else "CPU",
         "name": gpu_names[0] if gpu_names else _cpu_model(),
         "gpus": gpu_names,
+        "gpu_memory_bytes": _gpu_memory() if gpus else [],
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
+        "host_memory_bytes": _host_memory(),
     }
+
+
+def _gpu_memory():
+    """Each visible GPU's memory as TensorFlow's device list reports it (bytes available to TensorFlow)."""
+    try:
+        from tensorflow.python.client import device_lib  # no public API gives a GPU's total memory
+
+        return [int(d.memory_limit) for d in device_lib.list_local_devices() if d.device_type == "GPU"]
+    except Exception:  # noqa: BLE001 - provenance is best effort
+        return []
+
+
+def _host_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def versions():

@@ -22,6 +22,8 @@ from harness.metrics import FINAL, produced
 from harness.rundir import DIVERGED, OK, TrialResult
 from harness.scenario import batch_stream, config_hash, sampler_for, test_examples
 from harness.stats import pack_correct
+# make_optimizer: bench_run imports it from here
+from harness.recipe import float32_logits, make_loss, make_optimizer, precision_scope  # noqa: F401
 
 TEST_SAMPLER_SEED_OFFSET = 7919
 PRECISE_SEED_OFFSET = 104729
@@ -65,6 +67,10 @@ def trial_hash(config):
     if config["data"]["name"] == "npz":
         stat = os.stat(config["data"]["path"])
         content["data_file"] = [os.path.abspath(config["data"]["path"]), stat.st_size, stat.st_mtime_ns]
+    elif config["data"]["name"] in ("mnist", "fashion_mnist", "cifar10", "cifar100"):
+        from harness.datasets_local import source_files
+
+        content["data_files"] = source_files(config["data"]["name"], config["data"].get("path"))
     return config_hash(content)
 
 
@@ -78,32 +84,22 @@ def load_dataset(data_config):
     return _dataset(json.dumps(data_config, sort_keys=True))
 
 
-def make_optimizer(training):
-    import keras
-
-    name, rate = training["optimizer"], training["learning_rate"]
-    if name == "adam":
-        return keras.optimizers.Adam(rate)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(rate)
-    if name == "momentum":
-        return keras.optimizers.SGD(rate, momentum=0.9)
-    return keras.optimizers.SGD(rate)
-
-
-def make_train_chunk(model, optimizer, x_train, y_train, batch_size):
+def make_train_chunk(model, optimizer, x_train, y_train, batch_size, loss_fn=None, transform=None):
     """A compiled function running one training step per row of an (n, batch_size) index array.
 
     Several steps run per call (a `tf.range` loop inside one `tf.function`), so
     Python dispatch does not dominate small models. Returns the per-step losses (to
     find the step a loss turns NaN) and the number of correct predictions in all.
+    `transform(images, step)` (harness.augment) turns a gathered batch, as stored (uint8
+    images stay uint8 on the device), into the network's float input, augmented for
+    the optimizer's step; None feeds the stored arrays as they are.
     """
     import keras
     import tensorflow as tf
 
     x_all = tf.constant(x_train)
     y_all = tf.constant(y_train)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    loss_fn = loss_fn or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     optimizer.build(model.trainable_variables)
 
     @tf.function(input_signature=[tf.TensorSpec([None, batch_size], tf.int64)])
@@ -114,10 +110,13 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size):
         for i in tf.range(n):
             x = tf.gather(x_all, indices[i])
             y = tf.gather(y_all, indices[i])
+            if transform is not None:
+                x = transform(x, optimizer.iterations)
             with tf.GradientTape() as tape:
                 logits = model(x, training=True)
                 loss = loss_fn(y, logits)
-            gradients = tape.gradient(loss, model.trainable_variables)
+                scaled = optimizer.scale_loss(loss)  # the loss itself unless mixed precision scales it
+            gradients = tape.gradient(scaled, model.trainable_variables)
             optimizer.apply_gradients(zip(gradients, model.trainable_variables))
             correct += tf.math.count_nonzero(tf.equal(tf.argmax(logits, -1), y))
             losses = losses.write(i, tf.cast(loss, tf.float32))
@@ -149,26 +148,34 @@ class _Workbench:
 
     def __init__(self, config, dataset):
         from harness.analysis import Analyzer
+        from harness.augment import make_transform
         from harness.models import build_model
 
         self.config = config
         self.dataset = dataset
-        self.model = build_model(config["model"], config["normalizer_config"], dataset.input_shape,
-                                 dataset.num_classes, config["seed"])
-        self.optimizer = make_optimizer(config["training"])
+        with precision_scope(config["training"]):
+            self.model = float32_logits(build_model(config["model"], config["normalizer_config"],
+                                                    dataset.input_shape, dataset.num_classes, config["seed"]),
+                                        config["training"])
+        self.optimizer = make_optimizer(config["training"], self.model)
+        self.transform = make_transform(config["data"], dataset)
         self.train_chunk = make_train_chunk(self.model, self.optimizer, dataset.x_train, dataset.y_train,
-                                            config["training"]["batch_size"])
+                                            config["training"]["batch_size"], make_loss(config["training"]),
+                                            self.transform)
         self.initial_optimizer_state = [v.numpy() for v in self.optimizer.variables]
         self.analyzer = Analyzer(self.model, dataset, config["analysis"]["eval_examples"])
 
     def reset(self, seed):
         from harness.models import build_model
 
-        fresh = build_model(self.config["model"], self.config["normalizer_config"], self.dataset.input_shape,
-                            self.dataset.num_classes, seed)
+        with precision_scope(self.config["training"]):
+            fresh = build_model(self.config["model"], self.config["normalizer_config"], self.dataset.input_shape,
+                                self.dataset.num_classes, seed)
         self.model.set_weights(fresh.get_weights())
         for variable, value in zip(self.optimizer.variables, self.initial_optimizer_state):
             variable.assign(value)
+        if self.transform is not None:
+            self.transform.reset(seed)
 
 
 _WORKBENCHES = collections.OrderedDict()
@@ -201,7 +208,9 @@ def environment():
     from harness.tfsetup import environment as process_environment
 
     process = process_environment()
-    return {"versions": process["versions"], "device": process["device"]["name"]}
+    device = process["device"]
+    return {"versions": process["versions"], "device": device["name"],
+            **({"cuda_visible_devices": device["cuda_visible_devices"]} if device.get("gpus") else {})}
 
 
 def run_trial(config, on_step=None):

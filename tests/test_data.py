@@ -81,8 +81,10 @@ def test_keras_datasets_read_from_the_cache_path(name, tmp_path, monkeypatch):
     dataset = data.load({"name": name, "train_limit": None})
     assert dataset.x_train.shape[1:] == shape and dataset.num_classes == classes
     np.testing.assert_array_equal(dataset.y_train, y[: len(dataset.y_train)])
-    scale = max(expected_train.max(), 1)
-    np.testing.assert_allclose(dataset.x_train.reshape(expected_train.shape), expected_train / scale, rtol=1e-6)
+    assert dataset.x_train.dtype == np.uint8 and dataset.scale == 255.0  # kept as stored, /255 in the graph
+    np.testing.assert_array_equal(dataset.x_train.reshape(expected_train.shape), expected_train)
+    np.testing.assert_allclose(dataset.to_float(dataset.x_train).reshape(expected_train.shape), expected_train / 255,
+                               rtol=1e-6)
 
 
 def test_cifar_reader_refuses_arbitrary_pickles(tmp_path, monkeypatch):
