@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from harness import data
+from harness import data, datasets_local
 
 
 def test_digits_is_a_stratified_split_scaled_to_unit_range():
@@ -54,7 +54,7 @@ def test_keras_datasets_read_from_the_cache_path(name, tmp_path, monkeypatch):
     """The loader reads exactly the files keras.datasets.<name>.load_data() caches; no network is touched."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     rng = np.random.default_rng(1)
-    paths = data.keras_cache_paths(name)
+    paths = datasets_local.keras_cache_paths(name)
     assert all(p.startswith(str(tmp_path)) for p in paths)
     for path in paths:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -89,7 +89,7 @@ def test_keras_datasets_read_from_the_cache_path(name, tmp_path, monkeypatch):
 
 def test_cifar_reader_refuses_arbitrary_pickles(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    paths = data.keras_cache_paths("cifar100")
+    paths = datasets_local.keras_cache_paths("cifar100")
     os.makedirs(os.path.dirname(paths[0]), exist_ok=True)
     for path in paths:
         with open(path, "wb") as handle:
