@@ -270,11 +270,15 @@ class Analyzer:
         training. Layers are re-estimated in depth order: a renormalizing layer's
         training-mode output depends on its own population statistics, so the layers
         after it are measured again once it has its new ones. The model's statistics
-        are restored afterwards.
+        are restored afterwards. None when a layer may use batch statistics (its traits say so, or are
+        unknown) but has no population statistics the harness can set.
         """
-        from harness.norms import clip_limits, population_statistics, set_population_statistics
+        from harness.norms import clip_limits, is_batch_dependent, population_statistics, set_population_statistics
 
         pending = [(i, layer) for i, layer in enumerate(self.norm_layers) if population_statistics(layer) is not None]
+        if any(is_batch_dependent(layer) is not False for i, layer in enumerate(self.norm_layers)
+               if i not in dict(pending)):
+            return None  # a layer with batch statistics the harness cannot read or set: no PreciseBN
         if not pending:
             return self.acc_inference()
         saved = [v.numpy() for v in self.model.non_trainable_variables]

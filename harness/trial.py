@@ -137,19 +137,23 @@ class _Workbench:
 
     Tracing the compiled step costs about as much as training a small model, so
     trials that differ only in seed or sampler share one traced graph. `reset`
-    gives the model exactly the weights a freshly built model would have for the
-    seed and the optimizer its initial state, so a trial's numbers do not depend
+    gives the model's non-normalization layers the weights of the seed's reference
+    model (`harness.models.reference_weights`: one per seed and model, so every
+    normalizer starts from the same weights), its normalization layers their weights
+    as built, and the optimizer its initial state, so a trial's numbers do not depend
     on which trials ran before it in the process.
     """
 
     def __init__(self, config, dataset):
         from harness.analysis import Analyzer
-        from harness.models import build_model
+        from harness.models import build_model, normalization_layers, seeded
 
         self.config = config
         self.dataset = dataset
-        self.model = build_model(config["model"], config["normalizer_config"], dataset.input_shape,
-                                 dataset.num_classes, config["seed"])
+        with seeded(0):  # a plugin normalizer's own initial weights must not depend on what ran before
+            self.model = build_model(config["model"], config["normalizer_config"], dataset.input_shape,
+                                     dataset.num_classes, config["seed"])
+        self.initial_norm_weights = [layer.get_weights() for layer in normalization_layers(self.model)]
         self.optimizer = make_optimizer(config["training"])
         self.train_chunk = make_train_chunk(self.model, self.optimizer, dataset.x_train, dataset.y_train,
                                             config["training"]["batch_size"])
@@ -157,11 +161,12 @@ class _Workbench:
         self.analyzer = Analyzer(self.model, dataset, config["analysis"]["eval_examples"])
 
     def reset(self, seed):
-        from harness.models import build_model
+        from harness.models import normalization_layers, reference_weights, transplant
 
-        fresh = build_model(self.config["model"], self.config["normalizer_config"], self.dataset.input_shape,
-                            self.dataset.num_classes, seed)
-        self.model.set_weights(fresh.get_weights())
+        transplant(self.model, reference_weights(self.config["model"], self.dataset.input_shape,
+                                                 self.dataset.num_classes, seed))
+        for layer, weights in zip(normalization_layers(self.model), self.initial_norm_weights):
+            layer.set_weights(weights)
         for variable, value in zip(self.optimizer.variables, self.initial_optimizer_state):
             variable.assign(value)
 
@@ -222,6 +227,9 @@ def run_trial(config, on_step=None):
                              seed + TEST_SAMPLER_SEED_OFFSET).batches(test_batches)
 
     bench = workbench(config, dataset)
+    from harness.models import init_fingerprint
+
+    fingerprint = init_fingerprint(bench.model)
     train_chunk, analyzer = bench.train_chunk, bench.analyzer
     probe = sampler_test[: analysis["probe_batches"]]
 
@@ -272,7 +280,7 @@ def run_trial(config, on_step=None):
                 future.cancel()  # after an error or Ctrl-C: the ones not started are dropped
 
     result = {"id": config["id"], "hash": config["hash"], "config": config, "status": status,
-              "environment": environment(),
+              "environment": environment(), "init_fingerprint": fingerprint,
               "diverged_step": diverged_step, "error": None, "curves": curves, "final": {}, "layers": []}
     if status == "ok":
         tic = time.perf_counter()
@@ -280,7 +288,9 @@ def run_trial(config, on_step=None):
                                         seed + PRECISE_SEED_OFFSET).batches(analysis["precise_batches"])
         final = {k: v for k, v in final.items() if k != "clip_fraction"}
         final["acc_batch_iid"] = analyzer.acc_batch(iid_test)  # a final number only: no curve needs it
-        final["acc_precise"] = analyzer.acc_precise(precise_batches)
+        acc_precise = analyzer.acc_precise(precise_batches)
+        if acc_precise is not None:
+            final["acc_precise"] = acc_precise
         final.update(analyzer.logit_mismatch(sampler_test))
         result["layers"] = analyzer.layer_statistics(probe)
         timing["analysis"] += time.perf_counter() - tic
@@ -298,5 +308,5 @@ def failed_result(config, error):
     """The record of a trial that raised: kept, listed in the report, retried on resume."""
     last = traceback.format_exception_only(type(error), error)[-1].strip()
     return {"id": config["id"], "hash": config["hash"], "config": config, "status": "failed",
-            "diverged_step": None, "error": last.splitlines()[0][:500], "curves": [], "final": {},
+            "init_fingerprint": None, "diverged_step": None, "error": last.splitlines()[0][:500], "curves": [], "final": {},
             "layers": [], "seconds": None, "timing": {}}

@@ -15,6 +15,8 @@ _LAZY = {
     "clip_limits": "harness.norms.statistics",
     "renorm_clip_reference": "harness.norms.statistics",
     "is_batch_dependent": "harness.norms.statistics",
+    "traits": "harness.norms.statistics",
+    "NormalizerKind": "harness.norms.kinds",
     "NORMALIZER_KINDS": "harness.norms.spec",
     "NormalizerConfigError": "harness.norms.spec",
     "validate_normalizer_config": "harness.norms.spec",
