@@ -157,7 +157,17 @@ def replace_batch_normalization(model, normalizer_config):
             return build_normalizer(config, name=f"{NORM_PREFIX}{count[0]}")
         return layer.__class__.from_config(layer.get_config())
 
-    return keras.models.clone_model(model, clone_function=clone)
+    def call(layer, *args, **kwargs):
+        # the BN's recorded call may pass `mask=`; a normalizer whose call does not take it does not get it
+        if layer.name.startswith(NORM_PREFIX):
+            parameters = inspect.signature(layer.call).parameters
+            if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+                kwargs = {k: v for k, v in kwargs.items() if k in parameters}
+        return layer(*args, **kwargs)
+
+    if isinstance(model, keras.Sequential):
+        return keras.models.clone_model(model, clone_function=clone)
+    return keras.models.clone_model(model, clone_function=clone, call_function=call)
 
 
 def normalization_layers(model):

@@ -58,6 +58,10 @@ def resolve(param, name, builtins, group, what):
         raise PluginError(param, name, f"must be a {what} name (a non-empty string)")
     if name in builtins:
         return import_path(param, name, builtins[name]), True
+    # A plugin imports Keras itself: TensorFlow is imported first through the harness, which silences its start-up.
+    from harness.tfsetup import import_tensorflow
+
+    import_tensorflow()
     installed = entry_points(group)
     if name in installed:
         try:

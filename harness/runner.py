@@ -109,7 +109,8 @@ def write_tables(scenario, out_dir, results):
     frames = tables.trial_tables(results)
     for name, frame in frames.items():
         atomic.write_csv(os.path.join(out_dir, f"{name}.csv"), frame)
-    text = f"# {scenario.name}\n\n" + tables.summary_markdown(frames["summary"], scenario.baseline_normalizer)
+    text = f"# {scenario.name}\n\n" + tables.summary_markdown(frames["summary"], scenario.baseline_normalizer,
+                                                               trials=frames["trials"])
     failed = frames["trials"][frames["trials"]["status"] != "ok"]
     for _, row in failed.iterrows():
         reason = f"diverged at step {int(row['diverged_step'])}" if row["status"] == "diverged" else row["error"]

@@ -213,7 +213,9 @@ def headline(data, point=None):
             sentence += _diff_phrase(norm, data.reference, diff)
         sentences.append(sentence)
         prefix = "On"  # the sweep point is named once
-    if data.reference is None and len(data.normalizers) > 1:
+    if data.unpaired is not None:
+        sentences.append(data.unpaired)
+    elif data.reference is None and len(data.normalizers) > 1:
         sentences.append("No normalizer named bn or of kind batchnorm: paired differences are not computed.")
     return {"sentences": sentences, "items": items, "point": point, "rows": rows}
 

@@ -16,7 +16,7 @@ from harness.errors import UsageError
 
 TRIAL_KEYS = ["sampler", "normalizer", "seed"]
 STANDARD_COLUMNS = {
-    "trials.csv": ["sampler", "normalizer", "seed", "status", "diverged_step", "error", "seconds"],
+    "trials.csv": ["sampler", "normalizer", "seed", "status", "diverged_step", "error", "seconds", "init_fingerprint"],
     "summary.csv": ["sampler", "normalizer", "seed", "metric", "value"],
     "curves.csv": ["sampler", "normalizer", "seed", "step", "metric", "value"],
     "layers.csv": ["sampler", "normalizer", "seed", "layer", "metric", "value"],
@@ -56,6 +56,7 @@ class RunData:
     sampler_kinds: dict = field(default_factory=dict)
     iid_sampler: str | None = None
     reference: str | None = None
+    unpaired: str | None = None  # why paired differences are not reported (init_fingerprint differs)
     accuracy_scale: float = 100.0
 
     @property
@@ -146,6 +147,11 @@ def load_run(run_dir):
     else:
         bns = [n for n in data.normalizers if data.normalizer_kinds[n] == "batchnorm"]
         data.reference = bns[0] if bns else None
+    from harness.tables import unpaired_message
+
+    data.unpaired = unpaired_message(data.trials)
+    if data.unpaired is not None:
+        data.reference = None  # no paired difference is shown anywhere
 
     # Keep only successful trials in the tables statistics are computed on.
     keys = sweep_vars + TRIAL_KEYS
