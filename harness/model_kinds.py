@@ -25,7 +25,7 @@ class ModelConfigError(plugins.PluginError):
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelKind:
+class ModelKind(plugins.Entry):
     """One model.
 
     Parameters
@@ -45,24 +45,13 @@ class ModelKind:
         normalizer check it fits without building the model).
     """
 
-    name: str
-    description: str
-    parameters: dict
-    builder: object
+    builder: object = None
     check: object = None
     slot_widths: object = None
-    plugin: bool = False
-    accepts_any: bool = False
 
     def validate(self, params):
         """`params` (without `name`) with the defaults filled in; ModelConfigError on a bad one."""
-        for key in params:
-            if key not in self.parameters and not self.accepts_any:
-                raise ModelConfigError(key, params[key], f"is not a parameter of model {self.name!r}")
-        missing = [k for k, v in self.parameters.items() if v is plugins.REQUIRED and k not in params]
-        if missing:
-            raise ModelConfigError(missing[0], None, f"is required by model {self.name!r}")
-        full = {**{k: v for k, v in self.parameters.items() if plugins.yaml_safe(v)}, **params}
+        full = self.fill(params, ModelConfigError, "model")
         if self.check is not None:
             self.check(full)
         return full

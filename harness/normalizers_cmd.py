@@ -6,18 +6,8 @@ from harness.errors import UsageError
 
 
 def add_arguments(parser):
-    parser.add_argument("kind", nargs="?", default=None,
-                        help="show only this kind (a name or 'module.path:ClassOrFactory')")
+    parser.add_argument("kind", nargs="?", help="show only this kind (a name or 'module.path:ClassOrFactory')")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-
-
-def _describe(name):
-    from harness.norms import kinds
-
-    kind = kinds.get(name)
-    builtin = kinds.is_builtin(name)
-    return {"name": name, "source": "built-in" if builtin else "plugin", "description": kind.description,
-            "parameters": dict(kind.parameters), "traits": kind.traits or "from the layer (hooks or duck-typed)"}
 
 
 def main(args):
@@ -49,3 +39,12 @@ def main(args):
         print("\nPlugins: entry point group 'harness.normalizers' or kind 'module.path:ClassOrFactory' "
               "(its keyword arguments are the parameters).")
     return 0
+
+
+def _describe(name):
+    from harness.norms import kinds
+
+    kind = kinds.get(name)
+    builtin = kinds.is_builtin(name)
+    return {"name": name, "source": "built-in" if builtin else "plugin", "description": kind.description,
+            "parameters": dict(kind.parameters), "traits": kind.traits or "from the layer (hooks or duck-typed)"}

@@ -5,6 +5,7 @@ harness, has its own copy of the same rules). Pure Python: resolving a built-in 
 plugin's own module may import what it likes.
 """
 
+import dataclasses
 import difflib
 import importlib
 import importlib.metadata
@@ -121,3 +122,26 @@ def yaml_safe(value):
     if isinstance(value, dict):
         return all(isinstance(k, str) and yaml_safe(v) for k, v in value.items())
     return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """What a normalizer kind and a model share as registry entries: a name, one line, the parameters."""
+
+    name: str
+    description: str
+    parameters: dict
+    plugin: bool = dataclasses.field(default=False, kw_only=True)
+    accepts_any: bool = dataclasses.field(default=False, kw_only=True)  # a plugin taking **kwargs
+
+    def fill(self, given, error, what):
+        """`given` parameters with the (YAML-safe) defaults filled in; `error(param, value, reason)` is raised
+        for an unknown or a missing required one."""
+        for key in given:
+            if key not in self.parameters and not self.accepts_any:
+                raise error(key, given[key], f"is not a parameter of {what} {self.name!r} "
+                                             f"(known: {sorted(self.parameters)})")
+        for key, default in self.parameters.items():
+            if default is REQUIRED and key not in given:
+                raise error(key, None, f"is required by {what} {self.name!r}")
+        return {**{k: v for k, v in self.parameters.items() if yaml_safe(v)}, **given}

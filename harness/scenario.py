@@ -345,7 +345,7 @@ def _validate_model(model_raw):
     try:
         return {"name": name, **kind.validate(params)}
     except model_kinds.ModelConfigError as error:
-        value = _MISSING if error.value is None and error.reason.startswith("is required") else error.value
+        value = _MISSING if error.reason.startswith("is required") else error.value
         raise ScenarioError(f"model.{error.param}", value, error.reason) from None
 
 
@@ -363,13 +363,14 @@ def _validate_normalizers(value, training):
         except NormalizerConfigError as error:
             raise ScenarioError(f"normalizers.{name}.kind", kind_name, error.reason) from None
         for key in cfg:
-            if key != "kind" and key not in kind.parameters and not getattr(kind, "accepts_any", False):
+            if key != "kind" and key not in kind.parameters and not kind.accepts_any:
                 raise ScenarioError(f"normalizers.{name}.{key}", _MISSING,
                                     f"unknown parameter for kind {kind_name}{_did_you_mean(key, kind.parameters)}")
         try:
             resolved[name] = kind.validate(dict(cfg))
         except NormalizerConfigError as error:
-            raise ScenarioError(f"normalizers.{name}.{error.param}", error.value, error.reason) from None
+            value = _MISSING if error.reason.startswith("is required") else error.value
+            raise ScenarioError(f"normalizers.{name}.{error.param}", value, error.reason) from None
         if kind.plugin:
             from harness import plugin_check
 

@@ -22,7 +22,7 @@ NO_BATCH_STATISTICS = "harness.norms.statistics:NoBatchStatistics"
 
 
 @dataclasses.dataclass(frozen=True)
-class NormalizerKind:
+class NormalizerKind(plugins.Entry):
     """One normalizer kind.
 
     Parameters
@@ -44,23 +44,17 @@ class NormalizerKind:
         None: the layer's own hooks, or a duck-typed check of its variables.
     """
 
-    name: str
-    description: str
-    parameters: dict
-    build: object
+    build: object = None
     check: object = None
     check_width: object = None
     traits: str = None
-    plugin: bool = False
 
     def validate(self, cfg):
         """`cfg` (with `kind`) with the defaults filled in; NormalizerConfigError on a bad entry."""
-        for param in cfg:
-            if param != "kind" and param not in self.parameters:
-                raise spec.NormalizerConfigError(
-                    param, cfg[param], f"is not a parameter of kind {self.name!r} (known: {sorted(self.parameters)})")
-        full = {"kind": cfg["kind"], **self.parameters, **{k: v for k, v in cfg.items() if k != "kind"}}
-        spec.check_common(full)
+        params = self.fill({k: v for k, v in cfg.items() if k != "kind"}, spec.NormalizerConfigError, "kind")
+        full = {"kind": cfg["kind"], **params}
+        if not self.plugin:
+            spec.check_common(full)
         if self.check is not None:
             self.check(full)
         return full
@@ -174,31 +168,13 @@ def plugin_kind(name, obj):
     if not callable(obj):
         raise spec.NormalizerConfigError("kind", name, f"is {obj!r}, not a layer class, a factory or a NormalizerKind")
     found, any_keyword = plugins.signature_parameters(obj, skip=plugins.KERAS_LAYER_ARGUMENTS)
-    parameters = {k: v for k, v in found.items() if plugins.yaml_safe(v)}
+    parameters = {k: v for k, v in found.items() if plugins.yaml_safe(v) or v is plugins.REQUIRED}
     description = ((obj.__doc__ or "").strip().splitlines() or [f"plugin {name}"])[0]
 
     def build(layer_name, **params):
         return obj(name=layer_name, **params)
 
-    return _PluginKind(name, description, parameters, build, plugin=True, accepts_any=any_keyword,
-                       required=tuple(k for k, v in found.items() if v is plugins.REQUIRED))
-
-
-@dataclasses.dataclass(frozen=True)
-class _PluginKind(NormalizerKind):
-    accepts_any: bool = False
-    required: tuple = ()
-
-    def validate(self, cfg):
-        for param in cfg:
-            if param != "kind" and param not in self.parameters and not self.accepts_any:
-                raise spec.NormalizerConfigError(
-                    param, cfg[param], f"is not a parameter of {self.name!r} (known: {sorted(self.parameters)})")
-        for param in self.required:
-            if param not in cfg:
-                raise spec.NormalizerConfigError(param, None, f"is required by {self.name!r}")
-        params = {k: v for k, v in self.parameters.items() if v is not plugins.REQUIRED}
-        return {"kind": cfg["kind"], **params, **{k: v for k, v in cfg.items() if k != "kind"}}
+    return NormalizerKind(name, description, parameters, build, plugin=True, accepts_any=any_keyword)
 
 
 def get(kind):
