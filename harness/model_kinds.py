@@ -134,7 +134,3 @@ def get(name):
 
 def available():
     return plugins.available(BUILTINS, ENTRY_POINT_GROUP)
-
-
-def is_builtin(name):
-    return name in BUILTINS
