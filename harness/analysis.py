@@ -273,11 +273,12 @@ class Analyzer:
         are restored afterwards. None when a layer may use batch statistics (its traits say so, or are
         unknown) but has no population statistics the harness can set.
         """
-        from harness.norms import clip_limits, is_batch_dependent, population_statistics, set_population_statistics
+        from harness.norms import clip_limits, set_population_statistics, traits
 
-        pending = [(i, layer) for i, layer in enumerate(self.norm_layers) if population_statistics(layer) is not None]
-        if any(is_batch_dependent(layer) is not False for i, layer in enumerate(self.norm_layers)
-               if i not in dict(pending)):
+        known = [traits(layer) for layer in self.norm_layers]
+        pending = [(i, layer) for i, layer in enumerate(self.norm_layers)
+                   if known[i].settable and known[i].population_statistics() is not None]
+        if any(known[i].batch_dependent is not False for i in range(len(known)) if i not in dict(pending)):
             return None  # a layer with batch statistics the harness cannot read or set: no PreciseBN
         if not pending:
             return self.acc_inference()

@@ -46,3 +46,11 @@ def wrong_width(norm, input_shape, num_classes):
     inputs = keras.Input(shape=input_shape)
     x = norm()(keras.layers.Dense(8)(keras.layers.Flatten()(inputs)))
     return keras.Model(inputs, keras.layers.Dense(num_classes + 1)(x))
+
+
+class ReadOnlyStatistics(OpaqueBatchNorm):
+    """Shows its population statistics (hook) but gives no way to set them: no PreciseBN for it."""
+
+    def population_statistics(self):
+        mean = self.center.numpy()
+        return mean, mean * 0 + 1

@@ -273,3 +273,29 @@ def test_unpaired_runs_report_no_differences():
     paired = tables.summary_markdown(summary, "bn", trials=trials.iloc[:2].assign(seed=[0, 0]))
     refused = tables.summary_markdown(summary, "bn", trials=trials)
     assert "+0.125" in paired and "+0.125" not in refused and message in refused
+
+
+def test_traits_of_plugin_layers():
+    """Hooks, duck typing and unknown layers, as the analyzer sees them."""
+    import keras
+
+    from harness.norms import statistics
+    from tests.bad_plugins import OpaqueBatchNorm, ReadOnlyStatistics
+
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    opaque, read_only, keras_bn = OpaqueBatchNorm(), ReadOnlyStatistics(), keras.layers.BatchNormalization()
+    for layer in (opaque, read_only, keras_bn):
+        layer(x, training=True)
+    unknown = statistics.traits(opaque)
+    assert (unknown.batch_dependent, unknown.settable, unknown.population_statistics()) == (None, False, None)
+    hooks = statistics.traits(read_only)
+    assert hooks.batch_dependent is True and hooks.settable is False
+    np.testing.assert_allclose(hooks.population_statistics()[0], 0.1 * x.mean(axis=0), rtol=1e-6)
+    duck = statistics.traits(keras_bn)  # built outside the factory: read by its variables
+    assert duck.batch_dependent is True and duck.settable is True
+    duck.set_population_statistics([1.0, 2.0, 3.0], [4.0, 4.0, 4.0])
+    mean, std = duck.population_statistics()
+    np.testing.assert_allclose(mean, [1, 2, 3])
+    np.testing.assert_allclose(std, np.sqrt(4 + keras_bn.epsilon), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(keras_bn(x, training=False)),
+                               (x - [1, 2, 3]) / np.sqrt(4 + keras_bn.epsilon), rtol=1e-5)

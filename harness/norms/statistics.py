@@ -26,6 +26,7 @@ class LayerTraits:
     """A layer the analyzer knows nothing of: `batch_dependent` None, no statistics, no clip."""
 
     batch_dependent = None
+    settable = False  # can PreciseBN set its population statistics
 
     def __init__(self, layer):
         self.layer = layer
@@ -53,6 +54,7 @@ class KerasBatchNormTraits(LayerTraits):
     """Keras BatchNormalization (and microbatch BN, and `renorm=True`) or any layer with its variables."""
 
     batch_dependent = True
+    settable = True
 
     def population_statistics(self):
         layer = self.layer
@@ -95,6 +97,7 @@ class HookTraits(LayerTraits):
         declared = getattr(layer, "uses_batch_statistics", None)
         has_statistics = callable(getattr(layer, "population_statistics", None))
         self.batch_dependent = bool(declared) if declared is not None else (True if has_statistics else None)
+        self.settable = callable(getattr(layer, "set_population_statistics", None))
 
     def _call(self, hook, *args):
         method = getattr(self.layer, hook, None)
