@@ -83,13 +83,18 @@ def _check_paired(out, normalizers):
 
 
 # ---------------------------------------------------------------------------------------- normalizers
-def test_listing_shows_the_installed_plugin(site):
-    done = _harness(site, "normalizers")
-    assert done.returncode == 0, done.stderr
-    assert "mean_only_bn  (plugin)" in done.stdout and "momentum = 0.99" in done.stdout
-    assert "groupnorm  (built-in)" in done.stdout and "groups = 8" in done.stdout
-    one = _harness(site, "normalizers", "tests.bad_plugins:RaisingLayer")
-    assert one.returncode == 0 and "alpha = 1.0" in one.stdout
+def test_listing_shows_the_installed_plugin(site, monkeypatch, capsys):
+    from harness.cli import main
+
+    monkeypatch.syspath_prepend(site)
+    assert main(["normalizers"]) == 0
+    out = capsys.readouterr().out
+    assert "mean_only_bn  (plugin)" in out and "momentum = 0.99" in out
+    assert "groupnorm  (built-in)" in out and "groups = 8" in out
+    assert main(["normalizers", "tests.bad_plugins:RaisingLayer"]) == 0
+    assert "alpha = 1.0" in capsys.readouterr().out
+    assert main(["normalizers", "no_such_kind"]) == 2
+    assert "kind: 'no_such_kind' is not one of batchnorm" in capsys.readouterr().err
 
 
 def test_normalizer_and_model_plugins_run_next_to_bn_and_brn(site, tmp_path):
