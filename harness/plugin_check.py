@@ -50,7 +50,7 @@ def check_plugins(scenario, dataset):
     import numpy as np
 
     from harness import model_kinds
-    from harness.models import build_model, normalization_layers, seeded
+    from harness.models import build_model, normalization_layers, reference_weights, seeded, transplant
     from harness.norms import kinds
     from harness.tfsetup import import_tensorflow
 
@@ -83,6 +83,11 @@ def check_plugins(scenario, dataset):
                 raise ScenarioError("model.name", model_name,
                                     f"could not be built with normalizer {name} ({one_line(error)})") from None
             raise blame(f"could not be built into model {model_name}", error) from None
+        try:
+            transplant(model, reference_weights(scenario.model, dataset.input_shape, dataset.num_classes,
+                                                scenario.seeds[0]))
+        except ValueError as error:
+            raise ScenarioError("model.name", model_name, f"cannot be paired: {error}") from None
         layers = normalization_layers(model)
         probe = keras.Model(model.inputs, [layer.input for layer in layers] + [layer.output for layer in layers]
                             + [model.outputs[0]])
