@@ -304,3 +304,16 @@ def test_traits_of_plugin_layers():
     np.testing.assert_allclose(std, np.sqrt(4 + keras_bn.epsilon), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(keras_bn(x, training=False)),
                                (x - [1, 2, 3]) / np.sqrt(4 + keras_bn.epsilon), rtol=1e-5)
+
+
+def test_a_factory_plugin():
+    import keras
+
+    from harness.norms import build_normalizer, is_batch_dependent, kinds
+
+    kind = kinds.get("tests.bad_plugins:layer_norm_factory")
+    assert kind.parameters == {"epsilon": 1e-3} and kind.plugin
+    assert kind.description == "A factory plugin: returns a Keras LayerNormalization."
+    layer = build_normalizer({"kind": "tests.bad_plugins:layer_norm_factory", "epsilon": 0.5}, name="norm_3")
+    assert isinstance(layer, keras.layers.LayerNormalization) and layer.name == "norm_3" and layer.epsilon == 0.5
+    assert is_batch_dependent(layer) is None  # a plugin: nothing is assumed from its class
