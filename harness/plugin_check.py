@@ -83,11 +83,6 @@ def check_plugins(scenario, dataset):
                 raise ScenarioError("model.name", model_name,
                                     f"could not be built with normalizer {name} ({one_line(error)})") from None
             raise blame(f"could not be built into model {model_name}", error) from None
-        try:
-            transplant(model, reference_weights(scenario.model, dataset.input_shape, dataset.num_classes,
-                                                scenario.seeds[0]))
-        except ValueError as error:
-            raise ScenarioError("model.name", model_name, f"cannot be paired: {error}") from None
         layers = normalization_layers(model)
         probe = keras.Model(model.inputs, [layer.input for layer in layers] + [layer.output for layer in layers]
                             + [model.outputs[0]])
@@ -105,3 +100,11 @@ def check_plugins(scenario, dataset):
             if outputs[-1].shape != (batch_size, dataset.num_classes):
                 raise ScenarioError("model.name", model_name, f"gives logits of shape {outputs[-1].shape} in {mode} "
                                                               f"mode, not {(batch_size, dataset.num_classes)}")
+        try:  # after the shape checks: a layer that changes shapes changes the layers after it too
+            transplant(model, reference_weights(scenario.model, dataset.input_shape, dataset.num_classes,
+                                                scenario.seeds[0]))
+        except ValueError as error:
+            if model_plugin and not norm_plugin:
+                raise ScenarioError("model.name", model_name, f"cannot be paired ({one_line(error)})") from None
+            raise blame("makes the layers outside normalization differ, so initial weights cannot be paired",
+                        error) from None
