@@ -281,7 +281,8 @@ class Analyzer:
         training. Layers are re-estimated in depth order: a renormalizing layer's
         training-mode output depends on its own population statistics, so the layers
         after it are measured again once it has its new ones. The model's statistics
-        are restored afterwards.
+        are restored afterwards. None when a layer may use batch statistics (its traits say so, or are
+        unknown) but has no population statistics the harness can set.
         """
         return self._reestimated_accuracy(train_index_batches, _pooled_statistics)
 
@@ -301,9 +302,13 @@ class Analyzer:
     def _reestimated_accuracy(self, train_index_batches, estimate):
         """Inference accuracy after setting each normalization layer's statistics to `estimate(group_means,
         group_variances, layer)` of its training-mode input over the batches (depth order, see acc_precise)."""
-        from harness.norms import clip_limits, population_statistics, set_population_statistics
+        from harness.norms import clip_limits, set_population_statistics, traits
 
-        pending = [(i, layer) for i, layer in enumerate(self.norm_layers) if population_statistics(layer) is not None]
+        known = [traits(layer) for layer in self.norm_layers]
+        pending = [(i, layer) for i, layer in enumerate(self.norm_layers)
+                   if known[i].settable and known[i].population_statistics() is not None]
+        if any(known[i].batch_dependent is not False for i in range(len(known)) if i not in dict(pending)):
+            return None  # a layer with batch statistics the harness cannot read or set: no PreciseBN
         if not pending:
             return self.acc_inference()
         saved = [v.numpy() for v in self.model.non_trainable_variables]

@@ -20,6 +20,7 @@ COMMANDS = {
     "report": ("harness.report.cli", "Rebuild the HTML report of a run directory (or compare two runs)."),
     "verify": ("harness.verify", "Check that a Keras layer behaves as Batch Renormalization."),
     "samplers": ("harness.samplers_cmd", "List the available minibatch samplers and their parameters."),
+    "normalizers": ("harness.normalizers_cmd", "List the available normalizer kinds and their parameters."),
     "schema": ("harness.schema_cmd", "Print the JSON Schema of the scenario format (for editors)."),
     "bench": ("harness.bench", "Benchmarks: layers, samplers, run, executors."),
 }

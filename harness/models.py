@@ -1,24 +1,37 @@
-"""Models: small functional Keras networks whose every normalization layer comes from one normalizer config.
+"""Models: Keras networks whose every normalization layer comes from one normalizer config.
 
-Weights are initialised from explicit per-layer seeds, so for a given seed every
-normalizer starts from identical non-normalization weights. Normalization
-layers are named `norm_1`, `norm_2`, ... in depth order; the analyzer finds
-them by that prefix.
+`build_model` builds the scenario's model from its registry entry (`harness.model_kinds`): the builder gets
+`norm`, which returns a new layer of the scenario's normalizer per slot, named `norm_1`, `norm_2`, ... in
+the order they are asked for (the analyzer finds them by that prefix); a builder that never calls `norm`
+gets each `keras.layers.BatchNormalization` of its model replaced by the scenario's normalizer (same axis).
+
+The built-in networks initialise their weights from explicit per-layer seeds. Pairing does not rely on it:
+every trial of a seed gets the non-normalization weights of one reference model (`reference_weights`),
+whatever the normalizer and however the model's initializers are seeded.
 """
 
+import contextlib
+import functools
+import hashlib
+import inspect
+import json
+import random
+
 import keras
+import numpy as np
+
+from harness.model_kinds import ModelConfigError
 
 NORM_PREFIX = "norm_"
 
 
-class _Builder:
-    """Numbers the layers it creates so their names and initial weights do not depend on the normalizer."""
+class _Layers:
+    """Numbers the weight layers it creates so their initial weights depend on the seed alone."""
 
-    def __init__(self, normalizer_config, seed):
-        self.normalizer_config = normalizer_config
+    def __init__(self, norm, seed):
+        self.make_norm = norm
         self.seed = seed
         self.weight_layers = 0
-        self.norm_layers = 0
 
     def _initializer(self):
         self.weight_layers += 1
@@ -33,33 +46,39 @@ class _Builder:
         )(x)
 
     def norm(self, x):
-        from harness.norms import build_normalizer
-
-        self.norm_layers += 1
-        return build_normalizer(self.normalizer_config, name=f"{NORM_PREFIX}{self.norm_layers}")(x)
+        return self.make_norm()(x)
 
     def norm_relu(self, x):
         return keras.layers.ReLU()(self.norm(x))
 
 
-def _mlp(b, inputs, widths, num_classes):
+def mlp(norm, input_shape, num_classes, *, widths, seed=0):
+    """Dense layers of `widths` units, each followed by the normalizer and ReLU."""
+    b = _Layers(norm, seed)
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = keras.layers.Flatten()(inputs)
     for width in widths:
         x = b.norm_relu(b.dense(x, width))
-    return b.dense(x, num_classes)
+    return keras.Model(inputs, b.dense(x, num_classes), name="mlp")
 
 
-def _convnet(b, inputs, widths, num_classes):
+def convnet(norm, input_shape, num_classes, *, widths, seed=0):
+    """3x3 convolutions (normalizer, ReLU, 2x2 max-pooling between), global average pooling, a dense head."""
+    b = _Layers(norm, seed)
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = inputs
     for i, width in enumerate(widths):
         x = b.norm_relu(b.conv(x, width))
         if i < len(widths) - 1 and x.shape[1] >= 4:
             x = keras.layers.MaxPooling2D(2)(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
-    return b.dense(x, num_classes)
+    return keras.Model(inputs, b.dense(x, num_classes), name="convnet")
 
 
-def _resnet(b, inputs, widths, num_classes, blocks_per_stage):
+def resnet(norm, input_shape, num_classes, *, widths, blocks_per_stage, seed=0):
+    """A small residual network: a stem, then one stage of basic blocks per width."""
+    b = _Layers(norm, seed)
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = b.norm_relu(b.conv(inputs, widths[0]))
     for stage, width in enumerate(widths):
         for block in range(blocks_per_stage):
@@ -71,7 +90,7 @@ def _resnet(b, inputs, widths, num_classes, blocks_per_stage):
             y = b.norm(b.conv(y, width))
             x = keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))
     x = keras.layers.GlobalAveragePooling2D()(x)
-    return b.dense(x, num_classes)
+    return keras.Model(inputs, b.dense(x, num_classes), name="resnet")
 
 
 def _cifar_resnet(b, inputs, widths, num_classes, blocks_per_stage, shortcut):
@@ -110,43 +129,160 @@ def _zero_pad(width, strides):
     return shortcut
 
 
-def resnet20(b, inputs, num_classes, widths=(16, 32, 64), shortcut="zero_pad"):
-    """He et al. 2016's ResNet-20 for CIFAR: 3 blocks per stage (6n + 2 = 20 weight layers)."""
-    return _cifar_resnet(b, inputs, list(widths), num_classes, 3, shortcut)
+def _cifar(depth_blocks, name):
+    def build(norm, input_shape, num_classes, *, widths=(16, 32, 64), shortcut="zero_pad", seed=0):
+        b = _Layers(norm, seed)
+        inputs = keras.Input(shape=tuple(input_shape), name="images")
+        logits = _cifar_resnet(b, inputs, list(widths), num_classes, depth_blocks, shortcut)
+        return keras.Model(inputs, logits, name=name)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = (f"He et al. 2016's ResNet-{6 * depth_blocks + 2} for CIFAR: {depth_blocks} basic blocks per "
+                     f"stage (6n + 2 = {6 * depth_blocks + 2} weight layers).")
+    return build
 
 
-def resnet32(b, inputs, num_classes, widths=(16, 32, 64), shortcut="zero_pad"):
-    """He et al. 2016's ResNet-32 for CIFAR: 5 blocks per stage."""
-    return _cifar_resnet(b, inputs, list(widths), num_classes, 5, shortcut)
+resnet20 = _cifar(3, "resnet20")
+resnet32 = _cifar(5, "resnet32")
+resnet56 = _cifar(9, "resnet56")
 
 
-def resnet56(b, inputs, num_classes, widths=(16, 32, 64), shortcut="zero_pad"):
-    """He et al. 2016's ResNet-56 for CIFAR: 9 blocks per stage."""
-    return _cifar_resnet(b, inputs, list(widths), num_classes, 9, shortcut)
-
-
-CIFAR_RESNETS = {"resnet20": resnet20, "resnet32": resnet32, "resnet56": resnet56}
 
 
 def build_model(model_config, normalizer_config, input_shape, num_classes, seed):
-    """The scenario's network with `normalizer_config` in every normalization slot; outputs logits."""
-    builder = _Builder(normalizer_config, seed)
-    inputs = keras.Input(shape=tuple(input_shape), name="images")
+    """The scenario's network with `normalizer_config` in every normalization slot; outputs logits.
+
+    Raises ModelConfigError (param `name`) when the builder returns something that is not a functional
+    Keras model with one output of `num_classes` logits; a builder's own exceptions propagate.
+    """
+    from harness import model_kinds
+    from harness.norms import build_normalizer
+
     name = model_config["name"]
-    if name == "mlp":
-        logits = _mlp(builder, inputs, model_config["widths"], num_classes)
-    elif name == "convnet":
-        logits = _convnet(builder, inputs, model_config["widths"], num_classes)
-    elif name == "resnet":
-        logits = _resnet(builder, inputs, model_config["widths"], num_classes, model_config["blocks_per_stage"])
-    elif name in CIFAR_RESNETS:
-        logits = CIFAR_RESNETS[name](builder, inputs, num_classes, model_config["widths"], model_config["shortcut"])
-    else:
-        raise ValueError(f"unknown model. Received: name={name!r}")
-    return keras.Model(inputs, logits, name=name)
+    builder = model_kinds.get(name).load()
+    params = {k: v for k, v in model_config.items() if k != "name"}
+    slots = []
+
+    def norm():
+        layer = build_normalizer(normalizer_config, name=f"{NORM_PREFIX}{len(slots) + 1}")
+        slots.append(layer)
+        return layer
+
+    try:
+        accepts_seed = "seed" in inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        accepts_seed = False
+    model = builder(norm, tuple(input_shape), num_classes, **params, **({"seed": seed} if accepts_seed else {}))
+    _check_model(name, model, num_classes)
+    if not slots:
+        model = replace_batch_normalization(model, normalizer_config)
+    return model
+
+
+def _check_model(name, model, num_classes):
+    if not isinstance(model, keras.Model):
+        raise ModelConfigError("name", name, f"returned {type(model).__name__}, not a keras.Model")
+    try:
+        outputs = model.outputs
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        outputs = inputs = None
+    if not inputs or not outputs:
+        raise ModelConfigError("name", name, "returned a model without symbolic inputs and outputs "
+                                             "(build it with keras.Input: a functional or Sequential model)")
+    if len(outputs) != 1 or outputs[0].shape[-1] != num_classes:
+        shapes = ", ".join(str(tuple(o.shape)) for o in outputs)
+        raise ModelConfigError("name", name, f"returned a model whose output is {shapes}, not one output of "
+                                             f"{num_classes} logits (batch, {num_classes})")
+
+
+def replace_batch_normalization(model, normalizer_config):
+    """`model` with every keras.layers.BatchNormalization replaced by the normalizer (same axis), named
+    norm_1, norm_2, ... in layer order; the model itself when it has none."""
+    from harness.norms import build_normalizer, kinds
+
+    if not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers):
+        return model
+    takes_axis = "axis" in kinds.get(normalizer_config["kind"]).parameters
+    count = [0]
+
+    def clone(layer):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            count[0] += 1
+            config = {**normalizer_config, **({"axis": int(layer.axis)} if takes_axis else {})}
+            return build_normalizer(config, name=f"{NORM_PREFIX}{count[0]}")
+        return layer.__class__.from_config(layer.get_config())
+
+    def call(layer, *args, **kwargs):
+        # the BN's recorded call may pass `mask=`; a normalizer whose call does not take it does not get it
+        if layer.name.startswith(NORM_PREFIX):
+            parameters = inspect.signature(layer.call).parameters
+            if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+                kwargs = {k: v for k, v in kwargs.items() if k in parameters}
+        return layer(*args, **kwargs)
+
+    if isinstance(model, keras.Sequential):
+        return keras.models.clone_model(model, clone_function=clone)
+    return keras.models.clone_model(model, clone_function=clone, call_function=call)
 
 
 def normalization_layers(model):
     """The model's normalization layers in depth order."""
     layers = [layer for layer in model.layers if layer.name.startswith(NORM_PREFIX)]
     return sorted(layers, key=lambda layer: int(layer.name[len(NORM_PREFIX):]))
+
+
+def other_layers(model):
+    """The model's layers with weights that are not normalization layers, in layer order (what pairing
+    transplants; weightless layers such as activations, or the float32 cast mixed precision adds, do not count)."""
+    return [layer for layer in model.layers if not layer.name.startswith(NORM_PREFIX) and layer.weights]
+
+
+@contextlib.contextmanager
+def seeded(seed):
+    """Python's and NumPy's global generators seeded with `seed` inside, restored after: unseeded Keras
+    initializers draw their seeds from Python's `random`, so a model built inside is a function of `seed`."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    random.seed(int(seed))
+    np.random.seed(int(seed))
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+@functools.lru_cache(maxsize=8)
+def _reference(model_json, input_shape, num_classes, seed):
+    with seeded(seed):
+        model = build_model(json.loads(model_json), {"kind": "none"}, input_shape, num_classes, seed)
+    return tuple((type(layer).__name__, tuple(layer.get_weights())) for layer in other_layers(model))
+
+
+def reference_weights(model_config, input_shape, num_classes, seed):
+    """Per non-normalization layer (in layer order): (class name, initial weights) of the seed's reference
+    model, the model built with no normalization (cached per process)."""
+    return _reference(json.dumps(model_config, sort_keys=True), tuple(input_shape), int(num_classes), int(seed))
+
+
+def transplant(model, reference):
+    """Give `model`'s non-normalization layers the reference weights; ValueError if the layers differ."""
+    layers = other_layers(model)
+    if len(layers) != len(reference) or any(type(layer).__name__ != kind for layer, (kind, _) in zip(layers, reference)):
+        raise ValueError("the model's layers outside normalization depend on the normalizer, so its initial "
+                         "weights cannot be paired: " f"{[type(layer).__name__ for layer in layers]} vs "
+                         f"{[kind for kind, _ in reference]}")
+    for layer, (_, weights) in zip(layers, reference):
+        if weights:
+            layer.set_weights(list(weights))
+
+
+def init_fingerprint(model):
+    """A hash of the model's non-normalization weights (shapes, dtypes and bytes), in layer order."""
+    digest = hashlib.sha256()
+    for layer in other_layers(model):
+        for value in layer.get_weights():
+            value = np.ascontiguousarray(value)
+            digest.update(f"{value.shape}{value.dtype}".encode())
+            digest.update(value.tobytes())
+    return digest.hexdigest()[:16]

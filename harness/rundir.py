@@ -39,7 +39,7 @@ FINISHED = (OK, DIVERGED)
 ID_COLUMNS = ["sampler", "normalizer", "seed"]
 # The tidy tables: identifying columns, then the swept fields (one column each), then the value columns.
 VALUE_COLUMNS = {
-    "trials": ["status", "diverged_step", "error", "seconds"],
+    "trials": ["status", "diverged_step", "error", "seconds", "init_fingerprint"],
     "summary": ["metric", "value"],
     "curves": ["step", "metric", "value"],
     "layers": ["layer", "metric", "value"],
@@ -81,6 +81,7 @@ class TrialResult:
     seconds: float | None = None
     timing: dict = dataclasses.field(default_factory=dict)
     environment: dict | None = None
+    init_fingerprint: str | None = None  # hash of the initial non-normalization weights: equal within a seed
     extra: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):

@@ -106,7 +106,8 @@ def write_tables(scenario, out_dir, results):
     frames = tables.trial_tables(results)
     for name, frame in frames.items():
         run_dir.write_table(name, frame)
-    text = f"# {scenario.name}\n\n" + tables.summary_markdown(frames["summary"], scenario.analysis["reference"])
+    text = f"# {scenario.name}\n\n" + tables.summary_markdown(frames["summary"], scenario.analysis["reference"],
+                                                               trials=frames["trials"])
     failed = frames["trials"][frames["trials"]["status"] != rundir.OK]
     for _, row in failed.iterrows():
         reason = f"diverged at step {int(row['diverged_step'])}" if row["status"] == rundir.DIVERGED else row["error"]

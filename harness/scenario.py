@@ -171,15 +171,6 @@ AUGMENT_FIELDS = {
     "flip": Field(bool, False),
 }
 
-MODEL_FIELDS = {
-    "mlp": {"widths": Field(list, [128, 128], list_of=int, low=1)},
-    "convnet": {"widths": Field(list, [32, 64], list_of=int, low=1)},
-    "resnet": {"widths": Field(list, [16, 32], list_of=int, low=1), "blocks_per_stage": Field(int, 1, low=1, high=8)},
-    **{name: {"widths": Field(list, [16, 32, 64], list_of=int, low=1),
-              "shortcut": Field(str, "zero_pad", choices=("zero_pad", "projection"))}
-       for name in ("resnet20", "resnet32", "resnet56")},
-}
-
 TRAINING_FIELDS = {
     "batch_size": Field(int, 16, low=1),
     "steps": Field(int, 1500, low=1),
@@ -387,9 +378,7 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
         raise ScenarioError("data.divide_by", divide_by,
                             "must be 'max' (the training split's maximum) or a positive number (1: as stored)")
 
-    model_raw = _mapping("model", raw["model"])
-    model_name = Field(str, choices=tuple(MODEL_FIELDS)).check("model.name", _required(model_raw, "name", "model.name"))
-    model = {"name": model_name, **_check_fields("model", {k: v for k, v in model_raw.items() if k != "name"}, MODEL_FIELDS[model_name])}
+    model = _validate_model(_mapping("model", raw["model"]))
 
     training = _check_fields("training", raw.get("training", {}), TRAINING_FIELDS)
     from harness.recipe import check_training
@@ -414,7 +403,7 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
         return scenario
     if check_feasibility:
         dataset = load_data_or_explain(scenario.data)
-        check_model_fits(scenario)
+        check_model_fits(scenario, dataset)
         check_input_fits(scenario, dataset)
         scenario = dataclasses.replace(scenario, samplers=check_samplers(scenario, dataset))
     return scenario
@@ -468,25 +457,37 @@ def load_data_or_explain(data_config):
     return dataset
 
 
-def check_model_fits(scenario):
-    """GroupNorm's groups must divide every width the model gives it; zero-padding shortcuts cannot narrow."""
-    widths = scenario.model["widths"]
-    if scenario.model.get("shortcut") == "zero_pad" and any(b < a for a, b in zip(widths, widths[1:])):
-        raise ScenarioError("model.widths", widths, "must not decrease with shortcut zero_pad (use projection)")
+def check_model_fits(scenario, dataset=None):
+    """Every normalizer fits the model: a built-in model's slot widths are checked against each built-in
+    normalizer's rule (GroupNorm's groups must divide them). A plugin model or normalizer is built and run
+    on a dummy batch (TensorFlow is imported for it): `harness.plugin_check`."""
+    from harness import model_kinds
+    from harness.norms import kinds
+
+    model_kind = model_kinds.get(scenario.model["name"])
+    widths = model_kind.slot_widths(scenario.model) if model_kind.slot_widths is not None else None
     for name, cfg in scenario.normalizers.items():
-        if cfg["kind"] != "groupnorm":
+        kind = kinds.get(cfg["kind"])
+        if kind.check_width is None or widths is None:
             continue
-        for width in scenario.model["widths"]:
-            if width % cfg["groups"]:
-                raise ScenarioError(f"normalizers.{name}.groups", cfg["groups"],
-                                    f"does not divide model width {width}")
+        for width in widths:
+            problem = kind.check_width(cfg, width)
+            if problem is not None:
+                raise ScenarioError(f"normalizers.{name}.{problem[0]}", cfg[problem[0]], problem[1])
+    if model_kind.plugin or any(kinds.get(cfg["kind"]).plugin for cfg in scenario.normalizers.values()):
+        from harness import plugin_check
+
+        dataset = dataset if dataset is not None else load_data_or_explain(scenario.data)
+        plugin_check.check_plugins(scenario, dataset)
 
 
 def check_input_fits(scenario, dataset):
     """Tabular (N, F) data feeds an MLP only, and is not cropped or flipped."""
+    from harness import model_kinds
+
     if len(dataset.input_shape) == 3:
         return
-    if scenario.model["name"] != "mlp":
+    if scenario.model["name"] != "mlp" and not model_kinds.get(scenario.model["name"]).plugin:
         raise ScenarioError("model.name", scenario.model["name"],
                             f"needs images (N, H, W, C); {scenario.data['name']} holds examples of shape "
                             f"{tuple(dataset.input_shape)} (use mlp)")
@@ -516,23 +517,52 @@ def _named_sections(path, value):
     return value
 
 
+def _validate_model(model_raw):
+    """`model`: its name resolved through the model registry, its parameters checked by its entry."""
+    from harness import model_kinds
+
+    name = _required(model_raw, "name", "model.name")
+    try:
+        kind = model_kinds.get(name)
+    except model_kinds.ModelConfigError as error:
+        raise ScenarioError("model.name", name, error.reason) from None
+    params = {k: v for k, v in model_raw.items() if k != "name"}
+    for key in params:
+        if key not in kind.parameters and not kind.accepts_any:
+            raise ScenarioError(f"model.{key}", _MISSING, f"unknown key{_did_you_mean(key, kind.parameters)}")
+    try:
+        return {"name": name, **kind.validate(params)}
+    except model_kinds.ModelConfigError as error:
+        value = _MISSING if error.reason.startswith("is required") else error.value
+        raise ScenarioError(f"model.{error.param}", value, error.reason) from None
+
+
 def _validate_normalizers(value, training):
-    from harness.norms.spec import NORMALIZER_KINDS, NormalizerConfigError, validate_normalizer_config
+    """`normalizers`: each kind resolved through the normalizer registry (harness.norms.kinds), its parameters
+    checked by its entry; a plugin kind is also imported and constructed (`harness.plugin_check`)."""
+    from harness.norms import kinds
+    from harness.norms.spec import NormalizerConfigError
 
     resolved = {}
     for name, cfg in _named_sections("normalizers", value).items():
-        kind = cfg["kind"]
-        if kind not in NORMALIZER_KINDS:
-            raise ScenarioError(f"normalizers.{name}.kind", kind,
-                                f"is not one of {', '.join(NORMALIZER_KINDS)}{_did_you_mean(kind, NORMALIZER_KINDS)}")
-        for key in cfg:
-            if key != "kind" and key not in NORMALIZER_KINDS[kind]:
-                raise ScenarioError(f"normalizers.{name}.{key}", _MISSING,
-                                    f"unknown parameter for kind {kind}{_did_you_mean(key, NORMALIZER_KINDS[kind])}")
+        kind_name = cfg["kind"]
         try:
-            resolved[name] = validate_normalizer_config(dict(cfg))
+            kind = kinds.get(kind_name)
         except NormalizerConfigError as error:
-            raise ScenarioError(f"normalizers.{name}.{error.param}", error.value, error.reason) from None
+            raise ScenarioError(f"normalizers.{name}.kind", kind_name, error.reason) from None
+        for key in cfg:
+            if key != "kind" and key not in kind.parameters and not kind.accepts_any:
+                raise ScenarioError(f"normalizers.{name}.{key}", _MISSING,
+                                    f"unknown parameter for kind {kind_name}{_did_you_mean(key, kind.parameters)}")
+        try:
+            resolved[name] = kind.validate(dict(cfg))
+        except NormalizerConfigError as error:
+            value = _MISSING if error.reason.startswith("is required") else error.value
+            raise ScenarioError(f"normalizers.{name}.{error.param}", value, error.reason) from None
+        if kind.plugin:
+            from harness import plugin_check
+
+            plugin_check.check_constructs(name, resolved[name])
         microbatch = resolved[name].get("microbatch_size")
         if microbatch and training["batch_size"] % microbatch:
             raise ScenarioError(f"normalizers.{name}.microbatch_size", microbatch,

@@ -64,7 +64,7 @@ def _discriminated(key: str, variants: dict, open_pattern: str | None = None, de
     branches = []
     for name, body in variants.items():
         branch_properties = {key: {"const": name}, **body.get("properties", {})}
-        then = {"properties": branch_properties, "additionalProperties": False}
+        then = {"properties": branch_properties, "additionalProperties": body.get("additionalProperties", False)}
         if body.get("required"):
             then["required"] = body["required"]
         branches.append({"if": {"properties": {key: {"const": name}}, "required": [key]}, "then": then})
@@ -79,19 +79,43 @@ def _data_schema() -> dict:
     return _discriminated("name", variants, description="The dataset: a built-in source and its options.")
 
 
-def _model_schema() -> dict:
-    variants = {name: _fields_object(fields) for name, fields in sc.MODEL_FIELDS.items()}
-    return _discriminated("name", variants, description="The network; every normalization slot gets the "
-                                                        "trial's normalizer.")
+def _registry_variants(registry, plugins: bool) -> dict:
+    """{name: object schema of its parameters} for a registry (`harness.model_kinds`, `harness.norms.kinds`):
+    the built-ins, and with `plugins` the entry-point plugins installed here (a broken one is left out)."""
+    from harness import plugins as plugin_api
+
+    names = list(registry.BUILTINS) if not plugins else registry.available()
+    variants = {}
+    for name in names:
+        try:
+            entry = registry.get(name)
+        except plugin_api.PluginError:
+            continue  # validate reports it; the schema leaves it out
+        body = {"type": "object", "properties": {p: _default_schema(None if d is plugin_api.REQUIRED else d)
+                                                 for p, d in entry.parameters.items()}}
+        required = [p for p, d in entry.parameters.items() if d is plugin_api.REQUIRED]
+        if required:
+            body["required"] = required
+        if entry.accepts_any:
+            body["additionalProperties"] = True
+        variants[name] = body
+    return variants
 
 
-def _normalizer_schema() -> dict:
-    from harness.norms.spec import NORMALIZER_KINDS
+def _model_schema(plugins: bool) -> dict:
+    from harness import model_kinds
 
-    variants = {kind: {"type": "object", "properties": {p: _default_schema(d) for p, d in params.items()}}
-                for kind, params in NORMALIZER_KINDS.items()}
-    return _discriminated("kind", variants, PLUGIN_PATTERN, "A normalizer: a built-in kind and its parameters, "
-                                                            "or a plugin 'module.path:ClassOrFactory'.")
+    return _discriminated("name", _registry_variants(model_kinds, plugins), PLUGIN_PATTERN,
+                          "The network, a built-in or a plugin 'module.path:function'; every normalization slot "
+                          "gets the trial's normalizer.")
+
+
+def _normalizer_schema(plugins: bool) -> dict:
+    from harness.norms import kinds
+
+    return _discriminated("kind", _registry_variants(kinds, plugins), PLUGIN_PATTERN,
+                          "A normalizer: a built-in kind and its parameters, or a plugin "
+                          "'module.path:ClassOrFactory'.")
 
 
 def _sampler_schema(plugins: bool) -> dict:
@@ -142,8 +166,8 @@ def scenario_schema(plugins: bool = True) -> dict:
                  "description": "Names the output folder reports/<name>/."},
         "description": {"type": "string", "default": ""},
         "data": _data_schema(),
-        "model": _model_schema(),
-        "normalizers": _named(_normalizer_schema(), "The normalizers compared, by the names the tables use."),
+        "model": _model_schema(plugins),
+        "normalizers": _named(_normalizer_schema(plugins), "The normalizers compared, by the names the tables use."),
         "samplers": _named(_sampler_schema(plugins), "The minibatch samplers, by the names the tables use."),
         "training": _fields_object(sc.TRAINING_FIELDS, description="How every trial trains."),
         "seeds": {"type": "array", "items": seed, "minItems": 1, "uniqueItems": True,

@@ -8,6 +8,8 @@ import pandas as pd
 from harness import stats
 from harness.rundir import ID_COLUMNS, VALUE_COLUMNS
 
+TRIAL_VALUES = tuple(VALUE_COLUMNS["trials"])
+
 
 def _cell(value):
     """A swept value as a table cell: scalars as they are, lists and null as their JSON text."""
@@ -26,7 +28,8 @@ def trial_tables(results):
     for result in results:
         ids = _ids(result)
         trials.append({**ids, "status": result["status"], "diverged_step": result["diverged_step"],
-                       "error": result["error"], "seconds": result["seconds"]})
+                       "error": result["error"], "seconds": result["seconds"],
+                       "init_fingerprint": result.get("init_fingerprint")})
         summary.extend({**ids, "metric": m, "value": v} for m, v in result["final"].items())
         curves.extend({**ids, **row} for row in result["curves"])
         for row in result["layers"]:
@@ -66,13 +69,30 @@ def seed_summary(summary, baseline):
     return pd.DataFrame(rows)
 
 
+def unpaired_message(trials):
+    """None when every (seed, sampler, sweep point) of `trials` started all its normalizers from the same
+    non-normalization weights (equal `init_fingerprint`s), else one line saying where they did not."""
+    if trials.empty or "init_fingerprint" not in trials.columns:
+        return None
+    keys = ["seed", "sampler", *[c for c in sweep_columns(trials, TRIAL_VALUES) if c in trials.columns]]
+    known = trials.dropna(subset=["init_fingerprint"])
+    for key, group in known.groupby(keys, sort=False, dropna=False):
+        if group["init_fingerprint"].nunique() > 1:
+            where = ", ".join(f"{k} {v}" for k, v in zip(keys, key))
+            return (f"Paired differences are not reported: the normalizers of {where} did not start from the same "
+                    f"initial weights (init_fingerprint differs: {', '.join(sorted(group['init_fingerprint'].unique()))}).")
+    return None
+
+
 def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sampler", "acc_precise_iid",
-                                                  "acc_precise_own")):
+                                                  "acc_precise_own"), trials=None):
     """A plain-text table: mean ± CI half-width per sampler and normalizer, plus the paired difference to the baseline
     (the scenario's `analysis.reference`; no difference column when it is None).
 
-    A cell averaged over fewer seeds than the run has (the others diverged or failed) says so: "(n=2)".
+    A cell averaged over fewer seeds than the run has (the others diverged or failed) says so: "(n=2)". When
+    `trials` show normalizers of one seed that did not start from the same weights, no difference is shown.
     """
+    unpaired = unpaired_message(trials) if trials is not None else None
     if summary.empty:
         return "No finished trials.\n"
     table = seed_summary(summary[summary["metric"].isin(metrics)], baseline)
@@ -90,11 +110,13 @@ def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sam
                 row = rows[rows["metric"] == metric]
                 cells.append(_mean_pm(row.iloc[0], n_seeds) if len(row) else "-")
             acc = rows[rows["metric"] == "acc_inference"]
-            diff = "-" if normalizer == baseline or acc.empty else _diff(acc.iloc[0])
+            diff = "-" if unpaired or normalizer == baseline or acc.empty else _diff(acc.iloc[0])
             diff_cell = "" if baseline is None else f" {diff} |"
             lines.append(f"| {label} | {normalizer} | {' | '.join(cells)} |{diff_cell}")
     lines.append("")
     lines.append(f"Mean over {n_seeds} seed(s); ± is the half-width of the 95% t interval over seeds.")
+    if unpaired is not None:
+        lines.append(unpaired)
     return "\n".join(lines) + "\n"
 
 

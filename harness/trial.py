@@ -141,22 +141,26 @@ class _Workbench:
 
     Tracing the compiled step costs about as much as training a small model, so
     trials that differ only in seed or sampler share one traced graph. `reset`
-    gives the model exactly the weights a freshly built model would have for the
-    seed and the optimizer its initial state, so a trial's numbers do not depend
+    gives the model's non-normalization layers the weights of the seed's reference
+    model (`harness.models.reference_weights`: one per seed and model, so every
+    normalizer starts from the same weights), its normalization layers their weights
+    as built, and the optimizer its initial state, so a trial's numbers do not depend
     on which trials ran before it in the process.
     """
 
     def __init__(self, config, dataset):
         from harness.analysis import Analyzer
         from harness.augment import make_transform
-        from harness.models import build_model
+        from harness.models import build_model, normalization_layers, seeded
 
         self.config = config
         self.dataset = dataset
-        with precision_scope(config["training"]):
+        # seeded: a plugin normalizer's own initial weights must not depend on what ran before
+        with precision_scope(config["training"]), seeded(0):
             self.model = float32_logits(build_model(config["model"], config["normalizer_config"],
                                                     dataset.input_shape, dataset.num_classes, config["seed"]),
                                         config["training"])
+        self.initial_norm_weights = [layer.get_weights() for layer in normalization_layers(self.model)]
         self.optimizer = make_optimizer(config["training"], self.model)
         self.transform = make_transform(config["data"], dataset)
         self.train_chunk = make_train_chunk(self.model, self.optimizer, dataset.x_train, dataset.y_train,
@@ -166,12 +170,12 @@ class _Workbench:
         self.analyzer = Analyzer(self.model, dataset, config["analysis"]["eval_examples"])
 
     def reset(self, seed):
-        from harness.models import build_model
+        from harness.models import normalization_layers, reference_weights, transplant
 
-        with precision_scope(self.config["training"]):
-            fresh = build_model(self.config["model"], self.config["normalizer_config"], self.dataset.input_shape,
-                                self.dataset.num_classes, seed)
-        self.model.set_weights(fresh.get_weights())
+        transplant(self.model, reference_weights(self.config["model"], self.dataset.input_shape,
+                                                 self.dataset.num_classes, seed))
+        for layer, weights in zip(normalization_layers(self.model), self.initial_norm_weights):
+            layer.set_weights(weights)
         for variable, value in zip(self.optimizer.variables, self.initial_optimizer_state):
             variable.assign(value)
         if self.transform is not None:
@@ -236,6 +240,9 @@ def run_trial(config, on_step=None):
     iid_test, iid_weights = cover_every_example(iid_sampler.batches(test_batches), iid_sampler, test_y)
 
     bench = workbench(config, dataset)
+    from harness.models import init_fingerprint
+
+    fingerprint = init_fingerprint(bench.model)
     train_chunk, analyzer = bench.train_chunk, bench.analyzer
     probe = sampler_batches[: analysis["probe_batches"]]
 
@@ -286,7 +293,8 @@ def run_trial(config, on_step=None):
                 future.cancel()  # after an error or Ctrl-C: the ones not started are dropped
 
     result = TrialResult(id=config["id"], hash=config["hash"], config=config, status=status,
-                         environment=environment(), diverged_step=diverged_step, curves=curves)
+                         environment=environment(), diverged_step=diverged_step, curves=curves,
+                         init_fingerprint=fingerprint)
     if status == OK:
         tic = time.perf_counter()
         n_precise = -(-analysis["precise_examples"] // batch_size)  # whole batches covering precise_examples
@@ -296,8 +304,10 @@ def run_trial(config, on_step=None):
                                    seed + PRECISE_SEED_OFFSET, n_precise)
         final = {k: v for k, v in final.items() if k in FINAL_METRICS}
         final["acc_batch_iid"] = analyzer.acc_batch(iid_test, iid_weights)  # a final number only: no curve needs it
-        final["acc_precise_iid"] = analyzer.acc_precise(precise_batches)
-        final["acc_precise_own"] = analyzer.acc_precise_own(own_batches)
+        for name, value in (("acc_precise_iid", analyzer.acc_precise(precise_batches)),
+                            ("acc_precise_own", analyzer.acc_precise_own(own_batches))):
+            if value is not None:  # None: a layer with batch statistics the harness cannot read or set
+                final[name] = value
         final.update(analyzer.logit_mismatch(sampler_batches))
         # which test examples the final model gets right in inference mode (bit-packed): the comparisons'
         # bootstrap over test examples needs them

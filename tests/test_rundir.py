@@ -18,9 +18,9 @@ def test_trial_result_round_trips_through_json_and_keeps_unknown_keys():
     result = TrialResult(id="t", hash="h", config=_config(), status="ok", diverged_step=None,
                          curves=[{"step": 10, "metric": "acc_inference", "value": 0.5}], final={"acc_inference": 0.5},
                          layers=[{"layer": 1, "mismatch_local": 0.1}], seconds=1.5, timing={"train": 1.0},
-                         environment={"device": "cpu"}, extra={"init_fingerprint": "f00d"})
+                         environment={"device": "cpu"}, extra={"correct_by_a_newer_harness": "f00d"})
     text = result.to_json()
-    assert json.loads(text)["init_fingerprint"] == "f00d"  # a key of a newer harness is written back at the top
+    assert json.loads(text)["correct_by_a_newer_harness"] == "f00d"  # a key of a newer harness is written back at the top
     assert TrialResult.from_json(text) == result
     failed = TrialResult.failed(_config(), "ValueError: boom")
     assert failed.to_dict()["status"] == "failed" and "environment" not in failed.to_dict() and not failed.finished
@@ -76,6 +76,8 @@ def test_one_writer_at_a_time_and_one_scenario_per_folder(tmp_path):
 def test_tables_have_the_columns_of_the_on_disk_format():
     # what old run directories hold: readers of any version find these columns
     assert rundir.TABLES["summary"] == ["sampler", "normalizer", "seed", "metric", "value"]
-    assert rundir.TABLES["trials"] == ["sampler", "normalizer", "seed", "status", "diverged_step", "error", "seconds"]
+    assert rundir.TABLES["trials"] == ["sampler", "normalizer", "seed", "status", "diverged_step", "error", "seconds",
+                                       "init_fingerprint"]
+    assert rundir.REQUIRED_COLUMNS["trials"] == ["sampler", "normalizer", "seed", "status"]  # older runs lack the rest
     assert rundir.TABLES["layers"][-3:] == ["layer", "metric", "value"]
     assert rundir.table_file("curves") == "curves.csv"

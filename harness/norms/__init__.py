@@ -16,6 +16,8 @@ _LAZY = {
     "renorm_clip_reference": "harness.norms.statistics",
     "is_batch_dependent": "harness.norms.statistics",
     "tracks_stddev": "harness.norms.statistics",
+    "traits": "harness.norms.statistics",
+    "NormalizerKind": "harness.norms.kinds",
     "NORMALIZER_KINDS": "harness.norms.spec",
     "NormalizerConfigError": "harness.norms.spec",
     "validate_normalizer_config": "harness.norms.spec",

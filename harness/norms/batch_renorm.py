@@ -15,6 +15,7 @@ layer costs about what plain BatchNormalization costs.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import constraints, initializers, regularizers
 
@@ -223,6 +224,30 @@ class BatchRenormalization(keras.layers.Layer):
             r_max_ramp_end=self.r_max_ramp_end,
             d_max_ramp_end=self.d_max_ramp_end,
         )
+
+    # -- the analyzer's hooks (harness.norms.statistics), the same a plugin layer may define ----------
+    uses_batch_statistics = True
+    tracks_stddev = True  # moving_stddev is the moving average of sigma_B (Algorithm 1)
+
+    def population_statistics(self):
+        """(mean, sigma) that inference normalizes with, as float64 arrays (sigma includes epsilon)."""
+        return np.asarray(self.moving_mean.numpy(), np.float64), np.asarray(self.moving_stddev.numpy(), np.float64)
+
+    def set_population_statistics(self, mean, variance):
+        """Make inference normalize with `mean` and `variance` (without epsilon): PreciseBN."""
+        self.moving_mean.assign(np.asarray(mean, np.float32))
+        self.moving_stddev.assign(np.sqrt(np.asarray(variance, np.float32) + self.epsilon).astype(np.float32))
+
+    def clip_limits(self):
+        """(r_max, d_max) the next training call will use (the schedule's values)."""
+        return self.current_clip_limits()
+
+    def renorm_clip_reference(self):
+        """(mean, sigma, r_max, d_max) the next training step computes and clips r and d against, as tensors:
+        the one pair of moving statistics (as Algorithm 1) and the scheduled limits."""
+        r_max, d_max = self.limits_tensor()
+        return (tf.convert_to_tensor(self.moving_mean.value), tf.convert_to_tensor(self.moving_stddev.value),
+                r_max, d_max)
 
     def _train(self, x):
         if self.microbatch_size is None:

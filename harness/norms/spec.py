@@ -1,4 +1,4 @@
-"""Normalizer kinds, their parameters and defaults, and config validation.
+"""Normalizer parameter rules and config validation (each kind's entry is in `harness.norms.kinds`).
 
 Pure Python on purpose: scenario validation imports this module and must not
 pay for importing TensorFlow. The argument rules of `BatchRenormalization`
@@ -9,36 +9,14 @@ same message.
 import math
 import numbers
 
-NORMALIZER_KINDS = {
-    # Keras BatchNormalization; microbatch_size=k normalizes each contiguous
-    # group of k examples with its own statistics (ghost batches).
-    "batchnorm": {"axis": -1, "momentum": 0.99, "epsilon": 1e-3, "microbatch_size": None},
-    # harness.norms.BatchRenormalization (Ioffe 2017, Algorithm 1).
-    "batchrenorm": {
-        "axis": -1,
-        "momentum": 0.99,
-        "epsilon": 1e-3,
-        "r_max": 3.0,
-        "d_max": 5.0,
-        "warmup_steps": 0,
-        "r_max_ramp_end": None,
-        "d_max_ramp_end": None,
-        "microbatch_size": None,
-    },
-    # keras.layers.BatchNormalization(renorm=True): fixed clipping
-    # r in [1/r_max, r_max], d in [-d_max, d_max]; None means no clip.
-    "keras_renorm": {
-        "axis": -1,
-        "momentum": 0.99,
-        "epsilon": 1e-3,
-        "renorm_momentum": 0.99,
-        "r_max": 3.0,
-        "d_max": 5.0,
-    },
-    "groupnorm": {"axis": -1, "groups": 8, "epsilon": 1e-3},
-    "layernorm": {"axis": -1, "epsilon": 1e-3},
-    "none": {},
-}
+
+def __getattr__(name):
+    # The built-in kinds' parameters and defaults, read from their registry entries (harness.norms.kinds).
+    if name == "NORMALIZER_KINDS":
+        from harness.norms import kinds
+
+        return {kind: dict(kinds.get(kind).parameters) for kind in kinds.BUILTINS}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class NormalizerConfigError(ValueError):
@@ -110,28 +88,16 @@ def check_batch_renorm_arguments(
 
 
 def validate_normalizer_config(cfg):
-    """Return `cfg` with the kind's defaults filled in; raise NormalizerConfigError on a bad entry."""
+    """Return `cfg` with the kind's defaults filled in; raise NormalizerConfigError on a bad entry.
+
+    The rules are the kind's registry entry (`harness.norms.kinds`); a plugin kind is imported to read its
+    parameters, not constructed (`harness.norms.plugin_check` does that).
+    """
+    from harness.norms import kinds
+
     if not isinstance(cfg, dict):
         raise NormalizerConfigError("kind", cfg, "config must be a mapping with a `kind` key")
-    kind = cfg.get("kind")
-    if kind not in NORMALIZER_KINDS:
-        raise NormalizerConfigError("kind", kind, f"must be one of {sorted(NORMALIZER_KINDS)}")
-    defaults = NORMALIZER_KINDS[kind]
-    for param in cfg:
-        if param != "kind" and param not in defaults:
-            raise NormalizerConfigError(
-                param, cfg[param], f"is not a parameter of kind {kind!r} (known: {sorted(defaults)})"
-            )
-    full = {"kind": kind, **defaults, **{k: v for k, v in cfg.items() if k != "kind"}}
-    check_common(full)
-    if kind == "batchrenorm":
-        check_batch_renorm_arguments(**{k: v for k, v in full.items() if k != "kind"})
-    elif kind == "keras_renorm":
-        check_number("r_max", full["r_max"], low=1, allow_none=True)
-        check_number("d_max", full["d_max"], low=0, allow_none=True)
-    elif kind == "groupnorm":
-        check_int("groups", full["groups"], low=1)
-    return full
+    return kinds.get(cfg.get("kind")).validate(cfg)
 
 
 def schedule_fraction(step, warmup_steps, ramp_end):

@@ -323,7 +323,9 @@ def headline(data, point=None):
             f"{norm} did not learn the task on {sampler} batches: its training accuracy over the last window is "
             f"{fmt(train)}% against {fmt(control)}% on {data.iid_sampler} batches, so its drop measures failed "
             "training, not a network that learned to depend on the composition of its batches.")
-    if data.reference is None and len(data.normalizers) > 1:
+    if data.unpaired is not None:
+        sentences.append(data.unpaired)
+    elif data.reference is None and len(data.normalizers) > 1:
         sentences.append("No reference normalizer (analysis.reference is null: none was named and no normalizer is "
                          "named bn or of kind batchnorm): paired differences are not computed.")
     return {"sentences": sentences, "items": items, "point": point, "rows": rows}

@@ -43,6 +43,7 @@ class RunData:
     sampler_kinds: dict = field(default_factory=dict)
     iid_sampler: str | None = None
     reference: str | None = None
+    unpaired: str | None = None  # why paired differences are not reported (init_fingerprint differs)
     accuracy_scale: float = 100.0
     _comparisons: object = None
 
@@ -153,6 +154,11 @@ def load_run(run_dir):
         {s: {"kind": data.sampler_kinds[s]} for s in data.samplers})
     data.reference = analysis["reference"] if "reference" in analysis else default_reference(
         {n: {"kind": data.normalizer_kinds[n]} for n in data.normalizers})
+    from harness.tables import unpaired_message
+
+    data.unpaired = unpaired_message(data.trials)
+    if data.unpaired is not None:
+        data.reference = None  # no paired difference is shown anywhere
 
     # Keep only successful trials in the tables statistics are computed on.
     keys = sweep_vars + TRIAL_KEYS

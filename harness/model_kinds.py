@@ -1,0 +1,161 @@
+"""The model registry: every network a scenario's `model.name` can name, each one entry.
+
+Pure Python: a scenario with a built-in model is validated without importing TensorFlow. The builders
+live in `harness.models` (or in a plugin) and are imported when a model is built.
+
+Builder contract: `build(norm, input_shape, num_classes, **params) -> keras.Model` returning logits, where
+`norm()` returns a new layer of the scenario's normalizer for each normalization slot. A builder that never
+calls `norm` and returns a model with `keras.layers.BatchNormalization` layers gets each of them replaced by
+the scenario's normalizer. A builder that accepts a `seed` keyword gets the trial's seed.
+
+Built-ins are found exactly as plugins are: `BUILTINS` maps each name to the "module:attribute" of its
+entry. Plugins: an entry point of group `harness.models`, or the name "module.path:function".
+"""
+
+import dataclasses
+import inspect
+
+from harness import plugins
+
+ENTRY_POINT_GROUP = "harness.models"
+
+
+class ModelConfigError(plugins.PluginError):
+    """A bad model parameter: `.param` (relative to `model.`), `.value`, `.reason`."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelKind(plugins.Entry):
+    """One model.
+
+    Parameters
+    ----------
+    name : str
+        As `model.name` names it.
+    description : str
+        One line.
+    parameters : dict
+        Every parameter with its default (the resolved scenario has them all).
+    builder : str or callable
+        "module:function" (imported when a model is built) or the function, following the builder contract.
+    check : callable, optional
+        `check(params)` on the parameters with defaults filled; raises ModelConfigError. Pure Python.
+    slot_widths : callable, optional
+        `slot_widths(params) -> list of int`: the channel counts its normalization slots see (lets a
+        normalizer check it fits without building the model).
+    """
+
+    builder: object = None
+    check: object = None
+    slot_widths: object = None
+
+    def validate(self, params):
+        """`params` (without `name`) with the defaults filled in; ModelConfigError on a bad one."""
+        full = self.fill(params, ModelConfigError, "model")
+        if self.check is not None:
+            self.check(full)
+        return full
+
+    def load(self):
+        """The builder function."""
+        if callable(self.builder):
+            return self.builder
+        return plugins.import_path("name", self.name, self.builder)
+
+
+# ------------------------------------------------------------------------------------------ checks
+def _int(param, value, low=None, high=None):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ModelConfigError(param, value, f"must be int, got {type(value).__name__}")
+    if low is not None and value < low:
+        raise ModelConfigError(param, value, f"must be >= {low}")
+    if high is not None and value > high:
+        raise ModelConfigError(param, value, f"must be <= {high}")
+
+
+def _int_list(param, value, low=1):
+    if not isinstance(value, list) or not value:
+        raise ModelConfigError(param, value, "must be a non-empty list of int")
+    for i, item in enumerate(value):
+        _int(f"{param}[{i}]", item, low=low)
+
+
+def _check_widths(params):
+    _int_list("widths", params["widths"])
+
+
+def _check_resnet(params):
+    _check_widths(params)
+    _int("blocks_per_stage", params["blocks_per_stage"], low=1, high=8)
+
+
+def _widths(params):
+    return params["widths"]
+
+
+MLP = ModelKind("mlp", "Dense layers of `widths` units, each followed by the normalizer and ReLU",
+                {"widths": [128, 128]}, "harness.models:mlp", _check_widths, _widths)
+CONVNET = ModelKind("convnet", "3x3 convolutions of `widths` filters (normalizer, ReLU, 2x2 max-pooling between)",
+                    {"widths": [32, 64]}, "harness.models:convnet", _check_widths, _widths)
+RESNET = ModelKind("resnet", "a small residual network: one stage of `blocks_per_stage` basic blocks per width",
+                   {"widths": [16, 32], "blocks_per_stage": 1}, "harness.models:resnet", _check_resnet, _widths)
+
+SHORTCUTS = ("zero_pad", "projection")
+
+
+def _check_cifar_resnet(params):
+    _check_widths(params)
+    if params["shortcut"] not in SHORTCUTS:
+        raise ModelConfigError("shortcut", params["shortcut"], f"is not one of {', '.join(SHORTCUTS)}")
+    widths = params["widths"]
+    if params["shortcut"] == "zero_pad" and any(b < a for a, b in zip(widths, widths[1:])):
+        raise ModelConfigError("widths", widths, "must not decrease with shortcut zero_pad (use projection: "
+                                                 "option A pads channels, it cannot drop them)")
+
+
+def _cifar_resnet(depth, blocks):
+    return ModelKind(f"resnet{depth}", f"He et al. 2016's CIFAR ResNet-{depth}: 3 stages of {blocks} basic blocks "
+                     "(16/32/64 channels); identity shortcuts, zero-padding (option A) or projection (B) where the "
+                     "shape changes", {"widths": [16, 32, 64], "shortcut": "zero_pad"},
+                     f"harness.models:resnet{depth}", _check_cifar_resnet, _widths)
+
+
+RESNET20, RESNET32, RESNET56 = _cifar_resnet(20, 3), _cifar_resnet(32, 5), _cifar_resnet(56, 9)
+
+BUILTINS = {
+    "mlp": "harness.model_kinds:MLP",
+    "convnet": "harness.model_kinds:CONVNET",
+    "resnet": "harness.model_kinds:RESNET",
+    "resnet20": "harness.model_kinds:RESNET20",
+    "resnet32": "harness.model_kinds:RESNET32",
+    "resnet56": "harness.model_kinds:RESNET56",
+}
+
+# Arguments the harness passes itself: never a scenario's model parameter.
+RESERVED = ("norm", "input_shape", "num_classes", "seed")
+
+
+def plugin_kind(name, obj):
+    """The entry of a plugin builder function: its parameters are its keyword arguments after the contract's."""
+    if isinstance(obj, ModelKind):
+        return dataclasses.replace(obj, name=name, plugin=True)
+    if not callable(obj) or inspect.isclass(obj):
+        raise ModelConfigError("name", name, f"is {obj!r}, not a model builder function")
+    found, any_keyword = plugins.signature_parameters(obj, skip=RESERVED)
+    description = ((obj.__doc__ or "").strip().splitlines() or [f"plugin {name}"])[0]
+    return ModelKind(name, description, found, obj, plugin=True, accepts_any=any_keyword)
+
+
+def get(name):
+    """The registry entry of `name`: a built-in, an entry-point name or "module.path:function"."""
+    try:
+        obj, builtin = plugins.resolve("name", name, BUILTINS, ENTRY_POINT_GROUP, "model")
+    except ModelConfigError:
+        raise
+    except plugins.PluginError as error:
+        raise ModelConfigError("name", name, error.reason) from None
+    return obj if builtin else plugin_kind(name, obj)
+
+
+def available():
+    return plugins.available(BUILTINS, ENTRY_POINT_GROUP)

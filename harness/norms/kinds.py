@@ -1,0 +1,198 @@
+"""The normalizer registry: every kind a scenario can name, each one entry.
+
+An entry (`NormalizerKind`) holds the kind's parameters and defaults, its validation (pure Python: a
+scenario with built-in kinds is validated without importing TensorFlow), its builder, and the analyzer's
+traits of the layers it builds (`traits`: a "module:Class" of `harness.norms.statistics`, or None when
+the layer describes itself through the optional hooks, or is duck-typed).
+
+The built-ins are found exactly as plugins are: `BUILTINS` maps each name to the "module:attribute" of
+its entry. Plugins: an entry point of group `harness.normalizers`, or the kind "module.path:Attribute",
+where the attribute is a Keras layer class, a factory returning a layer, or a `NormalizerKind`.
+"""
+
+import dataclasses
+
+from harness import plugins
+from harness.norms import spec
+
+ENTRY_POINT_GROUP = "harness.normalizers"
+
+KERAS_BN_TRAITS = "harness.norms.statistics:KerasBatchNormTraits"
+NO_BATCH_STATISTICS = "harness.norms.statistics:NoBatchStatistics"
+
+
+@dataclasses.dataclass(frozen=True)
+class NormalizerKind(plugins.Entry):
+    """One normalizer kind.
+
+    Parameters
+    ----------
+    name : str
+        The kind as a scenario names it.
+    description : str
+        One line for `python -m harness normalizers`.
+    parameters : dict
+        Every parameter with its default (the resolved scenario has them all).
+    build : callable
+        `build(name, **parameters) -> keras.layers.Layer`; imports TensorFlow itself.
+    check : callable, optional
+        `check(config)` on the config with defaults filled; raises `spec.NormalizerConfigError`. Pure Python.
+    check_width : callable, optional
+        `check_width(config, width) -> (parameter, reason) | None`: can this layer normalize `width` channels?
+    traits : str, optional
+        "module:Class" of the analyzer traits of the layers it builds (see `harness.norms.statistics`);
+        None: the layer's own hooks, or a duck-typed check of its variables.
+    """
+
+    build: object = None
+    check: object = None
+    check_width: object = None
+    traits: str = None
+
+    def validate(self, cfg):
+        """`cfg` (with `kind`) with the defaults filled in; NormalizerConfigError on a bad entry."""
+        params = self.fill({k: v for k, v in cfg.items() if k != "kind"}, spec.NormalizerConfigError, "kind")
+        full = {"kind": cfg["kind"], **params}
+        if not self.plugin:
+            spec.check_common(full)
+        if self.check is not None:
+            self.check(full)
+        return full
+
+
+# ------------------------------------------------------------------------------------------ built-ins
+def _build_batchnorm(name, microbatch_size, **params):
+    import keras
+
+    if microbatch_size is None:
+        return keras.layers.BatchNormalization(name=name, **params)
+    from harness.norms.microbatch_bn import MicrobatchBatchNormalization
+
+    return MicrobatchBatchNormalization(microbatch_size=microbatch_size, name=name, **params)
+
+
+def _build_batchrenorm(name, **params):
+    from harness.norms.batch_renorm import BatchRenormalization
+
+    return BatchRenormalization(name=name, **params)
+
+
+def _check_batchrenorm(cfg):
+    spec.check_batch_renorm_arguments(**{k: v for k, v in cfg.items() if k != "kind"})
+
+
+def _build_keras_renorm(name, r_max, d_max, **params):
+    import keras
+
+    clipping = {}
+    if r_max is not None:
+        clipping.update(rmax=float(r_max), rmin=1.0 / float(r_max))
+    if d_max is not None:
+        clipping["dmax"] = float(d_max)
+    return keras.layers.BatchNormalization(renorm=True, renorm_clipping=clipping, name=name, **params)
+
+
+def _check_keras_renorm(cfg):
+    spec.check_number("r_max", cfg["r_max"], low=1, allow_none=True)
+    spec.check_number("d_max", cfg["d_max"], low=0, allow_none=True)
+
+
+def _build_groupnorm(name, **params):
+    import keras
+
+    return keras.layers.GroupNormalization(name=name, **params)
+
+
+def _check_groupnorm(cfg):
+    spec.check_int("groups", cfg["groups"], low=1)
+
+
+def _groups_divide(cfg, width):
+    return None if width % cfg["groups"] == 0 else ("groups", f"does not divide model width {width}")
+
+
+def _build_layernorm(name, **params):
+    import keras
+
+    return keras.layers.LayerNormalization(name=name, **params)
+
+
+def _build_none(name):
+    import keras
+
+    return keras.layers.Identity(name=name)
+
+
+_BN = {"axis": -1, "momentum": 0.99, "epsilon": 1e-3}
+
+BATCHNORM = NormalizerKind(
+    "batchnorm", "Keras BatchNormalization; microbatch_size=k normalizes each contiguous group of k examples "
+    "with its own statistics (ghost batches)",
+    {**_BN, "microbatch_size": None}, _build_batchnorm, traits=KERAS_BN_TRAITS)
+BATCHRENORM = NormalizerKind(
+    "batchrenorm", "harness.norms.BatchRenormalization: Ioffe 2017, Algorithm 1, with warm-up and r/d schedule",
+    {**_BN, "r_max": 3.0, "d_max": 5.0, "warmup_steps": 0, "r_max_ramp_end": None, "d_max_ramp_end": None,
+     "microbatch_size": None},
+    _build_batchrenorm, check=_check_batchrenorm)  # traits: the layer's own hooks
+KERAS_RENORM = NormalizerKind(
+    "keras_renorm", "keras.layers.BatchNormalization(renorm=True): fixed clip r in [1/r_max, r_max], "
+    "d in [-d_max, d_max]; None: no clip",
+    {**_BN, "renorm_momentum": 0.99, "r_max": 3.0, "d_max": 5.0}, _build_keras_renorm, check=_check_keras_renorm,
+    traits=KERAS_BN_TRAITS)
+GROUPNORM = NormalizerKind(
+    "groupnorm", "keras.layers.GroupNormalization (no batch statistics)", {"axis": -1, "groups": 8, "epsilon": 1e-3},
+    _build_groupnorm, check=_check_groupnorm, check_width=_groups_divide, traits=NO_BATCH_STATISTICS)
+LAYERNORM = NormalizerKind(
+    "layernorm", "keras.layers.LayerNormalization (no batch statistics)", {"axis": -1, "epsilon": 1e-3},
+    _build_layernorm, traits=NO_BATCH_STATISTICS)
+NONE = NormalizerKind("none", "no normalization (keras.layers.Identity)", {}, _build_none, traits=NO_BATCH_STATISTICS)
+
+BUILTINS = {
+    "batchnorm": "harness.norms.kinds:BATCHNORM",
+    "batchrenorm": "harness.norms.kinds:BATCHRENORM",
+    "keras_renorm": "harness.norms.kinds:KERAS_RENORM",
+    "groupnorm": "harness.norms.kinds:GROUPNORM",
+    "layernorm": "harness.norms.kinds:LAYERNORM",
+    "none": "harness.norms.kinds:NONE",
+}
+
+
+# ------------------------------------------------------------------------------------------- plugins
+def plugin_kind(name, obj):
+    """The entry of a plugin given as a layer class or factory: its parameters are its keyword arguments.
+
+    Validating it constructs it (`check_plugin`), which imports whatever the plugin imports.
+    """
+    if isinstance(obj, NormalizerKind):
+        return dataclasses.replace(obj, name=name, plugin=True)
+    if not callable(obj):
+        raise spec.NormalizerConfigError("kind", name, f"is {obj!r}, not a layer class, a factory or a NormalizerKind")
+    found, any_keyword = plugins.signature_parameters(obj, skip=plugins.KERAS_LAYER_ARGUMENTS)
+    parameters = {k: v for k, v in found.items() if plugins.yaml_safe(v) or v is plugins.REQUIRED}
+    description = ((obj.__doc__ or "").strip().splitlines() or [f"plugin {name}"])[0]
+
+    def build(layer_name, **params):
+        return obj(name=layer_name, **params)
+
+    return NormalizerKind(name, description, parameters, build, plugin=True, accepts_any=any_keyword)
+
+
+def get(kind):
+    """The registry entry of `kind`: a built-in name, an entry-point name or "module.path:Attribute".
+
+    Raises NormalizerConfigError (param `kind`) when it does not resolve or import.
+    """
+    try:
+        obj, builtin = plugins.resolve("kind", kind, BUILTINS, ENTRY_POINT_GROUP, "normalizer kind")
+    except plugins.PluginError as error:
+        raise spec.NormalizerConfigError("kind", kind, error.reason) from None
+    return obj if builtin else plugin_kind(kind, obj)
+
+
+def available():
+    """The built-in kinds, then the installed plugins (module paths are not enumerable)."""
+    return plugins.available(BUILTINS, ENTRY_POINT_GROUP)
+
+
+def is_builtin(kind):
+    return kind in BUILTINS

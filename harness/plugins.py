@@ -1,0 +1,147 @@
+"""Resolving a plugin by name: built-ins, installed entry points, or "module.path:attribute".
+
+Shared by the normalizer and model registries (the sampler registry, which must stay importable without the
+harness, has its own copy of the same rules). Pure Python: resolving a built-in imports nothing heavy; a
+plugin's own module may import what it likes.
+"""
+
+import dataclasses
+import difflib
+import importlib
+import importlib.metadata
+import inspect
+
+
+class PluginError(ValueError):
+    """A plugin that does not resolve or does not fit; `.param`, `.value`, `.reason` name what is wrong."""
+
+    def __init__(self, param, value, reason):
+        self.param, self.value, self.reason = param, value, reason
+        super().__init__(f"{param}: {value!r} {reason}")
+
+
+def one_line(error):
+    """An exception as one line: its type and its message with whitespace collapsed."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def entry_points(group):
+    """{name: entry point} of the installed plugins of `group`, read afresh (a newly installed one is seen)."""
+    found = {}
+    for ep in importlib.metadata.entry_points(group=group):
+        found.setdefault(ep.name, ep)
+    return found
+
+
+def import_path(param, name, path):
+    """Import "module.path:attribute" (`name` is what the user wrote); failures are one-line PluginErrors."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise PluginError(param, name, "is not of the form 'module.path:attribute'")
+    try:
+        obj = importlib.import_module(module_name)
+    except Exception as error:  # any failure while importing the user's module
+        raise PluginError(param, name, f"could not be imported ({one_line(error)})") from error
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise PluginError(param, name, f"could not be imported (module {module_name!r} has no attribute "
+                                           f"{attr!r})") from None
+    return obj
+
+
+def resolve(param, name, builtins, group, what):
+    """The object behind `name`: a built-in (name -> "module:attribute"), an entry point of `group`, or a
+    "module.path:attribute". Returns (object, is_builtin)."""
+    if not isinstance(name, str) or not name:
+        raise PluginError(param, name, f"must be a {what} name (a non-empty string)")
+    if name in builtins:
+        return import_path(param, name, builtins[name]), True
+    # A plugin imports Keras itself: TensorFlow is imported first through the harness, which silences its start-up.
+    from harness.tfsetup import import_tensorflow
+
+    import_tensorflow()
+    installed = entry_points(group)
+    if name in installed:
+        try:
+            return installed[name].load(), False
+        except Exception as error:
+            raise PluginError(param, name, f"is an installed plugin ({installed[name].value}) that could not "
+                                           f"be loaded ({one_line(error)})") from error
+    if ":" in name:
+        return import_path(param, name, name), False
+    available = list(builtins) + sorted(n for n in installed if n not in builtins)
+    close = difflib.get_close_matches(name, available, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise PluginError(param, name, f"is not one of {', '.join(available)}{hint} (or a plugin given as "
+                                   f"'module.path:attribute')")
+
+
+def available(builtins, group):
+    """Built-in names, then the installed plugins' names."""
+    return list(builtins) + sorted(n for n in entry_points(group) if n not in builtins)
+
+
+# Keras's own constructor arguments: accepted by every layer, never listed as a plugin's parameters.
+KERAS_LAYER_ARGUMENTS = {"name", "dtype", "trainable", "autocast", "input_shape", "input_dim", "batch_size",
+                         "activity_regularizer", "seed"}
+
+
+def signature_parameters(obj, skip=()):
+    """({parameter: default or REQUIRED}, accepts_any_keyword) of a class's constructor or a function."""
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return {}, True
+    params, any_keyword = {}, False
+    for parameter in signature.parameters.values():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            any_keyword = True
+        elif parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD) \
+                and parameter.name not in skip:
+            params[parameter.name] = REQUIRED if parameter.default is parameter.empty else parameter.default
+    return params, any_keyword
+
+
+class _Required:
+    def __repr__(self):
+        return "REQUIRED"
+
+
+REQUIRED = _Required()
+
+
+def yaml_safe(value):
+    """Whether a default can be written into the resolved scenario.yaml (and swept)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(yaml_safe(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and yaml_safe(v) for k, v in value.items())
+    return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """What a normalizer kind and a model share as registry entries: a name, one line, the parameters."""
+
+    name: str
+    description: str
+    parameters: dict
+    plugin: bool = dataclasses.field(default=False, kw_only=True)
+    accepts_any: bool = dataclasses.field(default=False, kw_only=True)  # a plugin taking **kwargs
+
+    def fill(self, given, error, what):
+        """`given` parameters with the (YAML-safe) defaults filled in; `error(param, value, reason)` is raised
+        for an unknown or a missing required one."""
+        for key in given:
+            if key not in self.parameters and not self.accepts_any:
+                raise error(key, given[key], f"is not a parameter of {what} {self.name!r} "
+                                             f"(known: {sorted(self.parameters)})")
+        for key, default in self.parameters.items():
+            if default is REQUIRED and key not in given:
+                raise error(key, None, f"is required by {what} {self.name!r}")
+        return {**{k: v for k, v in self.parameters.items() if yaml_safe(v)}, **given}
