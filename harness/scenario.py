@@ -76,6 +76,18 @@ class Field:
         return value
 
 
+@dataclasses.dataclass(frozen=True)
+class AutoOrBool(Field):
+    """A switch that is `auto` (the harness decides), `true` or `false` (YAML booleans)."""
+
+    kind: type = object
+
+    def check(self, path, value):
+        if value == "auto" or isinstance(value, bool):
+            return value
+        raise ScenarioError(path, value, "must be auto, true or false")
+
+
 def _did_you_mean(word, candidates):
     close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -140,6 +152,7 @@ TRAINING_FIELDS = {
     "optimizer": Field(str, "adam", choices=("adam", "sgd", "momentum", "rmsprop")),
     "learning_rate": Field(float, 1e-3, low=0, low_open=True),
     "steps_per_call": Field(int, 100, low=1),
+    "jit_compile": AutoOrBool(default="auto"),
 }
 
 ANALYSIS_FIELDS = {

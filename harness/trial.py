@@ -86,22 +86,26 @@ def make_optimizer(training):
     return keras.optimizers.SGD(rate)
 
 
-def make_train_chunk(model, optimizer, x_train, y_train, batch_size):
+def make_train_chunk(model, optimizer, x_train, y_train, batch_size, jit_compile=False):
     """A compiled function running one training step per row of an (n, batch_size) index array.
 
     Several steps run per call (a `tf.range` loop inside one `tf.function`), so
     Python dispatch does not dominate small models. Returns the per-step losses (to
     find the step a loss turns NaN) and the number of correct predictions in all.
+    With `jit_compile` the function is compiled by XLA, or, if XLA cannot compile
+    the model, falls back to a plain `tf.function` with one warning line (its `jit`
+    attribute tells which ran). The NaN check runs on the returned losses, outside.
     """
     import keras
     import tensorflow as tf
+
+    from harness.xla import Function
 
     x_all = tf.constant(x_train)
     y_all = tf.constant(y_train)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     optimizer.build(model.trainable_variables)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, batch_size], tf.int64)])
     def train_chunk(indices):
         n = tf.shape(indices)[0]
         losses = tf.TensorArray(tf.float32, size=n)
@@ -118,7 +122,16 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size):
             losses = losses.write(i, tf.cast(loss, tf.float32))
         return losses.stack(), correct
 
-    return train_chunk
+    return Function(train_chunk, jit_compile, f"the training step of {model.name}",
+                    input_signature=[tf.TensorSpec([None, batch_size], tf.int64)])
+
+
+def resolve_jit_compile(config):
+    """Where the trial runs XLA ({"training": bool, "analysis": bool}): `training.jit_compile`, `auto` resolved
+    per model family and device (`harness.xla.AUTO`)."""
+    from harness.xla import resolve
+
+    return resolve(config["training"].get("jit_compile", "auto"), config["model"]["name"])
 
 
 @functools.lru_cache(maxsize=1)
@@ -151,23 +164,32 @@ class _Workbench:
         self.model = build_model(config["model"], config["normalizer_config"], dataset.input_shape,
                                  dataset.num_classes, config["seed"])
         self.optimizer = make_optimizer(config["training"])
+        self.jit_compile = resolve_jit_compile(config)
         self.train_chunk = make_train_chunk(self.model, self.optimizer, dataset.x_train, dataset.y_train,
-                                            config["training"]["batch_size"])
+                                            config["training"]["batch_size"], self.jit_compile["training"])
         self.initial_optimizer_state = [v.numpy() for v in self.optimizer.variables]
-        self.analyzer = Analyzer(self.model, dataset, config["analysis"]["eval_examples"])
+        # seed -> a fresh model's weights (the samplers of a scenario share its seeds)
+        self.initial_weights = collections.OrderedDict({config["seed"]: self.model.get_weights()})
+        self.analyzer = Analyzer(self.model, dataset, config["analysis"]["eval_examples"],
+                                 self.jit_compile["analysis"])
 
     def reset(self, seed):
         from harness.models import build_model
 
-        fresh = build_model(self.config["model"], self.config["normalizer_config"], self.dataset.input_shape,
-                            self.dataset.num_classes, seed)
-        self.model.set_weights(fresh.get_weights())
+        if seed not in self.initial_weights:  # building a model costs more than a trial's training under XLA
+            while len(self.initial_weights) >= MAX_INITIAL_WEIGHTS:
+                self.initial_weights.popitem(last=False)
+            fresh = build_model(self.config["model"], self.config["normalizer_config"], self.dataset.input_shape,
+                                self.dataset.num_classes, seed)
+            self.initial_weights[seed] = fresh.get_weights()
+        self.model.set_weights(self.initial_weights[seed])
         for variable, value in zip(self.optimizer.variables, self.initial_optimizer_state):
             variable.assign(value)
 
 
 _WORKBENCHES = collections.OrderedDict()
 MAX_WORKBENCHES = 8
+MAX_INITIAL_WEIGHTS = 32  # seeds whose initial weights a workbench keeps
 
 
 def shape_key(config):
@@ -272,7 +294,8 @@ def run_trial(config, on_step=None):
                 future.cancel()  # after an error or Ctrl-C: the ones not started are dropped
 
     result = {"id": config["id"], "hash": config["hash"], "config": config, "status": status,
-              "environment": environment(),
+              "environment": {**environment(), "jit_compile": {"training": train_chunk.jit,
+                                                               "analysis": analyzer.jit_compile}},
               "diverged_step": diverged_step, "error": None, "curves": curves, "final": {}, "layers": []}
     if status == "ok":
         tic = time.perf_counter()
