@@ -21,6 +21,15 @@ def test_bench_layers_json(capsys):
     assert all(ms > 0 for ms in result["variants"].values())
     assert result["brn_over_bn"] > 0 and result["keras_renorm_over_bn"] > 0
     assert result["device"]["type"] in ("CPU", "GPU")
+    assert set(result["xla_variants"]) == set(result["xla_speedup"]) == set(result["cpu_xla_speedup"]) == set(
+        result["variants"])
+    assert all(ms > 0 for ms in result["xla_variants"].values()) and all(r > 0 for r in result["xla_speedup"].values())
+
+
+def test_xla_speedups_are_medians_of_paired_ratios():
+    plain = {"brn": [2.0, 3.0, 30.0]}
+    xla = {"brn": [1.0, 2.0, 10.0]}  # ratios 2, 1.5, 3: median 2 (the ratio of medians would be 1.5)
+    assert bench_layers.xla_speedups(plain, xla) == {"brn": 2.0}
 
 
 def test_summarize_uses_medians_and_paired_ratios():
