@@ -17,12 +17,13 @@ JIT_COMPILE_CHOICES = ("auto", True, False)
 # (evaluations, PreciseBN's moments, the layer mismatch). CPU: measured with `python -m harness bench xla` on the
 # 2-core development machine (README, "XLA"). GPU: not measured (no GPU here); on, as small networks on a GPU are
 # bound by kernel launches as small ones on a CPU are by op dispatch, which is what XLA's fusion removes.
+# `convnet` trains off everywhere: with TensorFlow's op determinism on, XLA refuses max pooling's gradient.
 AUTO = {
     ("CPU", "mlp"): {"training": True, "analysis": False},
-    ("CPU", "convnet"): {"training": True, "analysis": False},
+    ("CPU", "convnet"): {"training": False, "analysis": False},
     ("CPU", "resnet"): {"training": True, "analysis": False},
     ("GPU", "mlp"): {"training": True, "analysis": True},
-    ("GPU", "convnet"): {"training": True, "analysis": True},
+    ("GPU", "convnet"): {"training": False, "analysis": True},
     ("GPU", "resnet"): {"training": True, "analysis": True},
 }
 OFF = {"training": False, "analysis": False}
