@@ -4,8 +4,9 @@
 `AUTO`, a table filled from `python -m harness bench xla` on the development machine (see the README's
 benchmark section): where XLA was not faster there, `auto` leaves it off. A function whose graph XLA cannot
 compile (an op without an XLA kernel, such as `tf.numpy_function` or a string op in a plugin layer) falls back
-to a plain `tf.function` with one warning line on its first call: XLA refuses before anything runs, so the
-state the function would have changed is untouched and the call is simply repeated.
+to a plain `tf.function` with one warning line, on the call XLA refuses (it compiles per input shape, so
+usually the first): XLA refuses before anything runs, so the state the function would have changed is
+untouched and the call is simply repeated. Errors that are not XLA refusing a graph are raised as they are.
 """
 
 import re
