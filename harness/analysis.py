@@ -65,7 +65,7 @@ class Analyzer:
     Analyzer serves every trial that reuses the model.
     """
 
-    def __init__(self, model, dataset, eval_examples=None):
+    def __init__(self, model, dataset, eval_examples=None, jit_compile=False):
         import keras
         import tensorflow as tf
 
@@ -84,6 +84,7 @@ class Analyzer:
         self._renormalizing = [i for i, layer in enumerate(self.norm_layers) if clip_limits(layer) is not None]
         self._compiled = {}
         self._last_batch_size = 1
+        self.jit_compile = bool(jit_compile)  # XLA for the passes; False once XLA has refused one of them
 
     # -- running the network -------------------------------------------------
     def _variables(self):
@@ -135,9 +136,6 @@ class Analyzer:
             def specs(variables):
                 return [tf.TensorSpec(v.shape, v.dtype) for v in variables]
 
-            @tf.function(autograph=False, input_signature=[
-                specs(probe.trainable_variables), specs(probe.non_trainable_variables),
-                tf.TensorSpec([None, *self._test_chunks.shape[1:]]), tf.TensorSpec([None, batch_size, *shape])])
             def passes(trainable, non_trainable, x_chunks, x_batches):
                 mapping = [*zip(probe.trainable_variables, trainable), *zip(probe.non_trainable_variables, non_trainable)]
                 with keras.StatelessScope(state_mapping=mapping):  # the clip references read the given values too
@@ -149,7 +147,9 @@ class Analyzer:
                                              x_batches, fallback_to_while_loop=True)
                 return inference, training, references
 
-            self._compiled["passes", batch_size] = passes
+            self._compiled["passes", batch_size] = self._function(passes, "the analyzer's passes", input_signature=[
+                specs(probe.trainable_variables), specs(probe.non_trainable_variables),
+                tf.TensorSpec([None, *self._test_chunks.shape[1:]]), tf.TensorSpec([None, batch_size, *shape])])
         self._last_batch_size = batch_size
         return self._compiled["passes", batch_size]
 
@@ -160,7 +160,8 @@ class Analyzer:
         runs on one batch of zeros), so asking for inference alone costs no new trace."""
         variables = self.snapshot() if variables is None else variables
         batch_size = self._last_batch_size if x_batches is None else x_batches.shape[1]
-        chunks = self._test_chunks if inference else self._test_chunks[:0]
+        # under XLA, a map over zero chunks does not compile: one chunk instead, its logits dropped
+        chunks = self._test_chunks if inference else self._test_chunks[:1 if self.jit_compile else 0]
         # no batches: one batch of zeros, its outputs dropped (pfor mis-shapes a vectorised map over zero batches)
         batches = np.zeros((1, batch_size, *self.x_test.shape[1:]), np.float32) if x_batches is None else x_batches
         chunk_logits, (logits, moments), references = self._passes(batch_size)(*variables, chunks, batches)
@@ -237,14 +238,28 @@ class Analyzer:
                 local.append(relative_l2(y_train, inference[n + i]))
             return tf.stack(local), tf.stack(propagated)
 
-        @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, batch_size, *self.x_test.shape[1:]])])
         def over_batches(x_batches):
             trainable, non_trainable = self._variables()
             return tf.map_fn(lambda xb: mismatch_of_batch(trainable, non_trainable, xb), x_batches,
                              fn_output_signature=(tf.float32, tf.float32))
 
-        self._compiled[key] = over_batches
-        return over_batches
+        self._compiled[key] = self._function(over_batches, "the analyzer's mismatch pass", input_signature=[
+            tf.TensorSpec([None, batch_size, *self.x_test.shape[1:]])])
+        return self._compiled[key]
+
+    def _function(self, python_function, what, input_signature):
+        """A compiled pass: under XLA when `jit_compile` (falling back to plain `tf.function` if XLA refuses)."""
+        from harness.xla import Function
+
+        function = Function(python_function, self.jit_compile, f"{what} of {self.model.name}", autograph=False,
+                            input_signature=input_signature)
+
+        def call(*args):
+            outputs = function(*args)
+            self.jit_compile = self.jit_compile and function.jit
+            return outputs
+
+        return call
 
     # -- what is tracked along training ------------------------------------
     def evaluate(self, sampler_batches, probe_batches, variables=None, weights=None):

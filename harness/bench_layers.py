@@ -1,11 +1,13 @@
-"""`python -m harness bench layers`: cost of a training step with BN, Keras renorm and our BRN.
+"""`python -m harness bench layers`: cost of a training step with BN, Keras renorm and our BRN, plain and under XLA.
 
 Why this shape: on a small model per-step dispatch dominates, hiding a layer's
 cost, so every variant runs `--steps` training steps inside one compiled
 function (a `tf.range` loop). Variants are timed in one process, interleaved
 round by round; ratios are medians of per-round ratios, because a shared
 machine drifts; process CPU time is reported beside wall time since it is less
-disturbed by other processes.
+disturbed by other processes. Every variant runs both as a plain `tf.function`
+and under XLA (`jit_compile=True`), the XLA speed-up being the median of the
+per-round ratios plain / XLA.
 """
 
 import json
@@ -13,6 +15,7 @@ import statistics
 import time
 
 VARIANTS = ("keras_bn", "keras_renorm", "brn")
+MODES = ("tf_function", "xla")
 
 
 def add_arguments(parser):
@@ -55,8 +58,8 @@ def build_model(variant, seed):
     return keras.Model(inputs, outputs)
 
 
-def make_loop(model, images, labels):
-    """A compiled function running `n` SGD training steps over the fixed batches."""
+def make_loop(model, images, labels, jit_compile=False):
+    """A compiled function running `n` SGD training steps over the fixed batches (under XLA if `jit_compile`)."""
     import keras
     import tensorflow as tf
 
@@ -65,7 +68,7 @@ def make_loop(model, images, labels):
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     n_batches = images.shape[0]
 
-    @tf.function(jit_compile=False)
+    @tf.function(jit_compile=jit_compile)
     def loop(n):
         total = tf.constant(0.0)
         for i in tf.range(n):
@@ -84,8 +87,9 @@ def make_loop(model, images, labels):
 def measure(steps=50, repeats=15, batch_size=16, seed=0, variants=VARIANTS):
     """Per-round wall and process-CPU milliseconds per training step of each variant.
 
-    Returns {"wall": {variant: [ms per round]}, "cpu": {...}}; rounds alternate
-    the variant order so slow drifts of a shared machine hit all variants alike.
+    Returns {"wall": {variant: [ms per round]}, "cpu": {...}} for plain `tf.function`
+    and {"xla_wall": ..., "xla_cpu": ...} under XLA; rounds alternate the order of
+    the (variant, mode) loops so slow drifts of a shared machine hit all alike.
     """
     from harness.tfsetup import import_tensorflow
 
@@ -97,17 +101,19 @@ def measure(steps=50, repeats=15, batch_size=16, seed=0, variants=VARIANTS):
     labels = tf.constant(rng.integers(0, 10, size=(8, batch_size)).astype("int32"))
     loops = {}
     for variant in variants:
-        loops[variant] = make_loop(build_model(variant, seed), images, labels)
-        loops[variant](tf.constant(2)).numpy()  # trace and warm up
+        for mode in MODES:
+            loops[variant, mode] = make_loop(build_model(variant, seed), images, labels, jit_compile=mode == "xla")
+            loops[variant, mode](tf.constant(2)).numpy()  # trace (and compile) and warm up
     n = tf.constant(steps)
-    times = {"wall": {v: [] for v in variants}, "cpu": {v: [] for v in variants}}
+    times = {f"{prefix}{clock}": {v: [] for v in variants} for prefix in ("", "xla_") for clock in ("wall", "cpu")}
     for round_index in range(repeats):
-        order = variants if round_index % 2 == 0 else tuple(reversed(variants))
-        for variant in order:
+        order = list(loops) if round_index % 2 == 0 else list(reversed(loops))
+        for variant, mode in order:
+            prefix = "xla_" if mode == "xla" else ""
             wall, cpu = time.perf_counter(), time.process_time()
-            loops[variant](n).numpy()
-            times["wall"][variant].append((time.perf_counter() - wall) * 1000.0 / steps)
-            times["cpu"][variant].append((time.process_time() - cpu) * 1000.0 / steps)
+            loops[variant, mode](n).numpy()
+            times[f"{prefix}wall"][variant].append((time.perf_counter() - wall) * 1000.0 / steps)
+            times[f"{prefix}cpu"][variant].append((time.process_time() - cpu) * 1000.0 / steps)
     return times
 
 
@@ -118,6 +124,11 @@ def summarize(times, baseline="keras_bn"):
         v: statistics.median(a / b for a, b in zip(ms, times[baseline])) for v, ms in times.items() if v != baseline
     }
     return medians, ratios
+
+
+def xla_speedups(plain, xla):
+    """Per variant, the median of the per-round ratios plain ms / XLA ms."""
+    return {v: statistics.median(a / b for a, b in zip(ms, xla[v])) for v, ms in plain.items()}
 
 
 def main(args):
@@ -141,7 +152,11 @@ def main(args):
         "cpu_variants": {name: round(ms, 4) for name, ms in cpu.items()},
         "cpu_brn_over_bn": round(cpu_ratio["brn"], 3),
         "cpu_keras_renorm_over_bn": round(cpu_ratio["keras_renorm"], 3),
-        "unit": "median ms per training step (wall; cpu_* = process CPU time); ratios = median of per-round ratios",
+        "xla_variants": {name: round(statistics.median(ms), 4) for name, ms in times["xla_wall"].items()},
+        "xla_speedup": {name: round(r, 3) for name, r in xla_speedups(times["wall"], times["xla_wall"]).items()},
+        "cpu_xla_speedup": {name: round(r, 3) for name, r in xla_speedups(times["cpu"], times["xla_cpu"]).items()},
+        "unit": "median ms per training step (wall; cpu_* = process CPU time; xla_* = under XLA); "
+                "ratios = median of per-round ratios",
         "steps_per_call": args.steps,
         "repeats": args.repeats,
         "batch_size": args.batch_size,
@@ -152,9 +167,10 @@ def main(args):
         print(json.dumps(result, indent=2))
     else:
         print(f"median ms/step over {args.repeats} interleaved rounds of {args.steps} compiled steps:")
-        print(f"  {'variant':14s} {'wall':>8s} {'cpu':>8s}")
+        print(f"  {'variant':14s} {'wall':>8s} {'cpu':>8s} {'XLA wall':>9s} {'XLA speed-up':>13s}")
         for name in VARIANTS:
-            print(f"  {name:14s} {wall[name]:8.3f} {cpu[name]:8.3f}")
+            print(f"  {name:14s} {wall[name]:8.3f} {cpu[name]:8.3f} {result['xla_variants'][name]:9.3f} "
+                  f"{result['xla_speedup'][name]:12.2f}x")
         print(f"brn_over_bn          {result['brn_over_bn']:.3f} (cpu {result['cpu_brn_over_bn']:.3f})")
         print(
             f"keras_renorm_over_bn {result['keras_renorm_over_bn']:.3f} (cpu {result['cpu_keras_renorm_over_bn']:.3f})"

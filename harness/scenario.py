@@ -111,6 +111,21 @@ class PairsField(Field):
         return {"type": "array", "items": pair, "default": []}
 
 
+@dataclasses.dataclass(frozen=True)
+class AutoOrBool(Field):
+    """A switch that is `auto` (the harness decides), `true` or `false` (YAML booleans)."""
+
+    kind: type = object
+
+    def check(self, path, value):
+        if value == "auto" or isinstance(value, bool):
+            return value
+        raise ScenarioError(path, value, "must be auto, true or false")
+
+    def json_schema(self):
+        return {"anyOf": [{"const": "auto"}, {"type": "boolean"}], "default": self.default}
+
+
 _did_you_mean = did_you_mean
 
 
@@ -185,6 +200,7 @@ TRAINING_FIELDS = {
     "lr_schedule": Field(dict, {"kind": "constant"}),
     "label_smoothing": Field(float, 0.0, low=0, high=1),
     "mixed_precision": Field(bool, False),
+    "jit_compile": AutoOrBool(default="auto"),
 }
 
 ANALYSIS_FIELDS = {

@@ -84,7 +84,8 @@ def load_dataset(data_config):
     return _dataset(json.dumps(data_config, sort_keys=True))
 
 
-def make_train_chunk(model, optimizer, x_train, y_train, batch_size, loss_fn=None, transform=None):
+def make_train_chunk(model, optimizer, x_train, y_train, batch_size, loss_fn=None, transform=None,
+                     jit_compile=False):
     """A compiled function running one training step per row of an (n, batch_size) index array.
 
     Several steps run per call (a `tf.range` loop inside one `tf.function`), so
@@ -93,16 +94,20 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size, loss_fn=Non
     `transform(images, step)` (harness.augment) turns a gathered batch, as stored (uint8
     images stay uint8 on the device), into the network's float input, augmented for
     the optimizer's step; None feeds the stored arrays as they are.
+    With `jit_compile` the function is compiled by XLA, or, if XLA cannot compile
+    the model, falls back to a plain `tf.function` with one warning line (its `jit`
+    attribute tells which ran). The NaN check runs on the returned losses, outside.
     """
     import keras
     import tensorflow as tf
+
+    from harness.xla import Function
 
     x_all = tf.constant(x_train)
     y_all = tf.constant(y_train)
     loss_fn = loss_fn or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     optimizer.build(model.trainable_variables)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, batch_size], tf.int64)])
     def train_chunk(indices):
         n = tf.shape(indices)[0]
         losses = tf.TensorArray(tf.float32, size=n)
@@ -122,7 +127,16 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size, loss_fn=Non
             losses = losses.write(i, tf.cast(loss, tf.float32))
         return losses.stack(), correct
 
-    return train_chunk
+    return Function(train_chunk, jit_compile, f"the training step of {model.name}",
+                    input_signature=[tf.TensorSpec([None, batch_size], tf.int64)])
+
+
+def resolve_jit_compile(config):
+    """Where the trial runs XLA ({"training": bool, "analysis": bool}): `training.jit_compile`, `auto` resolved
+    per model family and device (`harness.xla.AUTO`)."""
+    from harness.xla import resolve
+
+    return resolve(config["training"].get("jit_compile", "auto"), config["model"]["name"])
 
 
 @functools.lru_cache(maxsize=1)
@@ -163,11 +177,13 @@ class _Workbench:
         self.initial_norm_weights = [layer.get_weights() for layer in normalization_layers(self.model)]
         self.optimizer = make_optimizer(config["training"], self.model)
         self.transform = make_transform(config["data"], dataset)
+        self.jit_compile = resolve_jit_compile(config)
         self.train_chunk = make_train_chunk(self.model, self.optimizer, dataset.x_train, dataset.y_train,
                                             config["training"]["batch_size"], make_loss(config["training"]),
-                                            self.transform)
+                                            self.transform, self.jit_compile["training"])
         self.initial_optimizer_state = [v.numpy() for v in self.optimizer.variables]
-        self.analyzer = Analyzer(self.model, dataset, config["analysis"]["eval_examples"])
+        self.analyzer = Analyzer(self.model, dataset, config["analysis"]["eval_examples"],
+                                 self.jit_compile["analysis"])
 
     def reset(self, seed):
         from harness.models import normalization_layers, reference_weights, transplant
@@ -293,7 +309,9 @@ def run_trial(config, on_step=None):
                 future.cancel()  # after an error or Ctrl-C: the ones not started are dropped
 
     result = TrialResult(id=config["id"], hash=config["hash"], config=config, status=status,
-                         environment=environment(), diverged_step=diverged_step, curves=curves,
+                         environment={**environment(), "jit_compile": {"training": train_chunk.jit,
+                                                                       "analysis": analyzer.jit_compile}},
+                         diverged_step=diverged_step, curves=curves,
                          init_fingerprint=fingerprint)
     if status == OK:
         tic = time.perf_counter()

@@ -62,12 +62,13 @@ def log_softmax(z):
     return z - np.log(np.exp(z).sum(-1, keepdims=True))
 
 
-@pytest.fixture
-def setup():
+@pytest.fixture(params=[False, True], ids=["tf_function", "xla"])
+def setup(request):
+    """The analyzer with its passes under plain tf.function and under XLA: both must match NumPy."""
     model, stats = tiny_model("batchnorm")
     data = make_dataset()
     batches = np.arange(48).reshape(6, 8)
-    return model, stats, data, batches, Analyzer(model, data)
+    return model, stats, data, batches, Analyzer(model, data, jit_compile=request.param)
 
 
 def test_accuracies_match_numpy(setup):

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from harness import bench_executors, bench_run
+from harness import bench_executors, bench_run, xla
 from harness.runner import plan
 from harness.scenario import validate
 
@@ -36,6 +36,14 @@ def test_bench_run_splits_the_wall_time_without_remainder(tiny_scenario, write_s
         assert ratio == pytest.approx(np.median(harness / bare))  # paired, not a ratio of medians
         low, high = out["harness_over_bare_quartiles"][name]
         assert low <= ratio <= high
+        # the harness against the plain tf.function loop: the same pairs, each pair's bare / harness
+        assert out["harness_ms_per_step"][name] == ms["harness"][name]
+        assert out["bare_tf_function_ms_per_step"][name] == ms["bare_loop"][name]
+        speedup = out["speedup_over_bare_tf_function"][name]
+        assert speedup == pytest.approx(np.median(bare / harness))
+        low, high = out["speedup_over_bare_tf_function_quartiles"][name]
+        assert low <= speedup <= high
+        assert out["jit_compile"][name] == xla.resolve("auto", "mlp")  # the tiny scenario's mlp, nothing refused
 
 
 def test_bench_executors_times_whole_runs_and_finds_identical_results(tiny_scenario, write_scenario, capsys):
