@@ -176,7 +176,12 @@ def seeds_needed(effect, sd, power=0.8, alpha=0.05, max_n=10_000):
         return math.nan
     # normal-approximation start, then walk to the exact noncentral-t answer
     z = scipy_stats.norm.ppf(1 - alpha / 2) + scipy_stats.norm.ppf(power)
-    n = max(2, int(math.ceil((z * sd / abs(effect)) ** 2)))
+    approx = (z * sd / abs(effect)) ** 2
+    if not approx < max_n:  # a tiny effect against its spread (or an infinite ratio): never below the cap
+        if paired_power(effect, sd, max_n, alpha) < power:
+            return max_n + 1
+        approx = max_n
+    n = max(2, int(math.ceil(approx)))
     while n > 2 and paired_power(effect, sd, n - 1, alpha) >= power:
         n -= 1
     while paired_power(effect, sd, n, alpha) < power:

@@ -83,6 +83,9 @@ def test_seeds_needed_is_the_first_n_with_enough_power():
     n = stats.seeds_needed(1.0, 2.0)
     assert stats.paired_power(1.0, 2.0, n) >= 0.8 > stats.paired_power(1.0, 2.0, n - 1)
     assert math.isnan(stats.seeds_needed(0.0, 2.0))
+    # a difference of one test example against a large spread: beyond the cap, answered without overflow
+    assert stats.seeds_needed(1e-12, 5.0, max_n=50) == 51
+    assert stats.seeds_needed(1e-300, 5.0) == 10_001
 
 
 def test_two_level_bootstrap_covers_test_set_noise():
