@@ -65,7 +65,7 @@ def measure(model_config, normalizer_config, steps=50, repeats=5, analysis=True)
 
     from harness.analysis import Analyzer
     from harness.models import build_model
-    from harness.norms.spec import validate_normalizer_config
+    from harness.norms.kinds import validate_normalizer_config
     from harness.scenario import build_sampler, load
     from harness.tfsetup import set_determinism
     from harness.trial import load_dataset, make_optimizer, make_train_chunk

@@ -11,7 +11,7 @@ parameter the constructor rejected), or `model.name`.
 import re
 
 from harness.plugins import one_line
-from harness.scenario import ScenarioError
+from harness.errors import ScenarioError
 
 
 def _rejected_parameter(error, cfg):

@@ -9,7 +9,8 @@ Every schedule reads the optimizer's iteration counter, which a trial's reset pu
 back to zero, so a trial's learning rate at step t depends on t alone.
 """
 
-from harness.scenario import Field, ScenarioError, _check_fields
+from harness.errors import ScenarioError
+from harness.fields import Field, _check_fields
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "rmsprop")
 

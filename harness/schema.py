@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 
+from harness import fields as field_defs
 from harness import scenario as sc
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -30,7 +31,7 @@ def _fields_object(fields: dict, extra: dict | None = None, description: str = "
     """A closed object of `fields` (unknown keys rejected, as validation does), required ones listed."""
     properties = {**(extra or {}), **{key: field.json_schema() for key, field in fields.items()}}
     schema = {"type": "object", "properties": properties, "additionalProperties": False}
-    required = [key for key, field in fields.items() if field.default is sc._REQUIRED]
+    required = [key for key, field in fields.items() if field.default is field_defs._REQUIRED]
     if required:
         schema["required"] = required
     if description:
@@ -42,9 +43,9 @@ def _default_schema(default) -> dict:
     """A parameter known only by its default: its JSON type, or null (several parameters take None, e.g.
     keras_renorm's r_max for "no clip", which only their validation code knows); any type when the default is
     None."""
-    if default is None or type(default) not in sc._JSON_TYPES:
+    if default is None or type(default) not in field_defs._JSON_TYPES:
         return {}
-    schema = {"type": [sc._JSON_TYPES[type(default)], "null"]}
+    schema = {"type": [field_defs._JSON_TYPES[type(default)], "null"]}
     if not (isinstance(default, float) and not math.isfinite(default)):
         schema["default"] = default
     return schema

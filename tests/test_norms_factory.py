@@ -9,20 +9,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pytest
 
-from harness.norms import spec
+from harness.norms import kinds, spec
 
 
 def test_spec_import_does_not_load_tensorflow():
-    code = "import sys, harness.norms, harness.norms.spec; harness.norms.NORMALIZER_KINDS; print('tensorflow' in sys.modules)"
+    code = "import sys, harness.norms, harness.norms.kinds; harness.norms.NORMALIZER_KINDS; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_validate_fills_defaults():
-    cfg = spec.validate_normalizer_config({"kind": "batchrenorm", "r_max": 2.0})
-    assert cfg == {**spec.NORMALIZER_KINDS["batchrenorm"], "kind": "batchrenorm", "r_max": 2.0}
-    assert spec.validate_normalizer_config({"kind": "none"}) == {"kind": "none"}
-    assert set(spec.NORMALIZER_KINDS) == {"batchnorm", "batchrenorm", "keras_renorm", "groupnorm", "layernorm", "none"}
+    cfg = kinds.validate_normalizer_config({"kind": "batchrenorm", "r_max": 2.0})
+    assert cfg == {**kinds.NORMALIZER_KINDS["batchrenorm"], "kind": "batchrenorm", "r_max": 2.0}
+    assert kinds.validate_normalizer_config({"kind": "none"}) == {"kind": "none"}
+    assert set(kinds.NORMALIZER_KINDS) == {"batchnorm", "batchrenorm", "keras_renorm", "groupnorm", "layernorm", "none"}
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,7 @@ def test_validate_fills_defaults():
 )
 def test_validate_rejects_with_param_and_value(cfg, param):
     with pytest.raises(spec.NormalizerConfigError) as info:
-        spec.validate_normalizer_config(cfg)
+        kinds.validate_normalizer_config(cfg)
     assert isinstance(info.value, ValueError)
     assert info.value.param == param
     assert info.value.value == cfg.get(param)

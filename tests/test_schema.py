@@ -73,7 +73,7 @@ def test_schema_carries_defaults_ranges_and_kinds(validator):
     assert training["optimizer"]["enum"] == list(sc.TRAINING_FIELDS["optimizer"].choices)
     assert schema["properties"]["analysis"]["properties"]["compare"]["default"] == []
     kinds = schema["properties"]["normalizers"]["additionalProperties"]["properties"]["kind"]["anyOf"][0]["enum"]
-    from harness.norms.spec import NORMALIZER_KINDS
+    from harness.norms.kinds import NORMALIZER_KINDS
 
     assert kinds == list(NORMALIZER_KINDS)
 

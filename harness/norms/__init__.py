@@ -18,9 +18,9 @@ _LAZY = {
     "tracks_stddev": "harness.norms.statistics",
     "traits": "harness.norms.statistics",
     "NormalizerKind": "harness.norms.kinds",
-    "NORMALIZER_KINDS": "harness.norms.spec",
+    "NORMALIZER_KINDS": "harness.norms.kinds",
     "NormalizerConfigError": "harness.norms.spec",
-    "validate_normalizer_config": "harness.norms.spec",
+    "validate_normalizer_config": "harness.norms.kinds",
 }
 
 __all__ = sorted(_LAZY)

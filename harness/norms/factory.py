@@ -1,6 +1,6 @@
 """Build any normalizer the harness compares from a small dict config (the kind's registry entry builds it)."""
 
-from harness.norms import kinds, spec
+from harness.norms import kinds
 
 
 def build_normalizer(config, name):
@@ -9,7 +9,7 @@ def build_normalizer(config, name):
     Raises `spec.NormalizerConfigError` (a ValueError) for a bad config. The layer remembers its kind's
     analyzer traits (`harness.norms.statistics.traits`).
     """
-    cfg = spec.validate_normalizer_config(config)
+    cfg = kinds.validate_normalizer_config(config)
     kind = kinds.get(cfg.pop("kind"))
     layer = kind.build(name, **cfg)
     if kind.traits is not None:

@@ -196,3 +196,18 @@ def available():
 
 def is_builtin(kind):
     return kind in BUILTINS
+
+
+
+def validate_normalizer_config(cfg):
+    """Return `cfg` with the kind's defaults filled in; raise NormalizerConfigError on a bad entry.
+
+    The rules are the kind's registry entry (this module); a plugin kind is imported to read its
+    parameters, not constructed (`harness.norms.plugin_check` does that).
+    """
+    if not isinstance(cfg, dict):
+        raise spec.NormalizerConfigError("kind", cfg, "config must be a mapping with a `kind` key")
+    return get(cfg.get("kind")).validate(cfg)
+
+# The built-in kinds' parameters and defaults ({kind: {param: default}}), read from their entries.
+NORMALIZER_KINDS = {kind: dict(get(kind).parameters) for kind in BUILTINS}

@@ -10,15 +10,6 @@ import math
 import numbers
 
 
-def __getattr__(name):
-    # The built-in kinds' parameters and defaults, read from their registry entries (harness.norms.kinds).
-    if name == "NORMALIZER_KINDS":
-        from harness.norms import kinds
-
-        return {kind: dict(kinds.get(kind).parameters) for kind in kinds.BUILTINS}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 class NormalizerConfigError(ValueError):
     """A bad normalizer parameter; `.param`, `.value`, `.reason` let callers prefix a field path."""
 
@@ -85,19 +76,6 @@ def check_batch_renorm_arguments(
         check_int(name, value, low=0, allow_none=True)
         if value is not None and value < warmup_steps:
             raise NormalizerConfigError(name, value, f"must be >= warmup_steps ({warmup_steps}) or None")
-
-
-def validate_normalizer_config(cfg):
-    """Return `cfg` with the kind's defaults filled in; raise NormalizerConfigError on a bad entry.
-
-    The rules are the kind's registry entry (`harness.norms.kinds`); a plugin kind is imported to read its
-    parameters, not constructed (`harness.norms.plugin_check` does that).
-    """
-    from harness.norms import kinds
-
-    if not isinstance(cfg, dict):
-        raise NormalizerConfigError("kind", cfg, "config must be a mapping with a `kind` key")
-    return kinds.get(cfg.get("kind")).validate(cfg)
 
 
 def schedule_fraction(step, warmup_steps, ramp_end):
