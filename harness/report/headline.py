@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from harness.comparisons import values
+from harness.comparisons import declared_pairs, pair_row, values
 from harness.stats import MIN_SEEDS, mean_ci, paired_difference, seeds_needed
 
 METRIC = "acc_inference"
@@ -105,6 +105,23 @@ def verdict_table(data, point=None):
                                                      row["drop"], row["drop_test"])
             rows.append(row)
     return rows
+
+
+def pair_table(data, point=None):
+    """{sampler: [dict(a, b, diff=paired stats of a - b, test=comparisons row)]} for the declared pairs
+    (`analysis.compare`), every sampler; empty when the scenario declares none."""
+    scale = data.accuracy_scale
+    table = {}
+    for sampler in data.samplers:
+        table[sampler] = [{"a": a, "b": b,
+                           "diff": paired(values(data, METRIC, sampler, a, point, scale),
+                                          values(data, METRIC, sampler, b, point, scale)),
+                           "test": pair_row(data.comparisons, a, b, sampler, point)}
+                          for a, b in declared_pairs(data)]
+        for pair in table[sampler]:
+            pair["established"] = is_established(pair["test"]) and pair["diff"]["n"] >= MIN_SEEDS
+
+    return table if declared_pairs(data) else {}
 
 
 def compared_normalizers(data):
@@ -274,13 +291,16 @@ def sweep_sentence(data, point, sampler):
 def headline(data, point=None):
     """Sentences for the top of the report plus the numbers behind them.
 
-    Returns dict(sentences=[str], items=[dict(sampler, drops={norm: stats}, diffs={norm: stats})], point, rows).
+    Returns dict(sentences=[str], items=[dict(sampler, drops={norm: stats}, diffs={norm: stats})], point, rows,
+    pairs={sampler: [dict(a, b, diff, test)]}). Each pair the scenario declares (`analysis.compare`) gets a
+    sentence per sampler the others are given for, worded like the differences from the reference.
     Without a non-i.i.d. sampler (e.g. a batch-size sweep on i.i.d. batches) the sentences give each
     normalizer's accuracy and its paired difference from the reference instead of drops.
     """
     if point is None:
         point, _ = headline_point(data)
     rows = verdict_table(data, point)
+    pairs = pair_table(data, point)
     sentences, items = [], []
     focus = non_iid_samplers(data)
     n_max = max([r["acc"]["n"] for r in rows] or [0])
@@ -318,6 +338,9 @@ def headline(data, point=None):
             sentence += _diff_phrase(norm, data.reference, diff, by_norm[norm]["diff_test"])
         sentences.append(sentence)
         prefix = "On"  # the sweep point is named once
+        for pair in pairs.get(sampler, []):
+            sentences.append(f"On {sampler} batches, declared comparison (analysis.compare):"
+                             + _diff_phrase(pair["a"], pair["b"], pair["diff"], pair["test"]))
     for sampler, norm, train, control in not_learned(data, point):
         sentences.append(
             f"{norm} did not learn the task on {sampler} batches: its training accuracy over the last window is "
@@ -326,7 +349,7 @@ def headline(data, point=None):
     if data.reference is None and len(data.normalizers) > 1:
         sentences.append("No reference normalizer (analysis.reference is null: none was named and no normalizer is "
                          "named bn or of kind batchnorm): paired differences are not computed.")
-    return {"sentences": sentences, "items": items, "point": point, "rows": rows}
+    return {"sentences": sentences, "items": items, "point": point, "rows": rows, "pairs": pairs}
 
 
 def dependence_table(data):
