@@ -12,7 +12,7 @@ import yaml
 from scipy import stats as scipy_stats
 
 from fake_run import write_fake_run
-from harness import runner
+from harness import comparisons, runner
 from harness.report import headline as hl
 from harness.report import write_report
 from harness.report.loader import load_run
@@ -139,9 +139,8 @@ def test_fake_run_pair_is_established_only_when_holm_says_so(tmp_path):
         said = "established (Holm" in sentence
         assert said == (row.p_holm < 0.05 and seeds >= 3), (sentence, row.p_holm)
         assert "unadjusted 95% CI" in sentence
-    html = write_report(run).read_text()
-    assert "declared comparisons" in html and "<th>brn − gn</th>" in html and "<th>gn − bn</th>" in html
-    assert "3 declared comparisons (analysis.compare)" in html
+    assert [(p["a"], p["b"]) for p in head["pairs"]["iid"]] == [("brn", "gn"), ("gn", "bn")]
+    assert "3 declared comparisons (analysis.compare)" in comparisons.family_description(table, "bn", "iid")
 
 
 def test_report_compare_of_two_runs_with_declared_pairs(tmp_path):
