@@ -8,7 +8,8 @@ The family (what Holm's correction runs over) is every row of the table: at ever
 - kind `pair`: for each pair [a, b] the scenario declares in `analysis.compare` and each sampler, acc_inference
   of a minus of b (`normalizer` is a, `reference` is b), paired over seeds. A declared pair that is already a
   `normalizer` row (b is the reference normalizer, or a is: the same test with the sign flipped) adds no row, so
-  no test counts twice in the family; `pair_row` reads the existing row (with the signs turned for [reference, b]).
+  no test counts twice in the family; `harness.report.headline.pair_row` reads the existing row (with the signs
+  turned for [reference, b]).
 
 Every difference is in percentage points. Columns: comparison kind, sampler, normalizer, reference, metric,
 the sweep columns, n (paired seeds), mean_diff, sd_diff, ci_low / ci_high (95% t interval over seeds, cut
@@ -161,44 +162,6 @@ def compute(data, correctness=None):
     if len(frame):
         frame["p_holm"] = stats.holm(frame["p_t"].to_numpy(dtype=float))
     return frame
-
-
-def _matches(frame, point):
-    mask = pd.Series(True, index=frame.index)
-    for key, value in (point or {}).items():
-        if key in frame.columns:
-            mask &= frame[key].map(lambda v, value=value: _same(v, value))
-    return mask
-
-
-def _same(a, b):
-    try:
-        return float(a) == float(b)
-    except (TypeError, ValueError):
-        return str(a) == str(b)
-
-
-def pair_row(frame, a, b, sampler, point=None):
-    """The row of the comparisons table `frame` testing a - b on `sampler` at `point` (a dict), or None.
-
-    A `pair` row when the table has one; else the `normalizer` row of a - b, or of b - a with its mean,
-    interval and bootstrap ends turned to a - b (the p-values of a two-sided test do not change).
-    """
-    if frame is None or frame.empty:
-        return None
-    base = (frame["sampler"] == str(sampler)) & _matches(frame, point)
-    for kind, first, second, flip in (("pair", a, b, False), ("normalizer", a, b, False),
-                                      ("normalizer", b, a, True)):
-        rows = frame[base & (frame["comparison"] == kind) & (frame["normalizer"] == str(first))
-                     & (frame["reference"] == str(second))]
-        if len(rows):
-            row = rows.iloc[0].to_dict()
-            if flip:
-                row.update(normalizer=str(a), reference=str(b), mean_diff=-row["mean_diff"],
-                           ci_low=-row["ci_high"], ci_high=-row["ci_low"],
-                           boot_low=-row["boot_high"], boot_high=-row["boot_low"])
-            return row
-    return None
 
 
 def family_description(frame, reference=None, iid_sampler=None):

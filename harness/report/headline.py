@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from harness.comparisons import declared_pairs, pair_row, values
+from harness.comparisons import declared_pairs, values
 from harness.stats import MIN_SEEDS, mean_ci, paired_difference, seeds_needed
 
 METRIC = "acc_inference"
@@ -55,6 +55,32 @@ def comparison(data, kind, sampler, normalizer, point=None):
             mask &= frame[key].map(lambda v, value=value: _same(v, value))
     rows = frame[mask]
     return rows.iloc[0].to_dict() if len(rows) else None
+
+
+def pair_row(frame, a, b, sampler, point=None):
+    """The row of the comparisons table `frame` testing a - b on `sampler` at `point` (a dict), or None.
+
+    A `pair` row when the table has one; else the `normalizer` row of a - b, or of b - a with its mean,
+    interval and bootstrap ends turned to a - b (the p-values of a two-sided test do not change).
+    """
+    if frame is None or frame.empty:
+        return None
+    base = frame["sampler"] == str(sampler)
+    for key, value in (point or {}).items():
+        if key in frame.columns:
+            base &= frame[key].map(lambda v, value=value: _same(v, value))
+    for kind, first, second, flip in (("pair", a, b, False), ("normalizer", a, b, False),
+                                      ("normalizer", b, a, True)):
+        rows = frame[base & (frame["comparison"] == kind) & (frame["normalizer"] == str(first))
+                     & (frame["reference"] == str(second))]
+        if len(rows):
+            row = rows.iloc[0].to_dict()
+            if flip:
+                row.update(normalizer=str(a), reference=str(b), mean_diff=-row["mean_diff"],
+                           ci_low=-row["ci_high"], ci_high=-row["ci_low"],
+                           boot_low=-row["boot_high"], boot_high=-row["boot_low"])
+            return row
+    return None
 
 
 def is_established(row):
