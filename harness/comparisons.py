@@ -5,7 +5,11 @@ The family (what Holm's correction runs over) is every row of the table: at ever
   that sampler (`reference` is the i.i.d. sampler), paired over seeds;
 - kind `normalizer`: for each sampler and each normalizer other than the reference normalizer, its
   acc_inference minus the reference's (`reference` is that normalizer), paired over seeds.
-Declared pairs (a later `analysis.compare`) are more rows of the same family, with their own `kind`.
+- kind `pair`: for each pair [a, b] the scenario declares in `analysis.compare` and each sampler, acc_inference
+  of a minus of b (`normalizer` is a, `reference` is b), paired over seeds. A declared pair that is already a
+  `normalizer` row (b is the reference normalizer, or a is: the same test with the sign flipped) adds no row, so
+  no test counts twice in the family; `harness.report.headline.pair_row` reads the existing row (with the signs
+  turned for [reference, b]).
 
 Every difference is in percentage points. Columns: comparison kind, sampler, normalizer, reference, metric,
 the sweep columns, n (paired seeds), mean_diff, sd_diff, ci_low / ci_high (95% t interval over seeds, cut
@@ -112,6 +116,19 @@ def _arms(kind, sampler, normalizer, reference, point, seeds, sweep_vars, correc
     return np.array(first), np.array(second)
 
 
+def declared_pairs(data):
+    """The `analysis.compare` pairs [a, b] of a loaded run whose normalizers both have trials (scenario order)."""
+    analysis = data.scenario.get("analysis") if isinstance(data.scenario, dict) else None
+    pairs = (analysis.get("compare") if isinstance(analysis, dict) else None) or []
+    return [(str(a), str(b)) for a, b in pairs if str(a) in data.normalizers and str(b) in data.normalizers]
+
+
+def pair_is_reference_row(data, a, b):
+    """True when the declared pair [a, b] is (up to sign) a difference from the reference normalizer already
+    in the table, so it adds no row of its own."""
+    return data.reference is not None and data.reference in (a, b)
+
+
 def compute(data, correctness=None):
     """The comparisons table of a loaded run (`harness.report.loader.RunData`), Holm applied over all its rows."""
 
@@ -134,6 +151,12 @@ def compute(data, correctness=None):
                     if norm != data.reference:
                         rows.append(_row(data, "normalizer", sampler, norm, data.reference, point,
                                          series(sampler, norm), series(sampler, data.reference), correctness))
+        for a, b in declared_pairs(data):
+            if pair_is_reference_row(data, a, b):
+                continue
+            for sampler in data.samplers:
+                rows.append(_row(data, "pair", sampler, a, b, point, series(sampler, a), series(sampler, b),
+                                 correctness))
     columns = BASE_COLUMNS + list(data.sweep_vars) + VALUE_COLUMNS
     frame = pd.DataFrame(rows, columns=columns)
     if len(frame):
@@ -145,15 +168,19 @@ def family_description(frame, reference=None, iid_sampler=None):
     """One sentence naming the family Holm's correction ran over."""
     drops = int((frame["comparison"] == "drop").sum()) if len(frame) else 0
     diffs = int((frame["comparison"] == "normalizer").sum()) if len(frame) else 0
-    other = len(frame) - drops - diffs
+    pairs = int((frame["comparison"] == "pair").sum()) if len(frame) else 0
+    other = len(frame) - drops - diffs - pairs
     parts = []
     if drops:
         parts.append(f"{drops} drop{'s' if drops != 1 else ''} from {iid_sampler or 'the i.i.d. sampler'}")
     if diffs:
         parts.append(f"{diffs} difference{'s' if diffs != 1 else ''} from {reference or 'the reference'}")
+    if pairs:
+        parts.append(f"{pairs} declared comparison{'s' if pairs != 1 else ''} (analysis.compare)")
     if other:
-        parts.append(f"{other} declared comparison{'s' if other != 1 else ''}")
-    listed = " and ".join(parts) if parts else "no comparisons"
+        parts.append(f"{other} other comparison{'s' if other != 1 else ''}")
+    listed = (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) if parts \
+        else "no comparisons"
     return (f"Holm's correction runs over the family of all {len(frame)} comparisons in comparisons.csv "
             f"({listed}, every sweep point), on the paired t p-values of acc_inference.")
 

@@ -112,6 +112,9 @@ def write_tables(scenario, out_dir, results):
     for _, row in failed.iterrows():
         reason = f"diverged at step {int(row['diverged_step'])}" if row["status"] == rundir.DIVERGED else row["error"]
         text += f"\n- {row['sampler']} / {row['normalizer']} / seed {row['seed']}: {row['status']} ({reason})"
+    if scenario.analysis.get("compare") and not frames["summary"].empty:
+        text += "\n\n" + "\n".join(tables.declared_markdown(frames["summary"], scenario.analysis["compare"],
+                                                                  frames["trials"]))
     run_dir.write_text(rundir.SUMMARY_MD, text + "\n")
     write_comparisons(out_dir, results)
     return text

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from harness import stats
-from harness.rundir import ID_COLUMNS, VALUE_COLUMNS
+from harness.rundir import ID_COLUMNS, OK, VALUE_COLUMNS
 
 TRIAL_VALUES = tuple(VALUE_COLUMNS["trials"])
 
@@ -87,7 +87,8 @@ def unpaired_message(trials):
 def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sampler", "acc_precise_iid",
                                                   "acc_precise_own"), trials=None):
     """A plain-text table: mean ± CI half-width per sampler and normalizer, plus the paired difference to the baseline
-    (the scenario's `analysis.reference`; no difference column when it is None).
+    (the scenario's `analysis.reference`; no difference column when it is None). The declared pairs have their
+    own table (`declared_markdown`).
 
     A cell averaged over fewer seeds than the run has (the others diverged or failed) says so: "(n=2)". When
     `trials` show normalizers of one seed that did not start from the same weights, no difference is shown.
@@ -118,6 +119,33 @@ def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sam
     if unpaired is not None:
         lines.append(unpaired)
     return "\n".join(lines) + "\n"
+
+
+def declared_markdown(summary, pairs, trials=None, metric="acc_inference"):
+    """Lines of the "Declared comparisons" table: a - b in `metric` per sampler (and sweep point), mean [95% t
+    interval] over the seeds both finished (status ok in `trials` when given, as comparisons.csv), and their
+    number."""
+    sweep = sweep_columns(summary)
+    frame = summary[summary["metric"] == metric]
+    if trials is not None:
+        keys = [c for c in ID_COLUMNS + sweep if c in trials.columns]
+        frame = frame.merge(trials.loc[trials["status"] == OK, keys].drop_duplicates(), on=keys)
+    lines = ["## Declared comparisons", "",
+             f"{metric} of a minus b (analysis.compare), paired over seeds; [95% t interval], unadjusted "
+             "(comparisons.csv has the Holm-adjusted p).", "",
+             "| sampler | " + "".join(f"{c} | " for c in sweep) + "a − b | mean [95% CI] | n |",
+             "|" + "---|" * (len(sweep) + 4)]
+    for key, group in frame.groupby(["sampler", *sweep], sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        for a, b in pairs:
+            first = group[group["normalizer"] == a].groupby("seed")["value"].mean()
+            second = group[group["normalizer"] == b].groupby("seed")["value"].mean()
+            common = first.index.intersection(second.index)
+            diff = stats.paired_difference(first.loc[common], second.loc[common])
+            row = {"diff_mean": diff["mean"], "diff_lo": diff["lo"], "diff_hi": diff["hi"]}
+            cell = "-" if diff["n"] == 0 else _diff(row)
+            lines.append("| " + " | ".join(str(k) for k in key) + f" | {a} − {b} | {cell} | {diff['n']} |")
+    return lines
 
 
 def _mean_pm(row, n_seeds):

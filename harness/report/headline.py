@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from harness.comparisons import values
+from harness.comparisons import declared_pairs, values
 from harness.stats import MIN_SEEDS, mean_ci, paired_difference, seeds_needed
 
 METRIC = "acc_inference"
@@ -55,6 +55,32 @@ def comparison(data, kind, sampler, normalizer, point=None):
             mask &= frame[key].map(lambda v, value=value: _same(v, value))
     rows = frame[mask]
     return rows.iloc[0].to_dict() if len(rows) else None
+
+
+def pair_row(frame, a, b, sampler, point=None):
+    """The row of the comparisons table `frame` testing a - b on `sampler` at `point` (a dict), or None.
+
+    A `pair` row when the table has one; else the `normalizer` row of a - b, or of b - a with its mean,
+    interval and bootstrap ends turned to a - b (the p-values of a two-sided test do not change).
+    """
+    if frame is None or frame.empty:
+        return None
+    base = frame["sampler"] == str(sampler)
+    for key, value in (point or {}).items():
+        if key in frame.columns:
+            base &= frame[key].map(lambda v, value=value: _same(v, value))
+    for kind, first, second, flip in (("pair", a, b, False), ("normalizer", a, b, False),
+                                      ("normalizer", b, a, True)):
+        rows = frame[base & (frame["comparison"] == kind) & (frame["normalizer"] == str(first))
+                     & (frame["reference"] == str(second))]
+        if len(rows):
+            row = rows.iloc[0].to_dict()
+            if flip:
+                row.update(normalizer=str(a), reference=str(b), mean_diff=-row["mean_diff"],
+                           ci_low=-row["ci_high"], ci_high=-row["ci_low"],
+                           boot_low=-row["boot_high"], boot_high=-row["boot_low"])
+            return row
+    return None
 
 
 def is_established(row):
@@ -105,6 +131,23 @@ def verdict_table(data, point=None):
                                                      row["drop"], row["drop_test"])
             rows.append(row)
     return rows
+
+
+def pair_table(data, point=None):
+    """{sampler: [dict(a, b, diff=paired stats of a - b, test=comparisons row)]} for the declared pairs
+    (`analysis.compare`), every sampler; empty when the scenario declares none."""
+    scale = data.accuracy_scale
+    table = {}
+    for sampler in data.samplers:
+        table[sampler] = [{"a": a, "b": b,
+                           "diff": paired(values(data, METRIC, sampler, a, point, scale),
+                                          values(data, METRIC, sampler, b, point, scale)),
+                           "test": pair_row(data.comparisons, a, b, sampler, point)}
+                          for a, b in declared_pairs(data)]
+        for pair in table[sampler]:
+            pair["established"] = is_established(pair["test"]) and pair["diff"]["n"] >= MIN_SEEDS
+
+    return table if declared_pairs(data) else {}
 
 
 def compared_normalizers(data):
@@ -274,13 +317,16 @@ def sweep_sentence(data, point, sampler):
 def headline(data, point=None):
     """Sentences for the top of the report plus the numbers behind them.
 
-    Returns dict(sentences=[str], items=[dict(sampler, drops={norm: stats}, diffs={norm: stats})], point, rows).
+    Returns dict(sentences=[str], items=[dict(sampler, drops={norm: stats}, diffs={norm: stats})], point, rows,
+    pairs={sampler: [dict(a, b, diff, test)]}). Each pair the scenario declares (`analysis.compare`) gets a
+    sentence per sampler the others are given for, worded like the differences from the reference.
     Without a non-i.i.d. sampler (e.g. a batch-size sweep on i.i.d. batches) the sentences give each
     normalizer's accuracy and its paired difference from the reference instead of drops.
     """
     if point is None:
         point, _ = headline_point(data)
     rows = verdict_table(data, point)
+    pairs = pair_table(data, point)
     sentences, items = [], []
     focus = non_iid_samplers(data)
     n_max = max([r["acc"]["n"] for r in rows] or [0])
@@ -318,6 +364,9 @@ def headline(data, point=None):
             sentence += _diff_phrase(norm, data.reference, diff, by_norm[norm]["diff_test"])
         sentences.append(sentence)
         prefix = "On"  # the sweep point is named once
+        for pair in pairs.get(sampler, []):
+            sentences.append(f"On {sampler} batches, declared comparison (analysis.compare):"
+                             + _diff_phrase(pair["a"], pair["b"], pair["diff"], pair["test"]))
     for sampler, norm, train, control in not_learned(data, point):
         sentences.append(
             f"{norm} did not learn the task on {sampler} batches: its training accuracy over the last window is "
@@ -328,7 +377,7 @@ def headline(data, point=None):
     elif data.reference is None and len(data.normalizers) > 1:
         sentences.append("No reference normalizer (analysis.reference is null: none was named and no normalizer is "
                          "named bn or of kind batchnorm): paired differences are not computed.")
-    return {"sentences": sentences, "items": items, "point": point, "rows": rows}
+    return {"sentences": sentences, "items": items, "point": point, "rows": rows, "pairs": pairs}
 
 
 def dependence_table(data):
