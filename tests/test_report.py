@@ -262,3 +262,18 @@ def test_iid_only_sweep_headline_gives_accuracy_across_the_swept_field(tmp_path)
         f"{ref[4, 'brn']:.1f}% for brn.")
     assert sentences[1].startswith("At sweep point training.batch_size=4, on iid batches, inference accuracy")
     assert "brn minus bn:" in sentences[1]
+
+
+def test_error_bars_are_never_negative_when_the_mean_lies_beyond_its_cut():
+    """A KL of -1e-8 (rounding, layers without batch statistics) has its interval cut at 0 above its mean: the bar's
+    error must still be drawable (matplotlib refuses negative yerr), not crash the report."""
+    import math
+
+    import numpy as np
+
+    from harness.report.figures import _ci_err
+    from harness.stats import mean_ci
+
+    stats = mean_ci(np.array([-1e-8, -3e-8, 1e-9]), bounds=(0.0, math.inf))
+    assert stats["mean"] < stats["lo"] == 0.0
+    assert (_ci_err([stats]) >= 0).all()

@@ -106,9 +106,11 @@ def _finish(fig, title, handles=None, labels=None, legend_title="normalizer"):
 
 
 def _ci_err(stats_list):
-    """Asymmetric error bars (2, n) from mean_ci dicts; NaN intervals become zero-length bars."""
-    lower = [s["mean"] - s["lo"] if not math.isnan(s["lo"]) else 0.0 for s in stats_list]
-    upper = [s["hi"] - s["mean"] if not math.isnan(s["hi"]) else 0.0 for s in stats_list]
+    """Asymmetric error bars (2, n) from mean_ci dicts; NaN intervals become zero-length bars, and so does the
+    side of an interval cut at its range where the mean lies beyond the cut (a KL of -1e-8 from rounding,
+    its interval cut at 0)."""
+    lower = [max(s["mean"] - s["lo"], 0.0) if not math.isnan(s["lo"]) else 0.0 for s in stats_list]
+    upper = [max(s["hi"] - s["mean"], 0.0) if not math.isnan(s["hi"]) else 0.0 for s in stats_list]
     return np.array([lower, upper])
 
 
