@@ -123,12 +123,34 @@ def _npz(config):
         if isinstance(error, DataError):
             raise
         raise DataError("path", path, f"is not a readable .npz file ({error})") from None
+    _check_npz_arrays(path, x_train, y_train, x_test, y_test)
     for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if x.ndim not in (3, 4) or len(x) != len(y):
             raise DataError("path", path, f"x_{name} must be (N, H, W) or (N, H, W, C) with one label per image")
         if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
             raise DataError("path", path, f"y_{name} must hold integer labels >= 0")
     return _standardise("npz", x_train, y_train, x_test, y_test)
+
+
+def _check_npz_arrays(path, x_train, y_train, x_test, y_test):
+    """What a user's arrays must be for every trial to work: examples in both splits, one image shape,
+    finite numeric pixels, at least two classes. Each problem is a DataError naming the array."""
+    for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if x.ndim < 1 or len(x) == 0 or y.ndim < 1 or len(y) == 0:
+            raise DataError("path", path, f"x_{name} and y_{name} must hold at least one example "
+                                          f"(shapes {x.shape} and {y.shape})")
+        if x.ndim not in (3, 4) or 0 in x.shape[1:]:
+            raise DataError("path", path, f"x_{name} must be (N, H, W) or (N, H, W, C) with H, W, C >= 1 "
+                                          f"(shape {x.shape})")
+        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)) or x.dtype == np.bool_:
+            raise DataError("path", path, f"x_{name} must hold numbers (dtype {x.dtype})")
+        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+            raise DataError("path", path, f"x_{name} holds NaN or infinite values")
+    if x_test.shape[1:] != x_train.shape[1:]:
+        raise DataError("path", path, f"x_test images have shape {x_test.shape[1:]}, x_train {x_train.shape[1:]}; "
+                                      "they must be the same")
+    if np.issubdtype(y_train.dtype, np.integer) and len(np.unique(y_train)) < 2:
+        raise DataError("path", path, "y_train holds a single class; classification needs at least two")
 
 
 def keras_cache_dir():
@@ -212,6 +234,9 @@ def _keras_dataset(config):
     if all(os.path.exists(p) for p in paths):
         arrays = _read_keras_cache(name, paths)
     else:
+        from harness.tfsetup import import_tensorflow
+
+        import_tensorflow()  # silenced start-up logs, before Keras pulls TensorFlow in
         import keras
 
         (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()

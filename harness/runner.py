@@ -44,9 +44,11 @@ def load_finished(out_dir, config):
     if not os.path.exists(path):
         return None
     try:
-        with open(path) as handle:
+        with open(path, encoding="utf-8") as handle:
             result = json.load(handle)
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):  # unreadable, not JSON, or not UTF-8: not finished, rerun it
+        return None
+    if not isinstance(result, dict):  # valid JSON of another type (null, a list): damaged, rerun it
         return None
     return result if result.get("hash") == config["hash"] and result.get("status") in FINISHED else None
 
@@ -75,6 +77,7 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
     import pandas as pd
 
     import samplers.metrics
+    from harness.plugin_checks import checked_batches
     from harness.scenario import build_sampler
     from harness.sweep import expand
     from harness.trial import load_dataset
@@ -88,8 +91,8 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
         for name, cfg in point_scenario.samplers.items():
             try:
                 sampler = build_sampler(cfg, dataset.y_train, batch_size, point_scenario.seeds[0], features)
-                stream = sampler.batches(max(len(sampler), n_batches))
-            except Exception as error:  # noqa: BLE001 - a broken plugin is already recorded by its failed trials
+                stream = checked_batches(sampler, max(len(sampler), n_batches), len(dataset.y_train), name)
+            except (Exception, SystemExit) as error:  # noqa: BLE001 - a broken plugin is already recorded by its failed trials
                 print(f"warning: no batch composition for sampler {name}: {error}", file=sys.stderr)
                 continue
             counts = samplers.metrics.composition(stream[:n_batches], dataset.y_train, dataset.num_classes)
@@ -140,9 +143,9 @@ def _refuse_another_scenario(out_dir, name, fresh):
     from harness.errors import UsageError
 
     try:
-        with open(os.path.join(out_dir, "scenario.yaml")) as handle:
+        with open(os.path.join(out_dir, "scenario.yaml"), encoding="utf-8") as handle:
             previous = (yaml.safe_load(handle) or {}).get("name")
-    except (OSError, yaml.YAMLError, AttributeError):
+    except (OSError, ValueError, yaml.YAMLError, AttributeError):  # damaged: the run rewrites it
         return
     if previous is not None and previous != name and not fresh:
         raise UsageError(f"--out: {out_dir!r} holds a run of scenario {previous!r}, not {name!r} "

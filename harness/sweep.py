@@ -12,8 +12,10 @@ Every point is validated (feasibility included) before anything runs.
 import copy
 import itertools
 import json
+import math
 import sys
 
+from harness.limits import MAX_SWEEP_POINTS
 from harness.scenario import _MISSING, ScenarioError, _did_you_mean, validate
 
 
@@ -27,15 +29,36 @@ def _axes(sweep):
         raise ScenarioError(f"sweep.zip.{path}", _MISSING, "is also swept outside zip")
     for path, values in [*plain.items(), *zipped.items()]:
         where = f"sweep.zip.{path}" if path in zipped else f"sweep.{path}"
+        if not isinstance(path, str) or not path:
+            raise ScenarioError(f"sweep.{'zip.' if path in zipped else ''}{path!r}", _MISSING,
+                                "is not a field path (a string such as training.batch_size)")
         if not isinstance(values, list) or not values:
             raise ScenarioError(where, values, "must be a non-empty list of values")
+        _check_distinct(where, values)
     lengths = {len(v) for v in zipped.values()}
     if len(lengths) > 1:
         raise ScenarioError("sweep.zip", {k: len(v) for k, v in zipped.items()}, "lists must have equal lengths")
+    n_points = math.prod(len(v) for v in plain.values()) * (lengths.pop() if lengths else 1)
+    if n_points > MAX_SWEEP_POINTS:
+        raise ScenarioError("sweep", n_points, f"points exceed the limit of {MAX_SWEEP_POINTS:,} per scenario")
     paths = list(plain) + list(zipped)
     zipped_rows = list(zip(*zipped.values())) if zipped else [()]
     rows = [tuple(p) + tuple(z) for p in itertools.product(*plain.values()) for z in zipped_rows]
     return paths, rows
+
+
+def _check_distinct(where, values):
+    """A value given twice would run one point twice and count its result as two."""
+    seen = set()
+    for value in values:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        try:
+            key = json.dumps(float(value) if number else value, sort_keys=True, default=repr)
+        except (TypeError, ValueError):  # keys of mixed types: compare by repr
+            key = repr(value)
+        if key in seen:
+            raise ScenarioError(where, value, "is repeated (each swept value may appear once)")
+        seen.add(key)
 
 
 def _set_path(tree, path, value):
@@ -62,7 +85,11 @@ def expand(scenario, skip_infeasible=False):
     """
     if not scenario.sweep:
         return [({}, scenario)]
-    key = json.dumps([scenario.to_dict(), skip_infeasible], sort_keys=True, default=str)
+    _axes(scenario.sweep)  # checks the keys and counts the points first: the key below needs string keys
+    try:
+        key = json.dumps([scenario.to_dict(), skip_infeasible], sort_keys=True, default=str)
+    except (TypeError, ValueError):  # mapping keys of mixed types somewhere in the values: not cached
+        return _expand(scenario, skip_infeasible)
     if key not in _EXPANDED:
         _EXPANDED.clear()
         _EXPANDED[key] = _expand(scenario, skip_infeasible)

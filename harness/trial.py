@@ -11,12 +11,14 @@ import concurrent.futures
 import functools
 import json
 import os
+import re
 import time
 import traceback
 
 import numpy as np
 
 from harness import data as data_sources
+from harness.plugin_checks import checked_batches
 from harness.scenario import build_sampler, config_hash, test_examples
 
 TEST_SAMPLER_SEED_OFFSET = 7919
@@ -28,7 +30,36 @@ def trial_id(config):
     parts = [config["sampler"], config["normalizer"], f"s{config['seed']}"]
     for path, value in sorted(config.get("point", {}).items()):
         parts.append(f"{path.split('.')[-1]}={value}")
-    return "__".join(str(p) for p in parts).replace("/", "-")
+    readable = "__".join(str(p) for p in parts)
+    return unique_file_name(readable, config.get("point", {}))
+
+
+_SAFE_ID = re.compile(r"[^A-Za-z0-9_.=+-]")
+
+
+def unique_file_name(readable, point):
+    """`readable` as a file name that identifies the sweep point: kept as it is when that is safe and unique;
+    otherwise (a '/', NUL or other character a file name cannot hold, a '__' or a string that reads as a
+    number inside a value, or a name too long for the file system) shortened, sanitised and given a short hash
+    of the point, so two points never share a file."""
+    from harness.limits import MAX_ID_LENGTH
+
+    safe = _SAFE_ID.sub("-", readable)
+    ambiguous = any(isinstance(v, str) and ("__" in v or not _reads_as_itself(v)) for v in point.values())
+    if safe == readable and len(safe) <= MAX_ID_LENGTH and not ambiguous:
+        return readable
+    digest = config_hash(sorted(point.items()) if point else readable)[:8]
+    return f"{safe[:MAX_ID_LENGTH - 10]}~{digest}"
+
+
+def _reads_as_itself(text):
+    """Whether a swept string would print like no other YAML value (`1`, `true`, `null` print like numbers...)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text) == text
+    except yaml.YAMLError:
+        return True
 
 
 def make_trial_config(scenario, sampler, normalizer, seed, point=None):
@@ -212,12 +243,15 @@ def run_trial(config, on_step=None):
     dataset = load_dataset(config["data"])
     features = dataset.x_train.reshape(len(dataset.x_train), -1)
 
-    stream = build_sampler(config["sampler_config"], dataset.y_train, batch_size, seed, features).batches(steps)
+    name = config["sampler"]
+    stream = checked_batches(build_sampler(config["sampler_config"], dataset.y_train, batch_size, seed, features),
+                             steps, len(dataset.y_train), name)
     n_test = test_examples(analysis, dataset)
     test_batches = max(n_test // batch_size, 1)
     test_features = dataset.x_test[:n_test].reshape(n_test, -1)
-    sampler_test = build_sampler(config["sampler_config"], dataset.y_test[:n_test], batch_size,
-                                 seed + TEST_SAMPLER_SEED_OFFSET, test_features).batches(test_batches)
+    sampler_test = checked_batches(build_sampler(config["sampler_config"], dataset.y_test[:n_test], batch_size,
+                                                 seed + TEST_SAMPLER_SEED_OFFSET, test_features),
+                                   test_batches, n_test, name)
     iid_test = build_sampler({"kind": "iid"}, dataset.y_test[:n_test], batch_size,
                              seed + TEST_SAMPLER_SEED_OFFSET).batches(test_batches)
 

@@ -18,9 +18,27 @@ def add_arguments(parser):
                              "needs playwright and a Chromium (see the README)")
 
 
+def _check_out(out):
+    """--out names a file to write: not a folder, and not under a file (other failures: one line from the CLI)."""
+    import os
+
+    from harness.errors import UsageError
+
+    if out is None:
+        return
+    if os.path.isdir(out):
+        raise UsageError(f"--out: {out!r} is a folder; give the HTML file to write (e.g. {os.path.join(out, 'index.html')!r})")
+    parent = os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UsageError(f"--out: {out!r} lies under {parent!r}, which is a file, not a folder")
+
+
 def main(args):
     from harness.report import write_report
 
+    _check_out(args.out)
     out = write_report(args.run_dir, out=args.out, compare_dir=args.other_run_dir)
     print(f"report: {out}")
     if args.screenshot:

@@ -32,6 +32,9 @@ REQUIRED = {
     "composition.csv": ["sampler", "batch", "label", "count"],
     "noniid.csv": ["sampler", "metric", "value"],
 }
+# Columns that hold numbers (a damaged file with text there is refused in one line).
+NUMERIC_COLUMNS = {"summary.csv": ["value"], "curves.csv": ["step", "value"], "layers.csv": ["value"],
+                   "composition.csv": ["batch", "label", "count"], "noniid.csv": ["value"]}
 ACCURACY_METRICS = ["acc_inference", "acc_batch_iid", "acc_batch_sampler", "acc_precise"]
 
 
@@ -90,6 +93,13 @@ def _read_csv(run, filename):
     missing = [c for c in REQUIRED[filename] if c not in frame.columns]
     if missing:
         raise UsageError(f"{path}: missing column(s) {', '.join(missing)}")
+    for column in NUMERIC_COLUMNS.get(filename, ()):
+        if column in frame.columns and len(frame) and not pd.api.types.is_numeric_dtype(frame[column]):
+            bad = pd.to_numeric(frame[column], errors="coerce").isna() & frame[column].notna()
+            if bad.any():
+                raise UsageError(f"{path}: column {column} holds non-numbers "
+                                 f"(row {int(bad.to_numpy().argmax()) + 2}: {frame[column][bad].iloc[0]!r})")
+            frame[column] = pd.to_numeric(frame[column])
     return frame
 
 
@@ -108,7 +118,10 @@ def load_run(run_dir):
         raise UsageError(f"{run}: not a directory")
     if not (run / "scenario.yaml").is_file() or not (run / "summary.csv").is_file():
         raise UsageError(f"{run}: not a run directory (needs scenario.yaml and summary.csv)")
-    scenario_text = (run / "scenario.yaml").read_text(encoding="utf-8")
+    try:
+        scenario_text = (run / "scenario.yaml").read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{run / 'scenario.yaml'}: not a text file (not UTF-8)") from None
     try:
         scenario = yaml.safe_load(scenario_text) or {}
     except yaml.YAMLError as error:
@@ -119,8 +132,10 @@ def load_run(run_dir):
     if (run / "provenance.json").is_file():
         try:
             provenance = json.loads((run / "provenance.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise UsageError(f"{run / 'provenance.json'}: not valid JSON ({error})") from None
+        except ValueError as error:  # not JSON, or not UTF-8
+            raise UsageError(f"{run / 'provenance.json'}: not valid JSON ({str(error).splitlines()[0]})") from None
+        if not isinstance(provenance, dict):
+            raise UsageError(f"{run / 'provenance.json'}: expected a JSON object, got {type(provenance).__name__}")
     tables = {name[:-4]: _read_csv(run, name) for name in STANDARD_COLUMNS}
 
     sweep_vars = [c for c in tables["summary"].columns if c not in STANDARD_COLUMNS["summary.csv"]]

@@ -190,6 +190,10 @@ def build_compare_context(run_a, run_b):
             f"cannot compare {run_a.path} and {run_b.path}: different scenario shapes (samplers "
             f"{sorted(run_a.samplers)} vs {sorted(run_b.samplers)}, normalizers "
             f"{sorted(run_a.normalizers)} vs {sorted(run_b.normalizers)})")
+    if set(run_a.sweep_vars) != set(run_b.sweep_vars):
+        raise UsageError(
+            f"cannot compare {run_a.path} and {run_b.path}: different sweeps ({', '.join(run_a.sweep_vars) or 'none'} "
+            f"vs {', '.join(run_b.sweep_vars) or 'none'}); pooling sweep points would count them as seeds")
     point = hl.hardest_point(run_a)
     a, b = restrict(run_a, point), restrict(run_b, point)
     rows = _compare_rows(a, b)
