@@ -158,9 +158,8 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
 
     Returns the list of trial results, in plan order.
     """
-    from tqdm import tqdm
-
     from harness.executors import LocalExecutor
+    from harness.progress import progress_bar
 
     executor = executor or LocalExecutor()
     configs = plan(scenario, skip_infeasible)
@@ -187,8 +186,10 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
             same_trial.setdefault(config["hash"], []).append(config)
         unique = [group[0] for group in same_trial.values()]
 
-        bar = tqdm(total=len(configs), initial=len(configs) - len(todo), disable=quiet, unit="trial",
-                   desc=scenario.name, file=sys.stderr, dynamic_ncols=True)
+        if not todo and not quiet:
+            print(f"{scenario.name}: nothing to do, all {len(configs)} trials are finished "
+                  "(tables and report are rewritten; --fresh starts over)", file=sys.stderr)
+        bar = progress_bar(len(configs), len(configs) - len(todo), quiet or not todo, scenario.name)
         timing = {"trials": 0.0, "io": 0.0, "report": 0.0}
         tic = time.perf_counter()
         try:
