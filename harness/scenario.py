@@ -186,7 +186,7 @@ class Scenario:
             seeds=self.seeds[:1],
             analysis={**self.analysis, "eval_every": max(steps // 2, 1), "probe_batches": 2,
                       "precise_batches": 10, "composition_batches": min(self.analysis["composition_batches"], 16)},
-            sweep=_smoke_sweep(self.sweep, {"training.steps": steps, "training.steps_per_call": 30}),
+            sweep=_smoke_sweep(self.sweep, {"training.steps": 60, "training.steps_per_call": 30}),
         )
 
     @property

@@ -34,10 +34,13 @@ def _axes(sweep):
                                 "is not a field path (a string such as training.batch_size)")
         if not isinstance(values, list) or not values:
             raise ScenarioError(where, values, "must be a non-empty list of values")
-        _check_distinct(where, values)
+        if path not in zipped:
+            _check_distinct(where, values)
     lengths = {len(v) for v in zipped.values()}
     if len(lengths) > 1:
         raise ScenarioError("sweep.zip", {k: len(v) for k, v in zipped.items()}, "lists must have equal lengths")
+    if len(lengths) == 1:  # zipped lists may repeat a value, but not a whole row
+        _check_distinct("sweep.zip", [list(row) for row in zip(*zipped.values())])
     n_points = math.prod(len(v) for v in plain.values()) * (lengths.pop() if lengths else 1)
     if n_points > MAX_SWEEP_POINTS:
         raise ScenarioError("sweep", n_points, f"points exceed the limit of {MAX_SWEEP_POINTS:,} per scenario")
@@ -51,14 +54,22 @@ def _check_distinct(where, values):
     """A value given twice would run one point twice and count its result as two."""
     seen = set()
     for value in values:
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
         try:
-            key = json.dumps(float(value) if number else value, sort_keys=True, default=repr)
+            key = json.dumps(_numbers_as_floats(value), sort_keys=True, default=repr)
         except (TypeError, ValueError):  # keys of mixed types: compare by repr
             key = repr(value)
         if key in seen:
             raise ScenarioError(where, value, "is repeated (each swept value may appear once)")
         seen.add(key)
+
+
+def _numbers_as_floats(value):
+    """1 and 1.0 set a float field to the same value."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, list):
+        return [_numbers_as_floats(v) for v in value]
+    return value
 
 
 def _set_path(tree, path, value):
