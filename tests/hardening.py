@@ -17,7 +17,8 @@ def snapshot(folder):
         for name in dirs + files:
             path = os.path.join(root, name)
             stat = os.lstat(path)
-            state[os.path.relpath(path, folder)] = (stat.st_size, stat.st_mtime_ns)
+            # a folder's own times change when a temporary file comes and goes: only its existence counts
+            state[os.path.relpath(path, folder)] = "folder" if name in dirs else (stat.st_size, stat.st_mtime_ns)
     return state
 
 

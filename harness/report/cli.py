@@ -39,7 +39,15 @@ def main(args):
     from harness.report import write_report
 
     _check_out(args.out)
-    out = write_report(args.run_dir, out=args.out, compare_dir=args.other_run_dir)
+    try:
+        out = write_report(args.run_dir, out=args.out, compare_dir=args.other_run_dir)
+    except OSError as error:
+        if error.filename is not None:
+            raise
+        from harness.errors import UsageError
+
+        target = args.out or f"the report in {args.run_dir}"
+        raise UsageError(f"{target}: cannot be written ({error.strerror or error})") from None
     print(f"report: {out}")
     if args.screenshot:
         from harness.report.screenshot import screenshot_report
