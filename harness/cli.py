@@ -61,7 +61,8 @@ def main(argv=None):
     try:
         return _module_for(args.command).main(args) or 0
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+        one_line = str(error).replace("\r", "\\r").replace("\n", "\\n")  # a name holding a newline stays one line
+        print(f"error: {one_line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
         code = signals.exit_code(interrupt)

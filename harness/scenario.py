@@ -403,6 +403,8 @@ def _named_sections(path, value):
         cfg = _mapping(f"{path}.{key}", cfg)
         if "kind" not in cfg:
             raise ScenarioError(f"{path}.{key}.kind", _MISSING, "is required")
+        if not isinstance(cfg["kind"], str):
+            raise ScenarioError(f"{path}.{key}.kind", cfg["kind"], f"must be str, got {type(cfg['kind']).__name__}")
     return value
 
 
