@@ -200,7 +200,8 @@ def test_plugin_parameter_without_default_must_be_given(tmp_path):
 
 def test_batch_larger_than_the_data_blames_the_batch_size(tmp_path):
     raw = tiny(training__batch_size=100)  # 48 test examples, no eval_examples given
-    assert_refused(["validate", write(tmp_path, raw)], tmp_path, "training.batch_size", "test examples")
+    line = assert_refused(["validate", write(tmp_path, raw)], tmp_path, "training.batch_size: 100", "test examples")
+    assert "eval_examples" not in line  # the scenario never set it
 
 
 def test_yaml_tags_that_would_run_code_are_refused(tmp_path):
