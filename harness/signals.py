@@ -17,7 +17,11 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+_received = []  # stop signals seen: some native code (Ray's wait) re-raises our exception as a plain KeyboardInterrupt
+
+
 def _raise(signum, frame):
+    _received.append(signum)
     raise Terminated(signum)
 
 
@@ -34,4 +38,4 @@ def install():
 
 def exit_code(interrupt):
     """128 + the signal number: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
-    return 128 + getattr(interrupt, "signum", signal.SIGINT)
+    return 128 + getattr(interrupt, "signum", _received[-1] if _received else signal.SIGINT)
