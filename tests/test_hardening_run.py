@@ -74,8 +74,11 @@ def _alive(pid):
         return False
 
 
-@pytest.mark.parametrize("executor, signum", [("local", signal.SIGTERM), ("process", signal.SIGHUP)])
+@pytest.mark.parametrize("executor, signum", [("local", signal.SIGTERM), ("process", signal.SIGHUP),
+                                              ("ray", signal.SIGTERM)])
 def test_stop_signals_keep_finished_trials_stop_workers_and_exit_128_plus_signal(executor, signum, tmp_path):
+    if executor == "ray":
+        pytest.importorskip("ray")
     raw = copy.deepcopy(TINY_SCENARIO)
     raw["samplers"] = {"iid": {"kind": "tests.broken_sampler:StallingSampler"}}
     raw["normalizers"] = {"bn": {"kind": "batchnorm"}}
@@ -86,8 +89,8 @@ def test_stop_signals_keep_finished_trials_stop_workers_and_exit_128_plus_signal
                "--executor", executor] + (["--workers", "1"] if executor == "process" else [])
     process = start_run_until(command, out, 1)
     workers = _children(process.pid)
-    if executor == "process":
-        assert workers, "the process executor should have a worker"
+    if executor != "local":
+        assert workers, f"the {executor} executor should have started worker processes"
     process.send_signal(signum)
     started = time.time()
     _, stderr = process.communicate(timeout=60)
