@@ -95,8 +95,9 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
             for metric, value in samplers.metrics.summarize(stream, dataset.y_train).items():
                 noniid.append({"sampler": name, **point, "metric": metric, "value": float(value)})
     run_dir = rundir.RunDir(out_dir)
-    run_dir.write_table("composition", pd.DataFrame(composition))
-    run_dir.write_table("noniid", pd.DataFrame(noniid))
+    # with every sampler broken the tables are empty but keep their header: the report and comparisons read them
+    for name, rows in (("composition", composition), ("noniid", noniid)):
+        run_dir.write_table(name, pd.DataFrame(rows) if rows else pd.DataFrame(columns=rundir.TABLES[name]))
 
 
 def write_tables(scenario, out_dir, results):
