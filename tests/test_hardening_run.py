@@ -1,6 +1,7 @@
 """Hardening of `run` (issue 14): broken plugins fail their trials (never a hang, never exit 0 with nothing done),
 stop signals stop every worker and keep finished trials, a full disk is one line, damaged trial files are rerun,
-and the progress is readable in a log. Tiny scenarios; each run is a subprocess."""
+and the progress is readable in a log. Tiny scenarios; runs that could hang or must be
+signalled are subprocesses, the others run in-process (cheap: TensorFlow is imported once)."""
 
 import copy
 import json
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, TINY_SCENARIO, finished_trials, harness_env, start_run_until
+from hardening import run_cli
 
 
 def scenario(tmp_path, **changes):
@@ -106,30 +108,27 @@ def test_stop_signals_keep_finished_trials_stop_workers_and_exit_128_plus_signal
     assert not [pid for pid in workers if _alive(pid)], "workers outlived the driver"
 
 
-DISK_FULL = """
-import errno, os, sys
-import harness.atomic as atomic
-real = atomic.write_text
-def full(path, text):
-    if os.sep + "trials" + os.sep in path:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
-    return real(path, text)
-atomic.write_text = full
-from harness.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
+def test_disk_full_at_a_trial_file_is_one_line(tmp_path, monkeypatch):
+    import errno
 
+    import harness.atomic as atomic
 
-def test_disk_full_at_a_trial_file_is_one_line(tmp_path):
+    real = atomic.write_text
+
+    def full(path, text):
+        if os.sep + "trials" + os.sep in path:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+        return real(path, text)
+
+    monkeypatch.setattr(atomic, "write_text", full)
     raw = {**copy.deepcopy(TINY_SCENARIO), "samplers": {"iid": {"kind": "iid"}},
            "normalizers": {"bn": {"kind": "batchnorm"}}, "seeds": [0]}
     path = tmp_path / "scenario.yaml"
     path.write_text(yaml.safe_dump(raw))
-    result = subprocess.run([sys.executable, "-c", DISK_FULL, "run", str(path), "--out", str(tmp_path / "run"),
-                             "--no-report"], cwd=ROOT, env=harness_env(), capture_output=True, text=True, timeout=240)
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    line = result.stderr.strip().splitlines()[-1]
+    code, _, stderr = run_cli(["run", path, "--out", tmp_path / "run", "--no-report"])  # in-process: cheap
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    line = stderr.strip().splitlines()[-1]
     assert "No space left on device" in line and "trials" in line, line
 
 
@@ -152,9 +151,10 @@ def test_log_progress_is_one_line_per_trial_and_a_rerun_says_nothing_to_do(tmp_p
     path = tmp_path / "scenario.yaml"
     path.write_text(yaml.safe_dump(raw))
     out = tmp_path / "run"
-    first = harness("run", path, "--out", out, "--no-report")  # stderr is a pipe here, as in a CI log
-    assert first.returncode == 0, first.stderr
-    assert "\r" not in first.stderr
-    assert "tiny: 1/2 trials done" in first.stderr and "tiny: 2/2 trials done" in first.stderr
-    again = harness("run", path, "--out", out, "--no-report")
-    assert "nothing to do, all 2 trials are finished" in again.stderr
+    # in-process (cheap): stderr is captured, not a terminal, as in a CI log
+    code, _, stderr = run_cli(["run", path, "--out", out, "--no-report"])
+    assert code == 0, stderr
+    assert "\r" not in stderr
+    assert "tiny: 1/2 trials done" in stderr and "tiny: 2/2 trials done" in stderr
+    _, _, again = run_cli(["run", path, "--out", out, "--no-report"])
+    assert "nothing to do, all 2 trials are finished" in again
