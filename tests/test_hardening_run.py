@@ -111,7 +111,7 @@ def test_stop_signals_keep_finished_trials_stop_workers_and_exit_128_plus_signal
 def test_disk_full_at_a_trial_file_is_one_line(tmp_path, monkeypatch):
     import errno
 
-    import harness.atomic as atomic
+    from harness import atomic
 
     real = atomic.write_text
 
