@@ -18,9 +18,11 @@ def write_text(path, text):
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(temporary):
             os.unlink(temporary)
+        if isinstance(error, OSError) and error.filename is None and error.errno:  # e.g. disk full: name the file
+            raise OSError(error.errno, error.strerror, path) from None
         raise
 
 

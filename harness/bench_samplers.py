@@ -94,10 +94,16 @@ def bench(names=None, seconds=1.0, chunk=1024, n_labels=N_LABELS):
 def main(args):
     from harness.errors import UsageError
 
-    if args.chunk < 1 or args.seconds <= 0 or args.labels < BATCH_SIZE:
-        raise UsageError(f"--chunk must be >= 1, --seconds > 0 and --labels >= {BATCH_SIZE}. "
+    if args.chunk < 1 or not 0 < args.seconds < float("inf") or args.labels < BATCH_SIZE:
+        raise UsageError(f"--chunk must be >= 1, --seconds > 0 and finite, and --labels >= {BATCH_SIZE}. "
                          f"Received: chunk={args.chunk}, seconds={args.seconds}, labels={args.labels}")
-    results = bench(seconds=args.seconds, chunk=args.chunk, n_labels=args.labels)
+    import samplers
+
+    try:
+        results = bench(seconds=args.seconds, chunk=args.chunk, n_labels=args.labels)
+    except samplers.SamplerParameterError as error:
+        raise UsageError(f"--labels: {args.labels} are too few for the benchmarked samplers ({error}); "
+                         "use at least 10,000") from None
     if args.json:
         print(json.dumps({"n_labels": args.labels, "n_classes": N_CLASSES, "batch_size": BATCH_SIZE,
                           "results": results}, indent=2))

@@ -10,7 +10,6 @@ import argparse
 import importlib
 import signal
 import sys
-import threading
 
 from harness.errors import UsageError
 
@@ -55,20 +54,41 @@ def build_parser(command=None):
 
 def main(argv=None):
     """Parse `argv`, run the command and return its exit code."""
-    # Ctrl-C must stop a run cleanly even when started from a shell that ignores SIGINT (a background job).
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    from harness import signals
+
+    signals.install()  # SIGINT, SIGTERM, SIGHUP: unwind, keep finished trials, one line, exit 128 + signal
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         return _module_for(args.command).main(args) or 0
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+        one_line = str(error).replace("\r", "\\r").replace("\n", "\\n")  # a name holding a newline stays one line
+        print(f"error: {one_line}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished trials are kept; run again to resume.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        code = signals.exit_code(interrupt)
+        by = "" if code - 128 == signal.SIGINT else f" by {signal.Signals(code - 128).name}"
+        print(f"interrupted{by}: finished trials are kept; run again to resume.", file=sys.stderr)
+        return signals.exit_code(interrupt)
+    except BrokenPipeError:  # output piped into a reader that stopped early (`| head`): not an error
+        _silence_stdout()
+        return 0
+    except OSError as error:  # a file that cannot be written (disk full, read-only): one line, not a traceback
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
+
+
+def _silence_stdout():
+    """After a broken pipe, point stdout at /dev/null so flushing it at exit raises nothing."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def run_cli():

@@ -147,6 +147,7 @@ def _npz(config):
         if isinstance(error, DataError):
             raise
         raise DataError("path", path, f"is not a readable .npz file ({error})") from None
+    _check_npz_arrays(path, x_train, y_train, x_test, y_test)
     for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if x.ndim not in (2, 3, 4) or len(x) != len(y):
             raise DataError("path", path, f"x_{name} must be (N, F), (N, H, W) or (N, H, W, C) with one label per example")
@@ -163,6 +164,27 @@ def _npz(config):
         return Dataset("npz", x_train, labels[0], x_test, labels[1], num_classes, scale=float(divide_by))
     x_train, x_test = (np.asarray(x, np.float32) / np.float32(divide_by) for x in (x_train, x_test))
     return Dataset("npz", x_train, labels[0], x_test, labels[1], num_classes)
+
+
+def _check_npz_arrays(path, x_train, y_train, x_test, y_test):
+    """What a user's arrays must be for every trial to work: examples in both splits, one example shape,
+    finite numeric values, at least two classes. Each problem is a DataError naming the array."""
+    for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if x.ndim < 1 or len(x) == 0 or y.ndim < 1 or len(y) == 0:
+            raise DataError("path", path, f"x_{name} and y_{name} must hold at least one example "
+                                          f"(shapes {x.shape} and {y.shape})")
+        if x.ndim not in (2, 3, 4) or 0 in x.shape[1:]:
+            raise DataError("path", path, f"x_{name} must be (N, F), (N, H, W) or (N, H, W, C) with F, H, W, C >= 1 "
+                                          f"(shape {x.shape})")
+        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)) or x.dtype == np.bool_:
+            raise DataError("path", path, f"x_{name} must hold numbers (dtype {x.dtype})")
+        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+            raise DataError("path", path, f"x_{name} holds NaN or infinite values")
+    if x_test.shape[1:] != x_train.shape[1:]:
+        raise DataError("path", path, f"x_test examples have shape {x_test.shape[1:]}, x_train {x_train.shape[1:]}; "
+                                      "they must be the same")
+    if np.issubdtype(y_train.dtype, np.integer) and len(np.unique(y_train)) < 2:
+        raise DataError("path", path, "y_train holds a single class; classification needs at least two")
 
 
 def _keras_dataset(config):

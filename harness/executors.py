@@ -22,7 +22,7 @@ def _run_or_record(config, on_step=None):
 
     try:
         return run_trial(config, on_step=on_step)
-    except Exception as error:  # noqa: BLE001 - any trial failure is data, not a crash of the run
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - any trial failure is data, not a crash of the run
         return failed_result(config, error)
 
 
@@ -229,6 +229,9 @@ class RayExecutor:
         if not ray.is_initialized():
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                      logging_level="ERROR", configure_logging=True)
+            from harness import signals
+
+            signals.install()  # ray.init replaced our SIGTERM handler with sys.exit (a crash dump, no message)
         task = ray.remote(_ray_trial).options(
             num_cpus=self.cpus_per_trial, num_gpus=self.gpus_per_trial, max_retries=self.max_retries)
         pending = {task.remote(config): config for config in configs}

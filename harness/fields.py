@@ -39,6 +39,8 @@ class Field:
             value = float(value)
         if isinstance(value, bool) and self.kind is not bool or not isinstance(value, self.kind):
             raise ScenarioError(path, value, f"must be {self.kind.__name__}, got {type(value).__name__}")
+        if isinstance(value, str) and "\0" in value:
+            raise ScenarioError(path, value, "must not contain a NUL character")
         if self.kind is float and not math.isfinite(value):
             raise ScenarioError(path, value, "must be a finite number")
         if self.choices is not None and value not in self.choices:

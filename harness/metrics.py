@@ -75,7 +75,7 @@ METRICS = {m.name: m for m in [
     _accuracy("acc_precise_own", "test accuracy, the layer's own statistic re-estimated on sampler batches",
               "own statistic\nsampler batches", produced=(FINAL,)),
     Metric("logit_disagreement", (FINAL,), "predictions that differ", "fraction", 0.0, 1.0, False),
-    Metric("logit_kl", (FINAL,), "mean KL(train mode || inference mode)", "nats", higher_is_better=False),
+    Metric("logit_kl", (FINAL,), "KL(train || inference)", "nats", higher_is_better=False),
     Metric("clip_fraction", (CURVE, LAYER), "channels with r or d at the clip", "fraction", 0.0, 1.0),
     Metric("mismatch_local", (LAYER,), "relative L2 train/inference mismatch, same input", "ratio",
            higher_is_better=False),

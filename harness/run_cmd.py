@@ -49,8 +49,9 @@ def main(args):
     if args.smoke:
         scenario = scenario.smoke()
     out_dir = args.out or os.path.join("reports", scenario.name)
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise UsageError(f"--out: {out_dir!r} exists and is not a directory")
+    from harness.out_guard import claim
+
+    claim(out_dir)  # never a folder holding files no run wrote (the user's scenario, their pages)
 
     from harness.executors import make_executor
     from harness.tfsetup import import_tensorflow
@@ -67,11 +68,15 @@ def main(args):
 
     command = "python -m harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
-        run(scenario, out_dir, fresh=args.fresh, executor=executor, quiet=args.quiet, command=command,
+        results = run(scenario, out_dir, fresh=args.fresh, executor=executor, quiet=args.quiet, command=command,
             report=not args.no_report, skip_infeasible=args.skip_infeasible)
     finally:
         executor.shutdown()  # also when the run is refused before any trial: workers may still be starting
-    if not args.quiet:
-        where = os.path.join(out_dir, rundir.REPORT) if not args.no_report else out_dir
-        print(f"results: {out_dir}/  report: {where}")
+    where = os.path.join(out_dir, rundir.REPORT) if not args.no_report else out_dir
+    print(f"results: {out_dir}/  report: {where}")  # also with --quiet: where the results are is never noise
+    failed = [r for r in results if r["status"] == rundir.FAILED]
+    if results and len(failed) == len(results):  # nothing was done: never exit 0
+        print(f"error: all {len(results)} trials failed (first: {failed[0]['id']}: {failed[0]['error']}); "
+              "see summary.md, fix the cause and run again", file=sys.stderr)
+        return 1
     return 0

@@ -10,6 +10,7 @@ A run directory is the only state of a run and the report's only input::
     <out>/summary.md        the plain-text summary
     <out>/index.html        the report
     <out>/.lock             held by the run writing the folder
+    <out>/.harness-run      marks the folder as a run's (harness.out_guard: a run never writes into the user's own folder)
 
 Trial files are written atomically by the driver alone, so a killed run loses at most the
 trials in flight and the next run resumes from the others (`load_finished`).
@@ -30,6 +31,7 @@ SUMMARY_MD = "summary.md"
 REPORT = "index.html"
 TRIALS = "trials"
 LOCK = ".lock"
+MARKER = ".harness-run"
 
 # Trial statuses. Finished trials are kept on resume; a failed one is listed in the report and run again.
 OK, DIVERGED, FAILED = "ok", "diverged", "failed"
@@ -54,6 +56,9 @@ COMPARISONS = "comparisons"
 TABLES = {**{name: ID_COLUMNS + cols for name, cols in VALUE_COLUMNS.items()}, **BATCH_TABLES}
 # Columns a reader cannot work without; the others may be absent in older or partial run directories.
 REQUIRED_COLUMNS = {**TABLES, "trials": ID_COLUMNS + ["status"]}
+# Columns that hold numbers (a damaged file with text there is refused in one line by the report's loader).
+NUMERIC_COLUMNS = {"summary": ["value"], "curves": ["step", "value"], "layers": ["value"],
+                   "composition": ["batch", "label", "count"], "noniid": ["value"]}
 
 
 def table_file(name):
@@ -147,9 +152,13 @@ class RunDir:
         if not os.path.exists(path):
             return None
         try:
-            with open(path) as handle:
-                result = TrialResult.from_json(handle.read())
-        except (OSError, ValueError, TypeError):  # unreadable, not JSON, or not a trial result
+            with open(path, encoding="utf-8") as handle:
+                value = json.load(handle)
+            # valid JSON of another type (null, a list) is damaged too
+            result = TrialResult.from_dict(value) if isinstance(value, dict) else None
+        except (OSError, ValueError, TypeError):  # unreadable, not JSON, not UTF-8, or not a trial result: rerun it
+            return None
+        if result is None:
             return None
         return result.to_dict() if result.hash == config["hash"] and result.finished else None
 
@@ -174,9 +183,9 @@ class RunDir:
         import yaml
 
         try:
-            with open(self.file(SCENARIO)) as handle:
+            with open(self.file(SCENARIO), encoding="utf-8") as handle:
                 return (yaml.safe_load(handle) or {}).get("name")
-        except (OSError, yaml.YAMLError, AttributeError):
+        except (OSError, ValueError, yaml.YAMLError, AttributeError):  # damaged (not UTF-8...): the run rewrites it
             return None
 
     # -- one writer at a time --------------------------------------------------

@@ -72,6 +72,7 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
     import pandas as pd
 
     import samplers.metrics
+    from harness.plugin_checks import checked_batches
     from harness.scenario import expand, sampler_for
     from harness.trial import load_dataset
 
@@ -83,8 +84,8 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
         for name, cfg in point_scenario.samplers.items():
             try:
                 sampler = sampler_for(cfg, dataset.x_train, dataset.y_train, batch_size, point_scenario.seeds[0])
-                stream = sampler.batches(max(len(sampler), n_batches))
-            except Exception as error:  # noqa: BLE001 - a broken plugin is already recorded by its failed trials
+                stream = checked_batches(sampler, max(len(sampler), n_batches), len(dataset.y_train), name)
+            except (Exception, SystemExit) as error:  # noqa: BLE001 - a broken plugin is already recorded by its failed trials
                 print(f"warning: no batch composition for sampler {name}: {error}", file=sys.stderr)
                 continue
             counts = samplers.metrics.composition(stream[:n_batches], dataset.y_train, dataset.num_classes)
@@ -94,8 +95,9 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
             for metric, value in samplers.metrics.summarize(stream, dataset.y_train).items():
                 noniid.append({"sampler": name, **point, "metric": metric, "value": float(value)})
     run_dir = rundir.RunDir(out_dir)
-    run_dir.write_table("composition", pd.DataFrame(composition))
-    run_dir.write_table("noniid", pd.DataFrame(noniid))
+    # with every sampler broken the tables are empty but keep their header: the report and comparisons read them
+    for name, rows in (("composition", composition), ("noniid", noniid)):
+        run_dir.write_table(name, pd.DataFrame(rows) if rows else pd.DataFrame(columns=rundir.TABLES[name]))
 
 
 def write_tables(scenario, out_dir, results):
@@ -120,7 +122,6 @@ def write_tables(scenario, out_dir, results):
     return text
 
 
-
 def write_comparisons(out_dir, results):
     """comparisons.csv from the tables just written (read back as the report reads them) and the trials'
     per-example correctness (for the bootstrap over test examples)."""
@@ -133,15 +134,15 @@ def write_comparisons(out_dir, results):
     rundir.RunDir(out_dir).write_table(rundir.COMPARISONS, frame)
     return frame
 
+
 def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=None, report=True,
         on_result=None, skip_infeasible=False):
     """Run (or resume) every trial of `scenario` into `out_dir`, then write tables and the report.
 
     Returns the list of trial results, in plan order.
     """
-    from tqdm import tqdm
-
     from harness.executors import LocalExecutor
+    from harness.progress import progress_bar
 
     executor = executor or LocalExecutor()
     configs = plan(scenario, skip_infeasible)
@@ -165,8 +166,10 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
             same_trial.setdefault(config["hash"], []).append(config)
         unique = [group[0] for group in same_trial.values()]
 
-        bar = tqdm(total=len(configs), initial=len(configs) - len(todo), disable=quiet, unit="trial",
-                   desc=scenario.name, file=sys.stderr, dynamic_ncols=True)
+        if not todo and not quiet:
+            print(f"{scenario.name}: nothing to do, all {len(configs)} trials are finished "
+                  "(tables and report are rewritten; --fresh starts over)", file=sys.stderr)
+        bar = progress_bar(len(configs), len(configs) - len(todo), quiet or not todo, scenario.name)
         timing = {"trials": 0.0, "io": 0.0, "report": 0.0}
         tic = time.perf_counter()
         try:

@@ -19,7 +19,7 @@ import yaml
 
 from harness import data as data_sources
 from harness.errors import ScenarioError
-from harness.sweep import grid
+from harness.sweep import _axes, grid
 
 
 from harness.fields import (  # noqa: F401 - Field and its helpers are also imported from here by callers
@@ -149,6 +149,7 @@ class Scenario:
             seeds=self.seeds[:1],
             analysis={**self.analysis, "eval_every": max(steps // 2, 1), "probe_batches": 2,
                       "precise_examples": min(self.analysis["precise_examples"], 160), "composition_batches": min(self.analysis["composition_batches"], 16)},
+            sweep=_smoke_sweep(self.sweep, {"training.steps": 60, "training.steps_per_call": 30}),
         )
 
     @property
@@ -212,6 +213,36 @@ def scale_schedules(normalizers, factor):
     return scaled
 
 
+def _smoke_sweep(sweep, caps):
+    """The sweep of a smoke run: swept values of the capped fields (training.steps...) capped too, so a sweep
+    over them trains the smoke budget; points that become equal are kept once."""
+    def cap(path, values):
+        if path not in caps or not isinstance(values, list):
+            return values
+        return [min(v, caps[path]) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
+
+    def first_of_each(rows):
+        seen, kept = set(), []
+        for row in rows:
+            if json.dumps(row, default=str) not in seen:
+                seen.add(json.dumps(row, default=str))
+                kept.append(row)
+        return kept
+
+    result = {}
+    for path, values in sweep.items():
+        if path == "zip" and isinstance(values, dict):
+            capped = {k: cap(k, v) for k, v in values.items()}
+            if all(isinstance(v, list) for v in capped.values()) and capped:
+                rows = first_of_each([list(row) for row in zip(*capped.values())])
+                capped = {k: [row[i] for row in rows] for i, k in enumerate(capped)}
+            result[path] = capped
+        else:
+            capped = cap(path, values)
+            result[path] = first_of_each(capped) if isinstance(capped, list) else capped
+    return result
+
+
 def config_hash(config):
     """A stable hash of a JSON-able config: what makes a finished trial reusable on resume."""
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
@@ -219,12 +250,17 @@ def config_hash(config):
 
 
 def load_yaml(path):
-    """Read a scenario file with `yaml.safe_load` only."""
+    """Read a scenario file with a safe loader only (no tags that build objects), within the limits of
+    `harness.limits`: bounded size and aliases, no duplicate keys."""
+    from harness import limits
+
     if not os.path.exists(path):
         raise ScenarioError("file", path, "does not exist")
     try:
+        if os.path.isfile(path) and os.path.getsize(path) > limits.MAX_FILE_BYTES:
+            raise ScenarioError("file", path, f"is larger than {limits.MAX_FILE_BYTES:,} bytes; no scenario needs that")
         with open(path, "rb") as handle:  # bytes: PyYAML detects the encoding and reports bad bytes as YAMLError
-            raw = yaml.safe_load(handle)
+            raw = limits.load_strict(handle)
     except OSError as error:
         raise ScenarioError("file", path, f"cannot be read ({error.strerror or error})") from None
     except yaml.YAMLError as error:
@@ -237,12 +273,46 @@ def load_yaml(path):
 
 def load(path, check_feasibility=True, skip_infeasible=False):
     """Load and validate a scenario file; errors carry the file name."""
-    raw = load_yaml(path)
+    raw = _resolve_data_paths(load_yaml(path), os.path.dirname(os.path.abspath(path)))
     try:
         return validate(raw, check_feasibility=check_feasibility, skip_infeasible=skip_infeasible)
     except ScenarioError as error:
         error.source = os.path.basename(path)
         raise
+
+
+def _resolve_data_paths(raw, folder):
+    """Relative npz paths (in `data.path` and in a sweep over it) are relative to the scenario file's folder;
+    the resolved scenario records them absolute."""
+    def absolute(value):
+        if isinstance(value, str) and value and "\0" not in value and not os.path.isabs(value):
+            return os.path.normpath(os.path.join(folder, os.path.expanduser(value)))
+        return value
+
+    if not isinstance(raw, dict):
+        return raw
+    data = raw.get("data")
+    if isinstance(data, dict) and data.get("name") == "npz" and "path" in data:
+        raw = {**raw, "data": {**data, "path": absolute(data["path"])}}
+    sweep = raw.get("sweep")
+    if isinstance(sweep, dict):
+        def resolve_axes(axes):
+            return {k: [absolute(v) for v in values] if k == "data.path" and isinstance(values, list) else values
+                    for k, values in axes.items()}
+
+        sweep = resolve_axes(sweep)
+        if isinstance(sweep.get("zip"), dict):
+            sweep["zip"] = resolve_axes(sweep["zip"])
+        raw = {**raw, "sweep": sweep}
+    return raw
+
+
+def check_name(path, name):
+    """A name that becomes a folder or file name has a bounded length (the file system's limit is ~255 bytes)."""
+    from harness.limits import MAX_NAME_LENGTH
+
+    if len(name) > MAX_NAME_LENGTH:
+        raise ScenarioError(path, f"{name[:20]}...", f"is {len(name)} characters long, more than {MAX_NAME_LENGTH}")
 
 
 def validate(raw, check_feasibility=True, skip_infeasible=False):
@@ -259,8 +329,9 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
         if key not in raw:
             raise ScenarioError(key, _MISSING, "is required")
     name = Field(str).check("name", raw["name"])
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise ScenarioError("name", name, "must be letters, digits, '_', '-' or '.' (it names the output folder)")
+    check_name("name", name)
     description = Field(str, "").check("description", raw.get("description", ""))
 
     data_raw = _mapping("data", raw["data"])
@@ -268,8 +339,16 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
     data = {"name": source, **_check_fields("data", {k: v for k, v in data_raw.items() if k != "name"},
                                             {**DATA_FIELDS[source], **DATA_INPUT_FIELDS})}
     data["augment"] = _check_fields("data.augment", data["augment"], AUGMENT_FIELDS)
-    if source == "npz" and not os.path.exists(data["path"]):
-        raise ScenarioError("data.path", data["path"], "does not exist")
+    if source == "npz" and not os.path.isfile(data["path"]):
+        raise ScenarioError("data.path", data["path"], "does not exist" if not os.path.exists(data["path"])
+                            else "is not a file")
+    if source == "synthetic":
+        from harness.limits import MAX_SYNTHETIC_VALUES
+
+        values = data["num_classes"] * data["examples_per_class"] * data["image_size"] ** 2 * data["channels"]
+        if values > MAX_SYNTHETIC_VALUES:
+            raise ScenarioError("data", values, f"synthetic pixel values (num_classes x examples_per_class x "
+                                                f"image_size^2 x channels) exceed the limit {MAX_SYNTHETIC_VALUES:,}")
     divide_by = data.get("divide_by", "max")
     if divide_by != "max" and (isinstance(divide_by, bool) or not isinstance(divide_by, (int, float))
                                or not 0 < divide_by < math.inf):
@@ -318,7 +397,11 @@ def expand(scenario, skip_infeasible=False):
     """
     if not scenario.sweep:
         return [({}, scenario)]
-    key = json.dumps([scenario.to_dict(), skip_infeasible], sort_keys=True, default=str)
+    _axes(scenario.sweep)  # checks the keys and counts the points first: the key below needs string keys
+    try:
+        key = json.dumps([scenario.to_dict(), skip_infeasible], sort_keys=True, default=str)
+    except (TypeError, ValueError):  # mapping keys of mixed types somewhere in the values: not cached
+        return _expand(scenario, skip_infeasible)
     if key not in _EXPANDED:
         _EXPANDED.clear()
         _EXPANDED[key] = _expand(scenario, skip_infeasible)
@@ -405,8 +488,9 @@ def _named_sections(path, value):
     if not value:
         raise ScenarioError(path, value, "must name at least one entry")
     for key, cfg in value.items():
-        if not isinstance(key, str) or not NAME_PATTERN.match(key) or "__" in key:
-            raise ScenarioError(f"{path}.{key}", _MISSING, "is not a valid name (letters, digits, '_', '-', '.'; no '__')")
+        if not isinstance(key, str) or not NAME_PATTERN.fullmatch(key) or "__" in key:
+            raise ScenarioError(f"{path}.{key!r}", _MISSING, "is not a valid name (letters, digits, '_', '-', '.'; no '__')")
+        check_name(f"{path} name", key)
         cfg = _mapping(f"{path}.{key}", cfg)
         if "kind" not in cfg:
             raise ScenarioError(f"{path}.{key}.kind", _MISSING, "is required")
@@ -493,6 +577,9 @@ def _validate_sampler_names(value):
             if key != "kind" and key not in parameters:
                 raise ScenarioError(f"samplers.{name}.{key}", _MISSING,
                                     f"unknown parameter for sampler {kind}{_did_you_mean(key, parameters)}")
+        for key, default in parameters.items():
+            if default is samplers.REQUIRED and key not in cfg:
+                raise ScenarioError(f"samplers.{name}.{key}", _MISSING, f"is required by sampler {kind} (no default)")
         resolved[name] = {"kind": kind, **parameters, **{k: v for k, v in cfg.items() if k != "kind"}}
     return resolved
 
@@ -516,9 +603,14 @@ def sampler_for(sampler_config, x, labels, batch_size, seed):
     return build_sampler(sampler_config, labels, batch_size, seed, features)
 
 
-def batch_stream(sampler_config, x, labels, batch_size, seed, n_batches):
-    """`n_batches` index batches of `sampler_for(...)`: an (n_batches, batch_size) array."""
-    return sampler_for(sampler_config, x, labels, batch_size, seed).batches(n_batches)
+def batch_stream(sampler_config, x, labels, batch_size, seed, n_batches, name=None):
+    """`n_batches` index batches of `sampler_for(...)`: an (n_batches, batch_size) int64 array, checked
+    (`harness.plugin_checks.checked_batches`: a plugin's wrong shape or out-of-range index is one line naming
+    the sampler, `name` or else its kind)."""
+    from harness.plugin_checks import checked_batches
+
+    sampler = sampler_for(sampler_config, x, labels, batch_size, seed)
+    return checked_batches(sampler, n_batches, len(labels), name or sampler_config["kind"])
 
 
 def test_examples(analysis, dataset):
@@ -533,6 +625,9 @@ def check_samplers(scenario, dataset):
 
     n_test = test_examples(scenario.analysis, dataset)
     if n_test < scenario.training["batch_size"]:
+        if scenario.analysis["eval_examples"] is None or len(dataset.y_test) < scenario.training["batch_size"]:
+            raise ScenarioError("training.batch_size", scenario.training["batch_size"],
+                                f"is larger than the {len(dataset.y_test)} test examples of {dataset.name}")
         raise ScenarioError("analysis.eval_examples", n_test,
                             f"is fewer test examples than one batch of training.batch_size {scenario.training['batch_size']}")
     for name, cfg in scenario.samplers.items():
@@ -551,4 +646,8 @@ def check_samplers(scenario, dataset):
                 if split == "test":
                     reason += " (in the test split)"
                 raise ScenarioError(path, error.value, f"{reason} ({dataset.name})") from None
+            except (Exception, SystemExit) as error:  # noqa: BLE001 - a plugin's own failure, named in one line
+                from harness.plugin_checks import describe_error
+
+                raise ScenarioError(f"samplers.{name}", cfg["kind"], f"could not be built: {describe_error(error)}") from None
     return scenario.samplers

@@ -13,10 +13,13 @@ so the scenario module can use it without an import circle.
 
 import copy
 import itertools
+import json
+import math
 
 from harness.errors import MISSING as _MISSING
 from harness.errors import ScenarioError
 from harness.errors import did_you_mean as _did_you_mean
+from harness.limits import MAX_SWEEP_POINTS
 
 
 def _axes(sweep):
@@ -29,15 +32,47 @@ def _axes(sweep):
         raise ScenarioError(f"sweep.zip.{path}", _MISSING, "is also swept outside zip")
     for path, values in [*plain.items(), *zipped.items()]:
         where = f"sweep.zip.{path}" if path in zipped else f"sweep.{path}"
+        if not isinstance(path, str) or not path:
+            raise ScenarioError(f"sweep.{'zip.' if path in zipped else ''}{path!r}", _MISSING,
+                                "is not a field path (a string such as training.batch_size)")
         if not isinstance(values, list) or not values:
             raise ScenarioError(where, values, "must be a non-empty list of values")
+        if path not in zipped:
+            _check_distinct(where, values)
     lengths = {len(v) for v in zipped.values()}
     if len(lengths) > 1:
         raise ScenarioError("sweep.zip", {k: len(v) for k, v in zipped.items()}, "lists must have equal lengths")
+    if len(lengths) == 1:  # zipped lists may repeat a value, but not a whole row
+        _check_distinct("sweep.zip", [list(row) for row in zip(*zipped.values())])
+    n_points = math.prod(len(v) for v in plain.values()) * (lengths.pop() if lengths else 1)
+    if n_points > MAX_SWEEP_POINTS:
+        raise ScenarioError("sweep", n_points, f"points exceed the limit of {MAX_SWEEP_POINTS:,} per scenario")
     paths = list(plain) + list(zipped)
     zipped_rows = list(zip(*zipped.values())) if zipped else [()]
     rows = [tuple(p) + tuple(z) for p in itertools.product(*plain.values()) for z in zipped_rows]
     return paths, rows
+
+
+def _check_distinct(where, values):
+    """A value given twice would run one point twice and count its result as two."""
+    seen = set()
+    for value in values:
+        try:
+            key = json.dumps(_numbers_as_floats(value), sort_keys=True, default=repr)
+        except (TypeError, ValueError):  # keys of mixed types: compare by repr
+            key = repr(value)
+        if key in seen:
+            raise ScenarioError(where, value, "is repeated (each swept value may appear once)")
+        seen.add(key)
+
+
+def _numbers_as_floats(value):
+    """1 and 1.0 set a float field to the same value."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, list):
+        return [_numbers_as_floats(v) for v in value]
+    return value
 
 
 def _set_path(tree, path, value):

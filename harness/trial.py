@@ -11,6 +11,7 @@ import concurrent.futures
 import functools
 import json
 import os
+import re
 import time
 import traceback
 
@@ -19,6 +20,7 @@ import numpy as np
 from harness import data as data_sources
 from harness.coverage import cover_every_example
 from harness.metrics import FINAL, produced
+from harness.plugin_checks import checked_batches
 from harness.rundir import DIVERGED, OK, TrialResult
 from harness.scenario import batch_stream, config_hash, sampler_for, test_examples
 from harness.stats import pack_correct
@@ -35,7 +37,36 @@ def trial_id(config):
     parts = [config["sampler"], config["normalizer"], f"s{config['seed']}"]
     for path, value in sorted(config.get("point", {}).items()):
         parts.append(f"{path.split('.')[-1]}={value}")
-    return "__".join(str(p) for p in parts).replace("/", "-")
+    readable = "__".join(str(p) for p in parts)
+    return unique_file_name(readable, config.get("point", {}))
+
+
+_SAFE_ID = re.compile(r"[^A-Za-z0-9_.=+-]")
+
+
+def unique_file_name(readable, point):
+    """`readable` as a file name that identifies the sweep point: kept as it is when that is safe and unique;
+    otherwise (a '/', NUL or other character a file name cannot hold, a '__' or a string that reads as a
+    number inside a value, or a name too long for the file system) shortened, sanitised and given a short hash
+    of the point, so two points never share a file."""
+    from harness.limits import MAX_ID_LENGTH
+
+    safe = _SAFE_ID.sub("-", readable)
+    ambiguous = any(isinstance(v, str) and ("__" in v or not _reads_as_itself(v)) for v in point.values())
+    if safe == readable and len(safe) <= MAX_ID_LENGTH and not ambiguous:
+        return readable
+    digest = config_hash(sorted(point.items()) if point else readable)[:8]
+    return f"{safe[:MAX_ID_LENGTH - 10]}~{digest}"
+
+
+def _reads_as_itself(text):
+    """Whether a swept string would print like no other YAML value (`1`, `true`, `null` print like numbers...)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text) == text
+    except yaml.YAMLError:
+        return True
 
 
 def make_trial_config(scenario, sampler, normalizer, seed, point=None):
@@ -244,12 +275,13 @@ def run_trial(config, on_step=None):
     batch_size, steps = training["batch_size"], training["steps"]
     set_determinism(seed)
     dataset = load_dataset(config["data"])
-    stream = batch_stream(config["sampler_config"], dataset.x_train, dataset.y_train, batch_size, seed, steps)
+    name = config["sampler"]
+    stream = batch_stream(config["sampler_config"], dataset.x_train, dataset.y_train, batch_size, seed, steps, name)
     n_test = test_examples(analysis, dataset)
     test_batches = max(n_test // batch_size, 1)
     test_x, test_y = dataset.x_test[:n_test], dataset.y_test[:n_test]
     test_sampler = sampler_for(config["sampler_config"], test_x, test_y, batch_size, seed + TEST_SAMPLER_SEED_OFFSET)
-    sampler_batches = test_sampler.batches(test_batches)
+    sampler_batches = checked_batches(test_sampler, test_batches, n_test, name)
     # the batch-statistics modes score every test example: missing ones are padded in from the same sampler
     sampler_test, sampler_weights = cover_every_example(sampler_batches, test_sampler, test_y)
     iid_sampler = sampler_for({"kind": "iid"}, None, test_y, batch_size, seed + TEST_SAMPLER_SEED_OFFSET)

@@ -14,6 +14,7 @@ initial values.
 """
 
 import importlib
+import inspect
 import json
 import os
 import sys
@@ -63,10 +64,17 @@ def load_factory(target):
         raise UsageError(f"expected MODULE:ATTR, got {target!r}")
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
+    from harness.tfsetup import import_tensorflow
+
+    import_tensorflow()  # first, silenced: the user's module may import TensorFlow or Keras itself
     try:
         obj = importlib.import_module(module_name)
     except ImportError as error:
         raise UsageError(f"cannot import module {module_name!r}: {error}") from None
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - the user's module failed while importing
+        where = f" (line {error.lineno})" if isinstance(error, SyntaxError) and error.lineno else ""
+        raise UsageError(f"cannot import module {module_name!r}: {type(error).__name__}{where}: "
+                         f"{_first_line(error)}") from None
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise UsageError(f"module {module_name!r} has no attribute {attr!r}")
@@ -78,11 +86,12 @@ def load_factory(target):
 
     if isinstance(obj, type) and not issubclass(obj, keras.layers.Layer):
         raise UsageError(f"{target} is a class but not a keras.layers.Layer")
-    if not callable(obj):
+    if not callable(obj) or inspect.isbuiltin(obj) or (isinstance(obj, type) and obj.__module__ == "builtins"):
+        # a built-in (os:abort, sys:exit) is never a layer factory, and calling one may end this process
         raise UsageError(f"{target} is neither a layer class nor a zero-argument factory")
     try:
         sample = obj()
-    except Exception as error:  # the user's factory: any failure is a usage problem
+    except (Exception, SystemExit) as error:  # the user's factory: any failure (sys.exit too) is a usage problem
         raise UsageError(f"calling {target}() failed: {type(error).__name__}: {_first_line(error)}") from None
     if not isinstance(sample, keras.layers.Layer):
         raise UsageError(f"{target}() returned {type(sample).__name__}, not a keras.layers.Layer")
@@ -427,7 +436,7 @@ class Verifier:
         for name in checks or CHECKS:
             try:
                 passed, reason = getattr(self, f"check_{name}")()
-            except Exception as error:  # a crashing layer fails the check, with the reason
+            except (Exception, SystemExit) as error:  # a crashing layer (sys.exit too) fails the check
                 passed, reason = False, f"raised {type(error).__name__}: {_first_line(error)}"
             rows.append({"check": name, "passed": bool(passed), "reason": reason})
         return rows

@@ -18,10 +18,36 @@ def add_arguments(parser):
                              "needs playwright and a Chromium (see the README)")
 
 
+def _check_out(out):
+    """--out names a file to write: not a folder, and not under a file (other failures: one line from the CLI)."""
+    import os
+
+    from harness.errors import UsageError
+
+    if out is None:
+        return
+    if os.path.isdir(out):
+        raise UsageError(f"--out: {out!r} is a folder; give the HTML file to write (e.g. {os.path.join(out, 'index.html')!r})")
+    parent = os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UsageError(f"--out: {out!r} lies under {parent!r}, which is a file, not a folder")
+
+
 def main(args):
     from harness.report import write_report
 
-    out = write_report(args.run_dir, out=args.out, compare_dir=args.other_run_dir)
+    _check_out(args.out)
+    try:
+        out = write_report(args.run_dir, out=args.out, compare_dir=args.other_run_dir)
+    except OSError as error:
+        if error.filename is not None:
+            raise
+        from harness.errors import UsageError
+
+        target = args.out or f"the report in {args.run_dir}"
+        raise UsageError(f"{target}: cannot be written ({error.strerror or error})") from None
     print(f"report: {out}")
     if args.screenshot:
         from harness.report.screenshot import screenshot_report

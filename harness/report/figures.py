@@ -122,8 +122,12 @@ def _grouped_bars(ax, groups, data, colours, stats_for, width=0.8):
     for i, norm in enumerate(norms):
         stats = [stats_for(g, norm) for g in groups]
         means = [s["mean"] for s in stats]
-        ax.bar(x - width / 2 + bar * (i + 0.5), means, bar, color=colours[norm], label=norm,
+        positions = x - width / 2 + bar * (i + 0.5)
+        ax.bar(positions, means, bar, color=colours[norm], label=norm,
                yerr=_ci_err(stats), capsize=2, error_kw={"elinewidth": 0.8})
+        zero = [p for p, m in zip(positions, means) if m == 0]  # a zero-height bar is invisible: mark it
+        if zero:
+            ax.plot(zero, [0.0] * len(zero), "_", color=colours[norm], markersize=10, markeredgewidth=2)
     ax.set_xticks(x)
     return x
 

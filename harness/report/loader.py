@@ -98,6 +98,13 @@ def _read_csv(run, name):
     missing = [c for c in rundir.REQUIRED_COLUMNS[name] if c not in frame.columns]
     if missing:
         raise UsageError(f"{path}: missing column(s) {', '.join(missing)}")
+    for column in rundir.NUMERIC_COLUMNS.get(name, ()):
+        if column in frame.columns and len(frame) and not pd.api.types.is_numeric_dtype(frame[column]):
+            bad = pd.to_numeric(frame[column], errors="coerce").isna() & frame[column].notna()
+            if bad.any():
+                raise UsageError(f"{path}: column {column} holds non-numbers "
+                                 f"(row {int(bad.to_numpy().argmax()) + 2}: {frame[column][bad].iloc[0]!r})")
+            frame[column] = pd.to_numeric(frame[column])
     return frame
 
 
@@ -117,7 +124,10 @@ def load_run(run_dir):
     summary_csv = rundir.table_file("summary")
     if not (run / rundir.SCENARIO).is_file() or not (run / summary_csv).is_file():
         raise UsageError(f"{run}: not a run directory (needs {rundir.SCENARIO} and {summary_csv})")
-    scenario_text = (run / rundir.SCENARIO).read_text(encoding="utf-8")
+    try:
+        scenario_text = (run / rundir.SCENARIO).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{run / rundir.SCENARIO}: not a text file (not UTF-8)") from None
     try:
         scenario = yaml.safe_load(scenario_text) or {}
     except yaml.YAMLError as error:
@@ -128,8 +138,10 @@ def load_run(run_dir):
     if (run / rundir.PROVENANCE).is_file():
         try:
             provenance = json.loads((run / rundir.PROVENANCE).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise UsageError(f"{run / rundir.PROVENANCE}: not valid JSON ({error})") from None
+        except ValueError as error:  # not JSON, or not UTF-8
+            raise UsageError(f"{run / rundir.PROVENANCE}: not valid JSON ({str(error).splitlines()[0]})") from None
+        if not isinstance(provenance, dict):
+            raise UsageError(f"{run / rundir.PROVENANCE}: expected a JSON object, got {type(provenance).__name__}")
     tables = {name: _read_csv(run, name) for name in rundir.TABLES}
 
     sweep_vars = [c for c in tables["summary"].columns if c not in rundir.TABLES["summary"]]

@@ -137,7 +137,7 @@ def _provenance(data):
     items = [("command", prov.get("command")), ("started", prov.get("started")),
              ("finished", prov.get("finished")), ("git commit", prov.get("git_commit") or "none recorded"),
              ("hostname", prov.get("hostname")),
-             ("device", " / ".join(str(device[k]) for k in ("type", "name", "cpu_model") if device.get(k))),
+             ("device", " / ".join(dict.fromkeys(str(device[k]) for k in ("type", "name", "cpu_model") if device.get(k)))),
              ("CPU instruction set", _cpu_flags(prov))]
     items += [(f"{k} version", v) for k, v in versions.items()]
     return [(k, "" if v is None else str(v)) for k, v in items]
@@ -259,6 +259,10 @@ def build_compare_context(run_a, run_b):
             f"cannot compare {run_a.path} and {run_b.path}: different scenario shapes (samplers "
             f"{sorted(run_a.samplers)} vs {sorted(run_b.samplers)}, normalizers "
             f"{sorted(run_a.normalizers)} vs {sorted(run_b.normalizers)})")
+    if set(run_a.sweep_vars) != set(run_b.sweep_vars):
+        raise UsageError(
+            f"cannot compare {run_a.path} and {run_b.path}: different sweeps ({', '.join(run_a.sweep_vars) or 'none'} "
+            f"vs {', '.join(run_b.sweep_vars) or 'none'}); pooling sweep points would count them as seeds")
     point, _ = hl.headline_point(run_a)
     a, b = restrict(run_a, point), restrict(run_b, point)
     rows = _compare_rows(a, b)
@@ -278,7 +282,7 @@ def build_compare_context(run_a, run_b):
     diff = list(difflib.unified_diff(run_a.scenario_text.splitlines(), run_b.scenario_text.splitlines(),
                                      f"A: {label_a}/scenario.yaml", f"B: {label_b}/scenario.yaml", lineterm=""))
     return {
-        "title": f"Comparison: {run_a.name} (A) vs {run_b.name} (B)",
+        "title": f"Comparison: {run_a.name} (A) vs {run_b.name} (B)" + _changed_fields(run_a.scenario, run_b.scenario),
         "a": {"name": run_a.name, "description": run_a.description, "path": str(run_a.path), "label": label_a,
               "headline": hl.headline(a, {}), "provenance": _provenance(run_a), "bad_trials": _bad_trials(run_a)},
         "b": {"name": run_b.name, "description": run_b.description, "path": str(run_b.path), "label": label_b,
@@ -286,6 +290,24 @@ def build_compare_context(run_a, run_b):
         "point": hl.point_label(point), "sentences": sentences, "rows": rows, "scenario_diff": diff,
         "figures": _clean([figs.compare_figure(a, b, label_a, label_b), figs.compare_curves_figure(a, b)]),
     }
+
+
+def _changed_fields(a, b, limit=3):
+    """`: <field>, <field> differ` naming the scenario fields that differ between two runs (or nothing)."""
+    def flat(tree, prefix=""):
+        if isinstance(tree, dict):
+            out = {}
+            for key, value in tree.items():
+                out.update(flat(value, f"{prefix}{key}."))
+            return out
+        return {prefix[:-1]: tree}
+
+    fa, fb = flat(a), flat(b)
+    changed = [k for k in sorted(set(fa) | set(fb), key=str) if k != "name" and fa.get(k) != fb.get(k)]
+    if not changed:
+        return ""
+    shown = ", ".join(changed[:limit]) + (f" and {len(changed) - limit} more" if len(changed) > limit else "")
+    return f": {shown} {'differs' if len(changed) == 1 else 'differ'}"
 
 
 def _write_atomic(path, text):
