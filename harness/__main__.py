@@ -1,6 +1,6 @@
 """`python -m harness ...`."""
 
-from harness.cli import run_cli
+from harness.commands.cli import run_cli
 
 if __name__ == "__main__":
     run_cli()

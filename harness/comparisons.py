@@ -65,7 +65,7 @@ def _key(sampler, normalizer, seed, point_values):
 def correctness_from_results(results, sweep_vars):
     """{(sampler, normalizer, seed, point values as text): bool array} from trial results that carry
     `correct` (trials run before it was recorded, or that failed, are left out)."""
-    from harness.tables import _cell
+    from harness.analysis.tables import _cell
 
     found = {}
     for result in results:

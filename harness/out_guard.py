@@ -9,7 +9,7 @@ existed is recognised by its trials/ folder and provenance.json).
 import os
 
 from harness.errors import UsageError
-from harness.rundir import MARKER, PROVENANCE, TRIALS
+from harness.run.rundir import MARKER, PROVENANCE, TRIALS
 
 
 def claim(out_dir):

@@ -5,7 +5,7 @@ import pytest
 
 import keras  # noqa: E402
 
-from harness.analysis import Analyzer  # noqa: E402
+from harness.analysis.analyzer import Analyzer  # noqa: E402
 from harness.data import Dataset  # noqa: E402
 from harness.norms import build_normalizer  # noqa: E402
 
@@ -340,9 +340,9 @@ def test_evaluate_gives_the_separate_metrics_in_one_call():
 
 
 def test_every_metric_the_analyzer_gives_is_described_and_in_its_range():
-    """The metric table (harness.metrics) names every number the analyzer returns, where it is produced,
+    """The metric table (harness.analysis.metrics) names every number the analyzer returns, where it is produced,
     and a range the values respect: the trial, the tables and the report rely on it."""
-    from harness.metrics import CURVE, FINAL, LAYER, METRICS, bounds
+    from harness.analysis.metrics import CURVE, FINAL, LAYER, METRICS, bounds
 
     model, _ = tiny_model("batchrenorm", r_max=1.5, d_max=0.5)
     data = make_dataset()

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from harness import bench_executors, bench_run, xla
-from harness.runner import plan
+from harness.bench import executors as bench_executors, run as bench_run
+from harness import xla
+from harness.run.runner import plan
 from harness.scenario import validate
 
 

@@ -10,7 +10,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from fake_run import write_fake_run
-from harness import comparisons, runner, stats
+from harness import comparisons, stats
+from harness.run import runner
 from harness.report import headline as hl
 from harness.report import write_report
 from harness.report.loader import load_run

@@ -12,7 +12,8 @@ import yaml
 from scipy import stats as scipy_stats
 
 from fake_run import write_fake_run
-from harness import comparisons, runner
+from harness import comparisons
+from harness.run import runner
 from harness.report import headline as hl
 from harness.report import write_report
 from harness.report.loader import load_run

@@ -7,8 +7,8 @@ import sys
 import pandas as pd
 import pytest
 
-from harness import runner
-from harness.executors import LocalExecutor, ProcessExecutor, RayExecutor
+from harness.run import runner
+from harness.run.executors import LocalExecutor, ProcessExecutor, RayExecutor
 from harness.scenario import validate
 from tests.conftest import finished_trials, start_run_until
 
@@ -78,7 +78,7 @@ def test_memory_stays_flat_over_fifty_trials(tiny_scenario, tmp_path):
 
     configs = runner.plan(scenario)
     assert len(configs) == 50
-    from harness.executors import LocalExecutor
+    from harness.run.executors import LocalExecutor
 
     results = LocalExecutor().run(configs)
     for _ in range(5):  # warm-up: TensorFlow's caches and allocators settle

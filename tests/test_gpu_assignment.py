@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from harness.executors import gpu_assignment, visible_gpus
+from harness.run.executors import gpu_assignment, visible_gpus
 from tests.conftest import harness_env
 
 
@@ -52,7 +52,7 @@ def test_worker_sees_its_device_before_tensorflow():
 
 def test_process_executor_starts_each_worker_on_its_gpu():
     """Two GPUs named (none exist here; TensorFlow then runs on the CPU): each worker process sees one."""
-    from harness.executors import ProcessExecutor
+    from harness.run.executors import ProcessExecutor
 
     executor = ProcessExecutor(gpus=["0", "1"], workers_per_gpu=1)
     try:

@@ -2,7 +2,7 @@
 deleted and unknown keys, huge numbers, odd strings, odd YAML), each must be accepted (exit 0) or refused in one
 line (exit 2): never a traceback, never over the time and memory budget, nothing created.
 
-Run in this process through harness.cli.main for speed (one subprocess sanity case is in
+Run in this process through harness.commands.cli.main for speed (one subprocess sanity case is in
 test_hardening_validate.py). The mutator is seeded: a failure names its case, which reproduces exactly.
 """
 

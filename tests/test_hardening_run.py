@@ -133,7 +133,7 @@ def test_disk_full_at_a_trial_file_is_one_line(tmp_path, monkeypatch):
 
 
 def test_damaged_trial_files_and_scenario_copy_count_as_not_finished(tmp_path):
-    from harness.rundir import RunDir
+    from harness.run.rundir import RunDir
 
     run_dir = RunDir(str(tmp_path))
     config = {"id": "t", "hash": "h"}

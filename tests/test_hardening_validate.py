@@ -212,7 +212,7 @@ def test_yaml_tags_that_would_run_code_are_refused(tmp_path):
 
 
 def test_smoke_trains_the_smoke_budget_when_the_sweep_sets_steps(tmp_path):
-    from harness.runner import plan
+    from harness.run.runner import plan
     from harness.scenario import validate
 
     scenario = validate(tiny(training__steps=200, sweep={"training.steps": [100, 200, 400]})).smoke()
@@ -226,7 +226,7 @@ def test_smoke_trains_the_smoke_budget_when_the_sweep_sets_steps(tmp_path):
 # ------------------------------------------------------------------ trial ids
 
 def test_trial_ids_are_unique_file_names():
-    from harness.trial import trial_id
+    from harness.run.trial import trial_id
 
     def ident(point):
         return trial_id({"sampler": "iid", "normalizer": "bn", "seed": 0, "point": point})

@@ -8,7 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from harness import bench_layers
+from harness.bench import layers as bench_layers
 
 
 def test_bench_layers_json(capsys):
@@ -50,7 +50,7 @@ def test_bench_models_share_architecture():
 def test_bench_xla_json_reports_both_modes_and_paired_speedups(capsys):
     import statistics
 
-    from harness import bench_xla
+    from harness.bench import xla as bench_xla
 
     parser = argparse.ArgumentParser()
     bench_xla.add_arguments(parser)

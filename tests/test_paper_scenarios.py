@@ -62,7 +62,7 @@ def test_every_paper_scenario_validates(data_folder):
 
 
 def test_cifar10_recipe_runs_offline_and_reruns_identically(data_folder, tmp_path):
-    from harness.runner import run
+    from harness.run.runner import run
 
     scenario = _paper("cifar10_resnet20_bn_brn.yaml", data_folder, sampler=None if FULL else "iid")
     training = scenario.training
@@ -90,7 +90,7 @@ CUTS = {  # (normalizer, sampler, sweep point): the trial that shows what the sc
 
 @pytest.mark.parametrize("name", sorted(CUTS))
 def test_paper_scenario_runs_at_smoke(name, data_folder, tmp_path):
-    from harness.runner import run
+    from harness.run.runner import run
 
     scenario = _paper(name, data_folder) if FULL else _paper(name, data_folder, *CUTS[name])
     results = run(scenario, str(tmp_path / "out"), quiet=True, report=False)

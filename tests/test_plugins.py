@@ -84,7 +84,7 @@ def _check_paired(out, normalizers):
 
 # ---------------------------------------------------------------------------------------- normalizers
 def test_listing_shows_the_installed_plugin(site, monkeypatch, capsys):
-    from harness.cli import main
+    from harness.commands.cli import main
 
     monkeypatch.syspath_prepend(site)
     assert main(["normalizers"]) == 0
@@ -264,7 +264,7 @@ def _fresh_call(kind, x):
 
 # --------------------------------------------------------------------------------------------- pairing
 def test_unpaired_runs_report_no_differences():
-    from harness import tables
+    from harness.analysis import tables
 
     trials = pd.DataFrame({"sampler": ["a", "a", "a", "a"], "normalizer": ["bn", "x", "bn", "x"],
                            "seed": [0, 0, 1, 1], "status": "ok", "diverged_step": None, "error": None,

@@ -174,7 +174,7 @@ def test_adamw_and_mixed_precision_build():
 
 def test_mixed_precision_trial_trains_and_is_analysed(tiny_scenario, tmp_path):
     """float16 compute with loss scaling: the trial finishes with finite losses and every metric."""
-    from harness.runner import run
+    from harness.run.runner import run
 
     tiny_scenario["training"]["mixed_precision"] = True
     tiny_scenario["model"] = {"name": "convnet", "widths": [8]}

@@ -15,7 +15,8 @@ from scipy import stats as scipy_stats
 import fake_run
 from fake_run import DIVERGED, HOSTILE, write_fake_run
 from harness.errors import UsageError
-from harness.report import cli, write_report
+from harness.commands import report as cli
+from harness.report import write_report
 from harness.report import headline as hl
 from harness.report.loader import load_run
 from harness.report.render import SECTIONS

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from harness import runner
+from harness.run import runner
 from harness.scenario import validate
 from tests.conftest import finished_trials, harness_env, start_run_until
 
@@ -39,14 +39,14 @@ def test_normalizers_start_from_identical_weights_and_see_identical_batches():
             for a, b in zip(values, weights["batchnorm"]):
                 np.testing.assert_array_equal(a, b)
     # the batch stream depends on sampler and seed only
-    from harness.trial import make_trial_config
+    from harness.run.trial import make_trial_config
 
     scenario = validate(_base())
     configs = [make_trial_config(scenario, "one_class", n, 0) for n in scenario.normalizers]
     streams = []
     for config in configs:
         from harness.scenario import build_sampler
-        from harness.trial import load_dataset
+        from harness.run.trial import load_dataset
 
         labels = load_dataset(config["data"]).y_train
         streams.append(build_sampler(config["sampler_config"], labels, 8, config["seed"]).batches(20))
@@ -89,7 +89,7 @@ def test_run_writes_tidy_tables_and_is_deterministic(tiny_scenario, tmp_path):
 
 
 def test_reused_workbench_gives_the_same_numbers_as_a_fresh_one(tiny_scenario):
-    from harness import trial
+    from harness.run import trial
 
     configs = runner.plan(validate(tiny_scenario))
     first, second = configs[0], configs[2]  # same normalizer, different seed

@@ -347,7 +347,7 @@ def test_plugin_through_a_real_entry_point(plugin_dir):
     with pytest.raises(SamplerParameterError, match="could not be loaded"):
         samplers.get("broken")
     # the listing command shows the plugin and survives the broken one
-    text = run_command("harness.samplers_cmd", [])
+    text = run_command("harness.commands.samplers", [])
     assert "alternating" in text and "Batches alternate between even and odd" in text
     assert "stride = 1" in text and "broken" in text
 
@@ -462,23 +462,23 @@ def run_command(module_name, argv):
 
 
 def test_samplers_command_lists_every_sampler_with_parameters():
-    text = run_command("harness.samplers_cmd", [])
+    text = run_command("harness.commands.samplers", [])
     for name in BUILTINS:
         assert f"\n{name}  (" in "\n" + text
     assert "classes_per_batch = 2" in text and "strictness = 0.5" in text and "alpha = 1.0" in text
-    entries = json.loads(run_command("harness.samplers_cmd", ["--json"]))
+    entries = json.loads(run_command("harness.commands.samplers", ["--json"]))
     by_name = {e["name"]: e for e in entries}
     assert by_name["sticky"]["parameters"] == {"p": 0.9, "classes_per_batch": 2, "replace": False}
     from harness.errors import UsageError
 
     with pytest.raises(UsageError, match="available: iid"):
-        run_command("harness.samplers_cmd", ["nope"])
+        run_command("harness.commands.samplers", ["nope"])
 
 
 def test_bench_command_runs_and_reports_every_builtin():
-    out = json.loads(run_command("harness.bench_samplers",
+    out = json.loads(run_command("harness.bench.samplers",
                                  ["--json", "--labels", "5000", "--seconds", "0.01", "--chunk", "8"]))
     assert [r["sampler"] for r in out["results"]] == BUILTINS[:2] + BUILTINS[1:]  # + a variant
     assert all(r["indices_per_s"] > 0 for r in out["results"])
-    text = run_command("harness.bench_samplers", ["--labels", "5000", "--seconds", "0.01"])
+    text = run_command("harness.bench.samplers", ["--labels", "5000", "--seconds", "0.01"])
     assert "class_correlated" in text and "M indices/s" in text

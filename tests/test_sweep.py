@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from harness import runner
+from harness.run import runner
 from harness.scenario import ScenarioError, validate
 from harness.scenario import expand
 

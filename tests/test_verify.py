@@ -13,7 +13,7 @@ import keras
 import pytest
 
 import broken_layers
-from harness import verify
+from harness.commands import verify
 from harness.errors import UsageError
 from harness.norms import BatchRenormalization
 
@@ -108,7 +108,7 @@ def test_cli_exit_codes_and_one_line_errors():
 
 
 def test_cli_runs_the_verifier_with_exit_0(capsys):
-    from harness.cli import main
+    from harness.commands.cli import main
 
     assert main(["verify", "harness.norms:BatchRenormalization"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("PASS", "FAIL"))]

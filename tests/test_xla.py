@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import runner, xla
+from harness.run import runner
+from harness import xla
 from harness.scenario import ScenarioError, validate
 from tests.conftest import harness_env
 
@@ -90,7 +91,7 @@ def _straight_through_model(seed):
 def test_a_layer_xla_cannot_compile_falls_back_to_tf_function_with_one_warning(capfd):
     import keras
 
-    from harness.trial import make_train_chunk
+    from harness.run.trial import make_train_chunk
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 4)).astype(np.float32), rng.integers(0, 3, size=40)

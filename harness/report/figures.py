@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.metrics import METRICS, accuracy_modes, axis_label, display_scale
+from harness.analysis.metrics import METRICS, accuracy_modes, axis_label, display_scale
 from harness.report import headline as hl
 from harness.report.loader import ACCURACY_METRICS
 from harness.stats import mean_ci

@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from harness import rundir
+from harness.run import rundir
 from harness.errors import UsageError
-from harness.metrics import accuracy_modes
+from harness.analysis.metrics import accuracy_modes
 from harness.scenario import default_iid_control, default_reference
 
 TRIAL_KEYS = rundir.ID_COLUMNS
@@ -166,7 +166,7 @@ def load_run(run_dir):
         {s: {"kind": data.sampler_kinds[s]} for s in data.samplers})
     data.reference = analysis["reference"] if "reference" in analysis else default_reference(
         {n: {"kind": data.normalizer_kinds[n]} for n in data.normalizers})
-    from harness.tables import unpaired_message
+    from harness.analysis.tables import unpaired_message
 
     data.unpaired = unpaired_message(data.trials)
     if data.unpaired is not None:

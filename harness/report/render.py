@@ -12,7 +12,7 @@ import tempfile
 import typing
 from pathlib import Path
 
-from harness import rundir
+from harness.run import rundir
 from harness.comparisons import established, family_description
 from harness.errors import UsageError
 from harness.report import figures as figs

@@ -1,6 +1,6 @@
 """The scenario runner: plan trials, skip finished ones, run the rest, write tables and the report.
 
-The run directory (`harness.rundir`) is the only state. Each finished trial is one JSON file,
+The run directory (`harness.run.rundir`) is the only state. Each finished trial is one JSON file,
 written atomically by this process alone (executors only return results), so a
 killed run loses at most the trials in flight and the next `run` resumes.
 """
@@ -13,13 +13,13 @@ import subprocess
 import sys
 import time
 
-from harness import rundir
+from harness.run import rundir
 
 
 def plan(scenario, skip_infeasible=False):
     """Every trial of the scenario: sweep points x samplers x normalizers x seeds, paired by seed."""
     from harness.scenario import expand
-    from harness.trial import make_trial_config
+    from harness.run.trial import make_trial_config
 
     configs = []
     for point, point_scenario in expand(scenario, skip_infeasible):
@@ -72,9 +72,9 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
     import pandas as pd
 
     import samplers.metrics
-    from harness.plugin_checks import checked_batches
+    from harness.plugin_output import checked_batches
     from harness.scenario import expand, sampler_for
-    from harness.trial import load_dataset
+    from harness.run.trial import load_dataset
 
     composition, noniid = [], []
     for point, point_scenario in expand(scenario, skip_infeasible):
@@ -102,7 +102,7 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
 
 def write_tables(scenario, out_dir, results):
     """The tidy CSV files and summary.md from all trial results; returns the summary text."""
-    from harness import tables
+    from harness.analysis import tables
 
     run_dir = rundir.RunDir(out_dir)
     frames = tables.trial_tables(results)
@@ -141,7 +141,7 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
 
     Returns the list of trial results, in plan order.
     """
-    from harness.executors import LocalExecutor
+    from harness.run.executors import LocalExecutor
     from harness.progress import progress_bar
 
     executor = executor or LocalExecutor()

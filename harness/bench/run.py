@@ -41,7 +41,7 @@ def training_ms_per_step(config, repeats=REPEATS):
 
     from harness.models import build_model
     from harness.scenario import batch_stream
-    from harness.trial import load_dataset, make_optimizer, workbench
+    from harness.run.trial import load_dataset, make_optimizer, workbench
 
     dataset = load_dataset(config["data"])
     batch_size, steps = config["training"]["batch_size"], config["training"]["steps"]
@@ -87,10 +87,10 @@ def main(args):
     import numpy as np
 
     from harness.tfsetup import device_info, import_tensorflow
-    from harness.validate_cmd import load_scenario
+    from harness.commands.validate import load_scenario
 
     import_tensorflow()
-    from harness import rundir, runner
+    from harness.run import rundir, runner
 
     scenario = load_scenario(args.scenario)
     if args.smoke:

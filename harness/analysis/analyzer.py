@@ -20,7 +20,7 @@ Metrics (names as in the run directory's tables):
   and for renormalizing layers the fraction of (channel, batch) pairs whose r or d hit the clip.
 - at the logits: disagreement of the argmax and mean KL(p_train || p_inference).
 
-Each of these metrics is described (when produced, label, unit, range) in `harness.metrics.METRICS`, which the
+Each of these metrics is described (when produced, label, unit, range) in `harness.analysis.metrics.METRICS`, which the
 trial, the tables and the report read: a new metric is added here and there, with its test.
 """
 
@@ -29,7 +29,7 @@ import typing
 
 import numpy as np
 
-from harness.metrics import QUANTILES
+from harness.analysis.metrics import QUANTILES
 from harness.models import normalization_layers
 CLIP_TOLERANCE = 1e-6
 INFERENCE_CHUNK = 512

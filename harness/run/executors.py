@@ -18,7 +18,7 @@ from harness.tfsetup import environment as local_environment
 
 def _run_or_record(config, on_step=None):
     """Run a trial; a trial that raises is recorded as failed instead of stopping the run."""
-    from harness.trial import failed_result, run_trial
+    from harness.run.trial import failed_result, run_trial
 
     try:
         return run_trial(config, on_step=on_step)
@@ -84,7 +84,7 @@ def _init_worker(intra_op_threads, cuda_visible_devices=None):
     from harness.tfsetup import set_threads
 
     set_threads(intra_op_threads, 1)
-    import harness.trial  # noqa: F401 - imported while the driver is still planning, not on the first trial
+    import harness.run.trial  # noqa: F401 - imported while the driver is still planning, not on the first trial
 
 
 class ProcessExecutor:
@@ -130,7 +130,7 @@ class ProcessExecutor:
             return local_environment()
 
     def run(self, configs, progress=None):
-        from harness.trial import failed_result, shape_key
+        from harness.run.trial import failed_result, shape_key
 
         self.start()
         queues = collections.OrderedDict()
@@ -224,7 +224,7 @@ class RayExecutor:
             return
         import ray
 
-        from harness.trial import failed_result
+        from harness.run.trial import failed_result
 
         if not ray.is_initialized():
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,

@@ -19,7 +19,7 @@ import yaml
 
 from harness import data as data_sources
 from harness.errors import ScenarioError
-from harness.sweep import _axes, grid
+from harness.scenario.sweep import _axes, grid
 
 
 from harness.fields import (  # noqa: F401 - Field and its helpers are also imported from here by callers
@@ -605,9 +605,9 @@ def sampler_for(sampler_config, x, labels, batch_size, seed):
 
 def batch_stream(sampler_config, x, labels, batch_size, seed, n_batches, name=None):
     """`n_batches` index batches of `sampler_for(...)`: an (n_batches, batch_size) int64 array, checked
-    (`harness.plugin_checks.checked_batches`: a plugin's wrong shape or out-of-range index is one line naming
+    (`harness.plugin_output.checked_batches`: a plugin's wrong shape or out-of-range index is one line naming
     the sampler, `name` or else its kind)."""
-    from harness.plugin_checks import checked_batches
+    from harness.plugin_output import checked_batches
 
     sampler = sampler_for(sampler_config, x, labels, batch_size, seed)
     return checked_batches(sampler, n_batches, len(labels), name or sampler_config["kind"])
@@ -647,7 +647,7 @@ def check_samplers(scenario, dataset):
                     reason += " (in the test split)"
                 raise ScenarioError(path, error.value, f"{reason} ({dataset.name})") from None
             except (Exception, SystemExit) as error:  # noqa: BLE001 - a plugin's own failure, named in one line
-                from harness.plugin_checks import describe_error
+                from harness.plugin_output import describe_error
 
                 raise ScenarioError(f"samplers.{name}", cfg["kind"], f"could not be built: {describe_error(error)}") from None
     return scenario.samplers

@@ -14,13 +14,13 @@ import sys
 from harness.errors import UsageError
 
 COMMANDS = {
-    "run": ("harness.run_cmd", "Run a scenario: train, analyse, write results and the HTML report."),
-    "validate": ("harness.validate_cmd", "Check a scenario file without running it."),
-    "report": ("harness.report.cli", "Rebuild the HTML report of a run directory (or compare two runs)."),
-    "verify": ("harness.verify", "Check that a Keras layer behaves as Batch Renormalization."),
-    "samplers": ("harness.samplers_cmd", "List the available minibatch samplers and their parameters."),
-    "normalizers": ("harness.normalizers_cmd", "List the available normalizer kinds and their parameters."),
-    "schema": ("harness.schema_cmd", "Print the JSON Schema of the scenario format (for editors)."),
+    "run": ("harness.commands.run", "Run a scenario: train, analyse, write results and the HTML report."),
+    "validate": ("harness.commands.validate", "Check a scenario file without running it."),
+    "report": ("harness.commands.report", "Rebuild the HTML report of a run directory (or compare two runs)."),
+    "verify": ("harness.commands.verify", "Check that a Keras layer behaves as Batch Renormalization."),
+    "samplers": ("harness.commands.samplers", "List the available minibatch samplers and their parameters."),
+    "normalizers": ("harness.commands.normalizers", "List the available normalizer kinds and their parameters."),
+    "schema": ("harness.commands.schema", "Print the JSON Schema of the scenario format (for editors)."),
     "bench": ("harness.bench", "Benchmarks: layers, samplers, run, executors."),
 }
 

@@ -59,8 +59,8 @@ def main(args):
     import pandas as pd
 
     from harness.errors import UsageError
-    from harness.runner import plan
-    from harness.validate_cmd import load_scenario
+    from harness.run.runner import plan
+    from harness.commands.validate import load_scenario
 
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps: {args.steps} must be >= 1")

@@ -22,7 +22,7 @@ def load_scenario(path, skip_infeasible=False):
 
 
 def main(args):
-    from harness.runner import plan
+    from harness.run.runner import plan
 
     scenario = load_scenario(args.scenario, args.skip_infeasible)
     trials = plan(scenario, args.skip_infeasible)

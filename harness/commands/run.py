@@ -4,9 +4,9 @@ import os
 import shlex
 import sys
 
-from harness import rundir
+from harness.run import rundir
 from harness.errors import UsageError
-from harness.validate_cmd import load_scenario
+from harness.commands.validate import load_scenario
 
 
 def add_arguments(parser):
@@ -53,7 +53,7 @@ def main(args):
 
     claim(out_dir)  # never a folder holding files no run wrote (the user's scenario, their pages)
 
-    from harness.executors import make_executor
+    from harness.run.executors import make_executor
     from harness.tfsetup import import_tensorflow
 
     # process workers start here and import TensorFlow; this process needs it only to train trials itself
@@ -64,7 +64,7 @@ def main(args):
         raise UsageError(f"--workers: {error}") from None
     if args.executor != "process":
         import_tensorflow(verbose=args.verbose)
-    from harness.runner import run
+    from harness.run.runner import run
 
     command = "python -m harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:

@@ -63,12 +63,12 @@ def measure(model_config, normalizer_config, steps=50, repeats=5, analysis=True)
     """ms/step of the training chunk, and ms per analyzer call, in both modes; see the module docstring."""
     import numpy as np
 
-    from harness.analysis import Analyzer
+    from harness.analysis.analyzer import Analyzer
     from harness.models import build_model
     from harness.norms.kinds import validate_normalizer_config
     from harness.scenario import build_sampler, load
     from harness.tfsetup import set_determinism
-    from harness.trial import load_dataset, make_optimizer, make_train_chunk
+    from harness.run.trial import load_dataset, make_optimizer, make_train_chunk
 
     scenario = load(os.path.join(SCENARIOS_DIR, "noniid_small.yaml"), check_feasibility=False)
     set_determinism(0)

@@ -3,7 +3,7 @@
 Each metric of a run directory's tables has one `Metric` entry here: when it is produced (`curve`: at every
 evaluation step, in curves.csv; `final`: once after training, in summary.csv; `layer`: per normalization
 layer, in layers.csv), its label and unit, the range its values can take (a verdict clips intervals to it),
-and whether higher is better. Adding a metric to `harness.analysis.Analyzer` means adding its entry here
+and whether higher is better. Adding a metric to `harness.analysis.analyzer.Analyzer` means adding its entry here
 (and its test); nothing else spells metric names out. This module imports no TensorFlow, so the report can
 read it.
 """

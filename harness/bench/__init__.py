@@ -3,7 +3,7 @@
 import importlib
 import os
 
-SCENARIOS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios")
+SCENARIOS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scenarios")
 
 BENCHMARKS = {
     "layers": "Training-step time of BN, Keras renorm and our BRN in one compiled loop.",
@@ -19,8 +19,8 @@ def add_arguments(parser):
     sub.required = True
     for name, help_text in BENCHMARKS.items():
         bench_parser = sub.add_parser(name, help=help_text, description=help_text)
-        importlib.import_module(f"harness.bench_{name}").add_arguments(bench_parser)
+        importlib.import_module(f"harness.bench.{name}").add_arguments(bench_parser)
 
 
 def main(args):
-    return importlib.import_module(f"harness.bench_{args.benchmark}").main(args)
+    return importlib.import_module(f"harness.bench.{args.benchmark}").main(args)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from harness import stats
-from harness.rundir import ID_COLUMNS, OK, VALUE_COLUMNS
+from harness.run.rundir import ID_COLUMNS, OK, VALUE_COLUMNS
 
 TRIAL_VALUES = tuple(VALUE_COLUMNS["trials"])
 

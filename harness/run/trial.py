@@ -19,9 +19,9 @@ import numpy as np
 
 from harness import data as data_sources
 from harness.coverage import cover_every_example
-from harness.metrics import FINAL, produced
-from harness.plugin_checks import checked_batches
-from harness.rundir import DIVERGED, OK, TrialResult
+from harness.analysis.metrics import FINAL, produced
+from harness.plugin_output import checked_batches
+from harness.run.rundir import DIVERGED, OK, TrialResult
 from harness.scenario import batch_stream, config_hash, sampler_for, test_examples
 from harness.stats import pack_correct
 # make_optimizer: bench_run imports it from here
@@ -194,7 +194,7 @@ class _Workbench:
     """
 
     def __init__(self, config, dataset):
-        from harness.analysis import Analyzer
+        from harness.analysis.analyzer import Analyzer
         from harness.augment import make_transform
         from harness.models import build_model, normalization_layers, seeded
 
