@@ -42,7 +42,7 @@ def test_visible_gpus_reads_cuda_visible_devices(monkeypatch):
 
 def test_worker_sees_its_device_before_tensorflow():
     """The worker initializer sets CUDA_VISIBLE_DEVICES (a process started as the executor starts one)."""
-    code = ("import os; from harness.executors import _init_worker; _init_worker(1, '3');"
+    code = ("import os; from harness.run.executors import _init_worker; _init_worker(1, '3');"
             "import sys; print(os.environ['CUDA_VISIBLE_DEVICES'], 'tensorflow' in sys.modules)")
     env = {k: v for k, v in harness_env().items() if k != "CUDA_VISIBLE_DEVICES"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

@@ -112,7 +112,8 @@ def test_normalizer_and_model_plugins_run_next_to_bn_and_brn(site, tmp_path):
     for name in normalizers:
         assert {"acc_inference", "acc_batch_iid", "acc_batch_sampler", "logit_kl"} <= metrics[name], name
     # hooks (mobn): PreciseBN and r/d rows; unknown traits (opaque): absent, not wrong
-    assert "acc_precise" in metrics["mobn"] and "acc_precise" not in metrics["opaque"]
+    for precise in ("acc_precise_iid", "acc_precise_own"):
+        assert precise in metrics["mobn"] and precise not in metrics["opaque"], precise
     layers = pd.read_csv(out / "layers.csv")
     assert set(layers["layer"]) == {1, 2}
     layer_metrics = layers.groupby("normalizer")["metric"].apply(set)
