@@ -76,7 +76,11 @@ def _discriminated(key: str, variants: dict, open_pattern: str | None = None, de
 
 
 def _data_schema() -> dict:
-    variants = {name: _fields_object(fields) for name, fields in sc.DATA_FIELDS.items()}
+    """Each source's own fields, plus the input fields every source takes (`standardize`, `augment` with its
+    own closed object of fields)."""
+    common = _fields_object(sc.DATA_INPUT_FIELDS)["properties"]
+    common["augment"] = {**common["augment"], **_fields_object(sc.AUGMENT_FIELDS)}
+    variants = {name: _fields_object({**fields}, extra=common) for name, fields in sc.DATA_FIELDS.items()}
     return _discriminated("name", variants, description="The dataset: a built-in source and its options.")
 
 
@@ -177,6 +181,8 @@ def scenario_schema(plugins: bool = True) -> dict:
         "analysis": _fields_object(sc.ANALYSIS_FIELDS, description="What the analyzer measures, and when."),
         "sweep": {"type": ["object", "null"], "description": "Dotted field paths mapped to lists of values "
                                                              "(cartesian product); `zip:` pairs lists.",
+                  "properties": {"zip": {"type": "object", "description": "Paired lists, advanced together.",
+                                         "additionalProperties": {"type": "array", "minItems": 1}}},
                   "additionalProperties": {"type": "array", "minItems": 1}},
     }
     assert set(properties) == set(sc.TOP_LEVEL), "the schema's top level must list exactly the scenario's keys"
