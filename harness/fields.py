@@ -27,6 +27,7 @@ class Field:
     choices: tuple = None
     list_of: type = None
     nullable: bool = False
+    doc: str = ""  # what the field means: the schema's description (editors show it)
 
     def check(self, path, value):
         if value is None and self.nullable:
@@ -69,6 +70,8 @@ class Field:
             schema = {"anyOf": [schema, {"type": "null"}]}
         if self.default is not _REQUIRED:
             schema["default"] = self.default
+        if self.doc:
+            schema["description"] = self.doc
         return schema
 
 
@@ -78,8 +81,8 @@ _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", 
 class PairsField(Field):
     """A list of distinct [a, b] pairs of names (which names exist is checked where they are known)."""
 
-    def __init__(self):
-        super().__init__(list, [])
+    def __init__(self, doc=""):
+        super().__init__(list, [], doc=doc)
 
     def check(self, path, value):
         if not isinstance(value, list):
@@ -99,7 +102,7 @@ class PairsField(Field):
 
     def json_schema(self):
         pair = {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2}
-        return {"type": "array", "items": pair, "default": []}
+        return {"type": "array", "items": pair, "default": [], **({"description": self.doc} if self.doc else {})}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +117,8 @@ class AutoOrBool(Field):
         raise ScenarioError(path, value, "must be auto, true or false")
 
     def json_schema(self):
-        return {"anyOf": [{"const": "auto"}, {"type": "boolean"}], "default": self.default}
+        return {"anyOf": [{"const": "auto"}, {"type": "boolean"}], "default": self.default,
+                **({"description": self.doc} if self.doc else {})}
 
 
 _did_you_mean = did_you_mean

@@ -70,7 +70,9 @@ def test_schema_command_validates_every_shipped_scenario():
 def test_schema_carries_defaults_ranges_and_kinds(validator):
     schema = validator.schema
     training = schema["properties"]["training"]["properties"]
-    assert training["batch_size"] == {"type": "integer", "minimum": 1, "default": sc.TRAINING_FIELDS["batch_size"].default}
+    assert training["batch_size"] == {"type": "integer", "minimum": 1, "default": sc.TRAINING_FIELDS["batch_size"].default,
+                                      "description": sc.TRAINING_FIELDS["batch_size"].doc}
+    assert all(field.get("description") for field in training.values())  # editors show what each field means
     assert training["optimizer"]["enum"] == list(sc.TRAINING_FIELDS["optimizer"].choices)
     assert schema["properties"]["analysis"]["properties"]["compare"]["default"] == []
     kinds = schema["properties"]["normalizers"]["additionalProperties"]["properties"]["kind"]["anyOf"][0]["enum"]

@@ -43,7 +43,8 @@ DATA_COMMON = {
     "name": Field(str, choices=data_sources.DATA_SOURCES),
 }
 DATA_FIELDS = {
-    "digits": {"test_fraction": Field(float, 0.3, low=0, high=0.9, low_open=True), "split_seed": Field(int, 0, low=0, high=MAX_SEED)},
+    "digits": {"test_fraction": Field(float, 0.3, low=0, high=0.9, low_open=True, doc="Share of the examples held out for testing."),
+               "split_seed": Field(int, 0, low=0, high=MAX_SEED, doc="Seed of the train/test split.")},
     "synthetic": {
         "test_fraction": Field(float, 0.3, low=0, high=0.9, low_open=True),
         "split_seed": Field(int, 0, low=0, high=MAX_SEED),
@@ -54,53 +55,55 @@ DATA_FIELDS = {
         "noise": Field(float, 1.0, low=0),
         "seed": Field(int, 0, low=0, high=MAX_SEED),
     },
-    "npz": {"path": Field(str), "divide_by": Field(object, "max")},
-    **{name: {"train_limit": Field(int, None, low=1, nullable=True), "path": Field(str, None, nullable=True)}
+    "npz": {"path": Field(str, doc="A .npz file with x_train, y_train, x_test, y_test (relative to the scenario file)."),
+            "divide_by": Field(object, "max", doc="max (the training split's maximum) or a number (255 keeps uint8 images uint8 until the graph).")},
+    **{name: {"train_limit": Field(int, None, low=1, nullable=True, doc="Use only the first N training examples."),
+              "path": Field(str, None, nullable=True, doc="A folder holding the official archive unpacked; null: Keras's cache. Never downloaded.")}
        for name in ("mnist", "fashion_mnist", "cifar10", "cifar100")},
 }
 # for every data source: how stored examples become the network's input (harness/augment.py)
 DATA_INPUT_FIELDS = {
-    "standardize": Field(bool, False),
-    "augment": Field(dict, {}),
+    "standardize": Field(bool, False, doc="Per-channel standardisation with the training split's statistics."),
+    "augment": Field(dict, {}, doc="In-graph augmentation, deterministic for (seed, step): crop_padding, flip."),
 }
 AUGMENT_FIELDS = {
-    "crop_padding": Field(int, 0, low=0, high=64),
-    "flip": Field(bool, False),
+    "crop_padding": Field(int, 0, low=0, high=64, doc="Random crop after zero padding by this many pixels (0: none)."),
+    "flip": Field(bool, False, doc="Random horizontal flip."),
 }
 
 TRAINING_FIELDS = {
-    "batch_size": Field(int, 16, low=1),
-    "steps": Field(int, 1500, low=1),
-    "optimizer": Field(str, "adam", choices=("adam", "adamw", "sgd", "momentum", "rmsprop")),
-    "learning_rate": Field(float, 1e-3, low=0, low_open=True),
-    "steps_per_call": Field(int, 100, low=1),
+    "batch_size": Field(int, 16, low=1, doc="Examples per training batch (what the normalizers' batch statistics see)."),
+    "steps": Field(int, 1500, low=1, doc="Training steps of every trial."),
+    "optimizer": Field(str, "adam", choices=("adam", "adamw", "sgd", "momentum", "rmsprop"), doc="Keras optimizer (momentum: sgd with momentum 0.9)."),
+    "learning_rate": Field(float, 1e-3, low=0, low_open=True, doc="Peak learning rate (the schedule scales it)."),
+    "steps_per_call": Field(int, 100, low=1, doc="Training steps per compiled call."),
     # the recipe (harness/recipe.py builds it and checks the rules between these fields)
-    "momentum": Field(float, None, low=0, high=1, nullable=True),
-    "nesterov": Field(bool, False),
-    "weight_decay": Field(float, 0.0, low=0),
-    "exclude_norm_and_bias_from_weight_decay": Field(bool, True),
-    "lr_schedule": Field(dict, {"kind": "constant"}),
-    "label_smoothing": Field(float, 0.0, low=0, high=1),
-    "mixed_precision": Field(bool, False),
-    "jit_compile": AutoOrBool(default="auto"),
+    "momentum": Field(float, None, low=0, high=1, nullable=True, doc="SGD momentum (sgd only)."),
+    "nesterov": Field(bool, False, doc="Nesterov momentum (sgd only)."),
+    "weight_decay": Field(float, 0.0, low=0, doc="Decoupled weight decay."),
+    "exclude_norm_and_bias_from_weight_decay": Field(bool, True, doc="No weight decay on normalization parameters and biases."),
+    "lr_schedule": Field(dict, {"kind": "constant"}, doc="kind: constant, cosine (warmup_steps, alpha) or step (boundaries, factors)."),
+    "label_smoothing": Field(float, 0.0, low=0, high=1, doc="Label smoothing of the cross-entropy."),
+    "mixed_precision": Field(bool, False, doc="mixed_float16 compute, float32 variables and statistics."),
+    "jit_compile": AutoOrBool(default="auto", doc="XLA for the compiled training and analysis: auto (measured per model family and device), true, false."),
 }
 
 ANALYSIS_FIELDS = {
-    "eval_every": Field(int, 100, low=1),
-    "probe_batches": Field(int, 8, low=1),
+    "eval_every": Field(int, 100, low=1, doc="Training steps between evaluations (learning curves)."),
+    "probe_batches": Field(int, 8, low=1, doc="Test batches of the per-layer analysis."),
     # examples (rounded up to whole batches) the PreciseBN estimates average over
-    "precise_examples": Field(int, 12800, low=1),
-    "eval_examples": Field(int, None, low=1, nullable=True),
-    "composition_batches": Field(int, 32, low=1),
+    "precise_examples": Field(int, 12800, low=1, doc="Training examples the two PreciseBN estimates average over."),
+    "eval_examples": Field(int, None, low=1, nullable=True, doc="Cap on the test examples used (null: all)."),
+    "composition_batches": Field(int, 32, low=1, doc="Training batches shown in the batch-composition table."),
     # Decided once here and written into the resolved scenario.yaml; the tables and the report read them.
     # Left out: chosen by `default_reference` / `default_iid_control`; null: none.
-    "reference": Field(str, None, nullable=True),
-    "iid_control": Field(str, None, nullable=True),
+    "reference": Field(str, None, nullable=True, doc="The normalizer paired differences are taken against (default bn, else the first batchnorm)."),
+    "iid_control": Field(str, None, nullable=True, doc="The sampler drops are measured from (default the first of kind iid)."),
     # Declared comparisons: [a, b] means a minus b, paired by seed and sweep point.
-    "compare": PairsField(),
+    "compare": PairsField(doc="Declared normalizer pairs [a, b], each tested as a minus b."),
     # The sweep point the headline and sections 2-7 report, declared before the results ({swept path: value});
     # None: the last listed value of each swept field.
-    "headline_point": Field(dict, None, nullable=True),
+    "headline_point": Field(dict, None, nullable=True, doc="For sweeps: {swept field: value} the headline reports, declared before the results."),
 }
 # Analysis fields that choose what the tables and report compare, not what a trial computes (kept out of its hash).
 REPORT_FIELDS = ("reference", "iid_control", "compare", "headline_point")
