@@ -118,6 +118,10 @@ def test_report_escapes_user_strings_and_has_every_section(hostile_report):
     for number, section in enumerate(SECTIONS, 1):
         assert f"<h2>{number}. {html.escape(section.title)}</h2>" in text
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)  # nothing fetched from the network
+    # no two sentences glued together in the verdict legend ("large.The"), as the text a reader sees
+    inline = re.sub(r"</?(span|strong|em|b|code|a)\b[^>]*>", "", text)  # inline tags join text, others break it
+    visible = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", inline)))
+    assert not re.search(r"[a-z]\.[A-Z]", visible), re.search(r".{30}[a-z]\.[A-Z].{30}", visible)
 
 
 def test_default_size_report_is_small_and_self_contained(hostile_report):
