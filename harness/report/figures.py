@@ -267,12 +267,14 @@ def dependence_heatmap(data):
 
 # ----------------------------------------------------------------------------- section "modes"
 def modes_figure(data):
-    """Accuracy in the four evaluation modes, grouped bars per sampler."""
+    """Accuracy in each evaluation mode, grouped bars per sampler (a panel widens with the number of modes, so
+    their two-line tick labels do not collide)."""
     modes = [m for m in ACCURACY_METRICS if (data.summary["metric"] == m).any()]
     if not modes:
         return None
     colours = palette(data.normalizers)
-    fig, axes = _subplots(len(data.samplers), width=3.8, height=3.2, sharey=True, layout="constrained")
+    fig, axes = _subplots(len(data.samplers), width=max(3.8, 0.95 * len(modes)), height=3.2, sharey=True,
+                          layout="constrained")
     for col, sampler in enumerate(data.samplers):
         ax = axes[0, col]
         _grouped_bars(ax, modes, data, colours,
@@ -283,8 +285,8 @@ def modes_figure(data):
         ax.set_xlabel("evaluation mode")
         if col == 0:
             ax.set_ylabel("test accuracy (%)")
-    _finish(fig, "Accuracy in the four evaluation modes (mean, 95% CI over seeds)")
-    return embed(fig, "fig-modes", "Accuracy in the four evaluation modes", modes_caption(data))
+    _finish(fig, "Accuracy in each evaluation mode (mean, 95% CI over seeds)")
+    return embed(fig, "fig-modes", "Accuracy in each evaluation mode", modes_caption(data))
 
 
 # A normalizer whose batch-statistics accuracy on sampler batches beats its inference accuracy by this many
