@@ -176,7 +176,8 @@ def seeds_needed(effect, sd, power=0.8, alpha=0.05, max_n=10_000):
         return math.nan
     # normal-approximation start, then walk to the exact noncentral-t answer
     z = scipy_stats.norm.ppf(1 - alpha / 2) + scipy_stats.norm.ppf(power)
-    approx = (z * sd / abs(effect)) ** 2
+    ratio = float(z * sd / abs(effect))
+    approx = ratio * ratio if ratio < 1e150 else math.inf  # no float overflow warning for a vanishing effect
     if not approx < max_n:  # a tiny effect against its spread (or an infinite ratio): never below the cap
         if paired_power(effect, sd, max_n, alpha) < power:
             return max_n + 1
