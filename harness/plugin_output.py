@@ -8,7 +8,7 @@ TensorFlow (negative) or after training (too large), far from its cause.
 import numpy as np
 
 
-class PluginError(RuntimeError):
+class PluginOutputError(RuntimeError):
     """A plugin broke its contract; the message names the plugin and what it returned."""
 
 
@@ -26,15 +26,15 @@ def checked_batches(sampler, n, n_examples, name):
     try:
         stream = sampler.batches(n)
     except SystemExit as error:  # a plugin calling sys.exit must not end the run as if it had succeeded
-        raise PluginError(f"sampler {name}: batches({n}) raised {describe_error(error)}") from None
+        raise PluginOutputError(f"sampler {name}: batches({n}) raised {describe_error(error)}") from None
     array = np.asarray(stream)
     expected = (n, sampler.batch_size)
     if array.shape != expected:
-        raise PluginError(f"sampler {name}: batches({n}) returned an array of shape {array.shape}, "
+        raise PluginOutputError(f"sampler {name}: batches({n}) returned an array of shape {array.shape}, "
                           f"expected {expected}")
     if array.size and not np.issubdtype(array.dtype, np.integer):
-        raise PluginError(f"sampler {name}: batches({n}) returned {array.dtype} values, expected integer indices")
+        raise PluginOutputError(f"sampler {name}: batches({n}) returned {array.dtype} values, expected integer indices")
     if array.size and (array.min() < 0 or array.max() >= n_examples):
-        raise PluginError(f"sampler {name}: batches({n}) returned indices in [{array.min()}, {array.max()}], "
+        raise PluginOutputError(f"sampler {name}: batches({n}) returned indices in [{array.min()}, {array.max()}], "
                           f"outside [0, {n_examples - 1}]")
     return array.astype(np.int64, copy=False)

@@ -36,7 +36,7 @@ class Metric:
     higher_is_better : bool or None
         None when neither direction is better (a diagnostic).
     mode : str or None
-        For the accuracy of an evaluation mode: the mode's short name (the report's "four modes").
+        For the accuracy of an evaluation mode: the mode's short name (the report's "evaluation modes").
     """
 
     name: str
@@ -65,7 +65,7 @@ METRICS = {m.name: m for m in [
     # train_*: over the training batches since the previous evaluation
     Metric("train_loss", (CURVE, FINAL), "training loss (cross-entropy)", "nats", higher_is_better=False),
     _accuracy("train_acc", "training accuracy", None),
-    # the four evaluation modes, in the report's order
+    # the evaluation modes, in the report's order
     _accuracy("acc_inference", "test accuracy, inference", "inference\n(moving stats)"),
     _accuracy("acc_batch_iid", "test accuracy, batch stats on i.i.d. batches", "batch stats\ni.i.d. batches",
               produced=(FINAL,)),

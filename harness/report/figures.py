@@ -183,7 +183,7 @@ def dependence_figure(data):
     table = hl.dependence_table(data)
     names = short_names(data.sweep_vars)
     xvar, others = data.sweep_vars[0], data.sweep_vars[1:]
-    samplers = [s for s in data.samplers if s != data.iid_sampler] or data.samplers
+    samplers = hl.non_iid_samplers(data) or data.samplers
     metrics = [("acc", "inference accuracy (%)"), ("drop", "drop from i.i.d. (points)")]
     if data.iid_sampler is None or samplers == [data.iid_sampler]:
         metrics = metrics[:1]  # only i.i.d. batches: there is no drop to draw
@@ -240,7 +240,7 @@ def dependence_heatmap(data):
     table = hl.dependence_table(data)
     names = short_names(data.sweep_vars)
     xvar, yvar = data.sweep_vars
-    samplers = [s for s in data.samplers if s != data.iid_sampler][:3]
+    samplers = hl.non_iid_samplers(data)[:3]
     panels = [(n, "drop_mean", "drop from i.i.d. (points)") for n in data.normalizers]
     panels += [(n, "diff_mean", f"{n} minus {data.reference} (points)")
                for n in hl.compared_normalizers(data) if data.reference]
