@@ -95,24 +95,12 @@ def _read_cifar_batch(path, label_key):
     return images, np.asarray(batch[label_key])
 
 
-def _read_idx(path, offset):
-    with gzip.open(path, "rb") as handle:
-        return np.frombuffer(handle.read(), np.uint8, offset=offset)
-
-
 def _read_keras_cache(name, paths):
-    if name == "mnist":
-        with np.load(paths[0], allow_pickle=False) as arrays:
-            return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
+    """What `keras.datasets.<name>.load_data()` left in its cache, read as the archive's own files are (the
+    Fashion-MNIST cache lists labels before images: reordered to the idx files' order)."""
     if name == "fashion_mnist":
-        y_train, y_test = _read_idx(paths[0], 8), _read_idx(paths[2], 8)
-        x_train = _read_idx(paths[1], 16).reshape(len(y_train), 28, 28)
-        x_test = _read_idx(paths[3], 16).reshape(len(y_test), 28, 28)
-        return x_train, y_train, x_test, y_test
-    label_key = "labels" if name == "cifar10" else "fine_labels"
-    train = [_read_cifar_batch(p, label_key) for p in paths[:-1]]
-    x_test, y_test = _read_cifar_batch(paths[-1], label_key)
-    return np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]), x_test, y_test
+        paths = [paths[1], paths[0], paths[3], paths[2]]
+    return _read(name, paths)
 
 
 def expected_files(name, folder):

@@ -40,8 +40,12 @@ def test_npz_user_file(tmp_path):
 
 
 def _idx(path, array, header):
+    """A gzipped idx file as the real ones are: magic 0x0000080N (unsigned bytes, N dimensions), then the sizes."""
+    array = np.asarray(array)
+    magic = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    assert len(magic) == header  # 8 bytes for labels, 16 for images, as keras.datasets skips them
     with gzip.open(path, "wb") as handle:
-        handle.write(b"\0" * header + array.astype(np.uint8).tobytes())
+        handle.write(magic + array.astype(np.uint8).tobytes())
 
 
 def _cifar_batch(path, images, labels, label_key):
