@@ -19,8 +19,9 @@ def add_arguments(parser):
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
     parser.add_argument("--skip-infeasible", action="store_true",
                         help="drop infeasible sweep points with a warning instead of failing")
-    parser.add_argument("--executor", choices=("local", "process", "ray"), default="local",
-                        help="where trials run (default: local, one after another)")
+    parser.add_argument("--executor", choices=("auto", "local", "process", "ray"), default="auto",
+                        help="where trials run (default: auto: process workers on a CPU machine with 2+ cores and "
+                             "12+ trials, else local, one after another in this process)")
     parser.add_argument("--workers", type=int, default=None, help="process executor: worker processes (default: cores)")
     parser.add_argument("--workers-per-gpu", type=int, default=1,
                         help="process executor: workers sharing one GPU (default 1; with GPUs, --workers defaults "
@@ -45,31 +46,36 @@ def main(args):
             import ray  # noqa: F401
         except ImportError:
             raise UsageError('--executor ray: Ray is not installed (pip install -e ".[ray]")') from None
-    scenario = load_scenario(args.scenario, args.skip_infeasible)
-    if args.smoke:
-        scenario = scenario.smoke()
-    out_dir = args.out or os.path.join("reports", scenario.name)
-    from harness.out_guard import claim
+    from harness.run.executors import auto_executor, make_executor
+    from harness.run.runner import run, trial_count
 
-    claim(out_dir)  # never a folder holding files no run wrote (the user's scenario, their pages)
-
-    from harness.run.executors import make_executor
-    from harness.tfsetup import import_tensorflow
-
-    # process workers start here and import TensorFlow; this process needs it only to train trials itself
+    # The fields first (fast, nothing loaded), then the data while process workers start: they import TensorFlow
+    # (seconds) meanwhile. A scenario refused by the data checks stops them again.
+    shape = load_scenario(args.scenario, check_feasibility=False)
+    if args.executor == "auto":
+        args.executor = "process" if args.workers is not None else auto_executor(
+            trial_count(shape.smoke() if args.smoke else shape))
     try:
         executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_trial, args.max_retries,
                                  args.workers_per_gpu)
     except ValueError as error:  # more workers than the GPUs can take
         raise UsageError(f"--workers: {error}") from None
-    if args.executor != "process":
-        import_tensorflow(verbose=args.verbose)
-    from harness.run.runner import run
-
-    command = "python -m harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
+        scenario = load_scenario(args.scenario, args.skip_infeasible)
+        if args.smoke:
+            scenario = scenario.smoke()
+        out_dir = args.out or os.path.join("reports", scenario.name)
+        from harness.out_guard import claim
+
+        claim(out_dir)  # never a folder holding files no run wrote (the user's scenario, their pages)
+        if args.executor != "process":
+            from harness.tfsetup import import_tensorflow
+
+            import_tensorflow(verbose=args.verbose)  # this process trains: TensorFlow here
+
+        command = "python -m harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         results = run(scenario, out_dir, fresh=args.fresh, executor=executor, quiet=args.quiet, command=command,
-            report=not args.no_report, skip_infeasible=args.skip_infeasible)
+                      report=not args.no_report, skip_infeasible=args.skip_infeasible)
     finally:
         executor.shutdown()  # also when the run is refused before any trial: workers may still be starting
     where = os.path.join(out_dir, rundir.REPORT) if not args.no_report else out_dir

@@ -30,6 +30,7 @@ class LocalExecutor:
     """Trials one after another in this process; the progress bar shows the current trial's step."""
 
     environment = staticmethod(local_environment)
+    trains_here = True  # the trials run in this process
 
     def shutdown(self):
         """Nothing to stop."""
@@ -99,6 +100,8 @@ class ProcessExecutor:
     resume; it is replaced and the run goes on.
     """
 
+    trains_here = False
+
     def __init__(self, workers=None, workers_per_gpu=1, gpus=None):
         self.gpus = visible_gpus() if gpus is None else list(gpus)
         self.workers = workers or (len(self.gpus) * workers_per_gpu if self.gpus else os.cpu_count() or 1)
@@ -137,10 +140,12 @@ class ProcessExecutor:
         for config in configs:
             queues.setdefault(shape_key(config), collections.deque()).append(config)
         shapes = [None] * self.workers  # the shape each worker last ran
+        joined = [set() for _ in range(self.workers)]  # the shapes each worker has traced (its workbenches)
+        costs = ShapeCosts()
         running = {}  # future -> (worker, config)
 
         def submit(worker):
-            shape = _next_shape(queues, shapes, worker)
+            shape = _next_shape(queues, shapes, worker, costs.helping_pays(queues, shapes, joined[worker]))
             if shape is None:
                 return
             config = queues[shape].popleft()
@@ -161,12 +166,16 @@ class ProcessExecutor:
                 done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in done:
                     worker, config = running.pop(future)
+                    shape = shape_key(config)
                     try:
                         result = future.result()
+                        costs.record(shape, result, first=shape not in joined[worker])
+                        joined[worker].add(shape)
                     except concurrent.futures.process.BrokenProcessPool as error:
                         result = failed_result(config, error)
                         _stop(self._pools[worker])
                         self._pools[worker], shapes[worker] = self._start_worker(worker), None
+                        joined[worker] = set()
                     submit(worker)
                     yield result
         finally:
@@ -190,15 +199,54 @@ def _stop(pool):
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _next_shape(queues, shapes, worker):
+class ShapeCosts:
+    """What a trial of each shape costs in a worker that has traced it, and what joining the shape costs one
+    that has not (building the model, tracing and compiling: the first trial's extra seconds), both measured
+    from the results as they come back."""
+
+    def __init__(self):
+        self.first, self.steady = {}, collections.defaultdict(list)
+
+    def record(self, shape, result, first):
+        seconds = result.get("seconds")
+        if seconds is None or result.get("status") != "ok":
+            return
+        (self.first.setdefault(shape, []) if first else self.steady[shape]).append(float(seconds))
+
+    def estimate(self, shape):
+        """(join seconds, trial seconds) of `shape`, or None before a worker has run two of its trials."""
+        if not self.first.get(shape) or not self.steady.get(shape):
+            return None
+        trial = sorted(self.steady[shape])[len(self.steady[shape]) // 2]
+        return max(min(self.first[shape]) - trial, 0.0), trial
+
+    def helping_pays(self, queues, shapes, joined):
+        """A test for `_next_shape`: does a worker that has traced the shapes `joined` finish the run sooner by
+        joining the m workers on `shape` (its k trials left then take k t / (m + 1) after the join cost c,
+        instead of k t / m)? Unmeasured shapes are joined."""
+        def pays(shape):
+            cost = self.estimate(shape)
+            if shape in joined or cost is None:
+                return True
+            join, trial = cost
+            k, m = len(queues[shape]), max(sum(s == shape for s in shapes), 1)
+            return join + k * trial / (m + 1) < k * trial / m
+
+        return pays
+
+
+def _next_shape(queues, shapes, worker, pays=lambda shape: True):
     """The shape `worker` runs next: its own while trials of it remain, else one no worker runs (the largest),
-    else the one with most trials left; None when nothing is left."""
+    else the one with most trials left if joining it `pays`; None when nothing is left for this worker."""
     if not queues:
         return None
     if shapes[worker] in queues:
         return shapes[worker]
     unclaimed = [shape for shape in queues if shape not in shapes]
-    return max(unclaimed or queues, key=lambda shape: len(queues[shape]))
+    if unclaimed:
+        return max(unclaimed, key=lambda shape: len(queues[shape]))
+    busiest = max(queues, key=lambda shape: len(queues[shape]))
+    return busiest if pays(busiest) else None
 
 
 class RayExecutor:
@@ -215,6 +263,7 @@ class RayExecutor:
         self.cpus_per_trial = cpus_per_trial
 
     environment = staticmethod(local_environment)  # the driver's; each trial records where it ran
+    trains_here = False
 
     def shutdown(self):
         """The Ray instance stays up for the process (a cluster is not ours to stop)."""
@@ -258,6 +307,24 @@ def _ray_trial(config):
     except RuntimeError:  # a reused worker whose TensorFlow is already initialised
         pass
     return _run_or_record(config)
+
+
+AUTO_MIN_TRIALS = 12
+"""`auto` takes the process executor from this many trials on. Measured on the 2-core machine (README,
+"Executors"): the tests' tiny scenario took 12.4 s locally and 13.6 s with two workers at 8 trials, 12.1 s and
+10.4 s at 16."""
+
+
+def auto_executor(n_trials, cores=None, gpus=None):
+    """What `--executor auto` (the default) runs: "process" on a CPU-only machine with two or more cores and at
+    least AUTO_MIN_TRIALS trials, else "local".
+
+    On a CPU the default scenario's trials are bound by per-op dispatch, one core each, so two workers finish
+    them about 1.7x sooner than one process (README, "bench executors"); with a GPU one process owns it.
+    """
+    cores = (os.cpu_count() or 1) if cores is None else cores
+    gpus = visible_gpus() if gpus is None else gpus
+    return "process" if not gpus and cores >= 2 and n_trials >= AUTO_MIN_TRIALS else "local"
 
 
 def make_executor(name, workers=None, address=None, gpus_per_trial=0.0, max_retries=2, workers_per_gpu=1):

@@ -11,6 +11,7 @@ import platform
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 from harness.run import rundir
@@ -28,6 +29,16 @@ def plan(scenario, skip_infeasible=False):
                 for normalizer in point_scenario.normalizers:
                     configs.append(make_trial_config(point_scenario, sampler, normalizer, seed, point))
     return configs
+
+
+def trial_count(scenario):
+    """How many trials `plan` gives (sweep points sharing a trial counted apart), from the scenario's shape
+    alone: sweep points are counted, not validated, so nothing is loaded (the executor is chosen from it while
+    the data are still being checked)."""
+    from harness.scenario.sweep import _axes
+
+    points = len(_axes(scenario.sweep)[1]) if scenario.sweep else 1
+    return points * len(scenario.samplers) * len(scenario.seeds) * len(scenario.normalizers)
 
 
 def _git_commit():
@@ -135,6 +146,18 @@ def write_comparisons(out_dir, results):
     return frame
 
 
+def _import_for_tables(report):
+    """Import what writing the tables (and the report) needs; run on a thread while the workers train."""
+    import harness.analysis.tables  # noqa: F401
+    import harness.comparisons  # noqa: F401
+
+    if report:
+        import harness.report.render  # noqa: F401
+        from harness.report.figures import _plt
+
+        _plt()
+
+
 def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=None, report=True,
         on_result=None, skip_infeasible=False):
     """Run (or resume) every trial of `scenario` into `out_dir`, then write tables and the report.
@@ -153,6 +176,12 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
         run_dir.prepare(fresh)
         started = _now()
         run_dir.write_text(rundir.SCENARIO, scenario.to_yaml())
+        tic = time.perf_counter()
+        if not getattr(executor, "trains_here", True):  # this process waits for workers: load what the tables and report need now
+            threading.Thread(target=_import_for_tables, args=(report,), daemon=True, name="imports").start()
+        # the batch composition depends on the scenario alone: written while workers start (they import TensorFlow)
+        write_batch_composition(scenario, out_dir, skip_infeasible)
+        composition_seconds = time.perf_counter() - tic
         info = provenance(command or " ".join(sys.argv), started, executor.environment())
         run_dir.write_json(rundir.PROVENANCE, info)
 
@@ -170,7 +199,7 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
             print(f"{scenario.name}: nothing to do, all {len(configs)} trials are finished "
                   "(tables and report are rewritten; --fresh starts over)", file=sys.stderr)
         bar = progress_bar(len(configs), len(configs) - len(todo), quiet or not todo, scenario.name)
-        timing = {"trials": 0.0, "io": 0.0, "report": 0.0}
+        timing = {"trials": 0.0, "io": composition_seconds, "report": 0.0}
         tic = time.perf_counter()
         try:
             for result in executor.run(unique, progress=None if quiet else bar):
@@ -185,7 +214,6 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
             bar.close()
         timing["trials"] = time.perf_counter() - tic - timing["io"]
         tic = time.perf_counter()
-        write_batch_composition(scenario, out_dir, skip_infeasible)
         ordered = [results[c["id"]] for c in configs]
         text = write_tables(scenario, out_dir, ordered)
         timing["io"] += time.perf_counter() - tic
