@@ -282,3 +282,37 @@ def test_error_bars_are_never_negative_when_the_mean_lies_beyond_its_cut():
     stats = mean_ci(np.array([-1e-8, -3e-8, 1e-9]), bounds=(0.0, math.inf))
     assert stats["mean"] < stats["lo"] == 0.0
     assert (_ci_err([stats]) >= 0).all()
+
+
+def test_figures_drawn_by_forked_workers_are_the_figures_drawn_here(run_dir, tmp_path):
+    # in a fresh process: this one may have imported TensorFlow, where section_figures does not fork
+    code = """
+import os, sys
+from harness.report import render
+from harness.report.headline import headline_point
+from harness.report.loader import load_run, restrict
+data = load_run(sys.argv[1])
+detail = restrict(data, headline_point(data)[0])
+here = render.section_figures(detail, processes=1)
+draw = render._figures_of
+def traced(index):  # records which process drew each section
+    open(os.path.join(sys.argv[2], str(os.getpid())), "a").write(f"{index} ")
+    return draw(index)
+render._figures_of = traced
+forked = render.section_figures(detail, processes=2)
+assert "tensorflow" not in sys.modules
+print(sum(len(f) for f in here), forked == here, os.getpid(), len(render.SECTIONS))
+"""
+    import subprocess
+    import sys
+
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    out = subprocess.run([sys.executable, "-c", code, str(run_dir), str(pids)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    n_figures, same, parent, n_sections = out.stdout.split()
+    assert int(n_figures) >= 5 and same == "True"  # the same SVG text, figure by figure
+    drawn_by = {pid.name: pid.read_text().split() for pid in pids.iterdir()}
+    assert drawn_by and parent not in drawn_by  # forked workers drew them, each section once
+    assert sorted(int(i) for sections in drawn_by.values() for i in sections) == list(range(int(n_sections)))

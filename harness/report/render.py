@@ -200,6 +200,51 @@ SECTIONS = [
 ]
 
 
+_DETAIL = None  # the run a forked figure worker draws from (inherited, not pickled)
+
+
+def _figures_of(index):
+    return _clean(SECTIONS[index].figures(_DETAIL))
+
+
+def section_figures(detail, processes=None):
+    """Each section's rendered figures, in SECTIONS order.
+
+    Drawing is pure Python (matplotlib holds the GIL), so on a machine with several cores the sections are
+    drawn by forked processes (`processes`, default: up to 2 of the cores), which inherit the loaded run instead
+    of receiving a copy; the SVG text is the same as drawn here (tested). Not forked when this process has
+    imported TensorFlow (a fork of its threads is unsafe) or cannot fork: then drawn here, one after another.
+    """
+    global _DETAIL
+
+    import multiprocessing
+    import sys
+
+    if processes is None:
+        processes = min(os.cpu_count() or 1, 2)
+    can_fork = "fork" in multiprocessing.get_all_start_methods() and "tensorflow" not in sys.modules
+    if processes < 2 or not can_fork:
+        return [_clean(section.figures(detail)) for section in SECTIONS]
+    _DETAIL = detail
+    pool = multiprocessing.get_context("fork").Pool(processes, initializer=_quiet_worker)
+    try:
+        figures = pool.map(_figures_of, range(len(SECTIONS)), chunksize=1)
+        pool.close()
+        return figures
+    finally:
+        pool.terminate()  # after close: the workers have left; on an error or Ctrl-C: stop them now
+        pool.join()
+        _DETAIL = None
+
+
+def _quiet_worker():
+    """A forked figure worker leaves signals to its parent: Ctrl-C and SIGTERM stop it without a traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _span(numbers):
     """'2–7' for consecutive section numbers (a list otherwise)."""
     if numbers and numbers == list(range(numbers[0], numbers[-1] + 1)):
@@ -213,7 +258,7 @@ def build_context(data):
     detail = restrict(data, point)
     head = hl.headline(data, point)  # at a sweep point, the sentences name it
     comparisons = data.comparisons
-    figures = {section.id: _clean(section.figures(detail)) for section in SECTIONS}
+    figures = dict(zip((section.id for section in SECTIONS), section_figures(detail)))
     if data.sweep_vars:
         figures["headline"] = _clean([figs.dependence_figure(data), figs.dependence_heatmap(data)]) + figures["headline"]
     number = {section.id: i for i, section in enumerate(SECTIONS, 1)}
