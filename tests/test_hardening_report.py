@@ -6,6 +6,7 @@ import html
 import os
 import re
 
+import numpy as np
 import pytest
 
 from fake_run import write_fake_run
@@ -83,3 +84,71 @@ def test_comparison_diff_keeps_its_lines_and_the_title_names_what_changed(tmp_pa
     assert pre.count("\n") >= 3, pre  # one line per diff line, not all on one
     title = html.unescape(re.search(r"<title>(.*?)</title>", text, re.S).group(1))
     assert "description differs" in title, title
+
+
+# ----------------------------------------------------------------------------- figures and provenance (issue 14)
+def _logits_figure(run_dir, monkeypatch):
+    """The logits figure of `run_dir`, drawn, as a live matplotlib figure (embed, which renders and closes it, is
+    replaced by one that hands the figure back), with its renderer."""
+    from harness.report import figures
+    from harness.report.loader import load_run
+
+    monkeypatch.setattr(figures, "embed", lambda fig, *args: fig)
+    fig = figures.logits_figure(load_run(run_dir))
+    fig.canvas.draw()  # constrained layout places the artists at draw time
+    return fig, fig.canvas.get_renderer()
+
+
+@pytest.fixture
+def zero_kl_run(tmp_path):
+    """A fake run whose KL is exactly 0 for every seed of (iid, bn): a bar of height zero."""
+    import pandas as pd
+
+    run = write_fake_run(tmp_path / "run", seed=5)
+    summary = pd.read_csv(run / "summary.csv")
+    summary.loc[(summary.metric == "logit_kl") & (summary.sampler == "iid") & (summary.normalizer == "bn"),
+                "value"] = 0.0
+    summary.to_csv(run / "summary.csv", index=False)
+    return run
+
+
+def test_zero_height_bar_gets_a_visible_marker_at_zero(zero_kl_run, monkeypatch):
+    import matplotlib.colors as mcolors
+
+    fig, _ = _logits_figure(zero_kl_run, monkeypatch)
+    kl_ax = next(ax for ax in fig.axes if ax.get_title() == "logit_kl")
+    bn_bars = next(c for c in kl_ax.containers if c.get_label() == "bn")
+    zero_bars = [bar for bar in bn_bars.patches if bar.get_height() == 0]
+    assert len(zero_bars) == 1  # the iid bar; every other bar of the panel is taller than zero
+    centre = zero_bars[0].get_x() + zero_bars[0].get_width() / 2
+    # error-bar caps are markers too, 4 points wide: only a line of its own, visible, counts as the marker
+    caps = {id(line) for c in kl_ax.containers if getattr(c, "errorbar", None) for line in c.errorbar.lines[1]}
+    markers = [line for line in kl_ax.lines if id(line) not in caps and line.get_visible()
+               and line.get_marker() not in (None, "", "None", " ") and line.get_markersize() >= 6
+               and any(np.isclose(x, centre) and y == 0 for x, y in zip(line.get_xdata(), line.get_ydata()))]
+    assert markers, "no marker drawn at y=0 for the zero-height bar"
+    assert mcolors.same_color(markers[0].get_color(), zero_bars[0].get_facecolor())  # in the normalizer's colour
+
+
+def test_logit_kl_axis_label_stays_clear_of_the_titles_and_the_other_panel(run_dir, monkeypatch):
+    fig, renderer = _logits_figure(run_dir, monkeypatch)
+    kl_ax = next(ax for ax in fig.axes if ax.get_title() == "logit_kl")
+    other = next(ax for ax in fig.axes if ax.get_title() == "logit_disagreement")
+    label = kl_ax.yaxis.label.get_window_extent(renderer)
+    for name, box in (("figure title", fig._suptitle.get_window_extent(renderer)),
+                      ("panel title", kl_ax.title.get_window_extent(renderer)),
+                      ("logit_disagreement panel", other.get_window_extent(renderer))):
+        assert not label.overlaps(box), (name, label, box)
+
+
+def test_provenance_names_a_cpu_model_once():
+    from types import SimpleNamespace
+
+    from harness.report.render import _provenance
+
+    cpu = "AMD EPYC 7B13 64-Core Processor"
+    shown = dict(_provenance(SimpleNamespace(provenance={"device": {"type": "CPU", "name": cpu, "cpu_model": cpu}})))
+    assert shown["device"] == f"CPU / {cpu}"
+    gpu = dict(_provenance(SimpleNamespace(provenance={"device": {"type": "GPU", "name": "NVIDIA A100",
+                                                                   "cpu_model": cpu}})))
+    assert gpu["device"] == f"GPU / NVIDIA A100 / {cpu}"  # different parts all stay

@@ -137,6 +137,25 @@ def test_relative_npz_path_is_relative_to_the_scenario_file(tmp_path):
     assert scenario.data["path"] == str(folder / "data.npz")  # recorded absolute in the resolved scenario
 
 
+def test_relative_local_dataset_folder_is_relative_to_the_scenario_file(tmp_path):
+    """cifar10 (as every source that takes a `data.path`) resolves a relative folder as npz does."""
+    from harness.datasets_local import write_cifar
+    from harness.scenario import load
+
+    folder = tmp_path / "experiment"
+    folder.mkdir()
+    write_cifar(str(folder / "cifar"), "cifar10", 80)  # the official archive's python-pickle layout
+    path = write(folder, tiny(data={"name": "cifar10", "path": "./cifar"}))
+    code, out, err = run_subprocess(["validate", path], cwd=tmp_path)  # not the scenario's folder
+    assert code == 0, err
+    written = yaml.safe_load(load(path).to_yaml())  # what a run writes as its scenario.yaml
+    assert written["data"]["path"] == str(folder / "cifar")
+    # a missing relative folder is named as resolved against the scenario's folder, not the working directory
+    missing = write(folder, tiny(data={"name": "cifar10", "path": "./nowhere"}), name="missing.yaml")
+    line = assert_refused(["validate", missing], tmp_path, "data.path", subprocess_=True, cwd=tmp_path)
+    assert f"{folder / 'nowhere'}/cifar-10-batches-py/" in line, line
+
+
 # ------------------------------------------------------------------ (d) one line owed
 
 def test_out_that_cannot_be_a_folder_is_one_line(tmp_path):

@@ -35,3 +35,15 @@ def test_verify_refuses_os_abort_and_keeps_tensorflow_quiet(tmp_path):
     # a subprocess: were os.abort called, it would end the process that called it
     assert_refused(["verify", "os:abort"], tmp_path, "os:abort", "neither a layer class", subprocess_=True)
     # that one line is all of stderr although TensorFlow was imported first: its start-up log is silenced
+
+
+@pytest.mark.parametrize("body, death", [
+    ("import os\n\ndef factory():\n    os.abort()\n", "SIGABRT"),
+    ("import os\n\ndef factory():\n    os._exit(3)\n", "exit code 3"),
+])
+def test_verify_survives_a_factory_that_kills_its_process(tmp_path, body, death):
+    """The user's code runs in a child process: its abort or os._exit is one line naming the target, exit 2."""
+    (tmp_path / "crashing_factory.py").write_text(body)
+    line = assert_refused(["verify", "crashing_factory:factory"], tmp_path, subprocess_=True, cwd=tmp_path)
+    assert line.startswith("error: crashing_factory:factory killed the checking process"), line
+    assert f"({death})" in line and "calling crashing_factory:factory()" in line, line

@@ -90,8 +90,10 @@ def test_check_option_runs_only_the_named_rows(capsys):
     ],
 )
 def test_usage_errors(target, message):
+    # load_factory is what the checking child process runs; calling it here spares a child (a TensorFlow
+    # import) per case. That its UsageError reaches the CLI as one line is tested in test_hardening_verify.
     with pytest.raises(UsageError, match=message):
-        verify.main(_args(target))
+        verify.load_factory(target)
 
 
 def test_cli_exit_codes_and_one_line_errors():

@@ -57,16 +57,28 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
 
 
-def load_factory(target):
-    """Resolve MODULE:ATTR to a zero-argument callable returning a fresh Keras layer (UsageError otherwise)."""
+def _split_target(target):
+    """MODULE:ATTR -> (module, attr), or a UsageError; executes nothing."""
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise UsageError(f"expected MODULE:ATTR, got {target!r}")
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
+    return module_name, attr
+
+
+def load_factory(target, on_stage=None):
+    """Resolve MODULE:ATTR to a zero-argument callable returning a fresh Keras layer (UsageError otherwise).
+
+    This executes the user's code (the module's import and the factory); `on_stage(text)`, if given, is told
+    what is about to run, so a crash can be blamed on it.
+    """
+    module_name, attr = _split_target(target)
+    on_stage = on_stage or (lambda text: None)
     from harness.tfsetup import import_tensorflow
 
     import_tensorflow()  # first, silenced: the user's module may import TensorFlow or Keras itself
+    on_stage(f"importing module {module_name}")
     try:
         obj = importlib.import_module(module_name)
     except ImportError as error:
@@ -89,6 +101,7 @@ def load_factory(target):
     if not callable(obj) or inspect.isbuiltin(obj) or (isinstance(obj, type) and obj.__module__ == "builtins"):
         # a built-in (os:abort, sys:exit) is never a layer factory, and calling one may end this process
         raise UsageError(f"{target} is neither a layer class nor a zero-argument factory")
+    on_stage(f"calling {target}()")
     try:
         sample = obj()
     except (Exception, SystemExit) as error:  # the user's factory: any failure (sys.exit too) is a usage problem
@@ -431,9 +444,11 @@ class Verifier:
             )
         return True, "inference and training outputs identical after a .keras round trip"
 
-    def run(self, checks=None):
+    def run(self, checks=None, on_stage=None):
         rows = []
         for name in checks or CHECKS:
+            if on_stage is not None:
+                on_stage(f"running check {name}")
             try:
                 passed, reason = getattr(self, f"check_{name}")()
             except (Exception, SystemExit) as error:  # a crashing layer (sys.exit too) fails the check
@@ -447,12 +462,92 @@ def verify(factory, checks=None, steps=3000, seed=0):
     return Verifier(factory, steps=steps, seed=seed).run(checks)
 
 
+def _check_in_child(conn, target, checks, steps, seed):
+    """The child process's work: import and check `target`, telling the parent each stage and the outcome.
+
+    Messages on `conn`: ("stage", text) before each piece of the user's code runs, then ("usage", message)
+    for a usage error or ("rows", rows). Ctrl-C reaches the whole process group; the parent handles it and
+    ends this process, so here it is ignored (no second traceback).
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    on_stage = lambda text: conn.send(("stage", text))  # noqa: E731
+    try:
+        factory = load_factory(target, on_stage=on_stage)
+        rows = Verifier(factory, steps=steps, seed=seed).run(checks, on_stage=on_stage)
+    except UsageError as error:
+        conn.send(("usage", str(error)))
+    else:
+        conn.send(("rows", rows))
+    conn.close()
+
+
+def _death(exitcode):
+    """How a child process ended: "SIGABRT" for a signal, "exit code 3" otherwise."""
+    if exitcode is not None and exitcode < 0:
+        import signal
+
+        try:
+            return signal.Signals(-exitcode).name
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+def check_in_child(target, checks=None, steps=3000, seed=0):
+    """Import `target` and run the checks in one spawned child process; the rows, or a UsageError.
+
+    Everything that executes the user's code (the module's import, the factory, the layer in each check) runs
+    there, so a target that aborts, calls `os._exit` or dies by a signal (SIGSEGV) ends the child only: that is
+    one UsageError naming the target, how the child died and what it was doing.
+    """
+    import importlib.util
+    import multiprocessing
+
+    module_name, _ = _split_target(target)
+    try:  # a misspelt top-level module is refused here, without starting a child (finding it executes nothing)
+        found = importlib.util.find_spec(module_name.split(".")[0])
+    except (ImportError, ValueError):
+        found = True  # let the import in the child say what is wrong
+    if found is None:
+        raise UsageError(f"cannot import module {module_name!r}: No module named {module_name.split('.')[0]!r}")
+    context = multiprocessing.get_context("spawn")  # no TensorFlow state is forked; the child imports it silenced
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_check_in_child, args=(sender, target, checks, steps, seed),
+                            name="harness-verify", daemon=True)
+    child.start()
+    sender.close()  # only the child holds the sending end: its death is end-of-file here
+    stage, outcome = "starting", None
+    try:
+        while outcome is None:
+            try:
+                kind, value = receiver.recv()
+            except EOFError:
+                break
+            if kind == "stage":
+                stage = value
+            else:
+                outcome = (kind, value)
+        child.join()
+    finally:
+        if child.is_alive():  # interrupted (Ctrl-C, SIGTERM): the child goes too
+            child.kill()
+            child.join()
+        receiver.close()
+    if outcome is None:
+        raise UsageError(f"{target} killed the checking process ({_death(child.exitcode)}) while {stage}")
+    kind, value = outcome
+    if kind == "usage":
+        raise UsageError(value)
+    return value
+
+
 def main(args):
     if args.steps < FIRST_CHUNK:
         raise UsageError(f"--steps must be >= {FIRST_CHUNK}")
-    factory = load_factory(args.target)
     checks = None if not args.check else [c for c in CHECKS if c in args.check]
-    rows = verify(factory, checks=checks, steps=args.steps, seed=args.seed)
+    rows = check_in_child(args.target, checks=checks, steps=args.steps, seed=args.seed)
     if args.json:
         print(json.dumps({"target": args.target, "rows": rows, "passed": all(r["passed"] for r in rows)}, indent=2))
     else:

@@ -58,7 +58,7 @@ DATA_FIELDS = {
     "npz": {"path": Field(str, doc="A .npz file with x_train, y_train, x_test, y_test (relative to the scenario file)."),
             "divide_by": Field(object, "max", doc="max (the training split's maximum) or a number (255 keeps uint8 images uint8 until the graph).")},
     **{name: {"train_limit": Field(int, None, low=1, nullable=True, doc="Use only the first N training examples."),
-              "path": Field(str, None, nullable=True, doc="A folder holding the official archive unpacked; null: Keras's cache. Never downloaded.")}
+              "path": Field(str, None, nullable=True, doc="A folder holding the official archive unpacked (relative to the scenario file); null: Keras's cache. Never downloaded.")}
        for name in ("mnist", "fashion_mnist", "cifar10", "cifar100")},
 }
 # for every data source: how stored examples become the network's input (harness/augment.py)
@@ -284,9 +284,14 @@ def load(path, check_feasibility=True, skip_infeasible=False):
         raise
 
 
+def _takes_path(source):
+    """Whether the data source `source` reads a file or folder named by `data.path` (npz, the local datasets)."""
+    return isinstance(source, str) and "path" in DATA_FIELDS.get(source, {})
+
+
 def _resolve_data_paths(raw, folder):
-    """Relative npz paths (in `data.path` and in a sweep over it) are relative to the scenario file's folder;
-    the resolved scenario records them absolute."""
+    """Relative data paths (`data.path` of every source that takes one, and a sweep over it) are relative to
+    the scenario file's folder; the resolved scenario records them absolute."""
     def absolute(value):
         if isinstance(value, str) and value and "\0" not in value and not os.path.isabs(value):
             return os.path.normpath(os.path.join(folder, os.path.expanduser(value)))
@@ -295,7 +300,7 @@ def _resolve_data_paths(raw, folder):
     if not isinstance(raw, dict):
         return raw
     data = raw.get("data")
-    if isinstance(data, dict) and data.get("name") == "npz" and "path" in data:
+    if isinstance(data, dict) and _takes_path(data.get("name")) and "path" in data:
         raw = {**raw, "data": {**data, "path": absolute(data["path"])}}
     sweep = raw.get("sweep")
     if isinstance(sweep, dict):
