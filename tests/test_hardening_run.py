@@ -158,37 +158,3 @@ def test_log_progress_is_one_line_per_trial_and_a_rerun_says_nothing_to_do(tmp_p
     assert "tiny: 1/2 trials done" in stderr and "tiny: 2/2 trials done" in stderr
     _, _, again = run_cli(["run", path, "--out", out, "--no-report"])
     assert "nothing to do, all 2 trials are finished" in again
-
-
-def test_a_scenario_refused_by_its_data_stops_the_workers_started_meanwhile(tmp_path):
-    # 12 trials: `auto` starts process workers while the data are checked; the data refuse the scenario
-    raw = copy.deepcopy(TINY_SCENARIO)
-    raw["seeds"] = [0, 1, 2]
-    raw["data"]["examples_per_class"] = 6  # fewer than a one-class batch of 8 needs
-    path = tmp_path / "scenario.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    mark = f"harness-test-{os.getpid()}-{time.time()}"
-    out = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "harness", "run", str(path), "--out", str(out)], cwd=ROOT,
-                            env={**harness_env(), "HARNESS_TEST_MARK": mark}, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 2, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
-    assert "samplers.one_class" in result.stderr
-    assert not out.exists()  # nothing created
-
-    def marked():
-        found = []
-        for entry in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as handle:
-                    if mark.encode() in handle.read():
-                        found.append(entry)
-            except OSError:
-                continue
-        return found
-
-    deadline = time.time() + 10
-    while marked() and time.time() < deadline:
-        time.sleep(0.2)
-    assert not marked(), "worker processes outlived the refused run"

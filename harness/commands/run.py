@@ -49,25 +49,24 @@ def main(args):
     from harness.run.executors import auto_executor, make_executor
     from harness.run.runner import run, trial_count
 
-    # The fields first (fast, nothing loaded), then the data while process workers start: they import TensorFlow
-    # (seconds) meanwhile. A scenario refused by the data checks stops them again.
-    shape = load_scenario(args.scenario, check_feasibility=False)
+    scenario = load_scenario(args.scenario, args.skip_infeasible)
+    if args.smoke:
+        scenario = scenario.smoke()
+    out_dir = args.out or os.path.join("reports", scenario.name)
+    from harness.out_guard import claim
+
+    claim(out_dir)  # never a folder holding files no run wrote (the user's scenario, their pages)
     if args.executor == "auto":
-        args.executor = "process" if args.workers is not None else auto_executor(
-            trial_count(shape.smoke() if args.smoke else shape))
+        args.executor = "process" if args.workers is not None else auto_executor(trial_count(scenario))
+    # process workers start here, once the scenario is valid, and import TensorFlow while this process plans the
+    # run (started before the data checks, they made this process's import of scikit-learn fail now and then on a
+    # loaded machine, cause not found)
     try:
         executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_trial, args.max_retries,
                                  args.workers_per_gpu)
     except ValueError as error:  # more workers than the GPUs can take
         raise UsageError(f"--workers: {error}") from None
     try:
-        scenario = load_scenario(args.scenario, args.skip_infeasible)
-        if args.smoke:
-            scenario = scenario.smoke()
-        out_dir = args.out or os.path.join("reports", scenario.name)
-        from harness.out_guard import claim
-
-        claim(out_dir)  # never a folder holding files no run wrote (the user's scenario, their pages)
         if args.executor != "process":
             from harness.tfsetup import import_tensorflow
 

@@ -177,8 +177,10 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
         started = _now()
         run_dir.write_text(rundir.SCENARIO, scenario.to_yaml())
         tic = time.perf_counter()
-        if not getattr(executor, "trains_here", True):  # this process waits for workers: load what the tables and report need now
-            threading.Thread(target=_import_for_tables, args=(report,), daemon=True, name="imports").start()
+        if not getattr(executor, "trains_here", True):
+            # this process only waits for workers: import what the tables and report need meanwhile. Not a daemon:
+            # a daemon thread stopped inside an import at exit (a run stopped by a signal early on) can hang it
+            threading.Thread(target=_import_for_tables, args=(report,), name="imports").start()
         # the batch composition depends on the scenario alone: written while workers start (they import TensorFlow)
         write_batch_composition(scenario, out_dir, skip_infeasible)
         composition_seconds = time.perf_counter() - tic

@@ -92,7 +92,7 @@ ANALYSIS_FIELDS = {
     "eval_every": Field(int, 100, low=1, doc="Training steps between evaluations (learning curves)."),
     "probe_batches": Field(int, 8, low=1, doc="Test batches of the per-layer analysis."),
     # examples (rounded up to whole batches) the PreciseBN estimates average over
-    "precise_examples": Field(int, 12800, low=1, doc="Training examples the two PreciseBN estimates average over."),
+    "precise_examples": Field(int, 6400, low=1, doc="Training examples the two PreciseBN estimates average over."),
     "eval_examples": Field(int, None, low=1, nullable=True, doc="Cap on the test examples used (null: all)."),
     "composition_batches": Field(int, 32, low=1, doc="Training batches shown in the batch-composition table."),
     # Decided once here and written into the resolved scenario.yaml; the tables and the report read them.
