@@ -11,7 +11,6 @@ import platform
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 from harness.run import rundir
@@ -146,18 +145,6 @@ def write_comparisons(out_dir, results):
     return frame
 
 
-def _import_for_tables(report):
-    """Import what writing the tables (and the report) needs; run on a thread while the workers train."""
-    import harness.analysis.tables  # noqa: F401
-    import harness.comparisons  # noqa: F401
-
-    if report:
-        import harness.report.render  # noqa: F401
-        from harness.report.figures import _plt
-
-        _plt()
-
-
 def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=None, report=True,
         on_result=None, skip_infeasible=False):
     """Run (or resume) every trial of `scenario` into `out_dir`, then write tables and the report.
@@ -177,10 +164,6 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
         started = _now()
         run_dir.write_text(rundir.SCENARIO, scenario.to_yaml())
         tic = time.perf_counter()
-        if not getattr(executor, "trains_here", True):
-            # this process only waits for workers: import what the tables and report need meanwhile. Not a daemon:
-            # a daemon thread stopped inside an import at exit (a run stopped by a signal early on) can hang it
-            threading.Thread(target=_import_for_tables, args=(report,), name="imports").start()
         # the batch composition depends on the scenario alone: written while workers start (they import TensorFlow)
         write_batch_composition(scenario, out_dir, skip_infeasible)
         composition_seconds = time.perf_counter() - tic
