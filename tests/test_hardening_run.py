@@ -89,7 +89,8 @@ def test_stop_signals_keep_finished_trials_stop_workers_and_exit_128_plus_signal
     out = tmp_path / "run"
     command = [sys.executable, "-m", "harness", "run", str(path), "--out", str(out), "--no-report",
                "--executor", executor] + (["--workers", "1"] if executor == "process" else [])
-    process = start_run_until(command, out, 1)
+    # as a scheduler starts it: SIGHUP not ignored (under nohup, as CI may be, the run would inherit it ignored)
+    process = start_run_until(command, out, 1, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     workers = _children(process.pid)
     if executor != "local":
         assert workers, f"the {executor} executor should have started worker processes"
