@@ -117,10 +117,18 @@ def cases():
         yield f"{index}-{name}", content
 
 
+def _reports_snapshot():
+    """The repository's reports/ folder, without the browser test's artifacts (written by a test that may run
+    alongside this one under pytest-xdist)."""
+    folder = os.path.join(ROOT, "reports")
+    state = snapshot(folder) if os.path.isdir(folder) else {}
+    return {path: value for path, value in state.items() if not path.startswith("test-artifacts")}
+
+
 def test_validate_survives_malformed_scenarios(tmp_path):
     folder = tmp_path / "cases"
     folder.mkdir()
-    before_repo = snapshot(os.path.join(ROOT, "reports")) if os.path.isdir(os.path.join(ROOT, "reports")) else {}
+    before_repo = _reports_snapshot()
     outcomes = {0: 0, 2: 0}
     slowest = (0.0, None)
     code, _, err = run_cli(["validate", os.path.join(ROOT, "scenarios", "noniid_small.yaml")])  # imports, untimed
@@ -151,7 +159,7 @@ def test_validate_survives_malformed_scenarios(tmp_path):
             path.unlink()
     finally:
         tracemalloc.stop()
-    after_repo = snapshot(os.path.join(ROOT, "reports")) if os.path.isdir(os.path.join(ROOT, "reports")) else {}
+    after_repo = _reports_snapshot()
     assert after_repo == before_repo
     assert outcomes[2] > CASES // 2  # the mutations do break most scenarios
     print(f"fuzz: {outcomes[0]} accepted, {outcomes[2]} refused; slowest case {slowest[1]} {slowest[0]:.2f} s")
