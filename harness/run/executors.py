@@ -30,7 +30,6 @@ class LocalExecutor:
     """Trials one after another in this process; the progress bar shows the current trial's step."""
 
     environment = staticmethod(local_environment)
-    trains_here = True  # the trials run in this process
 
     def shutdown(self):
         """Nothing to stop."""
@@ -99,8 +98,6 @@ class ProcessExecutor:
     dies (killed, out of memory) loses its trial in flight, recorded as failed and rerun on
     resume; it is replaced and the run goes on.
     """
-
-    trains_here = False
 
     def __init__(self, workers=None, workers_per_gpu=1, gpus=None):
         self.gpus = visible_gpus() if gpus is None else list(gpus)
@@ -263,7 +260,6 @@ class RayExecutor:
         self.cpus_per_trial = cpus_per_trial
 
     environment = staticmethod(local_environment)  # the driver's; each trial records where it ran
-    trains_here = False
 
     def shutdown(self):
         """The Ray instance stays up for the process (a cluster is not ours to stop)."""

@@ -32,8 +32,7 @@ def plan(scenario, skip_infeasible=False):
 
 def trial_count(scenario):
     """How many trials `plan` gives (sweep points sharing a trial counted apart), from the scenario's shape
-    alone: sweep points are counted, not validated, so nothing is loaded (the executor is chosen from it while
-    the data are still being checked)."""
+    alone: sweep points are counted, not validated again (`--executor auto` chooses from it)."""
     from harness.scenario.sweep import _axes
 
     points = len(_axes(scenario.sweep)[1]) if scenario.sweep else 1
@@ -184,7 +183,7 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
             print(f"{scenario.name}: nothing to do, all {len(configs)} trials are finished "
                   "(tables and report are rewritten; --fresh starts over)", file=sys.stderr)
         bar = progress_bar(len(configs), len(configs) - len(todo), quiet or not todo, scenario.name)
-        timing = {"trials": 0.0, "io": composition_seconds, "report": 0.0}
+        timing = {"trials": 0.0, "io": 0.0, "report": 0.0}
         tic = time.perf_counter()
         try:
             for result in executor.run(unique, progress=None if quiet else bar):
@@ -198,6 +197,7 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
         finally:
             bar.close()
         timing["trials"] = time.perf_counter() - tic - timing["io"]
+        timing["io"] += composition_seconds
         tic = time.perf_counter()
         ordered = [results[c["id"]] for c in configs]
         text = write_tables(scenario, out_dir, ordered)
