@@ -9,13 +9,12 @@ def add_arguments(parser):
                         help="drop infeasible sweep points with a warning instead of failing")
 
 
-def load_scenario(path, skip_infeasible=False, check_feasibility=True):
-    """The validated scenario, or a one-line UsageError naming the field, the value and the reason.
-    `check_feasibility=False` checks the fields alone (no data loaded, no sweep point validated)."""
+def load_scenario(path, skip_infeasible=False):
+    """The validated scenario, or a one-line UsageError naming the field, the value and the reason."""
     from harness.scenario import ScenarioError, load
 
     try:
-        return load(path, check_feasibility=check_feasibility, skip_infeasible=skip_infeasible)
+        return load(path, skip_infeasible=skip_infeasible)
     except ScenarioError as error:
         if error.source is None:
             error.source = path

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import signal
 
+from harness.run.rundir import OK
 from harness.tfsetup import environment as local_environment
 
 
@@ -206,7 +207,7 @@ class ShapeCosts:
 
     def record(self, shape, result, first):
         seconds = result.get("seconds")
-        if seconds is None or result.get("status") != "ok":
+        if seconds is None or result.get("status") != OK:
             return
         (self.first.setdefault(shape, []) if first else self.steady[shape]).append(float(seconds))
 
