@@ -5,6 +5,8 @@ seaborn/matplotlib in `samplers.plots`; TensorFlow inside
 `Sampler.as_tf_dataset`). See `samplers.base.Sampler` for the protocol.
 """
 
+from __future__ import annotations
+
 from samplers.base import REQUIRED, Sampler, SamplerParameterError
 from samplers.registry import available, create, get
 

@@ -1,6 +1,9 @@
 """Shared machinery of samplers that cut each epoch's ordering of the data into batches."""
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import NDArray
 
 from samplers.base import Sampler
 
@@ -14,11 +17,14 @@ class EpochSampler(Sampler):
     """
 
     _shuffle_batches = False
+    _epoch: NDArray[np.int64] | None  # the current epoch's batches (set on first use)
+    _position: int  # batches of `_epoch` already served
 
-    def _epoch_order(self):
+    def _epoch_order(self) -> NDArray[np.int64]:
         raise NotImplementedError
 
-    def batches(self, n):
+    def batches(self, n: int) -> NDArray[np.int64]:
+        """Return the next `n` batches: consecutive slices of the epochs' orderings, epoch after epoch."""
         n = self._check_batches_arg(n)
         size, per_epoch = self.batch_size, len(self)
         out = np.empty((n, size), dtype=np.int64)
@@ -32,7 +38,7 @@ class EpochSampler(Sampler):
                     epoch = epoch[self.rng.permutation(per_epoch)]
                 self._epoch, self._position = epoch, 0
             take = min(n - filled, per_epoch - self._position)
-            out[filled:filled + take] = self._epoch[self._position:self._position + take]
+            out[filled:filled + take] = self._epoch[self._position:self._position + take]  # type: ignore[index]  # set on the first epoch
             filled += take
             self._position += take
         return out

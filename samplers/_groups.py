@@ -1,12 +1,17 @@
 """Shared machinery of samplers whose batches are k groups (classes, clusters) x m examples."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from samplers._streams import GroupStreams, choose_groups
 from samplers.base import SamplerParameterError, check_bool, check_int
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """NumPy scalars as Python values, so messages read `class 3`, not `class np.int64(3)`."""
     return value.item() if isinstance(value, np.generic) else value
 
@@ -19,7 +24,13 @@ class GroupBatches:
     distinct (drawn from that group's reshuffled-per-epoch stream).
     """
 
-    def __init__(self, codes, names, batch_size, rng, *, param, k, replace, word):
+    def __init__(self, codes: NDArray[np.integer], names: NDArray[Any], batch_size: int,
+                 rng: np.random.Generator, *, param: str, k: int, replace: bool, word: str) -> None:
+        """Validate k (`param` names it in errors) against the groups' sizes and set up their streams.
+
+        `codes` holds each example's group in 0..len(names)-1; `names` are the groups as shown in
+        messages; `word` is what a group is called (`class`, `cluster`).
+        """
         n_groups = len(names)
         plural = word + ("es" if word.endswith("s") else "s")
         k = check_int(param, k, minimum=1)
@@ -43,10 +54,11 @@ class GroupBatches:
         self.rng, stream_rng = rng.spawn(2)
         self.streams = GroupStreams(codes, n_groups, stream_rng.integers(2 ** 63), unit=m)
 
-    def choose(self, n):
+    def choose(self, n: int) -> NDArray[np.int64]:
+        """Group choices (n, k) for the next `n` batches."""
         return choose_groups(self.rng, n, self.n_groups, self.k, self.replace)
 
-    def fill(self, groups):
+    def fill(self, groups: NDArray[np.integer]) -> NDArray[np.int64]:
         """Index batches (n, k*m) for group choices (n, k)."""
         n = groups.shape[0]
         flat = groups.reshape(-1)

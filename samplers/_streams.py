@@ -16,10 +16,14 @@ the same however the batches are requested: batches(a) then batches(b) equals
 batches(a + b).
 """
 
+from __future__ import annotations
+
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
 
 
-def _ramp(sizes):
+def _ramp(sizes: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """For segments of the given sizes, each element's offset inside its segment."""
     total = int(sizes.sum())
     starts = np.cumsum(sizes) - sizes
@@ -30,7 +34,7 @@ LOOP_MIN = 4096  # groups this large are shuffled one by one (see GroupStreams._
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _mix(x):
+def _mix(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
     """splitmix64 finaliser on a uint64 array (wrapping arithmetic)."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -38,7 +42,10 @@ def _mix(x):
 
 
 class GroupStreams:
-    def __init__(self, codes, n_groups, key, unit=1):
+    """Every group's stream of example indices, epoch by epoch, drawn from in bulk by `take`."""
+
+    def __init__(self, codes: npt.ArrayLike, n_groups: int, key: int | np.integer, unit: int = 1) -> None:
+        """Streams over `codes` (each example's group, 0..n_groups-1), seeded by `key`, cut to multiples of `unit`."""
         codes = np.asarray(codes)
         self.key = np.uint64(key)
         self.n_groups = int(n_groups)
@@ -56,7 +63,8 @@ class GroupStreams:
                       + _ramp(self.counts[present])[0]] = perms
         self.ptr = np.zeros(self.n_groups, dtype=np.int64)  # position in the current epoch
 
-    def _permute(self, groups, epochs):
+    def _permute(self, groups: NDArray[np.integer], epochs: NDArray[np.integer]
+                 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """The random order of epoch `epochs[i]` of group `groups[i]`, for each i, concatenated.
 
         Small groups are shuffled together by sorting hashed keys (vectorised);
@@ -86,7 +94,7 @@ class GroupStreams:
             out[seg_starts[i]:seg_starts[i] + size] = self.members[self.starts[g] + perm]
         return out, seg_starts
 
-    def take(self, groups, lengths):
+    def take(self, groups: npt.ArrayLike, lengths: npt.ArrayLike) -> NDArray[np.int64]:
         """Indices for requests (group, length), concatenated in request order.
 
         Every requested group must have epoch_len > 0.
@@ -148,7 +156,7 @@ class GroupStreams:
         return out
 
 
-def choose_groups(rng, n, n_groups, k, replace):
+def choose_groups(rng: np.random.Generator, n: int, n_groups: int, k: int, replace: bool) -> NDArray[np.int64]:
     """(n, k) group ids per batch: k distinct groups (or with replacement)."""
     if replace:
         return rng.integers(0, n_groups, size=(n, k))

@@ -8,16 +8,22 @@ TensorFlow adapter from it, so every sampler also works as a PyTorch
 framework being imported here.
 """
 
+from __future__ import annotations
+
 import inspect
 import numbers
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
 
 
 class _Required:
     """Marker for a sampler parameter that has no default."""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<required>"
 
 
@@ -27,7 +33,7 @@ REQUIRED = _Required()
 COMMON_ARGUMENTS = ("labels", "batch_size", "seed", "features")
 
 
-def _short_repr(value):
+def _short_repr(value: Any) -> str:
     """repr() that stays one short line for arrays and long sequences."""
     if isinstance(value, np.ndarray) and (value.ndim != 1 or value.size > 8):
         return f"<array of shape {value.shape} and dtype {value.dtype}>"
@@ -44,7 +50,8 @@ class SamplerParameterError(ValueError):
     field path (`samplers.<name>.<param>`).
     """
 
-    def __init__(self, param, value, reason):
+    def __init__(self, param: str, value: Any, reason: str) -> None:
+        """Store the three parts; the message reads `<param>: <value> <reason>`."""
         self.param = param
         self.value = value
         self.reason = reason
@@ -52,18 +59,19 @@ class SamplerParameterError(ValueError):
 
 
 # ---------------------------------------------------------------- validation
-def check_int(param, value, minimum=None, maximum=None):
+def check_int(param: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
     """Keras-style check of an integer argument (bools are not integers here)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise SamplerParameterError(param, value, "must be an integer")
     if minimum is not None and value < minimum:
         raise SamplerParameterError(param, value, f"must be >= {minimum}")
-    if maximum is not None and value > maximum:
+    if maximum is not None and value > maximum:  # type: ignore[operator]  # numbers.Integral is untyped
         raise SamplerParameterError(param, value, f"must be <= {maximum}")
     return int(value)
 
 
-def check_real(param, value, low=None, high=None, low_open=False, allow_inf=False):
+def check_real(param: str, value: Any, low: float | None = None, high: float | None = None,
+               low_open: bool = False, allow_inf: bool = False) -> float:
     """Check a real number lies in [low, high] (or (low, high] with low_open)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise SamplerParameterError(param, value, "must be a number")
@@ -77,7 +85,8 @@ def check_real(param, value, low=None, high=None, low_open=False, allow_inf=Fals
     return value
 
 
-def check_bool(param, value):
+def check_bool(param: str, value: Any) -> bool:
+    """Check a boolean argument (Python or NumPy bool; not 0/1) and return it as a Python bool."""
     if not isinstance(value, (bool, np.bool_)):
         raise SamplerParameterError(param, value, "must be true or false")
     return bool(value)
@@ -108,7 +117,15 @@ class Sampler:
     small-batch setting (no special sampler needed).
     """
 
-    def __init__(self, labels, batch_size, *, seed, features=None):
+    classes_: NDArray[np.integer]
+    label_codes_: NDArray[np.integer]
+    class_counts_: NDArray[np.int64]
+    n_examples_: int
+    rng: np.random.Generator
+
+    def __init__(self, labels: npt.ArrayLike, batch_size: int, *, seed: int,
+                 features: npt.ArrayLike | None = None) -> None:
+        """Validate and store the common arguments and derive `classes_`, `label_codes_`, `class_counts_`."""
         self.labels = labels
         self.batch_size = batch_size
         self.seed = seed
@@ -142,20 +159,20 @@ class Sampler:
         self.rng = np.random.default_rng(seed)
 
     # ------------------------------------------------------------- protocol
-    def batches(self, n):
+    def batches(self, n: int) -> NDArray[np.int64]:
         """Return the next `n` batches of the stream: int64 array (n, batch_size)."""
         raise NotImplementedError(f"{type(self).__name__} must implement batches(n)")
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Batches in one epoch: as many as the data fill (the remainder is dropped)."""
         return self.n_examples_ // self.batch_size
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[list[int]]:
         """One epoch of batches as lists of ints (PyTorch `batch_sampler` protocol)."""
         for row in self.batches(len(self)):
             yield row.tolist()
 
-    def as_tf_dataset(self, num_batches=None, chunk=256):
+    def as_tf_dataset(self, num_batches: int | None = None, chunk: int = 256) -> Any:
         """A `tf.data.Dataset` of int64 index batches of shape (batch_size,).
 
         With `num_batches` the batches are drawn now (deterministic, fast);
@@ -169,7 +186,7 @@ class Sampler:
             return tf.data.Dataset.from_tensor_slices(self.batches(check_int("num_batches", num_batches, 0)))
         chunk = check_int("chunk", chunk, minimum=1)
 
-        def generate():
+        def generate() -> Iterator[NDArray[np.int64]]:
             while True:
                 yield from self.batches(chunk)
 
@@ -178,9 +195,9 @@ class Sampler:
 
     # ------------------------------------------------------- introspection
     @classmethod
-    def parameters(cls):
+    def parameters(cls) -> dict[str, Any]:
         """Sampler-specific parameters and their defaults, from the `__init__` signature."""
-        params = {}
+        params: dict[str, Any] = {}
         for name, p in inspect.signature(cls.__init__).parameters.items():
             if name == "self" or name in COMMON_ARGUMENTS:
                 continue
@@ -190,23 +207,23 @@ class Sampler:
         return params
 
     @classmethod
-    def description(cls):
+    def description(cls) -> str:
         """First line of the class docstring."""
         for line in (cls.__doc__ or "").strip().splitlines():
             if line.strip():
                 return line.strip()
         return ""
 
-    def get_params(self):
+    def get_params(self) -> dict[str, Any]:
         """Constructor arguments as stored (scikit-learn style)."""
         out = {name: getattr(self, name) for name in ("batch_size", "seed")}
         out.update({name: getattr(self, name) for name in self.parameters()})
         return out
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------- helpers
-    def _check_batches_arg(self, n):
+    def _check_batches_arg(self, n: int) -> int:
         return check_int("n", n, minimum=0)

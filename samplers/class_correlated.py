@@ -1,5 +1,10 @@
 """The paper's non-i.i.d. minibatches: few classes per batch, equal counts."""
 
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
 
 from samplers._groups import GroupBatches
 from samplers.base import Sampler
@@ -22,8 +27,9 @@ class ClassCorrelatedSampler(Sampler):
     microbatch.
     """
 
-    def __init__(self, labels, batch_size, *, seed, features=None, classes_per_batch=2,
-                 replace=False):
+    def __init__(self, labels: npt.ArrayLike, batch_size: int, *, seed: int, features: npt.ArrayLike | None = None,
+                 classes_per_batch: int = 2, replace: bool = False) -> None:
+        """Validate the arguments (see the class docstring); `SamplerParameterError` names a bad one."""
         super().__init__(labels, batch_size, seed=seed, features=features)
         self.classes_per_batch = classes_per_batch
         self.replace = replace
@@ -31,6 +37,7 @@ class ClassCorrelatedSampler(Sampler):
                                     param="classes_per_batch", k=classes_per_batch,
                                     replace=replace, word="class")
 
-    def batches(self, n):
+    def batches(self, n: int) -> NDArray[np.int64]:
+        """Return the next `n` batches of the stream: int64 array (n, batch_size)."""
         n = self._check_batches_arg(n)
         return self._groups.fill(self._groups.choose(n))

@@ -1,6 +1,10 @@
 """Label-free correlation: batches from k-means clusters of the features."""
 
+from __future__ import annotations
+
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
 
 from samplers._groups import GroupBatches
 from samplers.base import Sampler, SamplerParameterError, check_int
@@ -25,8 +29,9 @@ class ClusterSampler(Sampler):
     `cluster_labels_`.
     """
 
-    def __init__(self, labels, batch_size, *, seed, features=None, n_clusters=10,
-                 clusters_per_batch=1, replace=False):
+    def __init__(self, labels: npt.ArrayLike, batch_size: int, *, seed: int, features: npt.ArrayLike | None = None,
+                 n_clusters: int = 10, clusters_per_batch: int = 1, replace: bool = False) -> None:
+        """Validate the arguments, fit k-means on `features` (required) and set up the cluster streams."""
         super().__init__(labels, batch_size, seed=seed, features=features)
         self.n_clusters = n_clusters
         self.clusters_per_batch = clusters_per_batch
@@ -56,6 +61,7 @@ class ClusterSampler(Sampler):
                                     self.rng, param="clusters_per_batch", k=clusters_per_batch,
                                     replace=replace, word="cluster")
 
-    def batches(self, n):
+    def batches(self, n: int) -> NDArray[np.int64]:
+        """Return the next `n` batches of the stream: int64 array (n, batch_size)."""
         n = self._check_batches_arg(n)
         return self._groups.fill(self._groups.choose(n))

@@ -1,6 +1,10 @@
 """One knob from i.i.d. to sorted, for sweeps."""
 
+from __future__ import annotations
+
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
 
 from samplers._epochs import EpochSampler
 from samplers.base import check_bool, check_real
@@ -16,8 +20,9 @@ class ContinuousSampler(EpochSampler):
     `shuffle_batches` as in `label_sorted`.
     """
 
-    def __init__(self, labels, batch_size, *, seed, features=None, strictness=0.5,
-                 shuffle_batches=True):
+    def __init__(self, labels: npt.ArrayLike, batch_size: int, *, seed: int, features: npt.ArrayLike | None = None,
+                 strictness: float = 0.5, shuffle_batches: bool = True) -> None:
+        """Validate the arguments (see the class docstring); `SamplerParameterError` names a bad one."""
         super().__init__(labels, batch_size, seed=seed, features=features)
         self.strictness = strictness
         self.shuffle_batches = shuffle_batches
@@ -27,7 +32,7 @@ class ContinuousSampler(EpochSampler):
         spread = codes.std()
         self._z = (codes - codes.mean()) / spread if spread > 0 else np.zeros_like(codes)
 
-    def _epoch_order(self):
+    def _epoch_order(self) -> NDArray[np.int64]:
         # Keys are built on a random permutation so ties (strictness 1) break randomly.
         shuffled = self.rng.permutation(self.n_examples_)
         s = self._strictness

@@ -1,6 +1,10 @@
 """Per-batch class proportions from a Dirichlet: the federated-learning convention."""
 
+from __future__ import annotations
+
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
 
 from samplers._streams import GroupStreams
 from samplers.base import Sampler, check_real
@@ -18,7 +22,9 @@ class DirichletSampler(Sampler):
     when a class holds fewer examples than the batch asks of it.
     """
 
-    def __init__(self, labels, batch_size, *, seed, features=None, alpha=1.0):
+    def __init__(self, labels: npt.ArrayLike, batch_size: int, *, seed: int, features: npt.ArrayLike | None = None,
+                 alpha: float = 1.0) -> None:
+        """Validate the arguments (see the class docstring); `SamplerParameterError` names a bad one."""
         super().__init__(labels, batch_size, seed=seed, features=features)
         self.alpha = alpha
         self._alpha = check_real("alpha", alpha, low=0.0, low_open=True, allow_inf=True)
@@ -28,7 +34,8 @@ class DirichletSampler(Sampler):
         self._proportion_rng, self._draw_rng, stream_rng = self.rng.spawn(3)
         self._streams = GroupStreams(self.label_codes_, n_classes, stream_rng.integers(2 ** 63))
 
-    def batches(self, n):
+    def batches(self, n: int) -> NDArray[np.int64]:
+        """Return the next `n` batches of the stream: int64 array (n, batch_size)."""
         n = self._check_batches_arg(n)
         size, n_classes = self.batch_size, self.classes_.size
         if np.isinf(self._alpha):

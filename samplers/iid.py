@@ -1,5 +1,11 @@
 """The i.i.d. control."""
 
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
+
 from samplers._epochs import EpochSampler
 
 
@@ -11,8 +17,10 @@ class IIDSampler(EpochSampler):
     permutation are dropped.
     """
 
-    def __init__(self, labels, batch_size, *, seed, features=None):
+    def __init__(self, labels: npt.ArrayLike, batch_size: int, *, seed: int,
+                 features: npt.ArrayLike | None = None) -> None:
+        """Validate the arguments (see the class docstring); `SamplerParameterError` names a bad one."""
         super().__init__(labels, batch_size, seed=seed, features=features)
 
-    def _epoch_order(self):
+    def _epoch_order(self) -> NDArray[np.int64]:
         return self.rng.permutation(self.n_examples_)

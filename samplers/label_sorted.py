@@ -1,6 +1,10 @@
 """Label-sorted shards: the extreme non-i.i.d. case."""
 
+from __future__ import annotations
+
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
 
 from samplers._epochs import EpochSampler
 from samplers.base import check_bool
@@ -16,11 +20,13 @@ class LabelSortedSampler(EpochSampler):
     `False` serves them in label order (also correlated across steps).
     """
 
-    def __init__(self, labels, batch_size, *, seed, features=None, shuffle_batches=True):
+    def __init__(self, labels: npt.ArrayLike, batch_size: int, *, seed: int, features: npt.ArrayLike | None = None,
+                 shuffle_batches: bool = True) -> None:
+        """Validate the arguments (see the class docstring); `SamplerParameterError` names a bad one."""
         super().__init__(labels, batch_size, seed=seed, features=features)
         self.shuffle_batches = shuffle_batches
         self._shuffle_batches = check_bool("shuffle_batches", shuffle_batches)
 
-    def _epoch_order(self):
+    def _epoch_order(self) -> NDArray[np.int64]:
         shuffled = self.rng.permutation(self.n_examples_)
         return shuffled[np.argsort(self.label_codes_[shuffled], kind="stable")]

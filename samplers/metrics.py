@@ -6,17 +6,23 @@ ordinal distance over class ids, whose order means nothing. All functions take
 lists works too) and are vectorised over batches.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
 
 
-def _batches(batches):
+def _batches(batches: npt.ArrayLike) -> NDArray[np.int64]:
     b = np.asarray(batches, dtype=np.int64)
     if b.ndim != 2:
         raise ValueError(f"batches must be a 2-D array (n_batches, batch_size). Received: shape={b.shape}")
     return b
 
 
-def _codes(labels, num_classes):
+def _codes(labels: npt.ArrayLike, num_classes: int | None) -> tuple[NDArray[np.integer], int]:
     """Labels as codes 0..C-1 plus C (distinct sorted labels, or 0..num_classes-1)."""
     y = np.asarray(labels)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
@@ -30,7 +36,8 @@ def _codes(labels, num_classes):
     return y.astype(np.int64), int(num_classes)
 
 
-def _histograms(batches, labels, num_classes):
+def _histograms(batches: npt.ArrayLike, labels: npt.ArrayLike, num_classes: int | None
+                ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Per-batch label distributions (n, C) and the dataset's (C,)."""
     b = _batches(batches)
     codes, n_classes = _codes(labels, num_classes)
@@ -40,7 +47,7 @@ def _histograms(batches, labels, num_classes):
     return batch_p, data_p
 
 
-def composition(batches, labels, num_classes=None):
+def composition(batches: npt.ArrayLike, labels: npt.ArrayLike, num_classes: int | None = None) -> NDArray[np.int64]:
     """Label counts per batch: int array (classes, n_batches).
 
     Rows are the distinct labels in sorted order, or 0..num_classes-1 when
@@ -53,7 +60,8 @@ def composition(batches, labels, num_classes=None):
     return np.bincount(cells, minlength=n * n_classes).reshape(n, n_classes).T
 
 
-def tv_distance(batches, labels, num_classes=None):
+def tv_distance(batches: npt.ArrayLike, labels: npt.ArrayLike, num_classes: int | None = None
+                ) -> NDArray[np.float64]:
     """Per-batch total variation distance between the batch's and the dataset's label histograms.
 
     0.5 * sum_c |p_batch(c) - p_data(c)|; 0 for identical histograms, 1 for disjoint ones.
@@ -62,14 +70,16 @@ def tv_distance(batches, labels, num_classes=None):
     return 0.5 * np.abs(batch_p - data_p).sum(axis=1)
 
 
-def hellinger_distance(batches, labels, num_classes=None):
+def hellinger_distance(batches: npt.ArrayLike, labels: npt.ArrayLike, num_classes: int | None = None
+                       ) -> NDArray[np.float64]:
     """Per-batch Hellinger distance sqrt(1 - sum_c sqrt(p_batch(c) p_data(c))), in [0, 1]."""
     batch_p, data_p = _histograms(batches, labels, num_classes)
     affinity = np.sqrt(batch_p * data_p).sum(axis=1)
     return np.sqrt(np.clip(1.0 - affinity, 0.0, 1.0))
 
 
-def effective_classes(batches, labels, num_classes=None):
+def effective_classes(batches: npt.ArrayLike, labels: npt.ArrayLike, num_classes: int | None = None
+                      ) -> NDArray[np.float64]:
     """Per-batch effective number of classes: exp of the batch's label entropy (k equal classes -> k)."""
     batch_p, _ = _histograms(batches, labels, num_classes)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -77,7 +87,7 @@ def effective_classes(batches, labels, num_classes=None):
     return np.exp(-terms.sum(axis=1))
 
 
-def within_batch_repeats(batches):
+def within_batch_repeats(batches: npt.ArrayLike) -> NDArray[np.float64]:
     """Per-batch fraction of entries that repeat an index already in the batch: (size - distinct) / size."""
     b = np.sort(_batches(batches), axis=1)
     if b.shape[1] == 0:
@@ -85,7 +95,7 @@ def within_batch_repeats(batches):
     return (b[:, 1:] == b[:, :-1]).sum(axis=1) / b.shape[1]
 
 
-def epoch_coverage(batches, n_examples):
+def epoch_coverage(batches: npt.ArrayLike, n_examples: int) -> float:
     """Fraction of the dataset covered per epoch, relative to what an epoch can cover.
 
     The batches are split into consecutive epochs of n_examples // batch_size
@@ -100,14 +110,14 @@ def epoch_coverage(batches, n_examples):
         return float("nan")
     per_epoch = max(n_examples // size, 1)
     n_epochs = max(n // per_epoch, 1)
-    scores = []
+    scores: list[float] = []
     for e in range(n_epochs):  # one iteration per epoch
         window = b[e * per_epoch:(e + 1) * per_epoch] if n >= per_epoch else b
         scores.append(np.unique(window).size / min(n_examples, window.size))
     return float(np.mean(scores))
 
 
-def summarize(batches, labels):
+def summarize(batches: npt.ArrayLike, labels: NDArray[np.integer] | Sequence[int]) -> dict[str, float]:
     """Means over the batches: tv_distance, hellinger_distance, effective_classes, coverage, repeat_rate."""
     b = _batches(batches)
     return {

@@ -1,11 +1,17 @@
 """Label-composition heatmap for the report (seaborn and matplotlib imported on first use)."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from samplers.metrics import composition
 
 
-def composition_heatmap(batches, labels, n_batches=32, ax=None):
+def composition_heatmap(batches: npt.ArrayLike, labels: npt.ArrayLike, n_batches: int = 32,
+                        ax: Any = None) -> Any:
     """Heatmap of label counts, classes x the first `n_batches` batches; returns the matplotlib Figure.
 
     Draws into `ax` when given, else into a new Figure (no pyplot, so no GUI

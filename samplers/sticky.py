@@ -1,6 +1,10 @@
 """Correlation across steps: consecutive batches share their classes."""
 
+from __future__ import annotations
+
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
 
 from samplers._groups import GroupBatches
 from samplers.base import Sampler, check_real
@@ -16,8 +20,9 @@ class StickySampler(Sampler):
     streaming data or RL replay. p=0 is `class_correlated`.
     """
 
-    def __init__(self, labels, batch_size, *, seed, features=None, p=0.9, classes_per_batch=2,
-                 replace=False):
+    def __init__(self, labels: npt.ArrayLike, batch_size: int, *, seed: int, features: npt.ArrayLike | None = None,
+                 p: float = 0.9, classes_per_batch: int = 2, replace: bool = False) -> None:
+        """Validate the arguments (see the class docstring); `SamplerParameterError` names a bad one."""
         super().__init__(labels, batch_size, seed=seed, features=features)
         self.p = p
         self.classes_per_batch = classes_per_batch
@@ -26,10 +31,11 @@ class StickySampler(Sampler):
         self._groups = GroupBatches(self.label_codes_, self.classes_, batch_size, self.rng,
                                     param="classes_per_batch", k=classes_per_batch,
                                     replace=replace, word="class")
-        self._last = None  # class set of the previous batch in the stream
+        self._last: NDArray[np.int64] | None = None  # class set of the previous batch in the stream
         self._keep_rng = self.rng.spawn(1)[0]
 
-    def batches(self, n):
+    def batches(self, n: int) -> NDArray[np.int64]:
+        """Return the next `n` batches of the stream: int64 array (n, batch_size)."""
         n = self._check_batches_arg(n)
         if n == 0:
             return np.empty((0, self.batch_size), dtype=np.int64)
