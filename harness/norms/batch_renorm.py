@@ -14,14 +14,20 @@ with `tf` ops, r and d folded into one per-channel scale and offset so the
 layer costs about what plain BatchNormalization costs.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import numpy as np
+import numpy.typing as npt
 import tensorflow as tf
 from keras import constraints, initializers, regularizers
-
-from harness.norms.microbatches import group_microbatches
+from numpy.typing import NDArray
 
 from harness.norms import spec
+from harness.norms.microbatches import group_microbatches
 
 
 @keras.saving.register_keras_serializable(package="harness")
@@ -54,27 +60,46 @@ class BatchRenormalization(keras.layers.Layer):
 
     def __init__(
         self,
-        axis=-1,
-        momentum=0.99,
-        epsilon=1e-3,
-        r_max=3.0,
-        d_max=5.0,
-        warmup_steps=0,
-        r_max_ramp_end=None,
-        d_max_ramp_end=None,
-        microbatch_size=None,
-        center=True,
-        scale=True,
-        beta_initializer="zeros",
-        gamma_initializer="ones",
-        moving_mean_initializer="zeros",
-        moving_stddev_initializer="ones",
-        beta_regularizer=None,
-        gamma_regularizer=None,
-        beta_constraint=None,
-        gamma_constraint=None,
-        **kwargs,
-    ):
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        r_max: float = 3.0,
+        d_max: float = 5.0,
+        warmup_steps: int = 0,
+        r_max_ramp_end: int | None = None,
+        d_max_ramp_end: int | None = None,
+        microbatch_size: int | None = None,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        moving_mean_initializer: Any = "zeros",
+        moving_stddev_initializer: Any = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Check the arguments (`spec.check_batch_renorm_arguments`) and store them; weights come in `build`.
+
+        The initializer, regularizer and constraint arguments are those of Keras BatchNormalization
+        (`moving_stddev_initializer` plays the role of its `moving_variance_initializer`).
+
+        Args:
+            axis: the normalized (channel) axis.
+            momentum: the moving statistics' decay (they move by `1 - momentum` per training call).
+            epsilon: added to the batch variance before the square root.
+            r_max: final upper clip of r (its lower clip is `1 / r_max`).
+            d_max: final clip of |d|.
+            warmup_steps: training calls with r_max = 1 and d_max = 0 (plain BN).
+            r_max_ramp_end: step at which r_max reaches its final value (None: right after the warm-up).
+            d_max_ramp_end: step at which d_max reaches its final value (None: right after the warm-up).
+            microbatch_size: size of the contiguous groups normalized on their own (None: the whole batch).
+            center: add the learned offset beta.
+            scale: multiply by the learned scale gamma.
+            **kwargs: the base `keras.layers.Layer` arguments (name, dtype, trainable, ...).
+        """
         super().__init__(**kwargs)
         spec.check_batch_renorm_arguments(
             axis=axis,
@@ -110,11 +135,12 @@ class BatchRenormalization(keras.layers.Layer):
         self.beta = None
 
     @property
-    def has_schedule(self):
+    def has_schedule(self) -> bool:
         """True when r_max/d_max depend on the step (warm-up or ramp)."""
         return self.warmup_steps > 0 or bool(self.r_max_ramp_end) or bool(self.d_max_ramp_end)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        """Create gamma, beta, the moving mean and stddev (one value per channel) and the step counter."""
         rank = len(input_shape)
         if not -rank <= self.axis < rank:
             raise ValueError(f"Argument `axis` is out of bounds for input rank {rank}. Received: axis={self.axis}")
@@ -168,14 +194,22 @@ class BatchRenormalization(keras.layers.Layer):
         )
         self.input_spec = keras.layers.InputSpec(ndim=rank, axes={self._channel_axis: channels})
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Sequence[int | None]) -> Sequence[int | None]:
+        """The input shape: the layer is elementwise."""
         return input_shape
 
     @staticmethod
-    def _param(vector, shape):
+    def _param(vector: tf.Tensor, shape: list[int] | None) -> tf.Tensor:
         return vector if shape is None else tf.reshape(vector, shape)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        """Normalize `inputs`.
+
+        Call arguments:
+            inputs: the input tensor (computed in float32, or float64 for float64 inputs).
+            training: Algorithm 1 with batch statistics (and an update of the moving statistics and the
+                step) when truthy and the layer is trainable; otherwise inference with the moving statistics.
+        """
         x = tf.cast(inputs, tf.float32) if inputs.dtype != tf.float64 else inputs
         if training and self.trainable:
             y = self._train(x)
@@ -183,12 +217,12 @@ class BatchRenormalization(keras.layers.Layer):
             y = self._infer(x)
         return tf.cast(y, self.compute_dtype)
 
-    def _affine_params(self, dtype):
+    def _affine_params(self, dtype: tf.DType) -> tuple[tf.Tensor | None, tf.Tensor | None]:
         gamma = tf.cast(self.gamma, dtype) if self.scale else None
         beta = tf.cast(self.beta, dtype) if self.center else None
         return gamma, beta
 
-    def _infer(self, x):
+    def _infer(self, x: tf.Tensor) -> tf.Tensor:
         gamma, beta = self._affine_params(x.dtype)
         scale = 1.0 / tf.cast(self.moving_stddev, x.dtype)
         if gamma is not None:
@@ -198,13 +232,13 @@ class BatchRenormalization(keras.layers.Layer):
             offset = offset + beta
         return x * self._param(scale, self._param_shape) + self._param(offset, self._param_shape)
 
-    def limits_tensor(self):
+    def limits_tensor(self) -> tuple[float | tf.Tensor, float | tf.Tensor]:
         """(r_max, d_max) for the current training step, as graph values (Python floats without a schedule)."""
         if not self.has_schedule:
             return self.r_max, self.d_max
         step = tf.cast(self.step, tf.float32)
 
-        def fraction(end):
+        def fraction(end: int | None) -> tf.Tensor:
             if end is None or end <= self.warmup_steps:
                 return tf.cast(step >= self.warmup_steps, tf.float32)
             return tf.clip_by_value((step - self.warmup_steps) / float(end - self.warmup_steps), 0.0, 1.0)
@@ -213,7 +247,7 @@ class BatchRenormalization(keras.layers.Layer):
         d_max = self.d_max * fraction(self.d_max_ramp_end)
         return r_max, d_max
 
-    def current_clip_limits(self):
+    def current_clip_limits(self) -> tuple[float, float]:
         """(r_max, d_max) the next training call will use, as Python floats."""
         step = int(self.step.numpy()) if self.built else 0
         return spec.scheduled_limits(
@@ -229,27 +263,27 @@ class BatchRenormalization(keras.layers.Layer):
     uses_batch_statistics = True
     tracks_stddev = True  # moving_stddev is the moving average of sigma_B (Algorithm 1)
 
-    def population_statistics(self):
+    def population_statistics(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(mean, sigma) that inference normalizes with, as float64 arrays (sigma includes epsilon)."""
         return np.asarray(self.moving_mean.numpy(), np.float64), np.asarray(self.moving_stddev.numpy(), np.float64)
 
-    def set_population_statistics(self, mean, variance):
+    def set_population_statistics(self, mean: npt.ArrayLike, variance: npt.ArrayLike) -> None:
         """Make inference normalize with `mean` and `variance` (without epsilon): PreciseBN."""
         self.moving_mean.assign(np.asarray(mean, np.float32))
         self.moving_stddev.assign(np.sqrt(np.asarray(variance, np.float32) + self.epsilon).astype(np.float32))
 
-    def clip_limits(self):
+    def clip_limits(self) -> tuple[float, float]:
         """(r_max, d_max) the next training call will use (the schedule's values)."""
         return self.current_clip_limits()
 
-    def renorm_clip_reference(self):
+    def renorm_clip_reference(self) -> tuple[tf.Tensor, tf.Tensor, float | tf.Tensor, float | tf.Tensor]:
         """(mean, sigma, r_max, d_max) the next training step computes and clips r and d against, as tensors:
         the one pair of moving statistics (as Algorithm 1) and the scheduled limits."""
         r_max, d_max = self.limits_tensor()
         return (tf.convert_to_tensor(self.moving_mean.value), tf.convert_to_tensor(self.moving_stddev.value),
                 r_max, d_max)
 
-    def _train(self, x):
+    def _train(self, x: tf.Tensor) -> tf.Tensor:
         if self.microbatch_size is None:
             return self._train_groups(x, self._reduction_axes, self._param_shape, keepdims=False)
         grouped = group_microbatches(x, self.microbatch_size)
@@ -260,7 +294,8 @@ class BatchRenormalization(keras.layers.Layer):
         y = self._train_groups(grouped, axes, shape, keepdims=True)
         return tf.reshape(y, tf.shape(x))
 
-    def _train_groups(self, x, axes, param_shape, keepdims):
+    def _train_groups(self, x: tf.Tensor, axes: list[int], param_shape: list[int] | None, keepdims: bool
+                      ) -> tf.Tensor:
         """Algorithm 1 on `x`; statistics over `axes` (one set, or one per microbatch group with keepdims)."""
         dtype = x.dtype
         mean, variance = tf.nn.moments(x, axes, keepdims=keepdims)
@@ -289,7 +324,7 @@ class BatchRenormalization(keras.layers.Layer):
         self._update(mean, sigma_b, keepdims)
         return y
 
-    def _update(self, mean, sigma_b, grouped):
+    def _update(self, mean: tf.Tensor, sigma_b: tf.Tensor, grouped: bool) -> None:
         if grouped:
             axes = [i for i in range(len(mean.shape)) if i != self._channel_axis + 1]
             mean = tf.reduce_mean(mean, axes)
@@ -303,7 +338,8 @@ class BatchRenormalization(keras.layers.Layer):
         )
         self.step.assign_add(1)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments (initializers, regularizers, constraints serialized) and the base config."""
         config = {
             "axis": self.axis,
             "momentum": self.momentum,

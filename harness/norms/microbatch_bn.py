@@ -7,6 +7,11 @@ contiguous (examples 0..k-1, k..2k-1, ...) so a sampler decides what shares a
 microbatch, exactly as for `BatchRenormalization(microbatch_size=k)`.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -21,24 +26,41 @@ class MicrobatchBatchNormalization(keras.layers.BatchNormalization):
     variances. Without `microbatch_size` it is plain Keras BatchNormalization.
     """
 
-    def __init__(self, microbatch_size=None, **kwargs):
+    def __init__(self, microbatch_size: int | None = None, **kwargs: Any) -> None:
+        """Check `microbatch_size` and build the Keras layer.
+
+        Args:
+            microbatch_size: size of the contiguous groups normalized on their own (None: the whole batch).
+            **kwargs: the `keras.layers.BatchNormalization` arguments.
+        """
         if microbatch_size is not None and (
             isinstance(microbatch_size, bool) or not isinstance(microbatch_size, int) or microbatch_size < 1
         ):
             raise ValueError(
-                f"Argument `microbatch_size` must be an integer >= 1 or None. Received: microbatch_size={microbatch_size!r}"
+                "Argument `microbatch_size` must be an integer >= 1 or None. "
+                f"Received: microbatch_size={microbatch_size!r}"
             )
         super().__init__(**kwargs)
         self.microbatch_size = microbatch_size
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        """Build as Keras BatchNormalization; a microbatch layer may not normalize axis 0."""
         super().build(input_shape)
         if self.microbatch_size is not None and self.axis % len(input_shape) == 0:
             raise ValueError(
-                f"Argument `microbatch_size` needs a batch axis 0 distinct from the normalized axis. Received: axis={self.axis}"
+                "Argument `microbatch_size` needs a batch axis 0 distinct from the normalized axis. "
+                f"Received: axis={self.axis}"
             )
 
-    def call(self, inputs, training=None, mask=None):
+    def call(self, inputs: tf.Tensor, training: bool | None = None, mask: tf.Tensor | None = None) -> tf.Tensor:
+        """Normalize `inputs`.
+
+        Call arguments:
+            inputs: the input tensor.
+            training: with a `microbatch_size`, a trainable layer and no mask, a truthy value normalizes each
+                microbatch with its own statistics and updates the moving statistics; otherwise Keras's call.
+            mask: as in Keras BatchNormalization (a mask means Keras's own call).
+        """
         if self.microbatch_size is None or not (training and self.trainable) or mask is not None:
             return super().call(inputs, training=training, mask=mask)
         k = self.microbatch_size
@@ -65,5 +87,6 @@ class MicrobatchBatchNormalization(keras.layers.BatchNormalization):
         self.moving_variance.assign(tf.cast(self.moving_variance, x.dtype) * m + group_variance * (1.0 - m))
         return tf.cast(y, self.compute_dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
+        """The Keras BatchNormalization config plus `microbatch_size`."""
         return {**super().get_config(), "microbatch_size": self.microbatch_size}

@@ -1,9 +1,11 @@
 """Contiguous microbatches, shared by BatchRenormalization and microbatch BN."""
 
+from __future__ import annotations
+
 import tensorflow as tf
 
 
-def group_microbatches(x, k):
+def group_microbatches(x: tf.Tensor, k: int) -> tf.Tensor:
     """(batch, ...) -> (batch / k, k, ...): each contiguous group of k examples becomes one microbatch.
 
     Contiguous, not strided (tf-keras `virtual_batch_size` interleaves), so a sampler
@@ -15,11 +17,13 @@ def group_microbatches(x, k):
     if batch is not None:
         if batch % k:
             raise ValueError(f"The batch size must be a multiple of microbatch_size={k}. Received: batch size {batch}")
-        check = []
+        check: list[tf.Operation] = []
     else:
         check = [
             tf.debugging.assert_equal(
-                tf.math.floormod(tf.shape(x)[0], k), 0, message=f"The batch size must be a multiple of microbatch_size={k}"
+                tf.math.floormod(tf.shape(x)[0], k),
+                0,
+                message=f"The batch size must be a multiple of microbatch_size={k}",
             )
         ]
     with tf.control_dependencies(check):

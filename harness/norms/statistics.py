@@ -15,9 +15,18 @@ moving stddev and derives the variance from it; our BatchRenormalization keeps s
 4. otherwise nothing is known: the analyzer leaves out what would need it (r/d, clip, PreciseBN).
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
+
+# (mean, std) as float64 arrays, and (mean, std, r_max, d_max) as tensors or floats
+Statistics = tuple[NDArray[np.float64], ...]
+ClipReference = tuple[Any, Any, Any, Any]
 
 HOOKS = ("uses_batch_statistics", "population_statistics", "set_population_statistics", "clip_limits",
          "renorm_clip_reference", "tracks_stddev")
@@ -26,23 +35,28 @@ HOOKS = ("uses_batch_statistics", "population_statistics", "set_population_stati
 class LayerTraits:
     """A layer the analyzer knows nothing of: `batch_dependent` None, no statistics, no clip."""
 
-    batch_dependent = None
-    settable = False  # can PreciseBN set its population statistics
+    batch_dependent: bool | None = None
+    settable: bool = False  # can PreciseBN set its population statistics
     tracks_stddev = False  # does its moving average track sigma_B (Batch Renorm) rather than var_B (BN)
 
-    def __init__(self, layer):
+    def __init__(self, layer: Any) -> None:
+        """Traits of the Keras layer `layer`."""
         self.layer = layer
 
-    def population_statistics(self):
+    def population_statistics(self) -> Statistics | None:
+        """(mean, std) that inference normalizes with, or None (see the module function)."""
         return None
 
-    def set_population_statistics(self, mean, variance):
+    def set_population_statistics(self, mean: npt.ArrayLike, variance: npt.ArrayLike) -> None:
+        """Make inference normalize with `mean` and `variance` (without epsilon); TypeError when not settable."""
         raise TypeError(f"{type(self.layer).__name__} has no population statistics to set")
 
-    def clip_limits(self):
+    def clip_limits(self) -> tuple[float, float] | None:
+        """(r_max, d_max) for the next training step, or None without renorm clipping."""
         return None
 
-    def renorm_clip_reference(self):
+    def renorm_clip_reference(self) -> ClipReference | None:
+        """(mean, std, r_max, d_max) r and d are clipped against next, or None without renorm clipping."""
         return None
 
 
@@ -58,12 +72,14 @@ class KerasBatchNormTraits(LayerTraits):
     batch_dependent = True
     settable = True
 
-    def population_statistics(self):
+    def population_statistics(self) -> Statistics:
+        """(moving_mean, sqrt(moving_variance + epsilon)) as float64 arrays."""
         layer = self.layer
         variance = np.asarray(layer.moving_variance.numpy(), np.float64)
         return np.asarray(layer.moving_mean.numpy(), np.float64), np.sqrt(variance + layer.epsilon)
 
-    def set_population_statistics(self, mean, variance):
+    def set_population_statistics(self, mean: npt.ArrayLike, variance: npt.ArrayLike) -> None:
+        """Assign the moving mean and variance (and, for Keras renorm, the moving stddev)."""
         layer = self.layer
         layer.moving_mean.assign(np.asarray(mean, np.float32))
         layer.moving_variance.assign(np.asarray(variance, np.float32))
@@ -72,17 +88,20 @@ class KerasBatchNormTraits(LayerTraits):
             layer.moving_stddev.assign(np.sqrt(np.asarray(variance, np.float32) + layer.epsilon).astype(np.float32))
 
     @property
-    def tracks_stddev(self):
+    def tracks_stddev(self) -> bool:  # type: ignore[override]  # a property over the base's class attribute
+        """True for Keras renorm, whose moving average tracks a stddev."""
         return bool(getattr(self.layer, "renorm", False))  # Keras renorm keeps a moving stddev
 
-    def _clip(self):
+    def _clip(self) -> tuple[float, float]:
         clipping = self.layer.renorm_clipping or {}
         return float(clipping.get("rmax", math.inf)), float(clipping.get("dmax", math.inf))
 
-    def clip_limits(self):
+    def clip_limits(self) -> tuple[float, float] | None:
+        """Keras renorm's fixed (rmax, dmax) (inf where missing); None without renorm."""
         return self._clip() if getattr(self.layer, "renorm", False) else None
 
-    def renorm_clip_reference(self):
+    def renorm_clip_reference(self) -> ClipReference | None:
+        """Keras renorm's (renorm_mean, renorm_stddev floored at sqrt(epsilon), rmax, dmax); None without renorm."""
         # Keras renorm's separate renorm_mean/renorm_stddev (stddev floored at sqrt(epsilon)) equal the
         # inference statistics only when momentum == renorm_momentum; its clip is fixed.
         if not getattr(self.layer, "renorm", False):
@@ -98,7 +117,8 @@ class HookTraits(LayerTraits):
     """A layer that describes itself through the hooks (see the module docstring); missing hooks mean
     'not applicable'. `uses_batch_statistics` defaults to True when it has population statistics."""
 
-    def __init__(self, layer):
+    def __init__(self, layer: Any) -> None:
+        """Read which hooks `layer` defines."""
         super().__init__(layer)
         declared = getattr(layer, "uses_batch_statistics", None)
         has_statistics = callable(getattr(layer, "population_statistics", None))
@@ -106,27 +126,31 @@ class HookTraits(LayerTraits):
         self.settable = callable(getattr(layer, "set_population_statistics", None))
         self.tracks_stddev = bool(getattr(layer, "tracks_stddev", False))
 
-    def _call(self, hook, *args):
+    def _call(self, hook: str, *args: Any) -> Any:
         method = getattr(self.layer, hook, None)
         return method(*args) if callable(method) else None
 
-    def population_statistics(self):
+    def population_statistics(self) -> Statistics | None:
+        """The layer's hook, as float64 arrays; None without the hook."""
         found = self._call("population_statistics")
         return None if found is None else tuple(np.asarray(v, np.float64) for v in found)
 
-    def set_population_statistics(self, mean, variance):
+    def set_population_statistics(self, mean: npt.ArrayLike, variance: npt.ArrayLike) -> None:
+        """The layer's hook, with float32 arrays; TypeError without the hook."""
         if not callable(getattr(self.layer, "set_population_statistics", None)):
             super().set_population_statistics(mean, variance)
         self.layer.set_population_statistics(np.asarray(mean, np.float32), np.asarray(variance, np.float32))
 
-    def clip_limits(self):
+    def clip_limits(self) -> tuple[float, float] | None:
+        """The layer's hook; None without it."""
         return self._call("clip_limits")
 
-    def renorm_clip_reference(self):
+    def renorm_clip_reference(self) -> ClipReference | None:
+        """The layer's hook; None without it."""
         return self._call("renorm_clip_reference")
 
 
-def traits(layer):
+def traits(layer: Any) -> LayerTraits:
     """The analyzer traits of `layer` (see the module docstring for how they are found)."""
     declared = getattr(layer, "_harness_traits", None)
     if declared is not None:
@@ -138,7 +162,7 @@ def traits(layer):
     return LayerTraits(layer)
 
 
-def population_statistics(layer):
+def population_statistics(layer: Any) -> Statistics | None:
     """(mean, std) as float64 numpy arrays that inference normalizes with; None when it has none (GN/LN/none).
 
     std includes epsilon: inference computes (x - mean) / std.
@@ -146,12 +170,12 @@ def population_statistics(layer):
     return traits(layer).population_statistics()
 
 
-def set_population_statistics(layer, mean, variance):
+def set_population_statistics(layer: Any, mean: npt.ArrayLike, variance: npt.ArrayLike) -> None:
     """Make inference normalize with population `mean` and `variance` (variance without epsilon; PreciseBN)."""
     traits(layer).set_population_statistics(mean, variance)
 
 
-def clip_limits(layer):
+def clip_limits(layer: Any) -> tuple[float, float] | None:
     """(r_max, d_max) in force for the next training step, or None for layers without renorm clipping.
 
     BatchRenormalization: the scheduled values. Keras renorm: its fixed clip (inf where a key is missing).
@@ -159,18 +183,18 @@ def clip_limits(layer):
     return traits(layer).clip_limits()
 
 
-def renorm_clip_reference(layer):
+def renorm_clip_reference(layer: Any) -> ClipReference | None:
     """(mean, std, r_max, d_max) that r and d are computed and clipped against in the next training step,
     as tensors (inside a compiled function, read when it runs), or None for layers without renorm clipping."""
     return traits(layer).renorm_clip_reference()
 
 
-def is_batch_dependent(layer):
+def is_batch_dependent(layer: Any) -> bool | None:
     """True when a training-mode output depends on the other examples in the batch; None when unknown."""
     return traits(layer).batch_dependent
 
 
-def tracks_stddev(layer):
+def tracks_stddev(layer: Any) -> bool:
     """True for layers whose moving average tracks the batch standard deviation sigma_B (our Batch Renorm,
     Keras renorm); False for BN, whose moving variance tracks the batch variance, and for unknown layers."""
     return bool(traits(layer).tracks_stddev)
