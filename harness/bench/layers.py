@@ -10,15 +10,23 @@ and under XLA (`jit_compile=True`), the XLA speed-up being the median of the
 per-round ratios plain / XLA.
 """
 
+from __future__ import annotations
+
 import json
 import statistics
 import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 VARIANTS = ("keras_bn", "keras_renorm", "brn")
 MODES = ("tf_function", "xla")
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `bench layers` options to `parser`."""
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--steps", type=int, default=50, help="training steps per timed compiled call (default 50)")
     parser.add_argument("--repeats", type=int, default=15, help="interleaved timing rounds (default 15)")
@@ -29,7 +37,7 @@ def add_arguments(parser):
     )
 
 
-def _normalizer(variant, name):
+def _normalizer(variant: str, name: str) -> Any:
     import keras
 
     from harness.norms import BatchRenormalization
@@ -43,7 +51,7 @@ def _normalizer(variant, name):
     return BatchRenormalization(r_max=3.0, d_max=5.0, name=name)
 
 
-def build_model(variant, seed):
+def build_model(variant: str, seed: int) -> Any:
     """Digits-sized conv net: 8x8x1 -> conv32 -> norm -> relu -> conv64 -> norm -> relu -> pool -> dense10."""
     import keras
 
@@ -58,7 +66,7 @@ def build_model(variant, seed):
     return keras.Model(inputs, outputs)
 
 
-def make_loop(model, images, labels, jit_compile=False):
+def make_loop(model: Any, images: Any, labels: Any, jit_compile: bool = False) -> Callable[[Any], Any]:
     """A compiled function running `n` SGD training steps over the fixed batches (under XLA if `jit_compile`)."""
     import keras
     import tensorflow as tf
@@ -69,7 +77,7 @@ def make_loop(model, images, labels, jit_compile=False):
     n_batches = images.shape[0]
 
     @tf.function(jit_compile=jit_compile)
-    def loop(n):
+    def loop(n: Any) -> Any:
         total = tf.constant(0.0)
         for i in tf.range(n):
             j = i % n_batches
@@ -84,7 +92,8 @@ def make_loop(model, images, labels, jit_compile=False):
     return loop
 
 
-def measure(steps=50, repeats=15, batch_size=16, seed=0, variants=VARIANTS):
+def measure(steps: int = 50, repeats: int = 15, batch_size: int = 16, seed: int = 0,
+            variants: Iterable[str] = VARIANTS) -> dict[str, dict[str, list[float]]]:
     """Per-round wall and process-CPU milliseconds per training step of each variant.
 
     Returns {"wall": {variant: [ms per round]}, "cpu": {...}} for plain `tf.function`
@@ -99,13 +108,15 @@ def measure(steps=50, repeats=15, batch_size=16, seed=0, variants=VARIANTS):
     rng = np.random.default_rng(seed)
     images = tf.constant(rng.normal(size=(8, batch_size, 8, 8, 1)).astype("float32"))
     labels = tf.constant(rng.integers(0, 10, size=(8, batch_size)).astype("int32"))
-    loops = {}
+    loops: dict[tuple[str, str], Any] = {}
     for variant in variants:
         for mode in MODES:
             loops[variant, mode] = make_loop(build_model(variant, seed), images, labels, jit_compile=mode == "xla")
             loops[variant, mode](tf.constant(2)).numpy()  # trace (and compile) and warm up
     n = tf.constant(steps)
-    times = {f"{prefix}{clock}": {v: [] for v in variants} for prefix in ("", "xla_") for clock in ("wall", "cpu")}
+    times: dict[str, dict[str, list[float]]] = {
+        f"{prefix}{clock}": {v: [] for v in variants} for prefix in ("", "xla_") for clock in ("wall", "cpu")
+    }
     for round_index in range(repeats):
         order = list(loops) if round_index % 2 == 0 else list(reversed(loops))
         for variant, mode in order:
@@ -117,21 +128,25 @@ def measure(steps=50, repeats=15, batch_size=16, seed=0, variants=VARIANTS):
     return times
 
 
-def summarize(times, baseline="keras_bn"):
+def summarize(times: dict[str, list[float]], baseline: str = "keras_bn"
+              ) -> tuple[dict[str, float], dict[str, float]]:
     """Median ms/step per variant and median of the per-round ratios to the baseline."""
     medians = {v: statistics.median(ms) for v, ms in times.items()}
     ratios = {
-        v: statistics.median(a / b for a, b in zip(ms, times[baseline])) for v, ms in times.items() if v != baseline
+        v: statistics.median(a / b for a, b in zip(ms, times[baseline], strict=False))
+        for v, ms in times.items()
+        if v != baseline
     }
     return medians, ratios
 
 
-def xla_speedups(plain, xla):
+def xla_speedups(plain: dict[str, list[float]], xla: dict[str, list[float]]) -> dict[str, float]:
     """Per variant, the median of the per-round ratios plain ms / XLA ms."""
-    return {v: statistics.median(a / b for a, b in zip(ms, xla[v])) for v, ms in plain.items()}
+    return {v: statistics.median(a / b for a, b in zip(ms, xla[v], strict=False)) for v, ms in plain.items()}
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
+    """Run `bench layers`: time the variants, print a table or JSON; 0 on success (UsageError on bad options)."""
     from harness.errors import UsageError
 
     if args.steps < 1 or args.repeats < 1 or args.batch_size < 1 or args.threads < 0:

@@ -5,10 +5,18 @@ sampling kernels on one core). Target: >= 5M indices/s for iid and
 class_correlated, so sampling never shows next to a training step.
 """
 
+from __future__ import annotations
+
+import functools
 import json
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import argparse
 
 N_LABELS = 1_000_000
 N_CLASSES = 100
@@ -18,17 +26,18 @@ TARGETED = ("iid", "class_correlated")
 
 # Parameters benchmarked: the paper's setting for class_correlated (16 classes x 2, classes
 # drawn with replacement), plus the same with 16 distinct classes (replace=False).
-BENCH_PARAMS = {
+BENCH_PARAMS: dict[str, dict[str, Any]] = {
     "class_correlated": {"classes_per_batch": 16, "replace": True},
     "sticky": {"classes_per_batch": 16, "p": 0.9},
     "dirichlet": {"alpha": 0.1},
     "continuous": {"strictness": 0.5},
     "cluster": {"n_clusters": 100, "clusters_per_batch": 16},
 }
-VARIANTS = {"class_correlated": {"classes_per_batch": 16, "replace": False}}
+VARIANTS: dict[str, dict[str, Any]] = {"class_correlated": {"classes_per_batch": 16, "replace": False}}
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `bench samplers` options to `parser`."""
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--seconds", type=float, default=1.0,
                         help="minimum timed seconds per sampler (default 1.0)")
@@ -38,7 +47,7 @@ def add_arguments(parser):
                         help=f"number of labels (default {N_LABELS:,})")
 
 
-def _rate(call, indices_per_call, seconds):
+def _rate(call: Callable[[], Any], indices_per_call: int, seconds: float) -> tuple[float, float, float]:
     """(indices per CPU-second, wall-clock indices per second, CPU seconds per call).
 
     CPU time of this process is the headline: on a shared machine wall time
@@ -55,14 +64,21 @@ def _rate(call, indices_per_call, seconds):
             return calls * indices_per_call / cpu, calls * indices_per_call / elapsed, cpu / calls
 
 
-def bench(names=None, seconds=1.0, chunk=1024, n_labels=N_LABELS):
+def bench(names: Sequence[str] | None = None, seconds: float = 1.0, chunk: int = 1024,
+          n_labels: int = N_LABELS) -> list[dict[str, Any]]:
+    """Time each sampler (all built-ins, or `names`) on `n_labels` random labels; one result dict per run.
+
+    A run is a sampler with its `BENCH_PARAMS` (and again with its `VARIANTS` entry): indices per CPU-second
+    drawing `chunk` batches per call for at least `seconds`, the CPU time of a one-batch call, and the
+    construction time.
+    """
     import samplers
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, N_CLASSES, n_labels)
     features = None
-    results = []
-    runs = []
+    results: list[dict[str, Any]] = []
+    runs: list[tuple[str, dict[str, Any]]] = []
     for name in names or list(samplers.registry.BUILTINS):
         runs.append((name, dict(BENCH_PARAMS.get(name, {}))))
         if name in VARIANTS:
@@ -75,8 +91,8 @@ def bench(names=None, seconds=1.0, chunk=1024, n_labels=N_LABELS):
         start = time.perf_counter()
         sampler = samplers.get(name)(labels, BATCH_SIZE, seed=0, **params)
         build = time.perf_counter() - start
-        rate, wall_rate, per_call = _rate(lambda: sampler.batches(chunk), chunk * BATCH_SIZE, seconds)
-        _, _, single = _rate(lambda: sampler.batches(1), BATCH_SIZE, seconds / 4)
+        rate, wall_rate, per_call = _rate(functools.partial(sampler.batches, chunk), chunk * BATCH_SIZE, seconds)
+        _, _, single = _rate(functools.partial(sampler.batches, 1), BATCH_SIZE, seconds / 4)
         results.append({
             "sampler": name,
             "params": {k: v for k, v in params.items() if k != "features"},
@@ -91,7 +107,8 @@ def bench(names=None, seconds=1.0, chunk=1024, n_labels=N_LABELS):
     return results
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
+    """Run `bench samplers`: print a table or JSON of the rates; 0 on success (UsageError on bad options)."""
     from harness.errors import UsageError
 
     if args.chunk < 1 or not 0 < args.seconds < float("inf") or args.labels < BATCH_SIZE:
