@@ -16,13 +16,19 @@ the same seed and step give the same crops and flips whatever the sampler, norma
 process or the trials run before, so paired comparisons and bit-identical reruns hold.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 AUGMENT_SALT = 2_654_435_761  # keeps the augmentation's key apart from other uses of the trial seed
 
 
 class Transform:
     """The in-graph input function of one dataset and data section; `reset(seed)` keys it for a trial."""
 
-    def __init__(self, scale, mean, std, crop_padding, flip):
+    def __init__(self, scale: float, mean: Any, std: Any, crop_padding: int, flip: bool) -> None:
+        """Divide by `scale`, standardise with per-channel `mean`/`std` (None: not), crop after `crop_padding`
+        pixels of zero padding (0: no crops) and flip when `flip`."""
         import tensorflow as tf
 
         self.scale, self.crop_padding, self.flip = float(scale), int(crop_padding), bool(flip)
@@ -30,11 +36,11 @@ class Transform:
         self.std = None if std is None else tf.constant(std, tf.float32)
         self.seed = tf.Variable(0, dtype=tf.int64, trainable=False, name="augment_seed")
 
-    def reset(self, seed):
+    def reset(self, seed: int) -> None:
         """Key the random crops and flips by this trial's seed."""
         self.seed.assign((int(seed) + AUGMENT_SALT) % 2**62)
 
-    def augment(self, images, step):
+    def augment(self, images: Any, step: Any) -> Any:
         """Random crops (after zero padding) and horizontal flips of a (B, H, W, C) batch, keyed by (seed, step)."""
         import tensorflow as tf
 
@@ -55,7 +61,7 @@ class Transform:
         images = tf.gather(images, rows, axis=1, batch_dims=1)
         return tf.gather(images, columns, axis=2, batch_dims=1)
 
-    def to_float(self, images):
+    def to_float(self, images: Any) -> Any:
         """As `Dataset.to_float`, in the graph."""
         import tensorflow as tf
 
@@ -67,13 +73,13 @@ class Transform:
             images = (images - self.mean) / self.std
         return images
 
-    def __call__(self, images, step):
+    def __call__(self, images: Any, step: Any) -> Any:
         if self.crop_padding or self.flip:
             images = self.augment(images, step)
         return self.to_float(images)
 
 
-def make_transform(data_config, dataset):
+def make_transform(data_config: dict[str, Any], dataset: Any) -> Transform | None:
     """The Transform for this data section and dataset, or None when the stored arrays are the input as they are."""
     import numpy as np
 

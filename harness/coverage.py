@@ -9,20 +9,28 @@ batch its statistics. An example whose label the sampler does not offer within `
 into any slot (its batch's composition then differs by one example).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
 
 
-def cover_every_example(batches, sampler, labels, max_extra=200):
+def cover_every_example(batches: npt.ArrayLike, sampler: Any, labels: npt.ArrayLike, max_extra: int = 200
+                        ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """(batches, weights): `batches` (n, batch_size) followed by padded batches from `sampler` holding every
     example of range(len(labels)) missing from `batches`; weights (same shape, bool) mark the slots that count
     (all of the original batches, the swapped-in slots of the added ones)."""
-    batches = np.asarray(batches, dtype=np.int64)
-    labels = np.asarray(labels)
-    weights = np.ones(batches.shape, dtype=bool)
-    pending = sorted(set(range(len(labels))) - set(batches.ravel().tolist()))
+    given = np.asarray(batches, dtype=np.int64)
+    y = np.asarray(labels)
+    weights = np.ones(given.shape, dtype=bool)
+    pending = sorted(set(range(len(y))) - set(given.ravel().tolist()))
     if not pending:
-        return batches, weights
-    extra, extra_weights = [], []
+        return given, weights
+    extra: list[NDArray[np.int64]] = []
+    extra_weights: list[NDArray[np.bool_]] = []
     for attempt in range(max_extra + 1):
         if not pending:
             break
@@ -34,12 +42,13 @@ def cover_every_example(batches, sampler, labels, max_extra=200):
             if attempt == max_extra:  # last resort: any slot
                 match = 0
             else:
-                match = next((j for j, e in enumerate(pending) if labels[e] == labels[batch[slot]]), None)
-                if match is None:
+                found = next((j for j, e in enumerate(pending) if y[e] == y[batch[slot]]), None)
+                if found is None:
                     continue
+                match = found
             batch[slot] = pending.pop(match)
             slots[slot] = True
         if slots.any():
             extra.append(batch)
             extra_weights.append(slots)
-    return np.concatenate([batches, np.array(extra)]), np.concatenate([weights, np.array(extra_weights)])
+    return np.concatenate([given, np.array(extra)]), np.concatenate([weights, np.array(extra_weights)])

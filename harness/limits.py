@@ -11,6 +11,10 @@
 - Synthetic data has at most `MAX_SYNTHETIC_VALUES` pixel values (examples x size x size x channels).
 """
 
+from __future__ import annotations
+
+from typing import IO, Any
+
 import yaml
 
 MAX_FILE_BYTES = 1_000_000
@@ -25,11 +29,13 @@ MAX_SYNTHETIC_VALUES = 50_000_000
 class StrictLoader(yaml.SafeLoader):
     """`yaml.SafeLoader` that refuses duplicate keys and more than MAX_ALIASES aliases."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: str | bytes | IO[str] | IO[bytes]) -> None:
+        """A loader over `stream` (text, bytes or an open file), with no alias seen yet."""
         super().__init__(stream)
         self._aliases = 0
 
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        """Compose the next node as SafeLoader does, counting aliases (ComposerError past MAX_ALIASES)."""
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
@@ -38,9 +44,10 @@ class StrictLoader(yaml.SafeLoader):
                     None, None, f"more than {MAX_ALIASES} aliases (*name); write the values out", event.start_mark)
         return super().compose_node(parent, index)
 
-    def construct_mapping(self, node, deep=False):
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        """Construct a mapping as SafeLoader does; ConstructorError naming a key given twice."""
         if isinstance(node, yaml.MappingNode):
-            seen = set()
+            seen: set[Any] = set()
             for key_node, _ in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` then overriding a key is allowed
                     continue
@@ -56,7 +63,7 @@ class StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_strict(stream):
+def load_strict(stream: str | bytes | IO[str] | IO[bytes]) -> Any:
     """Parse one YAML document with `StrictLoader`, refusing one that expands to more than MAX_NODES values."""
     loader = StrictLoader(stream)
     try:
@@ -71,12 +78,13 @@ def load_strict(stream):
         loader.dispose()
 
 
-def expanded_size(root):
+def expanded_size(root: Any) -> int:
     """How many values the document holds with every alias written out, computed on the shared node graph
     (each node once, so a billion-value bomb costs a few hundred steps). Recursive aliases count as unbounded."""
-    sizes, visiting = {}, set()
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
 
-    def size(node):
+    def size(node: Any) -> int:
         key = id(node)
         if key in sizes:
             return sizes[key]

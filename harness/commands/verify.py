@@ -13,14 +13,28 @@ shows). Gradients are computed but not applied, so gamma and beta stay at their
 initial values.
 """
 
+from __future__ import annotations
+
 import importlib
 import inspect
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import UsageError
+
+if TYPE_CHECKING:
+    import argparse
+    from multiprocessing.connection import Connection
+
+    import numpy as np
+    from numpy.typing import NDArray
+
+# one check's outcome: (passed, reason)
+CheckResult = tuple[bool, str]
 
 CHECKS = {
     "affine_per_channel": "training output per channel is an affine map of the batch-normalized input",
@@ -40,7 +54,8 @@ CHUNK = 400
 EAGER_STEPS = 60  # compiled vs eager comparison; a schedule must move within this many steps to be seen
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `verify` arguments to `parser`."""
     parser.add_argument(
         "target",
         metavar="MODULE:ATTR",
@@ -57,7 +72,7 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
 
 
-def _split_target(target):
+def _split_target(target: str) -> tuple[str, str]:
     """MODULE:ATTR -> (module, attr), or a UsageError; executes nothing."""
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
@@ -67,7 +82,7 @@ def _split_target(target):
     return module_name, attr
 
 
-def load_factory(target, on_stage=None):
+def load_factory(target: str, on_stage: Callable[[str], Any] | None = None) -> Callable[[], Any]:
     """Resolve MODULE:ATTR to a zero-argument callable returning a fresh Keras layer (UsageError otherwise).
 
     This executes the user's code (the module's import and the factory); `on_stage(text)`, if given, is told
@@ -111,7 +126,7 @@ def load_factory(target, on_stage=None):
     return obj
 
 
-def _first_line(error):
+def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
 
@@ -119,7 +134,8 @@ def _first_line(error):
 class Verifier:
     """Runs the checks on layers made by `factory`; each check returns (passed, reason)."""
 
-    def __init__(self, factory, steps=3000, seed=0):
+    def __init__(self, factory: Callable[[], Any], steps: int = 3000, seed: int = 0) -> None:
+        """Checks of layers from `factory`, training at most `steps` steps on data seeded by `seed`."""
         from harness.tfsetup import import_tensorflow
 
         self.tf = import_tensorflow()
@@ -131,11 +147,11 @@ class Verifier:
         self.seed = seed
         self.means = np.array(MEANS)
         self.stds = np.array(STDS)
-        self._trained = None
+        self._trained: dict[str, Any] | None = None
 
     # ------------------------------------------------------------ data and compiled steps
 
-    def data(self, index, stream=0):
+    def data(self, index: Any, stream: int = 0) -> Any:
         """Batch `index` of a population stream (stateless, so compiled and eager runs see the same data)."""
         tf = self.tf
         z = tf.random.stateless_normal(
@@ -143,18 +159,19 @@ class Verifier:
         )
         return z * tf.constant(STDS, tf.float32) + tf.constant(MEANS, tf.float32)
 
-    def upstream(self, index):
+    def upstream(self, index: Any) -> Any:
+        """Batch `index` of the standard-normal upstream gradient stream the training loss weights outputs by."""
         tf = self.tf
         return tf.random.stateless_normal(
             SHAPE, seed=tf.stack([tf.constant(self.seed * 1000 + 999, tf.int64), tf.cast(index, tf.int64)])
         )
 
-    def step_fn(self, layer):
+    def step_fn(self, layer: Any) -> Callable[[Any], Any]:
         """One training step as users run it: forward in training mode under a GradientTape."""
         tf = self.tf
         variables = list(layer.trainable_variables)
 
-        def step(i):
+        def step(i: Any) -> Any:
             x = self.data(i)
             with tf.GradientTape() as tape:
                 tape.watch(x)
@@ -165,32 +182,36 @@ class Verifier:
 
         return step
 
-    def compiled_trainer(self, layer):
+    def compiled_trainer(self, layer: Any) -> Callable[[Any, Any], Any]:
+        """A `tf.function` running steps start..start+n-1 of `step_fn(layer)` in a while loop."""
         tf = self.tf
         step = self.step_fn(layer)
 
         @tf.function  # autograph on, as in Keras fit
-        def train(start, n):
-            def body(i, total):
+        def train(start: Any, n: Any) -> Any:
+            def body(i: Any, total: Any) -> tuple[Any, Any]:
                 return i + 1, total + step(i)
 
             return tf.while_loop(lambda i, _: i < start + n, body, (start, tf.constant(0.0)))[1]
 
         return train
 
-    def fresh(self):
+    def fresh(self) -> Any:
+        """A new layer from the factory, built by one inference call."""
         layer = self.factory()
         layer(self.data(0, stream=7), training=False)  # build
         return layer
 
-    def snapshot(self, layer):
+    def snapshot(self, layer: Any) -> list[Any]:
+        """The values of all of `layer`'s weights."""
         return [v.numpy() for v in layer.weights]
 
-    def restore(self, layer, values):
-        for variable, value in zip(layer.weights, values):
+    def restore(self, layer: Any, values: list[Any]) -> None:
+        """Assign `values` (a `snapshot`) back to `layer`'s weights."""
+        for variable, value in zip(layer.weights, values, strict=False):
             variable.assign(value)
 
-    def probes(self, layer):
+    def probes(self, layer: Any) -> tuple[Callable[[Any], Any], Callable[..., Any]]:
         """Compiled inference and (state-restoring) training calls for `layer`."""
         tf = self.tf
         spec = tf.TensorSpec(SHAPE, tf.float32)
@@ -198,7 +219,7 @@ class Verifier:
         infer = tf.function(lambda x: layer(x, training=False), input_signature=[spec])
 
         @tf.function(input_signature=[spec, spec])
-        def train_call(x, upstream):
+        def train_call(x: Any, upstream: Any) -> tuple[Any, Any, list[Any]]:
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 y = layer(x, training=True)
@@ -206,7 +227,7 @@ class Verifier:
             grads = tape.gradient(loss, [x] + variables)
             return y, grads[0], [tf.zeros([]) if g is None else g for g in grads[1:]]
 
-        def train(x, upstream=None):
+        def train(x: Any, upstream: Any = None) -> tuple[Any, Any, list[Any]]:
             saved = self.snapshot(layer)
             up = tf.ones(SHAPE) if upstream is None else tf.constant(upstream, tf.float32)
             y, dx, dvars = train_call(tf.constant(x, tf.float32), up)
@@ -215,12 +236,13 @@ class Verifier:
 
         return (lambda x: infer(tf.constant(x, tf.float32)).numpy().astype("float64")), train
 
-    def probe_batch(self, index, stream=1):
+    def probe_batch(self, index: int, stream: int = 1) -> Any:
+        """Batch `index` of probe stream `stream`, as a NumPy array."""
         return self.data(index, stream=stream).numpy()
 
     # ------------------------------------------------------------ the converged layer shared by several checks
 
-    def trained(self):
+    def trained(self) -> dict[str, Any]:
         """Train one layer until training and inference outputs agree or the step budget is spent."""
         if self._trained is None:
             layer = self.fresh()
@@ -240,8 +262,11 @@ class Verifier:
             )
         return self._trained
 
-    def train_inference_mismatch(self, infer, train_probe):
-        """Worst per-channel relative L2 difference between training- and inference-mode outputs (pre-update statistics)."""
+    def train_inference_mismatch(self, infer: Callable[[Any], Any], train_probe: Callable[..., Any]) -> float:
+        """Worst per-channel relative L2 difference between training- and inference-mode outputs.
+
+        (Training-mode outputs use the statistics before the step's update.)
+        """
         np = self.np
         worst = 0.0
         for k in range(3):
@@ -253,10 +278,13 @@ class Verifier:
             worst = max(worst, float((diff / norm).max()))
         return worst
 
-    def affine_fit(self, x, y):
+    def affine_fit(self, x: NDArray[np.float64], y: NDArray[np.float64]
+                   ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
         """Per-channel least squares y = slope * x + intercept; returns slope, intercept, relative residual."""
         np = self.np
-        slopes, intercepts, residuals = [], [], []
+        slopes: list[float] = []
+        intercepts: list[float] = []
+        residuals: list[float] = []
         for c in range(x.shape[-1]):
             xc, yc = x[..., c].ravel(), y[..., c].ravel()
             design = np.stack([xc, np.ones_like(xc)], axis=1)
@@ -269,7 +297,8 @@ class Verifier:
 
     # ------------------------------------------------------------ checks
 
-    def check_affine_per_channel(self):
+    def check_affine_per_channel(self) -> CheckResult:
+        """Training output per channel is an affine map of the input (also off-distribution)."""
         t = self.trained()
         np = self.np
         worst = 0.0
@@ -283,7 +312,8 @@ class Verifier:
             return False, f"training output is not affine per channel (relative residual {worst:.2g} > 1e-3)"
         return True, f"affine per channel (worst relative residual {worst:.1g})"
 
-    def check_inference_batch_independent(self):
+    def check_inference_batch_independent(self) -> CheckResult:
+        """The inference output of an example does not depend on the rest of its batch."""
         t = self.trained()
         np = self.np
         a = self.probe_batch(20)
@@ -295,16 +325,20 @@ class Verifier:
             return False, f"inference output of an example changes with the rest of the batch (relative {diff:.2g})"
         return True, f"example 0 gives the same inference output in two different batches (relative diff {diff:.1g})"
 
-    def check_train_matches_inference(self):
+    def check_train_matches_inference(self) -> CheckResult:
+        """After training on i.i.d. data, training-mode output equals inference-mode output."""
         t = self.trained()
         if t["mismatch"] < 1e-3:
             return True, f"relative difference {t['mismatch']:.1g} after {t['steps']} steps on i.i.d. data"
         return False, (
-            f"training-mode output differs from inference-mode output by {t['mismatch']:.2g} (relative, worst channel) "
-            f"after {t['steps']} steps on i.i.d. data (plain BN fails this way too; a layer with a longer warm-up needs a larger --steps)"
+            f"training-mode output differs from inference-mode output by {t['mismatch']:.2g} "
+            "(relative, worst channel) "
+            f"after {t['steps']} steps on i.i.d. data (plain BN fails this way too; "
+            "a layer with a longer warm-up needs a larger --steps)"
         )
 
-    def check_gradient_treats_r_d_as_constants(self):
+    def check_gradient_treats_r_d_as_constants(self) -> CheckResult:
+        """The input gradient is that of BN with r and d held constant, and r and d are not weights."""
         t = self.trained()
         np = self.np
         layer = t["layer"]
@@ -321,7 +355,9 @@ class Verifier:
         scale = np.abs((dx_scale * (x - mean)).sum(axis=(0, 1, 2))) / (n * np.abs(slope) * std + 1e-12)
         big = np.array(STDS) >= 1.0  # channels whose variance dwarfs any usual epsilon
         learned = [
-            v.path if hasattr(v, "path") else v.name for v, g in zip(layer.trainable_variables, dvars) if np.any(g != 0)
+            v.path if hasattr(v, "path") else v.name
+            for v, g in zip(layer.trainable_variables, dvars, strict=False)
+            if np.any(g != 0)
         ]
         if len(learned) > 2:
             return (
@@ -331,19 +367,23 @@ class Verifier:
         if shift.max() > 1e-2:
             return (
                 False,
-                f"gradient flows through d: the output sum moves with a shift of the input (relative {shift.max():.2g})",
+                "gradient flows through d: the output sum moves with a shift of the input "
+                f"(relative {shift.max():.2g})",
             )
         if scale[big].max() > 5e-2:
             return (
                 False,
-                f"gradient flows through r: the output moves with a rescaling of the input (relative {scale[big].max():.2g})",
+                "gradient flows through r: the output moves with a rescaling of the input "
+                f"(relative {scale[big].max():.2g})",
             )
         return (
             True,
-            f"BN gradient with constant r, d (shift {shift.max():.1g}, scale {scale[big].max():.1g}); trainable weights with gradients: {len(learned)}",
+            f"BN gradient with constant r, d (shift {shift.max():.1g}, scale {scale[big].max():.1g}); "
+            f"trainable weights with gradients: {len(learned)}",
         )
 
-    def check_schedule_advances_compiled(self):
+    def check_schedule_advances_compiled(self) -> CheckResult:
+        """State and schedule advance the same in a compiled training loop as in eager training."""
         np = self.np
         tf = self.tf
         n = EAGER_STEPS
@@ -355,13 +395,13 @@ class Verifier:
         for i in range(n):
             eager_layer(self.data(tf.constant(i, tf.int64)), training=True)
         worst_var = 0.0
-        for a, b in zip(compiled_layer.get_weights(), eager_layer.get_weights()):
+        for a, b in zip(compiled_layer.get_weights(), eager_layer.get_weights(), strict=False):
             a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
             worst_var = max(worst_var, float(np.abs(a - b).max() / (np.abs(b).max() + 1e-6)) if a.size else 0.0)
         worst_out = 0.0
         for k in range(2):
             x = self.probe_batch(40 + k) * 1.5 + 0.5
-            outs = []
+            outs: list[Any] = []
             for layer in (compiled_layer, eager_layer):
                 saved = self.snapshot(layer)
                 outs.append(layer(tf.constant(x), training=True).numpy().astype(np.float64))
@@ -370,14 +410,15 @@ class Verifier:
         if worst_var > 1e-3 or worst_out > 1e-3:
             return False, (
                 f"after {n} steps, compiled training left the layer different from eager training "
-                f"(variables {worst_var:.2g}, training output {worst_out:.2g}): its schedule or state is frozen at trace time"
+                f"(variables {worst_var:.2g}, training output {worst_out:.2g}): "
+                "its schedule or state is frozen at trace time"
             )
         return (
             True,
             f"compiled and eager training agree after {n} steps (variables {worst_var:.1g}, outputs {worst_out:.1g})",
         )
 
-    def _affine_params(self, layer):
+    def _affine_params(self, layer: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         np = self.np
         gamma = getattr(layer, "gamma", None)
         beta = getattr(layer, "beta", None)
@@ -385,7 +426,8 @@ class Verifier:
         beta = np.zeros(len(STDS)) if beta is None else np.asarray(beta.numpy(), np.float64)
         return gamma, beta
 
-    def check_moving_stats_converge(self):
+    def check_moving_stats_converge(self) -> CheckResult:
+        """Inference statistics match those of the population within 3% (mean in std units, std relative)."""
         t = self.trained()
         np = self.np
         layer = t["layer"]
@@ -411,7 +453,8 @@ class Verifier:
             )
         return True, f"inference mean within {worst_mean:.2g} std and std within {worst_std:.1%} of the population"
 
-    def check_save_load_round_trip(self):
+    def check_save_load_round_trip(self) -> CheckResult:
+        """A .keras save/load round trip keeps inference and training outputs."""
         import keras
 
         np = self.np
@@ -431,7 +474,7 @@ class Verifier:
         x = self.probe_batch(60) * 1.5 + 0.5
         worst = 0.0
         for training in (False, True):
-            outs = []
+            outs: list[Any] = []
             for each in (layer, loaded_layer):
                 saved = self.snapshot(each)
                 outs.append(each(self.tf.constant(x), training=training).numpy().astype(np.float64))
@@ -444,7 +487,13 @@ class Verifier:
             )
         return True, "inference and training outputs identical after a .keras round trip"
 
-    def run(self, checks=None, on_stage=None):
+    def run(self, checks: Iterable[str] | None = None, on_stage: Callable[[str], Any] | None = None
+            ) -> list[dict[str, Any]]:
+        """Run `checks` (default: all, in `CHECKS` order); one {"check", "passed", "reason"} row each.
+
+        A check that raises (or calls sys.exit) fails with the exception as its reason; `on_stage(text)` is told
+        which check is about to run.
+        """
         rows = []
         for name in checks or CHECKS:
             if on_stage is not None:
@@ -457,12 +506,13 @@ class Verifier:
         return rows
 
 
-def verify(factory, checks=None, steps=3000, seed=0):
+def verify(factory: Callable[[], Any], checks: Iterable[str] | None = None, steps: int = 3000,
+           seed: int = 0) -> list[dict[str, Any]]:
     """Run the checks on layers from `factory`; a list of {"check", "passed", "reason"} rows."""
     return Verifier(factory, steps=steps, seed=seed).run(checks)
 
 
-def _check_in_child(conn, target, checks, steps, seed):
+def _check_in_child(conn: Connection, target: str, checks: Iterable[str] | None, steps: int, seed: int) -> None:
     """The child process's work: import and check `target`, telling the parent each stage and the outcome.
 
     Messages on `conn`: ("stage", text) before each piece of the user's code runs, then ("usage", message)
@@ -483,7 +533,7 @@ def _check_in_child(conn, target, checks, steps, seed):
     conn.close()
 
 
-def _death(exitcode):
+def _death(exitcode: int | None) -> str:
     """How a child process ended: "SIGABRT" for a signal, "exit code 3" otherwise."""
     if exitcode is not None and exitcode < 0:
         import signal
@@ -495,7 +545,8 @@ def _death(exitcode):
     return f"exit code {exitcode}"
 
 
-def check_in_child(target, checks=None, steps=3000, seed=0):
+def check_in_child(target: str, checks: Iterable[str] | None = None, steps: int = 3000,
+                   seed: int = 0) -> list[dict[str, Any]]:
     """Import `target` and run the checks in one spawned child process; the rows, or a UsageError.
 
     Everything that executes the user's code (the module's import, the factory, the layer in each check) runs
@@ -506,6 +557,7 @@ def check_in_child(target, checks=None, steps=3000, seed=0):
     import multiprocessing
 
     module_name, _ = _split_target(target)
+    found: object  # a ModuleSpec, None (not found), or True (the child will tell)
     try:  # a misspelt top-level module is refused here, without starting a child (finding it executes nothing)
         found = importlib.util.find_spec(module_name.split(".")[0])
     except (ImportError, ValueError):
@@ -518,7 +570,8 @@ def check_in_child(target, checks=None, steps=3000, seed=0):
                             name="harness-verify", daemon=True)
     child.start()
     sender.close()  # only the child holds the sending end: its death is end-of-file here
-    stage, outcome = "starting", None
+    stage: str = "starting"
+    outcome: tuple[str, Any] | None = None
     try:
         while outcome is None:
             try:
@@ -543,7 +596,8 @@ def check_in_child(target, checks=None, steps=3000, seed=0):
     return value
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
+    """Run `verify`: print one PASS/FAIL row per check (or JSON); 0 when all pass, 1 otherwise."""
     if args.steps < FIRST_CHUNK:
         raise UsageError(f"--steps must be >= {FIRST_CHUNK}")
     checks = None if not args.check else [c for c in CHECKS if c in args.check]

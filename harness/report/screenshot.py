@@ -9,11 +9,14 @@ downloaded: Playwright drives an installed Chromium (Debian: `apt-get install ch
 given by --browser / the HARNESS_CHROMIUM environment variable.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness.errors import UsageError
 
@@ -26,7 +29,7 @@ INSTALL_HINT = ("install one: `apt-get install -y chromium` (Debian/Ubuntu) and 
 KEY_FIGURE = "#fig-modes"
 
 
-def find_browser(explicit=None):
+def find_browser(explicit: str | None = None) -> str | None:
     """Path of a Chromium-family executable, or None."""
     for candidate in [explicit, os.environ.get("HARNESS_CHROMIUM")]:
         if candidate:
@@ -38,7 +41,7 @@ def find_browser(explicit=None):
     return None
 
 
-def launch(playwright, browser=None):
+def launch(playwright: Any, browser: str | None = None) -> Any:
     """Launch the system Chromium through Playwright; UsageError with install steps when there is none."""
     executable = find_browser(browser)
     if executable is None:
@@ -46,7 +49,8 @@ def launch(playwright, browser=None):
     return playwright.chromium.launch(executable_path=executable, args=BROWSER_ARGS, headless=True)
 
 
-def sync_playwright():
+def sync_playwright() -> Any:
+    """Playwright's `sync_playwright()` context manager; UsageError with install steps when it is missing."""
     try:
         from playwright.sync_api import sync_playwright as _sync_playwright
     except ImportError:
@@ -54,25 +58,26 @@ def sync_playwright():
     return _sync_playwright()
 
 
-def screenshot_report(html, out_dir, *, browser=None, width=1280, height=900):
+def screenshot_report(html: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, browser: str | None = None,
+                      width: int = 1280, height: int = 900) -> list[Path]:
     """Save `report_top.png` (viewport at the top) and `report_figure.png` (the key figure) into out_dir."""
-    html = Path(html).resolve()
-    if not html.is_file():
-        raise UsageError(f"{html}: no such report file")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    html_path = Path(html).resolve()
+    if not html_path.is_file():
+        raise UsageError(f"{html_path}: no such report file")
+    out_path = Path(out_dir)
+    out_path.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
     with sync_playwright() as p:
         chromium = launch(p, browser)
         try:
             page = chromium.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
-            page.goto(html.as_uri(), wait_until="load")
-            top = out_dir / "report_top.png"
+            page.goto(html_path.as_uri(), wait_until="load")
+            top = out_path / "report_top.png"
             page.screenshot(path=str(top), full_page=False)
             written.append(top)
             figure = page.query_selector(KEY_FIGURE) or page.query_selector("figure")
             if figure is not None:
-                path = out_dir / "report_figure.png"
+                path = out_path / "report_figure.png"
                 figure.screenshot(path=str(path))
                 written.append(path)
         finally:
@@ -80,8 +85,10 @@ def screenshot_report(html, out_dir, *, browser=None, width=1280, height=900):
     return written
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m harness.report.screenshot", description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    """Command line: screenshot the report named in `argv`; 0, or 2 with one error line."""
+    parser = argparse.ArgumentParser(prog="python -m harness.report.screenshot",
+                                     description=__doc__.split("\n")[0])  # type: ignore[union-attr]
     parser.add_argument("html", help="the report file (a run directory's index.html)")
     parser.add_argument("--out", default="docs", help="directory for report_top.png and report_figure.png")
     parser.add_argument("--browser", default=None, help="Chromium executable (default: found on PATH)")
