@@ -34,10 +34,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-MARKER = re.compile(r"^<!-- gen: (\w+) -->$", re.M)
-INCLUDE = re.compile(r"^<!-- include-if-exists: (\S+)(?: (\w+))? -->$", re.M)
+MARKER = re.compile(r"^<!-- gen: (\w+) -->$", re.MULTILINE)
+INCLUDE = re.compile(r"^<!-- include-if-exists: (\S+)(?: (\w+))? -->$", re.MULTILINE)
 LINK = re.compile(r"<!-- link-if-exists: (\S+) (.+?) -->")
-TREE = re.compile(r"^<!-- include-tree-if-exists: (\S+) -->$", re.M)
+TREE = re.compile(r"^<!-- include-tree-if-exists: (\S+) -->$", re.MULTILINE)
 LANGUAGES = {".py": "python", ".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".cfg": "ini", ".md": "markdown"}
 
 
@@ -272,7 +272,7 @@ def run_directory() -> str:
     from harness.run import rundir
 
     doc = (rundir.__doc__ or "")
-    files = re.findall(r"^\s+<out>/(\S+)\s+(.+)$", doc, re.M)
+    files = re.findall(r"^\s+<out>/(\S+)\s+(.+)$", doc, re.MULTILINE)
     parts = [_table(["file", "what it holds"], [[f"`{name}`", text] for name, text in files])]
     parts.append("### Tables\n")
     parts.append("Every table is tidy (one value per row). Identifying columns come first, then one column per "
@@ -384,7 +384,7 @@ def _defined_in(name: str) -> str | None:
     candidates = ["harness/__init__.py", "harness/api.py"]
     text = open(os.path.join(ROOT, "harness", "__init__.py"), encoding="utf-8").read()
     candidates += [m.replace(".", "/") + ".py" for m in re.findall(r"from (harness\.[\w.]+) import", text)]
-    pattern = re.compile(rf"^(?:class|def) {name}\b|^{name}\s*[:=]", re.M)
+    pattern = re.compile(rf"^(?:class|def) {name}\b|^{name}\s*[:=]", re.MULTILINE)
     for path in candidates:
         full = os.path.join(ROOT, path)
         if os.path.isfile(full) and pattern.search(open(full, encoding="utf-8").read()):
@@ -396,7 +396,7 @@ def api() -> str:
     """mkdocstrings directives for the public names of `harness` (its `__all__`), read statically by griffe;
     a name whose definition is not found is listed, not rendered, so the page builds whatever the package holds."""
     text = open(os.path.join(ROOT, "harness", "__init__.py"), encoding="utf-8").read()
-    match = re.search(r"__all__\s*=\s*[\[(](.*?)[\])]", text, re.S)
+    match = re.search(r"__all__\s*=\s*[\[(](.*?)[\])]", text, re.DOTALL)
     names = re.findall(r"['\"](\w+)['\"]", match.group(1)) if match else []
     parts = ["::: harness\n    options:\n      show_root_heading: true\n      members: false\n"]
     missing = []

@@ -14,7 +14,6 @@ import pytest
 
 from tests.conftest import ROOT, harness_env
 
-
 NOTEBOOK = "docs/tutorials/first_stress_test.ipynb"
 
 

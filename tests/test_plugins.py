@@ -15,7 +15,6 @@ import yaml
 
 from tests.conftest import ROOT, TINY_SCENARIO, harness_env
 
-
 EXAMPLES = os.path.join(ROOT, "docs", "examples")
 PACKAGES = ("sampler_plugin", "normalizer_plugin", "model_plugin")  # the documentation's example packages
 
