@@ -339,3 +339,17 @@ def test_a_factory_plugin():
     layer = build_normalizer({"kind": "tests.bad_plugins:layer_norm_factory", "epsilon": 0.5}, name="norm_3")
     assert isinstance(layer, keras.layers.LayerNormalization) and layer.name == "norm_3" and layer.epsilon == 0.5
     assert is_batch_dependent(layer) is None  # a plugin: nothing is assumed from its class
+
+
+def test_documented_batch_renorm_example_builds_one_layer_two_ways():
+    """docs/examples/brn_layer.py, included in the BN/BRN explanation: the class and the registry give the same
+    layer, with the paper's schedule."""
+    import runpy
+
+    example = runpy.run_path(os.path.join(EXAMPLES, "brn_layer.py"))
+    direct, registry = example["layer"].get_config(), example["same"].get_config()
+    for config in (direct, registry):
+        config.pop("name")
+    assert direct == registry
+    assert (direct["warmup_steps"], direct["r_max_ramp_end"], direct["d_max_ramp_end"]) == (5000, 40000, 25000)
+    assert (direct["r_max"], direct["d_max"]) == (3.0, 5.0)
