@@ -1,10 +1,10 @@
-"""Normalizer and model plugins: the README's example packages installed with pip, run next to bn and brn;
+"""Sampler, normalizer and model plugins: the documentation's example packages installed with pip, run next to bn and brn;
 pairing by init_fingerprint; bad plugins refused at validation; the layer contract over every registered kind."""
 
 import copy
 import json
 import os
-import re
+import shutil
 import subprocess
 import sys
 
@@ -15,33 +15,20 @@ import yaml
 
 from tests.conftest import ROOT, TINY_SCENARIO, harness_env
 
-
-def _readme_files(section):
-    """{path: text} of the fenced blocks of a README section whose first line is `# <path>`."""
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    body = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
-    files = {}
-    for block in re.findall(r"```(?:toml|python)\n(.*?)```", body, re.S):
-        first = block.splitlines()[0]
-        match = re.fullmatch(r"# (\S+\.(?:toml|py))", first)
-        if match:
-            files[match.group(1)] = block
-    return files
+EXAMPLES = os.path.join(ROOT, "docs", "examples")
+PACKAGES = ("sampler_plugin", "normalizer_plugin", "model_plugin")  # the documentation's example packages
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """The README's two example packages, installed with pip into one directory (as a user would, offline)."""
-    root = tmp_path_factory.mktemp("plugins")
-    target = root / "site"
-    for section, package in (("Writing a normalizer plugin", "norm_pkg"), ("Writing a model plugin", "model_pkg")):
-        files = _readme_files(section)
-        assert "pyproject.toml" in files and len(files) == 2, sorted(files)
-        for path, text in files.items():
-            (root / package / path).parent.mkdir(parents=True, exist_ok=True)
-            (root / package / path).write_text(text)
+    """The documentation's example plugin packages (docs/examples/), installed with pip into one directory (as a
+    user would, offline); the tutorials include their files by snippet, so what they show is what runs here."""
+    target = tmp_path_factory.mktemp("plugins") / "site"
+    for package in PACKAGES:
+        build = tmp_path_factory.mktemp(package)  # pip builds in place: keep docs/examples free of build files
+        shutil.copytree(os.path.join(EXAMPLES, package), build, dirs_exist_ok=True)
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                        "--no-index", "--target", str(target), str(root / package)], check=True)
+                        "--no-index", "--target", str(target), str(build)], check=True)
     return str(target)
 
 
@@ -80,6 +67,40 @@ def _check_paired(out, normalizers):
     assert trials.groupby("seed")["init_fingerprint"].first().nunique() == len(per_seed)  # seeds differ
     assert "not reported" not in (out / "summary.md").read_text()
     return trials
+
+
+# ---------------------------------------------------------------------------------------- samplers
+def test_sampler_plugin_stream_and_listing(site, monkeypatch):
+    """The round-robin example: batch t holds classes t .. t+param-1 (mod C), each index of its slot's class,
+    the stream continuing across calls; listed with its parameter after installation."""
+    monkeypatch.syspath_prepend(site)
+    from round_robin import RoundRobin
+
+    labels = np.repeat(np.array([3, 5, 7, 9]), [5, 6, 7, 8])  # four classes, uneven counts, not 0..C-1
+    sampler = RoundRobin(labels, 6, seed=0, param=2)
+    stream = np.concatenate([sampler.batches(3), sampler.batches(4)])
+    classes = np.array([3, 5, 7, 9])
+    for t, batch in enumerate(stream):
+        expected = classes[(t + np.arange(6) % 2) % 4]  # hand-written: slot j of batch t is class (t + j % 2) mod 4
+        np.testing.assert_array_equal(labels[batch], expected)
+    listing = _harness(site, "samplers")
+    assert listing.returncode == 0, listing.stderr
+    assert "round_robin" in listing.stdout and "param" in listing.stdout, listing.stdout
+
+
+def test_sampler_plugin_by_entry_point_and_module_path_validates(site, tmp_path):
+    samplers = {"iid": {"kind": "iid"}, "rr": {"kind": "round_robin", "param": 2},
+                "mine": {"kind": "round_robin:RoundRobin", "param": 1}}
+    done = _harness(site, "validate", _scenario(tmp_path, samplers=samplers))
+    assert done.returncode == 0, done.stderr
+    bad = _harness(site, "validate", _scenario(tmp_path, samplers={"rr": {"kind": "round_robin", "param": 9}}))
+    assert bad.returncode == 2 and "param" in bad.stderr and "must be in [1, 4]" in bad.stderr, bad.stderr
+
+
+def test_documented_scenario_of_the_three_plugins_validates(site):
+    """docs/examples/scenario_plugins.yaml, which the tutorials include, validates with the packages installed."""
+    done = _harness(site, "validate", os.path.join(EXAMPLES, "scenario_plugins.yaml"))
+    assert done.returncode == 0, done.stderr
 
 
 # ---------------------------------------------------------------------------------------- normalizers
@@ -318,3 +339,17 @@ def test_a_factory_plugin():
     layer = build_normalizer({"kind": "tests.bad_plugins:layer_norm_factory", "epsilon": 0.5}, name="norm_3")
     assert isinstance(layer, keras.layers.LayerNormalization) and layer.name == "norm_3" and layer.epsilon == 0.5
     assert is_batch_dependent(layer) is None  # a plugin: nothing is assumed from its class
+
+
+def test_documented_batch_renorm_example_builds_one_layer_two_ways():
+    """docs/examples/brn_layer.py, included in the BN/BRN explanation: the class and the registry give the same
+    layer, with the paper's schedule."""
+    import runpy
+
+    example = runpy.run_path(os.path.join(EXAMPLES, "brn_layer.py"))
+    direct, registry = example["layer"].get_config(), example["same"].get_config()
+    for config in (direct, registry):
+        config.pop("name")
+    assert direct == registry
+    assert (direct["warmup_steps"], direct["r_max_ramp_end"], direct["d_max_ramp_end"]) == (5000, 40000, 25000)
+    assert (direct["r_max"], direct["d_max"]) == (3.0, 5.0)
