@@ -112,13 +112,15 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
 def write_tables(scenario, out_dir, results):
     """The tidy CSV files and summary.md from all trial results; returns the summary text."""
     from harness.analysis import tables
+    from harness.analysis.metrics import table
 
     run_dir = rundir.RunDir(out_dir)
-    frames = tables.trial_tables(results)
+    known = table(scenario.analysis.get("metrics", []))
+    frames = tables.trial_tables(results, known)
     for name, frame in frames.items():
         run_dir.write_table(name, frame)
     text = f"# {scenario.name}\n\n" + tables.summary_markdown(frames["summary"], scenario.analysis["reference"],
-                                                               trials=frames["trials"])
+                                                               trials=frames["trials"], known=known)
     failed = frames["trials"][frames["trials"]["status"] != rundir.OK]
     for _, row in failed.iterrows():
         reason = f"diverged at step {int(row['diverged_step'])}" if row["status"] == rundir.DIVERGED else row["error"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from harness import data as data_sources
 from harness.coverage import cover_every_example
-from harness.analysis.metrics import FINAL, produced
+from harness.analysis import metrics
 from harness.plugin_output import checked_batches
 from harness.run.rundir import DIVERGED, OK, TrialResult
 from harness.scenario import batch_stream, config_hash, sampler_for, test_examples
@@ -29,7 +29,7 @@ from harness.recipe import float32_logits, make_loss, make_optimizer, precision_
 
 TEST_SAMPLER_SEED_OFFSET = 7919
 PRECISE_SEED_OFFSET = 104729
-FINAL_METRICS = frozenset(produced(FINAL))  # of the last evaluation's metrics, those that are final numbers too
+FINAL_METRICS = frozenset(metrics.produced(metrics.FINAL))  # of the last evaluation's metrics, the final ones too
 
 
 def trial_id(config):
@@ -319,8 +319,7 @@ def run_trial(config, on_step=None):
             if status == DIVERGED:
                 break
             tic = time.perf_counter()
-            window = {"train_loss": float(np.mean(window_losses)),
-                      "train_acc": window_correct / (len(window_losses) * batch_size)}
+            window = metrics.training_window(window_losses, window_correct, batch_size)
             evaluation = _evaluation_thread().submit(analyzer.evaluate, sampler_test, analysis["probe_batches"],
                                                      analyzer.snapshot(), sampler_weights)
             evaluations.append((step, window, evaluation))
@@ -353,16 +352,15 @@ def run_trial(config, on_step=None):
         own_batches = batch_stream(config["sampler_config"], dataset.x_train, dataset.y_train, batch_size,
                                    seed + PRECISE_SEED_OFFSET, n_precise)
         final = {k: v for k, v in final.items() if k in FINAL_METRICS}
-        final["acc_batch_iid"] = analyzer.acc_batch(iid_test, iid_weights)  # a final number only: no curve needs it
-        for name, value in (("acc_precise_iid", analyzer.acc_precise(precise_batches)),
-                            ("acc_precise_own", analyzer.acc_precise_own(own_batches))):
-            if value is not None:  # None: a layer with batch statistics the harness cannot read or set
-                final[name] = value
-        final.update(analyzer.logit_mismatch(sampler_batches))
+        context = metrics.FinalContext(analyzer, config, {
+            "sampler": sampler_batches, "iid_test": iid_test, "iid_weights": iid_weights,
+            "precise": precise_batches, "own": own_batches})
+        for evaluator in metrics.final_evaluators(analysis.get("metrics", ())):
+            final.update(evaluator(context))
         # which test examples the final model gets right in inference mode (bit-packed): the comparisons'
         # bootstrap over test examples needs them
-        correct = analyzer.inference_logits().argmax(-1) == analyzer.y_test
-        result.extra["correct"] = {"acc_inference": pack_correct(correct), "n": int(correct.size)}
+        correct = context.inference_logits().argmax(-1) == analyzer.y_test
+        result.extra["correct"] = {metrics.COMPARED: pack_correct(correct), "n": int(correct.size)}
         result.layers = analyzer.layer_statistics(probe)
         timing["analysis"] += time.perf_counter() - tic
     steady = chunk_times[1:] or chunk_times
@@ -371,7 +369,7 @@ def run_trial(config, on_step=None):
     result.seconds = time.perf_counter() - started
     result.timing = timing
     if status == OK:
-        result.final = {**final, "seconds": result.seconds, "ms_per_step": ms_per_step}
+        result.final = {**final, **metrics.trial_timing(result.seconds, ms_per_step)}
     return result.to_dict()
 
 
