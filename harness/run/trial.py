@@ -69,8 +69,38 @@ def _reads_as_itself(text):
         return True
 
 
-def make_trial_config(scenario, sampler, normalizer, seed, point=None):
-    """Everything that determines a trial's result, and nothing else."""
+DEVICES = ("cpu", "gpu")
+
+
+def _xla_plan(config: dict, device: str) -> dict:
+    """{"training": bool, "analysis": bool}: where XLA runs for this trial config on `device` (cpu or gpu).
+
+    The one call of the XLA rule (`harness.xla.resolve`) for trial configs; pure (no TensorFlow import).
+    """
+    from harness.xla import resolve
+
+    return resolve(config["training"].get("jit_compile", "auto"), config["model"]["name"], device.upper())
+
+
+def model_family(model_name: str) -> str | None:
+    """The family of a model kind (`harness.model_kinds`), or None where the kind does not declare one."""
+    from harness import model_kinds
+
+    if model_name not in getattr(model_kinds, "BUILTINS", {}):
+        return None  # a plugin model: resolving it would import TensorFlow
+    try:
+        return getattr(model_kinds.get(model_name), "family", None)
+    except Exception:  # noqa: BLE001 - the family is informative only
+        return None
+
+
+def make_trial_config(scenario, sampler: str, normalizer: str, seed: int, point: dict | None = None,
+                      device: str = "cpu") -> dict:
+    """Everything that determines a trial's result, and nothing else: the scenario's settings for this trial,
+    the device kind it runs on (cpu or gpu) and where XLA runs there (`xla`, resolved), so a trial run on
+    another device or with another XLA setting is another trial (its hash differs)."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}. Received: device={device!r}")
     config = {
         "data": scenario.data,
         "model": scenario.model,
@@ -82,7 +112,9 @@ def make_trial_config(scenario, sampler, normalizer, seed, point=None):
         "normalizer_config": scenario.normalizers[normalizer],
         "seed": seed,
         "point": dict(point or {}),
+        "device": device,
     }
+    config["xla"] = _xla_plan(config, device)
     config["id"] = trial_id(config)
     config["hash"] = trial_hash(config)
     return config
@@ -162,12 +194,14 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size, loss_fn=Non
                     input_signature=[tf.TensorSpec([None, batch_size], tf.int64)])
 
 
-def resolve_jit_compile(config):
-    """Where the trial runs XLA ({"training": bool, "analysis": bool}): `training.jit_compile`, `auto` resolved
-    per model family and device (`harness.xla.AUTO`)."""
-    from harness.xla import resolve
+def resolve_jit_compile(config: dict) -> dict:
+    """Where the trial runs XLA ({"training": bool, "analysis": bool}): what its config recorded when it was
+    planned (`xla`, part of its identity); a config from before that resolved for this process's device."""
+    if "xla" in config:
+        return dict(config["xla"])
+    from harness.xla import device_type
 
-    return resolve(config["training"].get("jit_compile", "auto"), config["model"]["name"])
+    return _xla_plan(config, device_type().lower())
 
 
 @functools.lru_cache(maxsize=1)
@@ -269,6 +303,12 @@ def run_trial(config, on_step=None):
     from harness.tfsetup import import_tensorflow, set_determinism
 
     import_tensorflow()
+    from harness.xla import device_type
+
+    here = device_type().lower()
+    if config.get("device", here) != here:  # its identity says where it runs: never file a result from elsewhere
+        raise RuntimeError(f"trial {config['id']} was planned for the {config['device']} but this process has "
+                           f"the {here} (run with --device {here}, or where the {config['device']} is seen)")
     started = time.perf_counter()
     seed = config["seed"]
     training, analysis = config["training"], config["analysis"]
