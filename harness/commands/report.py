@@ -44,11 +44,12 @@ def main(args):
     try:
         out = write_report(args.run_dir, out=args.out, compare_dir=args.other_run_dir)
     except OSError as error:
-        if error.filename is not None:
+        # the one atomic writer names the file it could not write: the report (HTML) is this command's to name
+        if error.filename is not None and not str(error.filename).endswith(".html"):
             raise
         from harness.errors import UsageError
 
-        target = args.out or f"the report in {args.run_dir}"
+        target = error.filename or args.out or f"the report in {args.run_dir}"
         raise UsageError(f"{target}: cannot be written ({error.strerror or error})") from None
     print(f"report: {out}")
     if args.screenshot:
