@@ -1,18 +1,33 @@
-"""Atomic file writes: a reader (or a resumed run) sees the old file or the new one, never half of one."""
+"""Atomic file writes: a reader (or a resumed run) sees the old file or the new one, never half of one.
+
+The one writer of every file a run or a report writes (trial files, tables, summary.md, provenance, the HTML
+report): temporary file in the same folder, flushed to disk, mode 0644 (less what the umask takes), renamed
+over the target.
+"""
+
+from __future__ import annotations
 
 import json
 import os
 import tempfile
 
 
+def _file_mode() -> int:
+    """0666 less the process's umask (0644 under the usual 022): what `open()` would have given the file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
-def write_text(path, text):
-    """Write `text` to a temporary file in the same folder, flush it to disk, then rename it over `path`."""
+
+def write_text(path: str | os.PathLike, text: str) -> str:
+    """Write `text` (UTF-8) to a temporary file in the same folder, flush it to disk, then rename it over `path`.
+    Returns `path`."""
+    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
     try:
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; results are ordinary readable files
+        os.chmod(temporary, _file_mode())  # mkstemp makes 0600; results and reports are ordinary readable files
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
@@ -24,14 +39,17 @@ def write_text(path, text):
         if isinstance(error, OSError) and error.filename is None and error.errno:  # e.g. disk full: name the file
             raise OSError(error.errno, error.strerror, path) from None
         raise
+    return path
 
 
-def write_json(path, value):
-    write_text(path, json.dumps(value, indent=1, default=_jsonable, allow_nan=True) + "\n")
+def write_json(path: str | os.PathLike, value: object) -> str:
+    """`value` as indented JSON (NaN allowed, NumPy arrays as lists), written atomically."""
+    return write_text(path, json.dumps(value, indent=1, default=_jsonable, allow_nan=True) + "\n")
 
 
-def write_csv(path, frame):
-    write_text(path, frame.to_csv(index=False))
+def write_csv(path: str | os.PathLike, frame) -> str:
+    """A pandas DataFrame as CSV without its index, written atomically."""
+    return write_text(path, frame.to_csv(index=False))
 
 
 def _jsonable(value):

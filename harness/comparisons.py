@@ -26,8 +26,11 @@ import numpy as np
 import pandas as pd
 
 from harness import stats
+from harness.analysis.metrics import COMPARED
+from harness.analysis.tables import cell
+from harness.run.rundir import OK
 
-METRIC = "acc_inference"
+METRIC = COMPARED  # the one compared metric, owned by the metrics table
 ALPHA = 0.05
 DIFF_BOUNDS = (-100.0, 100.0)
 BASE_COLUMNS = ["comparison", "sampler", "normalizer", "reference", "metric"]
@@ -65,18 +68,17 @@ def _key(sampler, normalizer, seed, point_values):
 def correctness_from_results(results, sweep_vars):
     """{(sampler, normalizer, seed, point values as text): bool array} from trial results that carry
     `correct` (trials run before it was recorded, or that failed, are left out)."""
-    from harness.analysis.tables import _cell
 
     found = {}
     for result in results:
-        packed = result.get("correct") if result.get("status") == "ok" else None
+        packed = result.get("correct") if result.get("status") == OK else None
         if not packed:
             continue
         config = result["config"]
         point = config.get("point", {})
-        values = [_cell(point[v]) if v in point else "" for v in sweep_vars]
+        values = [cell(point[v]) if v in point else "" for v in sweep_vars]
         found[_key(config["sampler"], config["normalizer"], config["seed"], values)] = \
-            stats.unpack_correct(packed["acc_inference"], packed["n"])
+            stats.unpack_correct(packed[METRIC], packed["n"])
     return found
 
 

@@ -13,6 +13,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from harness.analysis.metrics import COMPARED
+from harness.run import rundir
+
 SAMPLERS = {
     "iid": {"kind": "iid"},
     "two_classes": {"kind": "class_correlated", "classes_per_batch": 2},
@@ -74,7 +77,7 @@ def write_fake_run(path, *, seed=0, name="noniid_small",
     """
     rng = np.random.default_rng(seed)
     run = Path(path)
-    (run / "trials").mkdir(parents=True, exist_ok=True)
+    (run / rundir.TRIALS).mkdir(parents=True, exist_ok=True)
     sweep = dict(sweep or {})
     sweep_keys = list(sweep)
     points = [dict(zip(sweep_keys, values)) for values in itertools.product(*sweep.values())] or [{}]
@@ -89,7 +92,7 @@ def write_fake_run(path, *, seed=0, name="noniid_small",
     }
     if sweep:
         scenario["sweep"] = {key: list(values) for key, values in sweep.items()}
-    (run / "scenario.yaml").write_text(yaml.safe_dump(scenario, sort_keys=False))
+    (run / rundir.SCENARIO).write_text(yaml.safe_dump(scenario, sort_keys=False))
     provenance = {
         "versions": {"python": "3.11.2", "tensorflow": "2.21.0", "keras": "3.14.0", "numpy": np.__version__,
                      "harness": "0.1.0"},
@@ -98,7 +101,7 @@ def write_fake_run(path, *, seed=0, name="noniid_small",
         "started": "2025-01-01T12:00:00+00:00", "finished": "2025-01-01T12:01:40+00:00",
         "git_commit": None, "hostname": "fake-host",
     }
-    (run / "provenance.json").write_text(json.dumps(provenance, indent=2))
+    (run / rundir.PROVENANCE).write_text(json.dumps(provenance, indent=2))
 
     trials, summary, curves, layers, composition, noniid = [], [], [], [], [], []
     seed_offset = {s: rng.normal(0, 0.02) for s in SEEDS}  # shared by normalizers: makes pairing matter
@@ -107,11 +110,11 @@ def write_fake_run(path, *, seed=0, name="noniid_small",
             key = dict(point, sampler=sampler, normalizer=norm, seed=s)
             diverged = (sampler, norm, s) == DIVERGED[:3]
             secs = float(rng.normal(30.0 if norm == "bn" else 34.5, 1.0))
-            status = "diverged" if diverged else "ok"
+            status = rundir.DIVERGED if diverged else rundir.OK
             trials.append(dict(key, status=status, diverged_step=DIVERGED[3] if diverged else None,
                                error="training loss became nan" if diverged else None, seconds=secs))
             trial_id = "-".join(str(v) for v in key.values())
-            (run / "trials" / f"{trial_id}.json").write_text(json.dumps(dict(key, status=status)))
+            (run / rundir.TRIALS / f"{trial_id}.json").write_text(json.dumps(dict(key, status=status)))
             finals = {}
             for mode in _ACC:
                 value = _final_acc(mode, sampler, norm, point) + seed_offset[s] + rng.normal(0, 0.02)
@@ -133,7 +136,7 @@ def write_fake_run(path, *, seed=0, name="noniid_small",
                 progress = 1.0 - np.exp(-step / 300.0)
                 row = {"train_loss": 2.3 * (1 - progress) + finals["train_loss"] * progress,
                        "train_acc": 0.1 + (finals["train_acc"] - 0.1) * progress}
-                for mode in ("acc_inference", "acc_batch_sampler", "acc_batch_iid"):
+                for mode in (COMPARED, "acc_batch_sampler", "acc_batch_iid"):
                     row[mode] = 0.1 + (finals[mode] - 0.1) * progress
                 if norm == "brn":
                     row["clip_fraction"] = 0.0 if step < 100 else 0.3 * sev * progress
@@ -174,20 +177,23 @@ def write_fake_run(path, *, seed=0, name="noniid_small",
                      "coverage": float(rng.uniform(0.2, 0.3)), "repeat_rate": float(rng.uniform(0, 0.02))}
             noniid += [dict(point, sampler=sampler, metric=m, value=float(v)) for m, v in stats.items()]
 
-    def _write(rows, columns, filename):
+    def _write(rows, name):
+        """The table `name` with the run-directory format's columns (harness.run.rundir.TABLES), those the fake
+        run has (no init_fingerprint: the optional columns of older run directories stay optional)."""
         frame = pd.DataFrame(rows)
+        columns = [c for c in rundir.TABLES[name] if c in frame.columns]
         frame = frame[sweep_keys + [c for c in columns if c not in sweep_keys]]
-        frame.to_csv(run / filename, index=False)
+        frame.to_csv(run / rundir.table_file(name), index=False)
         return frame
 
-    _write(trials, ["sampler", "normalizer", "seed", "status", "diverged_step", "error", "seconds"], "trials.csv")
-    frame = _write(summary, ["sampler", "normalizer", "seed", "metric", "value"], "summary.csv")
-    _write(curves, ["sampler", "normalizer", "seed", "step", "metric", "value"], "curves.csv")
-    _write(layers, ["sampler", "normalizer", "seed", "layer", "metric", "value"], "layers.csv")
-    _write(composition, ["sampler", "batch", "label", "count"], "composition.csv")
-    _write(noniid, ["sampler", "metric", "value"], "noniid.csv")
-    table = frame[frame.metric == "acc_inference"].groupby(sweep_keys + ["sampler", "normalizer"])["value"].mean()
-    (run / "summary.md").write_text("# acc_inference (mean over seeds)\n\n" + table.to_string() + "\n")
+    _write(trials, "trials")
+    frame = _write(summary, "summary")
+    _write(curves, "curves")
+    _write(layers, "layers")
+    _write(composition, "composition")
+    _write(noniid, "noniid")
+    table = frame[frame.metric == COMPARED].groupby(sweep_keys + ["sampler", "normalizer"])["value"].mean()
+    (run / rundir.SUMMARY_MD).write_text(f"# {COMPARED} (mean over seeds)\n\n" + table.to_string() + "\n")
     return run
 
 

@@ -20,8 +20,9 @@ Metrics (names as in the run directory's tables):
   and for renormalizing layers the fraction of (channel, batch) pairs whose r or d hit the clip.
 - at the logits: disagreement of the argmax and mean KL(p_train || p_inference).
 
-Each of these metrics is described (when produced, label, unit, range) in `harness.analysis.metrics.METRICS`, which the
-trial, the tables and the report read: a new metric is added here and there, with its test.
+Each of these metrics is described (when produced, label, unit, range, report group) in
+`harness.analysis.metrics.METRICS`, which the trial, the tables and the report read; the final numbers computed
+after training are the `Evaluator` entries there (each names what it returns), which call the methods here.
 """
 
 import inspect

@@ -6,12 +6,13 @@ import numpy as np
 import pandas as pd
 
 from harness import stats
+from harness.analysis import metrics as metric_table
 from harness.run.rundir import ID_COLUMNS, OK, VALUE_COLUMNS
 
 TRIAL_VALUES = tuple(VALUE_COLUMNS["trials"])
 
 
-def _cell(value):
+def cell(value):
     """A swept value as a table cell: scalars as they are, lists and null as their JSON text."""
     return value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
 
@@ -19,11 +20,15 @@ def _cell(value):
 def _ids(result):
     config = result["config"]
     return {"sampler": config["sampler"], "normalizer": config["normalizer"], "seed": config["seed"],
-            **{path: _cell(value) for path, value in config.get("point", {}).items()}}
+            **{path: cell(value) for path, value in config.get("point", {}).items()}}
 
 
-def trial_tables(results):
-    """summary, curves, layers and trials tables from trial results (sweep values as extra columns)."""
+def trial_tables(results, known=None):
+    """summary, curves, layers and trials tables from trial results (sweep values as extra columns).
+
+    `known`: the run's metrics table (`harness.analysis.metrics.table`, default the built-ins); a metric it
+    does not hold is refused (ValueError), so none reaches the tables unregistered.
+    """
     summary, curves, layers, trials = [], [], [], []
     for result in results:
         ids = _ids(result)
@@ -35,6 +40,8 @@ def trial_tables(results):
         for row in result["layers"]:
             layers.extend({**ids, "layer": row["layer"], "metric": m, "value": v}
                           for m, v in row.items() if m != "layer")
+    for name, rows in (("summary.csv", summary), ("curves.csv", curves), ("layers.csv", layers)):
+        metric_table.check_names({row["metric"] for row in rows}, known, name)
     rows = {"summary": summary, "curves": curves, "layers": layers, "trials": trials}
     return {name: _frame(rows[name], VALUE_COLUMNS[name]) for name in ("summary", "curves", "layers", "trials")}
 
@@ -84,21 +91,24 @@ def unpaired_message(trials):
     return None
 
 
-def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sampler", "acc_precise_iid",
-                                                  "acc_precise_own"), trials=None):
+def summary_markdown(summary, baseline, metrics=None, trials=None, known=None):
     """A plain-text table: mean ± CI half-width per sampler and normalizer, plus the paired difference to the baseline
     (the scenario's `analysis.reference`; no difference column when it is None). The declared pairs have their
-    own table (`declared_markdown`).
+    own table (`declared_markdown`). The columns: `metrics`, default those of the metrics table's summary.md
+    group, then those of its "other metrics" group (the scenario's metric plugins, with `known` their table).
 
     A cell averaged over fewer seeds than the run has (the others diverged or failed) says so: "(n=2)". When
     `trials` show normalizers of one seed that did not start from the same weights, no difference is shown.
     """
+    if metrics is None:
+        metrics = [*metric_table.in_group(metric_table.SUMMARY, known), *metric_table.in_group(metric_table.EXTRA, known)]
+    compared = metric_table.COMPARED
     unpaired = unpaired_message(trials) if trials is not None else None
     if summary.empty:
         return "No finished trials.\n"
     table = seed_summary(summary[summary["metric"].isin(metrics)], baseline)
     n_seeds = int(table["n"].max())
-    diff_header = "" if baseline is None else f" acc_inference - {baseline} (95% CI) |"
+    diff_header = "" if baseline is None else f" {compared} - {baseline} (95% CI) |"
     lines = [f"| sampler | normalizer | {' | '.join(metrics)} |{diff_header}",
              "|" + "---|" * (len(metrics) + 2 + (baseline is not None))]
     group_keys = ["sampler", *sweep_columns(summary)]
@@ -110,7 +120,7 @@ def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sam
             for metric in metrics:
                 row = rows[rows["metric"] == metric]
                 cells.append(_mean_pm(row.iloc[0], n_seeds) if len(row) else "-")
-            acc = rows[rows["metric"] == "acc_inference"]
+            acc = rows[rows["metric"] == compared]
             diff = "-" if unpaired or normalizer == baseline or acc.empty else _diff(acc.iloc[0])
             diff_cell = "" if baseline is None else f" {diff} |"
             lines.append(f"| {label} | {normalizer} | {' | '.join(cells)} |{diff_cell}")
@@ -121,7 +131,7 @@ def summary_markdown(summary, baseline, metrics=("acc_inference", "acc_batch_sam
     return "\n".join(lines) + "\n"
 
 
-def declared_markdown(summary, pairs, trials=None, metric="acc_inference"):
+def declared_markdown(summary, pairs, trials=None, metric=metric_table.COMPARED):
     """Lines of the "Declared comparisons" table: a - b in `metric` per sampler (and sweep point), mean [95% t
     interval] over the seeds both finished (status ok in `trials` when given, as comparisons.csv), and their
     number."""

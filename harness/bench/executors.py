@@ -15,7 +15,9 @@ import sys
 import tempfile
 import time
 
+from harness.analysis.metrics import COMPARED
 from harness.bench import SCENARIOS_DIR
+from harness.run import rundir
 
 DEFAULT_SCENARIO = os.path.join(SCENARIOS_DIR, "sweep_batch_size.yaml")
 
@@ -47,7 +49,7 @@ def time_run(scenario_path, executor, out_dir, workers=None):
     if finished.returncode != 0:
         last = (finished.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"{executor} run failed (exit {finished.returncode}): {last}")
-    with open(os.path.join(out_dir, "provenance.json")) as handle:
+    with open(os.path.join(out_dir, rundir.PROVENANCE)) as handle:
         trials = json.load(handle)["timing"]["trials"]
     # Ray's workers are not this process's children: their CPU time is not counted
     return {"wall": wall, "cpu": None if executor == "ray" else _children_cpu_seconds() - cpu, "trials": trials}
@@ -74,14 +76,14 @@ def main(args):
     names = ["local", "process"] + (["ray"] if args.ray else [])
     timings, acc = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        scenario_path = os.path.join(tmp, "scenario.yaml")
+        scenario_path = os.path.join(tmp, rundir.SCENARIO)
         with open(scenario_path, "w") as handle:
             handle.write(scenario.to_yaml())
         for name in names:
             out_dir = os.path.join(tmp, name)
             timings[name] = time_run(scenario_path, name, out_dir, args.workers)
-            frame = pd.read_csv(os.path.join(out_dir, "summary.csv"))
-            acc[name] = frame[frame["metric"] == "acc_inference"].sort_values(list(frame.columns[:-1]))["value"].to_numpy()
+            frame = pd.read_csv(os.path.join(out_dir, rundir.table_file("summary")))
+            acc[name] = frame[frame["metric"] == COMPARED].sort_values(list(frame.columns[:-1]))["value"].to_numpy()
     local = timings["local"]
     out = {
         "scenario": scenario.name, "trials": len(plan(scenario)), "steps": scenario.training["steps"],

@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 
+from harness.analysis.metrics import STEP_TIME
 from harness.bench import SCENARIOS_DIR
 
 DEFAULT_SCENARIO = os.path.join(SCENARIOS_DIR, "noniid_small.yaml")
@@ -108,7 +109,7 @@ def main(args):
     other = wall - train - analysis - run_timing["io"] - run_timing["report"]
     run_ms = {}
     for r in ok:
-        run_ms.setdefault(r["config"]["normalizer"], []).append(r["final"]["ms_per_step"])
+        run_ms.setdefault(r["config"]["normalizer"], []).append(r["final"][STEP_TIME])
     samples = {name: training_ms_per_step(next(r["config"] for r in ok if r["config"]["normalizer"] == name))
                for name in run_ms}
     harness_ms = {name: float(np.median(samples[name]["harness"])) for name in samples}

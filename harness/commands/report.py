@@ -6,6 +6,8 @@ comparison of the two runs instead.
 
 from pathlib import Path
 
+from harness.run import rundir
+
 
 def add_arguments(parser):
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by `python -m harness run`")
@@ -27,7 +29,7 @@ def _check_out(out):
     if out is None:
         return
     if os.path.isdir(out):
-        raise UsageError(f"--out: {out!r} is a folder; give the HTML file to write (e.g. {os.path.join(out, 'index.html')!r})")
+        raise UsageError(f"--out: {out!r} is a folder; give the HTML file to write (e.g. {os.path.join(out, rundir.REPORT)!r})")
     parent = os.path.dirname(os.path.abspath(out))
     while not os.path.exists(parent) and os.path.dirname(parent) != parent:
         parent = os.path.dirname(parent)
@@ -42,11 +44,12 @@ def main(args):
     try:
         out = write_report(args.run_dir, out=args.out, compare_dir=args.other_run_dir)
     except OSError as error:
-        if error.filename is not None:
+        # the one atomic writer names the file it could not write: the report (HTML) is this command's to name
+        if error.filename is not None and not str(error.filename).endswith(".html"):
             raise
         from harness.errors import UsageError
 
-        target = args.out or f"the report in {args.run_dir}"
+        target = error.filename or args.out or f"the report in {args.run_dir}"
         raise UsageError(f"{target}: cannot be written ({error.strerror or error})") from None
     print(f"report: {out}")
     if args.screenshot:

@@ -7,6 +7,7 @@ import sys
 from harness.run import rundir
 from harness.errors import UsageError
 from harness.commands.validate import load_scenario
+from harness.run.trial import DEVICES
 
 
 def add_arguments(parser):
@@ -30,9 +31,70 @@ def add_arguments(parser):
                         help="ray executor: 'auto' or a cluster address to join (default: start a local instance)")
     parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="ray executor: GPUs per trial")
     parser.add_argument("--max-retries", type=int, default=2, help="ray executor: retries of a task whose worker died")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the plan (each trial's id, model, normalizer, sampler, seed, device, XLA; the "
+                             "executor and workers) without running anything or writing any file")
+    parser.add_argument("--device", choices=DEVICES, default=None,
+                        help="where trials run: cpu (GPUs hidden from TensorFlow) or gpu (refused where none is "
+                             "seen); default: the GPU when one is seen, else the CPU")
+    parser.add_argument("--json", action="store_true", help="with --dry-run: the plan as one JSON object")
+
+
+def choose_device(requested: str | None) -> str:
+    """The device kind this run uses: `--device` checked against what the machine shows (no TensorFlow import).
+    `cpu` hides every GPU from this process and its workers (CUDA_VISIBLE_DEVICES=-1, before TensorFlow is
+    imported); `gpu` where no GPU is seen is refused (UsageError)."""
+    from harness.run.executors import visible_gpus
+
+    if requested == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+        return "cpu"
+    seen = bool(visible_gpus())
+    if requested == "gpu" and not seen:
+        raise UsageError("--device: gpu: no GPU is seen on this machine (nvidia-smi lists none, or "
+                         "CUDA_VISIBLE_DEVICES hides them)")
+    return "gpu" if seen else "cpu"
+
+
+def dry_run_plan(scenario, args, device: str) -> dict:
+    """The run's plan, computed without TensorFlow and without writing anything: {"scenario", "device",
+    "executor", "workers", "trials": [{"id", "model", "family", "normalizer", "sampler", "seed", "device",
+    "xla": {"training", "analysis"}}, ...]}."""
+    from harness.run.executors import auto_executor, default_workers, visible_gpus
+    from harness.run.runner import plan, trial_count
+    from harness.run.trial import model_family
+
+    executor = args.executor
+    if executor == "auto":
+        executor = "process" if args.workers is not None else auto_executor(trial_count(scenario))
+    workers = {"local": 1, "process": default_workers(args.workers, args.workers_per_gpu, visible_gpus())}.get(
+        executor, args.workers)
+    trials = [{"id": c["id"], "model": c["model"]["name"], "family": model_family(c["model"]["name"]),
+               "normalizer": c["normalizer"], "sampler": c["sampler"], "seed": c["seed"], "device": c["device"],
+               "xla": {"training": bool(c["xla"]["training"]), "analysis": bool(c["xla"]["analysis"])},
+               **({"point": c["point"]} if c["point"] else {})}
+              for c in plan(scenario, args.skip_infeasible, device)]
+    return {"scenario": scenario.name, "device": device, "executor": executor, "workers": workers,
+            "trials": trials}
+
+
+def _print_plan(found: dict) -> None:
+    trials = found["trials"]
+    print(f"{found['scenario']}: {len(trials)} trials on the {found['device']}, executor {found['executor']}"
+          + (f", {found['workers']} workers" if found["workers"] else "") + " (dry run: nothing runs, nothing is written)")
+    columns = ("id", "model", "family", "normalizer", "sampler", "seed", "device", "xla")
+    rows = [[str(t["id"]), str(t["model"]), str(t["family"] or "-"), str(t["normalizer"]), str(t["sampler"]),
+             str(t["seed"]), str(t["device"]),
+             "training " + ("on" if t["xla"]["training"] else "off") + ", analysis "
+             + ("on" if t["xla"]["analysis"] else "off")] for t in trials]
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+    for row in [list(columns), *rows]:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
 
 
 def main(args):
+    if args.json and not args.dry_run:
+        raise UsageError("--json: only with --dry-run (a run prints its summary and writes its tables)")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers: {args.workers} must be >= 1")
     if args.workers_per_gpu < 1:
@@ -46,12 +108,22 @@ def main(args):
             import ray  # noqa: F401
         except ImportError:
             raise UsageError('--executor ray: Ray is not installed (pip install -e ".[ray]")') from None
-    from harness.run.executors import auto_executor, make_executor
-    from harness.run.runner import run, trial_count
-
+    device = choose_device(args.device)
     scenario = load_scenario(args.scenario, args.skip_infeasible)
     if args.smoke:
         scenario = scenario.smoke()
+    if args.dry_run:
+        import json
+
+        found = dry_run_plan(scenario, args, device)
+        if args.json:
+            print(json.dumps(found, indent=1))
+        else:
+            _print_plan(found)
+        return 0
+    from harness.run.executors import auto_executor, make_executor
+    from harness.run.runner import run, trial_count
+
     out_dir = args.out or os.path.join("reports", scenario.name)
     from harness.out_guard import claim
 
@@ -74,7 +146,7 @@ def main(args):
 
         command = "python -m harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         results = run(scenario, out_dir, fresh=args.fresh, executor=executor, quiet=args.quiet, command=command,
-                      report=not args.no_report, skip_infeasible=args.skip_infeasible)
+                      report=not args.no_report, skip_infeasible=args.skip_infeasible, device=device)
     finally:
         executor.shutdown()  # also when the run is refused before any trial: workers may still be starting
     where = os.path.join(out_dir, rundir.REPORT) if not args.no_report else out_dir

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.analysis import metrics as metric_table
 from harness.analysis.metrics import METRICS, accuracy_modes, axis_label, display_scale
 from harness.report import headline as hl
 from harness.report.loader import ACCURACY_METRICS
@@ -135,7 +136,8 @@ def _grouped_bars(ax, groups, data, colours, stats_for, width=0.8):
 def _stats_of(data, metric, sampler, norm, scale=1.0):
     """mean_ci of a final metric, cut at its range: accuracies in points at [0, 100], everything else this
     report draws as bars (times, disagreement, KL) at 0 from below."""
-    bounds = (0.0, 100.0) if metric.startswith("acc") else (0.0, math.inf)
+    known = getattr(data, "metrics", None) or METRICS
+    bounds = metric_table.bounds(metric, known, 100.0 if known[metric].unit == "fraction" else 1.0)
     return mean_ci(hl.values(data, metric, sampler, norm, None, scale).to_numpy(), bounds=bounds)
 
 
@@ -301,7 +303,7 @@ def modes_caption(data):
     not_learned = {(s, n) for s, n, _, _ in hl.not_learned(data)}
     for sampler in hl.non_iid_samplers(data) or data.samplers:
         for norm in data.normalizers:
-            batch = hl.values(data, "acc_batch_sampler", sampler, norm, None, scale)
+            batch = hl.values(data, metric_table.BATCH_SAMPLER, sampler, norm, None, scale)
             inference = hl.values(data, hl.METRIC, sampler, norm, None, scale)
             if batch.empty or inference.empty or (sampler, norm) in not_learned:
                 continue
@@ -328,7 +330,7 @@ def _band(frame, by):
     for key, group in frame.groupby(by, sort=True):
         # every curve and layer metric is >= 0; accuracies and fractions (stored as fractions) are <= 1 too
         metric = str(group["metric"].iloc[0]) if "metric" in group.columns else ""
-        fraction = metric.startswith(("acc", "train_acc", "clip")) and group["value"].max() <= 1.0
+        fraction = metric in METRICS and METRICS[metric].unit == "fraction" and group["value"].max() <= 1.0
         stats = mean_ci(group["value"].to_numpy(), bounds=(0.0, 1.0 if fraction else math.inf))
         rows.append(dict(zip(by, key if isinstance(key, tuple) else (key,)), **stats))
     return pd.DataFrame(rows)
@@ -337,7 +339,7 @@ def _band(frame, by):
 def curves_figure(data):
     """Learning curves with CI bands over seeds: train loss, acc_inference, acc_batch_sampler."""
     metrics = [(m, axis_label(m), data.accuracy_scale if m in ACCURACY_METRICS else display_scale(m))
-               for m in ("train_loss", "acc_inference", "acc_batch_sampler")]
+               for m in metric_table.in_group(metric_table.CURVES)]
     metrics = [m for m in metrics if (data.curves["metric"] == m[0]).any()]
     if not metrics or data.curves.empty:
         return None
@@ -372,7 +374,8 @@ def curves_figure(data):
 # ----------------------------------------------------------------------------- section "layers"
 def mismatch_figure(data):
     """Relative L2 train/inference mismatch per layer depth, local (dashed) and propagated (solid)."""
-    frame = data.layers[data.layers["metric"].isin(["mismatch_local", "mismatch_propagated"])]
+    local, propagated = metric_table.in_group(metric_table.MISMATCH)
+    frame = data.layers[data.layers["metric"].isin([local, propagated])]
     if frame.empty:
         return None
     from matplotlib.lines import Line2D
@@ -380,7 +383,7 @@ def mismatch_figure(data):
     colours = palette(data.normalizers)
     bands = _band(frame, ["metric", "sampler", "normalizer", "layer"])
     fig, axes = _subplots(len(data.samplers), width=3.6, height=3.4, sharey=True, layout="constrained")
-    styles = {"mismatch_propagated": "-", "mismatch_local": "--"}
+    styles = {propagated: "-", local: "--"}
     for col, sampler in enumerate(data.samplers):
         ax = axes[0, col]
         for norm in data.normalizers:
@@ -453,7 +456,7 @@ def rd_figure(data):
 
 def clip_figure(data):
     """Fraction of channels at the r/d clip over training, for the normalizers that clip."""
-    frame = data.curves[data.curves["metric"] == "clip_fraction"]
+    frame = data.curves[data.curves["metric"].isin(metric_table.in_group(metric_table.CLIP))]
     if frame.empty:
         return None
     colours = palette(data.normalizers)
@@ -480,7 +483,7 @@ def clip_figure(data):
 # ----------------------------------------------------------------------------- section "logits"
 def logits_figure(data):
     """Prediction disagreement and KL between training-mode and inference-mode logits."""
-    metrics = [(m, axis_label(m), display_scale(m)) for m in ("logit_disagreement", "logit_kl")
+    metrics = [(m, axis_label(m), display_scale(m)) for m in metric_table.in_group(metric_table.LOGITS)
                if (data.summary["metric"] == m).any()]
     if not metrics:
         return None
@@ -532,8 +535,7 @@ def composition_figure(data):
 # ----------------------------------------------------------------------------- section "timing"
 def timing_figure(data):
     """Seconds per trial and milliseconds per training step per normalizer."""
-    metrics = [(m, label) for m, label in (("seconds", "wall time per trial (s)"),
-                                           ("ms_per_step", "time per training step (ms)"))
+    metrics = [(m, axis_label(m)) for m in metric_table.in_group(metric_table.TIMING)
                if (data.summary["metric"] == m).any()]
     if not metrics:
         return None

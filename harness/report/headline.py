@@ -10,10 +10,11 @@ import math
 
 import pandas as pd
 
+from harness.analysis.metrics import COMPARED, TRAINING_ACCURACY
 from harness.comparisons import declared_pairs, values
 from harness.stats import MIN_SEEDS, mean_ci, paired_difference, seeds_needed
 
-METRIC = "acc_inference"
+METRIC = COMPARED  # the one compared metric, owned by the metrics table
 ACC_BOUNDS = (0.0, 100.0)
 DIFF_BOUNDS = (-100.0, 100.0)
 # A normalizer whose training accuracy on a sampler is this many points below its own on the i.i.d.
@@ -283,11 +284,11 @@ def not_learned(data, point=None):
         return []
     found = []
     for norm in data.normalizers:
-        control = values(data, "train_acc", data.iid_sampler, norm, point, data.accuracy_scale)
+        control = values(data, TRAINING_ACCURACY, data.iid_sampler, norm, point, data.accuracy_scale)
         if control.empty:
             continue
         for sampler in non_iid_samplers(data):
-            train = values(data, "train_acc", sampler, norm, point, data.accuracy_scale)
+            train = values(data, TRAINING_ACCURACY, sampler, norm, point, data.accuracy_scale)
             if not train.empty and train.mean() <= control.mean() - NOT_LEARNED_POINTS:
                 found.append((sampler, norm, float(train.mean()), float(control.mean())))
     return found

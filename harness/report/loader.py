@@ -14,12 +14,12 @@ import yaml
 
 from harness.run import rundir
 from harness.errors import UsageError
+from harness.analysis import metrics as metric_table
 from harness.analysis.metrics import accuracy_modes
 from harness.scenario import default_iid_control, default_reference
 
 TRIAL_KEYS = rundir.ID_COLUMNS
-# acc_precise: the name of acc_precise_iid in runs written before acc_precise_own existed
-ACCURACY_METRICS = accuracy_modes() + ["acc_precise"]
+ACCURACY_METRICS = accuracy_modes()
 
 
 @dataclass
@@ -45,6 +45,7 @@ class RunData:
     reference: str | None = None
     unpaired: str | None = None  # why paired differences are not reported (init_fingerprint differs)
     accuracy_scale: float = 100.0
+    metrics: dict = field(default_factory=lambda: dict(metric_table.METRICS))  # the run's metrics table
     _comparisons: object = None
 
     @property
@@ -114,6 +115,26 @@ def _ordered(names_in_scenario, names_in_data):
     return seen + sorted(set(names_in_data) - set(seen), key=str)
 
 
+def _metrics_table(run, scenario, tables):
+    """The run's metrics table (built-ins and the scenario's `analysis.metrics` plugins). Metrics renamed since
+    the run was written (`harness.analysis.metrics.RENAMED`) are read under their new names, in place; a run
+    directory holding a metric no table knows is refused in one line naming it."""
+    analysis = scenario.get("analysis") if isinstance(scenario.get("analysis"), dict) else {}
+    try:
+        known = metric_table.table(analysis.get("metrics") or [])
+    except ValueError as error:  # a plugin named by the run that this installation cannot load
+        raise UsageError(f"{run / rundir.SCENARIO}: {error}") from None
+    for name in ("summary", "curves", "layers"):
+        frame = tables[name]
+        frame["metric"] = frame["metric"].astype(str).replace(metric_table.RENAMED)
+        unknown = sorted(set(frame["metric"]) - set(known))
+        if unknown:
+            raise UsageError(f"{run / rundir.table_file(name)}: carries metric(s) {', '.join(unknown)} that this "
+                             "harness's metrics table does not hold (a run directory of another harness version; "
+                             "render it with that version)")
+    return known
+
+
 def load_run(run_dir):
     """Load and check the run directory `run_dir`; raise UsageError with one line if it is unusable."""
     run = Path(run_dir)
@@ -145,6 +166,7 @@ def load_run(run_dir):
     tables = {name: _read_csv(run, name) for name in rundir.TABLES}
 
     sweep_vars = [c for c in tables["summary"].columns if c not in rundir.TABLES["summary"]]
+    known = _metrics_table(run, scenario, tables)
     for name, frame in tables.items():
         for column in ("sampler", "normalizer"):
             if column in frame.columns:
@@ -153,7 +175,7 @@ def load_run(run_dir):
     normalizer_cfg = scenario.get("normalizers") or {}
     sampler_cfg = scenario.get("samplers") or {}
     data = RunData(path=run, scenario=scenario, scenario_text=scenario_text, provenance=provenance,
-                   sweep_vars=sweep_vars, **tables)
+                   sweep_vars=sweep_vars, metrics=known, **tables)
     # Names of trials that all failed still come from trials.csv, so the report shows them (as n/a).
     seen = pd.concat([tables["summary"][["sampler", "normalizer"]], tables["trials"][["sampler", "normalizer"]]])
     data.samplers = _ordered(list(sampler_cfg), seen["sampler"].unique())

@@ -8,10 +8,11 @@ import dataclasses
 import difflib
 import math
 import os
-import tempfile
 import typing
 from pathlib import Path
 
+from harness import atomic
+from harness.analysis import metrics as metric_table
 from harness.run import rundir
 from harness.comparisons import established, family_description
 from harness.errors import UsageError
@@ -79,7 +80,7 @@ def _cost_ratios(data):
     import numpy as np
 
     rows = []
-    frame = data.summary[data.summary["metric"] == "ms_per_step"]
+    frame = data.summary[data.summary["metric"] == metric_table.STEP_TIME]
     pivot = frame.pivot_table(index=["sampler", "seed"], columns="normalizer", values="value", aggfunc="mean")
     for norm in data.normalizers:
         if norm == data.reference or norm not in pivot or data.reference not in pivot:
@@ -104,15 +105,31 @@ def _mode_table(data):
     return modes, rows
 
 
+def _shown_stats(data, metric, sampler, norm):
+    """mean_ci of a final metric as the report shows it (fractions in percent), cut at its range."""
+    scale = metric_table.display_scale(metric, data.metrics)
+    return mean_ci(hl.values(data, metric, sampler, norm, None, scale).to_numpy(),
+                   bounds=metric_table.bounds(metric, data.metrics, scale))
+
+
 def _logit_table(data):
+    disagreement, kl = metric_table.in_group(metric_table.LOGITS)
     rows = []
     for sampler in data.samplers:
         for norm in data.normalizers:
             rows.append({"sampler": sampler, "normalizer": norm,
-                         "disagreement": mean_ci(hl.values(data, "logit_disagreement", sampler, norm,
-                                                           None, 100.0).to_numpy(), bounds=(0.0, 100.0)),
-                         "kl": mean_ci(hl.values(data, "logit_kl", sampler, norm).to_numpy(), bounds=(0.0, math.inf))})
+                         "disagreement": _shown_stats(data, disagreement, sampler, norm),
+                         "kl": _shown_stats(data, kl, sampler, norm)})
     return rows
+
+
+def _extra_metrics(data, detail):
+    """The "other metrics" section: the metrics of the run's table in its `extra` group (metric plugins)."""
+    names = [m for m in metric_table.in_group(metric_table.EXTRA, data.metrics) if (detail.summary["metric"] == m).any()]
+    rows = [{"sampler": sampler, "normalizer": norm, "values": [_shown_stats(detail, m, sampler, norm) for m in names]}
+            for sampler in detail.samplers for norm in detail.normalizers]
+    return {"extra_metrics": [{"name": m, "header": f"{metric_table.axis_label(m, data.metrics)}"} for m in names],
+            "extra_rows": rows}
 
 
 def _bad_trials(data):
@@ -122,7 +139,7 @@ def _bad_trials(data):
         if not isinstance(reason, str) or not reason:
             reason = ""
         step = record.get("diverged_step")
-        if record["status"] == "diverged" and step is not None and not (isinstance(step, float) and math.isnan(step)):
+        if record["status"] == rundir.DIVERGED and step is not None and not (isinstance(step, float) and math.isnan(step)):
             reason = f"diverged at step {int(step)}" + (f": {reason}" if reason else "")
         where = hl.point_label({v: record[v] for v in data.sweep_vars if v in record})
         rows.append({"sampler": record["sampler"], "normalizer": record["normalizer"], "seed": record["seed"],
@@ -194,6 +211,7 @@ SECTIONS = [
             lambda data, detail: {"noniid_metrics": NONIID_METRICS, "noniid_rows": _noniid_table(detail)}),
     Section("timing", "Timing", lambda d: [figs.timing_figure(d)],
             lambda data, detail: {"cost_ratios": _cost_ratios(detail)}),
+    Section("metrics", "Other metrics", context=_extra_metrics),
     Section("provenance", "Provenance",
             context=lambda data, detail: {"bad_trials": _bad_trials(data), "provenance": _provenance(data),
                                           "scenario_text": data.scenario_text}, at_point=False),
@@ -278,7 +296,7 @@ def build_context(data):
         "family": family_description(comparisons, data.reference, data.iid_sampler),
         "n_established": int(sum(established(r) for r in comparisons.to_dict("records"))),
         "n_comparisons": len(comparisons),
-        "n_trials": len(data.trials), "n_ok": int((data.trials["status"] == "ok").sum()),
+        "n_trials": len(data.trials), "n_ok": int((data.trials["status"] == rundir.OK).sum()),
         "seeds": sorted(data.summary["seed"].unique().tolist()),
     }
     for section in SECTIONS:
@@ -355,24 +373,6 @@ def _changed_fields(a, b, limit=3):
     return f": {shown} {'differs' if len(changed) == 1 else 'differ'}"
 
 
-def _write_atomic(path, text):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def render(run_dir, compare_dir=None):
     """The report's HTML text for `run_dir` (or the comparison with `compare_dir`)."""
     env = _environment()
@@ -394,4 +394,4 @@ def write_report(run_dir, out=None, compare_dir=None):
     html = render(run_dir, compare_dir)
     if out is None:
         out = run_dir / (rundir.REPORT if compare_dir is None else f"compare_{Path(compare_dir).name}.html")
-    return _write_atomic(out, html)
+    return Path(atomic.write_text(out, html))

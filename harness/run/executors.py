@@ -60,6 +60,11 @@ def visible_gpus():
         if listing.returncode == 0 else []
 
 
+def default_workers(workers: int | None, workers_per_gpu: int, gpus: list) -> int:
+    """The process executor's worker count: `workers` if given, else GPUs x `workers_per_gpu`, else the cores."""
+    return workers or (len(gpus) * workers_per_gpu if gpus else os.cpu_count() or 1)
+
+
 def gpu_assignment(workers, gpus, workers_per_gpu=1):
     """CUDA_VISIBLE_DEVICES for each of `workers` worker processes: the GPUs dealt round-robin, so at most
     ceil(workers / len(gpus)) share one; None for every worker when there is no GPU (CPU workers).
@@ -102,7 +107,7 @@ class ProcessExecutor:
 
     def __init__(self, workers=None, workers_per_gpu=1, gpus=None):
         self.gpus = visible_gpus() if gpus is None else list(gpus)
-        self.workers = workers or (len(self.gpus) * workers_per_gpu if self.gpus else os.cpu_count() or 1)
+        self.workers = default_workers(workers, workers_per_gpu, self.gpus)
         # with GPUs: worker i sees only GPU devices[i] (CUDA_VISIBLE_DEVICES), several workers per GPU optional
         self.devices = gpu_assignment(self.workers, self.gpus, workers_per_gpu)
         self._pools = []

@@ -16,17 +16,27 @@ import time
 from harness.run import rundir
 
 
-def plan(scenario, skip_infeasible=False):
-    """Every trial of the scenario: sweep points x samplers x normalizers x seeds, paired by seed."""
+def default_device() -> str:
+    """The device kind trials run on here: "gpu" when this machine shows a GPU (`visible_gpus`, without
+    importing TensorFlow; `--device cpu` hides them), else "cpu"."""
+    from harness.run.executors import visible_gpus
+
+    return "gpu" if visible_gpus() else "cpu"
+
+
+def plan(scenario, skip_infeasible=False, device=None):
+    """Every trial of the scenario: sweep points x samplers x normalizers x seeds, paired by seed, for `device`
+    (cpu or gpu; default `default_device()`)."""
     from harness.scenario import expand
     from harness.run.trial import make_trial_config
 
+    device = device or default_device()
     configs = []
     for point, point_scenario in expand(scenario, skip_infeasible):
         for sampler in point_scenario.samplers:
             for seed in point_scenario.seeds:
                 for normalizer in point_scenario.normalizers:
-                    configs.append(make_trial_config(point_scenario, sampler, normalizer, seed, point))
+                    configs.append(make_trial_config(point_scenario, sampler, normalizer, seed, point, device))
     return configs
 
 
@@ -112,13 +122,15 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
 def write_tables(scenario, out_dir, results):
     """The tidy CSV files and summary.md from all trial results; returns the summary text."""
     from harness.analysis import tables
+    from harness.analysis.metrics import table
 
     run_dir = rundir.RunDir(out_dir)
-    frames = tables.trial_tables(results)
+    known = table(scenario.analysis.get("metrics", []))
+    frames = tables.trial_tables(results, known)
     for name, frame in frames.items():
         run_dir.write_table(name, frame)
     text = f"# {scenario.name}\n\n" + tables.summary_markdown(frames["summary"], scenario.analysis["reference"],
-                                                               trials=frames["trials"])
+                                                               trials=frames["trials"], known=known)
     failed = frames["trials"][frames["trials"]["status"] != rundir.OK]
     for _, row in failed.iterrows():
         reason = f"diverged at step {int(row['diverged_step'])}" if row["status"] == rundir.DIVERGED else row["error"]
@@ -145,7 +157,7 @@ def write_comparisons(out_dir, results):
 
 
 def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=None, report=True,
-        on_result=None, skip_infeasible=False):
+        on_result=None, skip_infeasible=False, device=None):
     """Run (or resume) every trial of `scenario` into `out_dir`, then write tables and the report.
 
     Returns the list of trial results, in plan order.
@@ -154,7 +166,7 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
     from harness.progress import progress_bar
 
     executor = executor or LocalExecutor()
-    configs = plan(scenario, skip_infeasible)
+    configs = plan(scenario, skip_infeasible, device)
     run_dir = rundir.RunDir(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     with run_dir.lock():

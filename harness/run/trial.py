@@ -19,7 +19,7 @@ import numpy as np
 
 from harness import data as data_sources
 from harness.coverage import cover_every_example
-from harness.analysis.metrics import FINAL, produced
+from harness.analysis import metrics
 from harness.plugin_output import checked_batches
 from harness.run.rundir import DIVERGED, OK, TrialResult
 from harness.scenario import batch_stream, config_hash, sampler_for, test_examples
@@ -29,7 +29,7 @@ from harness.recipe import float32_logits, make_loss, make_optimizer, precision_
 
 TEST_SAMPLER_SEED_OFFSET = 7919
 PRECISE_SEED_OFFSET = 104729
-FINAL_METRICS = frozenset(produced(FINAL))  # of the last evaluation's metrics, those that are final numbers too
+FINAL_METRICS = frozenset(metrics.produced(metrics.FINAL))  # of the last evaluation's metrics, the final ones too
 
 
 def trial_id(config):
@@ -69,8 +69,38 @@ def _reads_as_itself(text):
         return True
 
 
-def make_trial_config(scenario, sampler, normalizer, seed, point=None):
-    """Everything that determines a trial's result, and nothing else."""
+DEVICES = ("cpu", "gpu")
+
+
+def _xla_plan(config: dict, device: str) -> dict:
+    """{"training": bool, "analysis": bool}: where XLA runs for this trial config on `device` (cpu or gpu).
+
+    The one call of the XLA rule (`harness.xla.resolve`) for trial configs; pure (no TensorFlow import).
+    """
+    from harness.xla import resolve
+
+    return resolve(config["training"].get("jit_compile", "auto"), config["model"]["name"], device.upper())
+
+
+def model_family(model_name: str) -> str | None:
+    """The family of a model kind (`harness.model_kinds`), or None where the kind does not declare one."""
+    from harness import model_kinds
+
+    if model_name not in getattr(model_kinds, "BUILTINS", {}):
+        return None  # a plugin model: resolving it would import TensorFlow
+    try:
+        return getattr(model_kinds.get(model_name), "family", None)
+    except Exception:  # noqa: BLE001 - the family is informative only
+        return None
+
+
+def make_trial_config(scenario, sampler: str, normalizer: str, seed: int, point: dict | None = None,
+                      device: str = "cpu") -> dict:
+    """Everything that determines a trial's result, and nothing else: the scenario's settings for this trial,
+    the device kind it runs on (cpu or gpu) and where XLA runs there (`xla`, resolved), so a trial run on
+    another device or with another XLA setting is another trial (its hash differs)."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}. Received: device={device!r}")
     config = {
         "data": scenario.data,
         "model": scenario.model,
@@ -82,7 +112,9 @@ def make_trial_config(scenario, sampler, normalizer, seed, point=None):
         "normalizer_config": scenario.normalizers[normalizer],
         "seed": seed,
         "point": dict(point or {}),
+        "device": device,
     }
+    config["xla"] = _xla_plan(config, device)
     config["id"] = trial_id(config)
     config["hash"] = trial_hash(config)
     return config
@@ -162,12 +194,14 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size, loss_fn=Non
                     input_signature=[tf.TensorSpec([None, batch_size], tf.int64)])
 
 
-def resolve_jit_compile(config):
-    """Where the trial runs XLA ({"training": bool, "analysis": bool}): `training.jit_compile`, `auto` resolved
-    per model family and device (`harness.xla.AUTO`)."""
-    from harness.xla import resolve
+def resolve_jit_compile(config: dict) -> dict:
+    """Where the trial runs XLA ({"training": bool, "analysis": bool}): what its config recorded when it was
+    planned (`xla`, part of its identity); a config from before that resolved for this process's device."""
+    if "xla" in config:
+        return dict(config["xla"])
+    from harness.xla import device_type
 
-    return resolve(config["training"].get("jit_compile", "auto"), config["model"]["name"])
+    return _xla_plan(config, device_type().lower())
 
 
 @functools.lru_cache(maxsize=1)
@@ -269,6 +303,12 @@ def run_trial(config, on_step=None):
     from harness.tfsetup import import_tensorflow, set_determinism
 
     import_tensorflow()
+    from harness.xla import device_type
+
+    here = device_type().lower()
+    if config.get("device", here) != here:  # its identity says where it runs: never file a result from elsewhere
+        raise RuntimeError(f"trial {config['id']} was planned for the {config['device']} but this process has "
+                           f"the {here} (run with --device {here}, or where the {config['device']} is seen)")
     started = time.perf_counter()
     seed = config["seed"]
     training, analysis = config["training"], config["analysis"]
@@ -319,8 +359,7 @@ def run_trial(config, on_step=None):
             if status == DIVERGED:
                 break
             tic = time.perf_counter()
-            window = {"train_loss": float(np.mean(window_losses)),
-                      "train_acc": window_correct / (len(window_losses) * batch_size)}
+            window = metrics.training_window(window_losses, window_correct, batch_size)
             evaluation = _evaluation_thread().submit(analyzer.evaluate, sampler_test, analysis["probe_batches"],
                                                      analyzer.snapshot(), sampler_weights)
             evaluations.append((step, window, evaluation))
@@ -353,16 +392,15 @@ def run_trial(config, on_step=None):
         own_batches = batch_stream(config["sampler_config"], dataset.x_train, dataset.y_train, batch_size,
                                    seed + PRECISE_SEED_OFFSET, n_precise)
         final = {k: v for k, v in final.items() if k in FINAL_METRICS}
-        final["acc_batch_iid"] = analyzer.acc_batch(iid_test, iid_weights)  # a final number only: no curve needs it
-        for name, value in (("acc_precise_iid", analyzer.acc_precise(precise_batches)),
-                            ("acc_precise_own", analyzer.acc_precise_own(own_batches))):
-            if value is not None:  # None: a layer with batch statistics the harness cannot read or set
-                final[name] = value
-        final.update(analyzer.logit_mismatch(sampler_batches))
+        context = metrics.FinalContext(analyzer, config, {
+            "sampler": sampler_batches, "iid_test": iid_test, "iid_weights": iid_weights,
+            "precise": precise_batches, "own": own_batches})
+        for evaluator in metrics.final_evaluators(analysis.get("metrics", ())):
+            final.update(evaluator(context))
         # which test examples the final model gets right in inference mode (bit-packed): the comparisons'
         # bootstrap over test examples needs them
-        correct = analyzer.inference_logits().argmax(-1) == analyzer.y_test
-        result.extra["correct"] = {"acc_inference": pack_correct(correct), "n": int(correct.size)}
+        correct = context.inference_logits().argmax(-1) == analyzer.y_test
+        result.extra["correct"] = {metrics.COMPARED: pack_correct(correct), "n": int(correct.size)}
         result.layers = analyzer.layer_statistics(probe)
         timing["analysis"] += time.perf_counter() - tic
     steady = chunk_times[1:] or chunk_times
@@ -371,7 +409,7 @@ def run_trial(config, on_step=None):
     result.seconds = time.perf_counter() - started
     result.timing = timing
     if status == OK:
-        result.final = {**final, "seconds": result.seconds, "ms_per_step": ms_per_step}
+        result.final = {**final, **metrics.trial_timing(result.seconds, ms_per_step)}
     return result.to_dict()
 
 

@@ -104,6 +104,8 @@ ANALYSIS_FIELDS = {
     # The sweep point the headline and sections 2-7 report, declared before the results ({swept path: value});
     # None: the last listed value of each swept field.
     "headline_point": Field(dict, None, nullable=True, doc="For sweeps: {swept field: value} the headline reports, declared before the results."),
+    # checked by harness.analysis.metrics.check_plugins (each name an installed plugin), before TensorFlow
+    "metrics": Field(list, [], doc="Metric plugins to run after training (entry point group harness.metrics, or 'module.path:attribute'); the built-in metrics are always on."),
 }
 # Analysis fields that choose what the tables and report compare, not what a trial computes (kept out of its hash).
 REPORT_FIELDS = ("reference", "iid_control", "compare", "headline_point")
@@ -373,6 +375,9 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
     if len(set(seeds)) != len(seeds):
         raise ScenarioError("seeds", seeds, "has repeated seeds")
     analysis = _check_fields("analysis", raw.get("analysis", {}), ANALYSIS_FIELDS)
+    from harness.analysis.metrics import check_plugins
+
+    check_plugins(analysis["metrics"])
 
     normalizers = _validate_normalizers(raw["normalizers"], training)
     _check_compared_names(analysis["compare"], normalizers)
