@@ -57,8 +57,12 @@ def resolve(arguments, references):
     from harness.norms.spec import NormalizerConfigError
 
     found = {}
+    known = kinds.available()  # built-ins and installed entry points, listed without importing TensorFlow
     for argument in arguments:
         name, config = parse(argument)
+        if ":" not in config["kind"] and config["kind"] not in known:
+            raise UsageError(f"NORMALIZER {argument}: kind {config['kind']!r} is not one of {', '.join(known)} "
+                             f"(or a plugin given as 'module.path:attribute'){did_you_mean(config['kind'], known)}")
         try:
             kind = kinds.get(config["kind"])
             for key in config:
