@@ -44,13 +44,15 @@ def curves_figure(profile, cells):
                                linestyle="-" if name in profile["profiled"] else "--")
             if axis in ("batch_size", "dirichlet_alpha", "microbatch"):
                 panel.set_xscale("log", base=2 if axis != "dirichlet_alpha" else 10)
+            ticks = sorted({c["x"] for c in profile["conditions"] if c["axis"] == axis})
+            panel.set_xticks(ticks, [f"{t:g}" for t in ticks])  # plain numbers: the report turns mathtext off
+            panel.minorticks_off()
             panel.set_xlabel(AXES[axis])
             panel.grid(alpha=0.3)
         panels[0][0].set_ylabel("inference accuracy (%)")
         handles, labels = panels[0][0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), bbox_to_anchor=(0.5, -0.08),
-                   title="normalizer (dashed: reference)")
         fig.tight_layout()
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), title="normalizer\n(dashed: reference)")
     caption = ("Inference accuracy (mean over seeds, 95% t interval) against each axis of the battery; every "
                "panel shares the y axis. The reference condition "
                f"({profile['reference_condition']}) is the point drops are measured from.")
@@ -66,7 +68,7 @@ def context(profile, cells, table, provenance):
         rows.append({"rank": rank, "name": name, "kind": entry["kind"], "reference": entry["reference"],
                      "index": entry["index"], "ci": entry["ci"],
                      "worst": labels.get(entry["worst"], entry["worst"]) if entry["worst"] else None,
-                     "worst_drop": entry["worst_drop"],
+                     "worst_drop": entry["worst_drop"], "n_conditions": len(entry["conditions"]),
                      "versus": entry["versus"]})
     condition_rows = []
     for condition in profile["conditions"]:
