@@ -124,15 +124,14 @@ def _profile(args, battery, profile_plan, out_dir, executor, timing, started_clo
         run_dir.write_table("profile_family", table)
         run_dir.write_json("profile.json", profile)
         timing["analysis"] = time.perf_counter() - tic
-        tic = time.perf_counter()
-        page.write(out_dir, profile, cells, table, info)
-        timing["page"] = time.perf_counter() - tic
-        timing["total"] = time.perf_counter() - started_clock
+        timing["total"] = time.perf_counter() - started_clock  # before the page (its own time is added after)
         timing["trial_seconds"] = driver.trial_seconds(by_condition)
         info.update(finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                     timing=timing, executor=type(executor).__name__)
+        tic = time.perf_counter()
+        page.write(out_dir, profile, cells, table, info)
+        timing["page"] = time.perf_counter() - tic
         run_dir.write_json(rundir.PROVENANCE, info)
-        page.write(out_dir, profile, cells, table, info)  # with the finished provenance
     if args.json:
         print(json.dumps({"battery": profile["battery"], "quick": profile["quick"], "note": profile["note"],
                           "normalizers": {n: {"index": e["index"], "ci": e["ci"], "worst": e["worst"]}
