@@ -189,3 +189,24 @@ def test_merge_ranks_and_refuses_different_batteries_or_versions(ordering_profil
     assert done.returncode == 2 and "tensorflow 9.9.9" in done.stderr, done.stderr
     done = _harness("--merge", str(out), str(tmp_path))
     assert done.returncode == 2 and "not a finished profile folder" in done.stderr
+
+
+@pytest.mark.parametrize("name", ["digits", "cifar"])
+def test_shipped_batteries_are_valid_scenarios(name):
+    """Every condition of a shipped battery (and of its --quick variant) is a valid scenario with the references
+    and a plugin-free profiled normalizer (data feasibility aside: CIFAR is not on the test machine)."""
+    from harness.profile import battery, driver
+    from harness.scenario import validate
+
+    loaded = battery.load(name)
+    assert loaded.conditions[loaded.reference_condition]["sampler"] == {"kind": "iid"}
+    assert max(c["batch_size"] for c in loaded.conditions.values()) == \
+        loaded.conditions[loaded.reference_condition]["batch_size"]  # i.i.d. at the largest batch
+    for variant in (loaded, loaded.quick_variant()):
+        for condition in variant.conditions:
+            chosen, _ = driver.condition_normalizers(variant, {**variant.references, "ln": {"kind": "layernorm"}},
+                                                     condition)
+            scenario = validate(driver.condition_raw(variant, condition, chosen), check_feasibility=False)
+            assert scenario.training["batch_size"] == variant.conditions[condition]["batch_size"]
+    quick = loaded.quick_variant()
+    assert len(quick.seeds) == 2 and quick.steps < loaded.steps

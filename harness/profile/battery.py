@@ -71,8 +71,12 @@ class Battery:
         keep = self.quick["conditions"] or list(self.conditions)
         if self.reference_condition not in keep:
             keep = [self.reference_condition, *keep]
+        from harness.recipe import scale_schedule
+
         training = {**self.scenario["training"], "steps": self.quick["steps"],
                     "steps_per_call": min(self.scenario["training"].get("steps_per_call", 100), self.quick["steps"])}
+        if "lr_schedule" in training:  # a warm-up or step boundaries shrink with the steps, as in --smoke
+            training["lr_schedule"] = scale_schedule(training["lr_schedule"], steps, self.quick["steps"])
         return dataclasses.replace(
             self, seeds=self.seeds[:self.quick["seeds"]], scenario={**self.scenario, "training": training},
             references=scale_schedules(self.references, factor),
