@@ -65,16 +65,14 @@ def condition_raw(battery, condition, normalizers):
 def plan(battery, profiled):
     """Validate every condition's scenario (feasibility included). A normalizer refused at a condition loses
     that cell only; a problem that is not one normalizer's (the battery's data, model, sampler) is a UsageError."""
-    from harness.scenario import validate
-
     normalizers = {**copy.deepcopy(battery.references), **copy.deepcopy(profiled)}
-    scenarios, skipped = {}, {}
+    scenarios, skipped, datasets = {}, {}, {}
     for condition in battery.conditions:
         chosen, left = condition_normalizers(battery, normalizers, condition)
         skipped.update({(name, condition): reason for name, reason in left.items()})
         while chosen:
             try:
-                scenarios[condition] = validate(condition_raw(battery, condition, chosen))
+                scenarios[condition] = _validate(condition_raw(battery, condition, chosen), datasets)
                 break
             except ScenarioError as error:
                 parts = error.path.split(".")
@@ -88,6 +86,24 @@ def plan(battery, profiled):
             reasons = sorted({r for (n, _), r in skipped.items() if n == name})
             raise UsageError(f"NORMALIZER {name}: fits no condition of battery {battery.name} ({'; '.join(reasons)})")
     return Plan(battery, normalizers, list(profiled), scenarios, skipped)
+
+
+def _validate(raw, datasets):
+    """`harness.scenario.validate` with its feasibility checks run on a dataset loaded once for all conditions
+    (the conditions share their data section)."""
+    import dataclasses
+    import json
+
+    from harness.scenario import (check_input_fits, check_model_fits, check_samplers, load_data_or_explain,
+                                  validate)
+
+    scenario = validate(raw, check_feasibility=False)
+    key = json.dumps(scenario.data, sort_keys=True, default=str)
+    if key not in datasets:
+        datasets[key] = load_data_or_explain(scenario.data)
+    check_model_fits(scenario, datasets[key])
+    check_input_fits(scenario, datasets[key])
+    return dataclasses.replace(scenario, samplers=check_samplers(scenario, datasets[key]))
 
 
 def trial_configs(profile_plan):
