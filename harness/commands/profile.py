@@ -11,7 +11,8 @@ import time
 from harness.errors import ScenarioError, UsageError
 
 
-def add_arguments(parser):
+def add_arguments(parser) -> None:
+    """The command's arguments."""
     parser.add_argument("normalizers", nargs="*", metavar="NORMALIZER",
                         help="a kind (layernorm), a plugin (pkg.module:Layer or an entry point), "
                              "or name=kind,param=value")
@@ -56,7 +57,8 @@ def _battery(args):
     return battery
 
 
-def main(args):
+def main(args) -> int:
+    """Profile the given normalizers (or merge profiles); the exit code."""
     if args.merge is not None:
         if args.normalizers:
             raise UsageError("--merge: give profile folders only, no NORMALIZER")

@@ -14,13 +14,13 @@ from harness.errors import UsageError, did_you_mean
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-def default_name(kind):
+def default_name(kind: str) -> str:
     """The name a bare kind gets: the kind itself, or a plugin's attribute (`pkg.mod:MyNorm` -> `MyNorm`)."""
     name = _NAME_SAFE.sub("_", kind.rsplit(":", 1)[-1].rsplit(".", 1)[-1])
     return name.lstrip("_.-") or "plugin"
 
 
-def parse(argument):
+def parse(argument: str) -> tuple[str, dict]:
     """(name, config) of one NORMALIZER argument; UsageError (one line) when it cannot be read."""
     from harness.scenario import NAME_PATTERN
 
@@ -49,7 +49,7 @@ def parse(argument):
     return name, config
 
 
-def resolve(arguments, references):
+def resolve(arguments: list[str], references: dict) -> dict[str, dict]:
     """[(name, validated config)] of the profiled normalizers, references excluded; the same name twice, or
     a name a reference holds with another config, is a UsageError. Kinds and parameters are checked now
     (a plugin is imported to read its parameters)."""
@@ -81,7 +81,7 @@ def resolve(arguments, references):
     return found
 
 
-def supports_microbatches(config):
+def supports_microbatches(config: dict) -> bool:
     """Whether a normalizer's kind takes `microbatch_size` (how microbatches are expressed: harness.norms)."""
     from harness.norms import kinds
 

@@ -61,7 +61,7 @@ class Battery:
     conditions: dict
     quick: dict
 
-    def quick_variant(self):
+    def quick_variant(self) -> "Battery":
         """The --quick battery: its first `quick.seeds` seeds, `quick.steps` steps (step-counted schedules of
         the references scaled with them), and the `quick.conditions` (the reference condition always)."""
         from harness.scenario import scale_schedules
@@ -83,11 +83,12 @@ class Battery:
             conditions={k: v for k, v in self.conditions.items() if k in keep})
 
     @property
-    def steps(self):
+    def steps(self) -> int:
+        """training.steps of every trial."""
         return self.scenario["training"].get("steps", 1500)
 
 
-def find(name_or_path):
+def find(name_or_path: str) -> str:
     """The battery file: a path, or the name of a file in scenarios/profile/ (ScenarioError when neither)."""
     if os.path.isfile(name_or_path):
         return name_or_path
@@ -99,7 +100,7 @@ def find(name_or_path):
                         f"is neither a file nor a shipped battery ({', '.join(names)}){did_you_mean(name_or_path, names)}")
 
 
-def load(name_or_path):
+def load(name_or_path: str) -> Battery:
     """Read and validate a battery file (`find` locates it); every problem is one ScenarioError."""
     from harness.scenario import _resolve_data_paths, load_yaml
 
@@ -119,7 +120,7 @@ def _resolve_battery_paths(raw, folder, resolve):
     return raw
 
 
-def validate(raw, path="<battery>"):
+def validate(raw: dict, path: str = "<battery>") -> Battery:
     """A `Battery` from a mapping: keys, types, condition names and fields, the reference condition."""
     from harness.scenario import MAX_SEED, NAME_PATTERN, _named_sections
 

@@ -26,7 +26,7 @@ COLUMNS = ["normalizer", "condition", "metric", "mean", "ci_low", "ci_high", "dr
 N_BOOT = 2000
 
 
-def values_frame(by_condition):
+def values_frame(by_condition: dict[str, list[dict]]) -> pd.DataFrame:
     """Tidy (normalizer, condition, seed, metric, value) of every finished trial's accuracy metrics, in points."""
     from harness.report.loader import ACCURACY_METRICS
 
@@ -49,7 +49,8 @@ def _series(frame, normalizer, condition, metric):
     return selected.set_index("seed")["value"].sort_index()
 
 
-def cells(frame, normalizers, conditions, reference_condition):
+def cells(frame: pd.DataFrame, normalizers: list[str], conditions: list[str],
+          reference_condition: str) -> pd.DataFrame:
     """profile.csv's rows: one per (normalizer, condition, metric) with values."""
     rows = []
     metrics = [m for m in dict.fromkeys(frame["metric"])]
@@ -73,7 +74,8 @@ def cells(frame, normalizers, conditions, reference_condition):
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def drop_matrix(frame, normalizer, conditions, reference_condition):
+def drop_matrix(frame: pd.DataFrame, normalizer: str, conditions: list[str],
+                reference_condition: str) -> pd.DataFrame:
     """DataFrame seeds x conditions (reference condition left out) of acc_inference drops, in points."""
     base = _series(frame, normalizer, reference_condition, METRIC)
     columns = {}
@@ -87,7 +89,7 @@ def drop_matrix(frame, normalizer, conditions, reference_condition):
     return pd.DataFrame(columns)
 
 
-def bootstrap_mean_ci(values, n_boot=N_BOOT, confidence=0.95, seed=0):
+def bootstrap_mean_ci(values, n_boot: int = N_BOOT, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
     """(lo, hi): percentile bootstrap interval of the mean of `values` (resampled with replacement, a fixed
     seed so a profile reads the same twice); NaNs with fewer than two values."""
     values = np.asarray(values, dtype=float)
@@ -100,7 +102,8 @@ def bootstrap_mean_ci(values, n_boot=N_BOOT, confidence=0.95, seed=0):
     return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 
 
-def indices(frame, normalizers, conditions, reference_condition):
+def indices(frame: pd.DataFrame, normalizers: list[str], conditions: list[str],
+            reference_condition: str) -> dict[str, dict]:
     """{normalizer: {index, ci, worst, worst_drop, seeds, conditions}} (index NaN when nothing was measured)."""
     out = {}
     for normalizer in normalizers:
@@ -115,7 +118,8 @@ def indices(frame, normalizers, conditions, reference_condition):
     return out
 
 
-def family(frame, normalizers, references, conditions, reference_condition):
+def family(frame: pd.DataFrame, normalizers: list[str], references: list[str], conditions: list[str],
+           reference_condition: str) -> pd.DataFrame:
     """The tested index differences: one row per (normalizer, reference) pair, Holm over all of them.
     Columns: normalizer, reference, n (seeds), conditions (shared), diff (normalizer's index minus the
     reference's over the shared conditions), ci_low, ci_high, p_t, p_holm, verdict (lower / higher / not
@@ -145,7 +149,7 @@ def family(frame, normalizers, references, conditions, reference_condition):
     return table
 
 
-def verdict(row):
+def verdict(row) -> str:
     """'lower' / 'higher' (the normalizer's index against the reference's, established: Holm p < 0.05), or
     'not established'."""
     p = row["p_holm"]
@@ -154,7 +158,7 @@ def verdict(row):
     return "lower" if row["diff"] < 0 else "higher"
 
 
-def versus(table, normalizer, reference):
+def versus(table: pd.DataFrame, normalizer: str, reference: str) -> dict | None:
     """The family row of `normalizer` against `reference` from `normalizer`'s side (signs turned when the
     pair was tested the other way round), or None."""
     direct = table[(table["normalizer"] == normalizer) & (table["reference"] == reference)]

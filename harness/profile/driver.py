@@ -13,7 +13,6 @@ has no cell there, recorded with its reason; a trial that fails leaves its seed 
 import copy
 import dataclasses
 import os
-import sys
 import time
 
 import yaml
@@ -36,7 +35,7 @@ class Plan:
     skipped: dict              # (normalizer, condition) -> reason (no cell: not applicable or refused)
 
 
-def condition_normalizers(battery, normalizers, condition):
+def condition_normalizers(battery, normalizers: dict, condition: str) -> tuple[dict, dict]:
     """The normalizers of one condition: all of them, or at a microbatch condition those whose kind takes
     `microbatch_size`, with it set; (configs, {name: reason} of those left out)."""
     cfg = battery.conditions[condition]
@@ -51,7 +50,7 @@ def condition_normalizers(battery, normalizers, condition):
     return chosen, left
 
 
-def condition_raw(battery, condition, normalizers):
+def condition_raw(battery, condition: str, normalizers: dict) -> dict:
     """The raw scenario mapping of one condition (validated by `harness.scenario.validate`)."""
     cfg = battery.conditions[condition]
     base = copy.deepcopy(battery.scenario)
@@ -62,7 +61,7 @@ def condition_raw(battery, condition, normalizers):
             "seeds": list(battery.seeds), "analysis": {**base["analysis"], "reference": None}}
 
 
-def plan(battery, profiled):
+def plan(battery, profiled: dict) -> Plan:
     """Validate every condition's scenario (feasibility included). A normalizer refused at a condition loses
     that cell only; a problem that is not one normalizer's (the battery's data, model, sampler) is a UsageError."""
     normalizers = {**copy.deepcopy(battery.references), **copy.deepcopy(profiled)}
@@ -106,7 +105,7 @@ def _validate(raw, datasets):
     return dataclasses.replace(scenario, samplers=check_samplers(scenario, datasets[key]))
 
 
-def trial_configs(profile_plan):
+def trial_configs(profile_plan: Plan) -> list[tuple[str, dict]]:
     """[(condition, config)] of every trial, in the runner's order within each condition."""
     from harness.run.runner import plan as run_plan
 
@@ -114,7 +113,8 @@ def trial_configs(profile_plan):
             for config in run_plan(scenario)]
 
 
-def execute(profile_plan, out_dir, executor, quiet=False, fresh=False):
+def execute(profile_plan: Plan, out_dir: str, executor, quiet: bool = False,
+            fresh: bool = False) -> tuple[dict[str, list[dict]], dict]:
     """Train every unfinished trial (one executor for all conditions: each shape traced once per worker),
     file each result in its condition's run directory, write its tables; {condition: [results]} and timing."""
     from harness.analysis import tables
@@ -160,7 +160,7 @@ def execute(profile_plan, out_dir, executor, quiet=False, fresh=False):
     return by_condition, timing
 
 
-def trial_seconds(by_condition):
+def trial_seconds(by_condition: dict[str, list[dict]]) -> dict:
     """Where the trials' time went, summed over trials: trace (compiling), train, analysis (seconds)."""
     total = {"trace": 0.0, "train": 0.0, "analysis": 0.0, "trials": 0}
     for results in by_condition.values():
@@ -171,7 +171,7 @@ def trial_seconds(by_condition):
     return total
 
 
-def write_battery(battery, out_dir, quick):
+def write_battery(battery, out_dir: str, quick: bool) -> None:
     """battery.yaml: the battery as profiled (after --quick), so the page and --merge read it from the folder."""
     from harness import atomic
 
@@ -180,7 +180,3 @@ def write_battery(battery, out_dir, quick):
                            "references": battery.references, "reference_condition": battery.reference_condition,
                            "conditions": battery.conditions}, sort_keys=False)
     atomic.write_text(os.path.join(out_dir, "battery.yaml"), text)
-
-
-def warn(message):
-    print(f"warning: {message}", file=sys.stderr)

@@ -40,10 +40,10 @@ def _versions(provenance):
     return {k: versions.get(k) for k in VERSIONS}
 
 
-def check_compatible(folders, read):
+def check_compatible(folders: list[str], read: list) -> None:
     """UsageError (one line) when two profiles ran different batteries or different software versions."""
-    first_folder, (first_profile, first_battery, first_prov) = folders[0], read[0]
-    for folder, (profile, battery, prov) in zip(folders[1:], read[1:]):
+    first_folder, (_, first_battery, first_prov) = folders[0], read[0]
+    for folder, (_, battery, prov) in zip(folders[1:], read[1:]):
         for key in BATTERY_KEYS:
             if battery.get(key) != first_battery.get(key):
                 raise UsageError(f"--merge: {folder!r} ran another battery than {first_folder!r} (battery {key} "
@@ -54,7 +54,7 @@ def check_compatible(folders, read):
                                  f"{_versions(first_prov)[key]}; profiles of different software versions do not merge")
 
 
-def merged_table(folders, read):
+def merged_table(folders: list[str], read: list) -> pd.DataFrame:
     """The ranked table of every normalizer of every profile (references once)."""
     rows, seen = [], {}
     references = set(read[0][0].get("references") or [])
@@ -77,7 +77,7 @@ def merged_table(folders, read):
     return frame[COLUMNS]
 
 
-def merge_main(folders, out_dir=None, as_json=False):
+def merge_main(folders: list[str], out_dir: str | None = None, as_json: bool = False) -> int:
     """Check, merge, print the ranked table (or JSON); with `out_dir`, merged.csv there. Returns 0."""
     read = [_read(folder) for folder in folders]
     check_compatible(folders, read)

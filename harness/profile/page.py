@@ -13,7 +13,7 @@ PAGE = "index.html"
 TEMPLATE = "profile.html.j2"
 
 
-def curves_figure(profile, cells):
+def curves_figure(profile: dict, cells):
     """acc_inference against each axis of the battery (batch size, classes per batch, Dirichlet alpha,
     microbatch size), one line per normalizer with its t interval, all panels on one y axis."""
     from harness.report import figures
@@ -59,7 +59,7 @@ def curves_figure(profile, cells):
     return figures.embed(fig, "profile-curves", "Dependence curves", caption)
 
 
-def context(profile, cells, table, provenance):
+def context(profile: dict, cells, table, provenance: dict) -> dict:
     """What the template shows."""
     labels = {c["name"]: c["label"] for c in profile["conditions"]}
     rows = []
@@ -85,7 +85,7 @@ def context(profile, cells, table, provenance):
             "labels": labels, "provenance_items": provenance_items(profile, provenance)}
 
 
-def provenance_items(profile, provenance):
+def provenance_items(profile: dict, provenance: dict) -> list[tuple[str, str]]:
     """The report's provenance list plus the battery and where the time went."""
     import types
 
@@ -106,13 +106,14 @@ def provenance_items(profile, provenance):
     return items
 
 
-def render(profile, cells, table, provenance):
+def render(profile: dict, cells, table, provenance: dict) -> str:
+    """The page's HTML."""
     from harness.report.render import _environment
 
     return _environment().get_template(TEMPLATE).render(**context(profile, cells, table, provenance))
 
 
-def write(out_dir, profile, cells, table, provenance):
+def write(out_dir: str, profile: dict, cells, table, provenance: dict) -> None:
     """index.html of the profile folder, written atomically."""
     from harness.report.render import _write_atomic
 

@@ -12,7 +12,7 @@ def _num(value):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 4)
 
 
-def summary(battery, profile_plan, index, table, quick, failed_cells):
+def summary(battery, profile_plan, index: dict, table, quick: bool, failed_cells: list) -> dict:
     """The profile.json mapping: battery, every normalizer's index, interval, worst condition and its
     verdicts against the references, the conditions (with label, axis and x), the cells without values."""
     references = list(battery.references)
@@ -39,7 +39,7 @@ def summary(battery, profile_plan, index, table, quick, failed_cells):
             "failed_cells": failed_cells}
 
 
-def ranked(profile):
+def ranked(profile: dict) -> list[str]:
     """Normalizer names by index, least minibatch-dependent first (unmeasured last)."""
     def key(name):
         value = profile["normalizers"][name]["index"]
@@ -48,7 +48,7 @@ def ranked(profile):
     return sorted(profile["normalizers"], key=key)
 
 
-def sentence(profile, name):
+def sentence(profile: dict, name: str) -> str:
     """'X loses 0.4 points on average over the battery (bn: 21.3, brn: 6.2, groupnorm: 0.3); worst: 1 class
     per batch, -2.1 points' (gains said as gains)."""
     entry = profile["normalizers"][name]
