@@ -2,6 +2,7 @@
 of conditions (scenarios/profile/), beside the battery's reference normalizers; `--merge DIR [DIR ...]` joins
 finished profiles into one ranked table. See `harness.profile`."""
 
+import dataclasses
 import json
 import os
 import shlex
@@ -50,10 +51,9 @@ def _battery(args):
         extra = (s for s in range(10**6) if s not in battery.seeds)
         while len(seeds) < args.seeds:
             seeds.append(next(extra))
-        battery = battery.__class__(**{**battery.__dict__, "seeds": seeds})
+        battery = dataclasses.replace(battery, seeds=seeds)
     if args.model is not None:
-        battery = battery.__class__(**{**battery.__dict__,
-                                       "scenario": {**battery.scenario, "model": {"name": args.model}}})
+        battery = dataclasses.replace(battery, scenario={**battery.scenario, "model": {"name": args.model}})
     return battery
 
 
