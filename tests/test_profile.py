@@ -183,7 +183,7 @@ def test_merge_ranks_and_refuses_different_batteries_or_versions(ordering_profil
     assert [e["index"] for e in ranks] == sorted(e["index"] for e in ranks)
     seeds = _copy(out, tmp_path / "seeds", battery={"seeds": [0, 1]})
     done = _harness("--merge", str(out), str(seeds))
-    assert done.returncode == 2 and "battery seeds differs" in done.stderr and len(done.stderr.splitlines()) == 1
+    assert done.returncode == 2 and "its seeds differs" in done.stderr and len(done.stderr.splitlines()) == 1
     newer = _copy(out, tmp_path / "newer", versions={"tensorflow": "9.9.9"})
     done = _harness("--merge", str(out), str(newer))
     assert done.returncode == 2 and "tensorflow 9.9.9" in done.stderr, done.stderr

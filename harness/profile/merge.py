@@ -46,8 +46,9 @@ def check_compatible(folders: list[str], read: list) -> None:
     for folder, (_, battery, prov) in zip(folders[1:], read[1:]):
         for key in BATTERY_KEYS:
             if battery.get(key) != first_battery.get(key):
-                raise UsageError(f"--merge: {folder!r} ran another battery than {first_folder!r} (battery {key} "
-                                 f"differs: {battery.get('name')!r}); profiles of different batteries do not merge")
+                raise UsageError(f"--merge: {folder!r} ran another battery than {first_folder!r} (battery "
+                                 f"{battery.get('name')!r}: its {key} differs); profiles of different batteries "
+                                 "do not merge")
         for key, value in _versions(prov).items():
             if value != _versions(first_prov)[key]:
                 raise UsageError(f"--merge: {folder!r} ran {key} {value}, {first_folder!r} ran "
