@@ -22,6 +22,7 @@ COMMANDS = {
     "normalizers": ("harness.commands.normalizers", "List the available normalizer kinds and their parameters."),
     "schema": ("harness.commands.schema", "Print the JSON Schema of the scenario format (for editors)."),
     "bench": ("harness.bench", "Benchmarks: layers, samplers, run, executors."),
+    "profile": ("harness.commands.profile", "Profile how much normalizers depend on their minibatch (or --merge)."),
 }
 
 
