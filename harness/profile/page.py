@@ -115,6 +115,6 @@ def render(profile: dict, cells, table, provenance: dict) -> str:
 
 def write(out_dir: str, profile: dict, cells, table, provenance: dict) -> None:
     """index.html of the profile folder, written atomically."""
-    from harness.report.render import _write_atomic
+    from harness.atomic import write_text
 
-    _write_atomic(os.path.join(out_dir, PAGE), render(profile, cells, table, provenance))
+    write_text(os.path.join(out_dir, PAGE), render(profile, cells, table, provenance))
