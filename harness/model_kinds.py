@@ -43,11 +43,19 @@ class ModelKind(plugins.Entry):
     slot_widths : callable, optional
         `slot_widths(params) -> list of int`: the channel counts its normalization slots see (lets a
         normalizer check it fits without building the model).
+    family : str, optional
+        The architecture family XLA's `auto` setting is measured by (`harness.xla.AUTO`: mlp, convnet,
+        resnet); None (a plugin that declares none): XLA off under `auto` until measured.
+    tabular : bool, optional
+        Whether it accepts flat (N, F) tabular input; None (a plugin that declares nothing): not refused
+        before the plugin check builds it on the real input.
     """
 
     builder: object = None
     check: object = None
     slot_widths: object = None
+    family: str | None = dataclasses.field(default=None, kw_only=True)
+    tabular: bool | None = dataclasses.field(default=False, kw_only=True)
 
     def validate(self, params):
         """`params` (without `name`) with the defaults filled in; ModelConfigError on a bad one."""
@@ -94,11 +102,11 @@ def _widths(params):
 
 
 MLP = ModelKind("mlp", "Dense layers of `widths` units, each followed by the normalizer and ReLU",
-                {"widths": [128, 128]}, "harness.models:mlp", _check_widths, _widths)
+                {"widths": [128, 128]}, "harness.models:mlp", _check_widths, _widths, family="mlp", tabular=True)
 CONVNET = ModelKind("convnet", "3x3 convolutions of `widths` filters (normalizer, ReLU, 2x2 max-pooling between)",
-                    {"widths": [32, 64]}, "harness.models:convnet", _check_widths, _widths)
+                    {"widths": [32, 64]}, "harness.models:convnet", _check_widths, _widths, family="convnet")
 RESNET = ModelKind("resnet", "a small residual network: one stage of `blocks_per_stage` basic blocks per width",
-                   {"widths": [16, 32], "blocks_per_stage": 1}, "harness.models:resnet", _check_resnet, _widths)
+                   {"widths": [16, 32], "blocks_per_stage": 1}, "harness.models:resnet", _check_resnet, _widths, family="resnet")
 
 SHORTCUTS = ("zero_pad", "projection")
 
@@ -117,7 +125,7 @@ def _cifar_resnet(depth, blocks):
     return ModelKind(f"resnet{depth}", f"He et al. 2016's CIFAR ResNet-{depth}: 3 stages of {blocks} basic blocks "
                      "(16/32/64 channels); identity shortcuts, zero-padding (option A) or projection (B) where the "
                      "shape changes", {"widths": [16, 32, 64], "shortcut": "zero_pad"},
-                     f"harness.models:resnet{depth}", _check_cifar_resnet, _widths)
+                     f"harness.models:resnet{depth}", _check_cifar_resnet, _widths, family="resnet")
 
 
 RESNET20, RESNET32, RESNET56 = _cifar_resnet(20, 3), _cifar_resnet(32, 5), _cifar_resnet(56, 9)
@@ -136,26 +144,34 @@ RESERVED = ("norm", "input_shape", "num_classes", "seed")
 
 
 def plugin_kind(name, obj):
-    """The entry of a plugin builder function: its parameters are its keyword arguments after the contract's."""
+    """The entry of a plugin builder function: its parameters are its keyword arguments after the contract's.
+
+    A builder may declare its family and tabular input as attributes (`builder.family = "resnet"`,
+    `builder.tabular = True`); a `ModelKind` declares them as fields. Undeclared: no family (XLA off under
+    `auto`), tabular input not refused before the plugin check.
+    """
     if isinstance(obj, ModelKind):
         return dataclasses.replace(obj, name=name, plugin=True)
     if not callable(obj) or inspect.isclass(obj):
         raise ModelConfigError("name", name, f"is {obj!r}, not a model builder function")
     found, any_keyword = plugins.signature_parameters(obj, skip=RESERVED)
     description = ((obj.__doc__ or "").strip().splitlines() or [f"plugin {name}"])[0]
-    return ModelKind(name, description, found, obj, plugin=True, accepts_any=any_keyword)
+    family, tabular = getattr(obj, "family", None), getattr(obj, "tabular", None)
+    if family is not None and not isinstance(family, str):
+        raise ModelConfigError("name", name, f"declares family {family!r}, not a string")
+    if tabular is not None and not isinstance(tabular, bool):
+        raise ModelConfigError("name", name, f"declares tabular {tabular!r}, not true or false")
+    return ModelKind(name, description, found, obj, plugin=True, accepts_any=any_keyword, family=family,
+                     tabular=tabular)
 
 
 def get(name):
     """The registry entry of `name`: a built-in, an entry-point name or "module.path:function"."""
-    try:
-        obj, builtin = plugins.resolve("name", name, BUILTINS, ENTRY_POINT_GROUP, "model")
-    except ModelConfigError:
-        raise
-    except plugins.PluginError as error:
-        raise ModelConfigError("name", name, error.reason) from None
+    obj, builtin = plugins.resolve("name", name, BUILTINS, ENTRY_POINT_GROUP, "model", error=ModelConfigError,
+                                   prepare=plugins.quiet_tensorflow)
     return obj if builtin else plugin_kind(name, obj)
 
 
-def available():
+def available() -> list:
+    """The built-in model names, then the installed plugins' (module paths are not enumerable)."""
     return plugins.available(BUILTINS, ENTRY_POINT_GROUP)

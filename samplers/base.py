@@ -13,6 +13,8 @@ import numbers
 
 import numpy as np
 
+from harness.errors import ParameterError
+
 
 class _Required:
     """Marker for a sampler parameter that has no default."""
@@ -37,18 +39,16 @@ def _short_repr(value):
     return text if len(text) <= 80 and "\n" not in text else text.replace("\n", " ")[:77] + "..."
 
 
-class SamplerParameterError(ValueError):
-    """An infeasible sampler argument, naming the parameter, its value and why.
+class SamplerParameterError(ParameterError):
+    """An infeasible sampler argument, naming the parameter, its value and why (part of `harness.errors`).
 
     `param` is the argument name so the scenario validator can prefix the
     field path (`samplers.<name>.<param>`).
     """
 
     def __init__(self, param, value, reason):
-        self.param = param
-        self.value = value
-        self.reason = reason
-        super().__init__(f"{param}: {_short_repr(value)} {reason}")
+        super().__init__(param, value, reason)
+        self.args = (f"{param}: {_short_repr(value)} {reason}",)
 
 
 # ---------------------------------------------------------------- validation

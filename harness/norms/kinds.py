@@ -158,6 +158,33 @@ BUILTINS = {
 
 
 # ------------------------------------------------------------------------------------------- plugins
+def takes_name(obj: object) -> bool:
+    """Whether a plugin's class or factory accepts `name=` (a layer class, `name`, or **kwargs)."""
+    if isinstance(obj, type):
+        return True  # Keras layers take `name`
+    found, any_keyword = plugins.signature_parameters(obj)
+    return any_keyword or "name" in found
+
+
+def named_layer_builder(obj):
+    """`build(layer_name, **params)` for a plugin class or factory: the user's own arguments only are passed,
+    and the harness names the layer itself (by `name=` where the factory takes it, else by setting the built
+    layer's name before it is used)."""
+    passes_name = takes_name(obj)
+
+    def build(layer_name, **params):
+        if passes_name:
+            return obj(name=layer_name, **params)
+        layer = obj(**params)
+        try:
+            layer.name = layer_name
+        except AttributeError:  # not a layer: plugin_check names the problem
+            pass
+        return layer
+
+    return build
+
+
 def plugin_kind(name, obj):
     """The entry of a plugin given as a layer class or factory: its parameters are its keyword arguments.
 
@@ -171,9 +198,7 @@ def plugin_kind(name, obj):
     parameters = {k: v for k, v in found.items() if plugins.yaml_safe(v) or v is plugins.REQUIRED}
     description = ((obj.__doc__ or "").strip().splitlines() or [f"plugin {name}"])[0]
 
-    def build(layer_name, **params):
-        return obj(name=layer_name, **params)
-
+    build = named_layer_builder(obj)
     return NormalizerKind(name, description, parameters, build, plugin=True, accepts_any=any_keyword)
 
 
@@ -182,10 +207,8 @@ def get(kind):
 
     Raises NormalizerConfigError (param `kind`) when it does not resolve or import.
     """
-    try:
-        obj, builtin = plugins.resolve("kind", kind, BUILTINS, ENTRY_POINT_GROUP, "normalizer kind")
-    except plugins.PluginError as error:
-        raise spec.NormalizerConfigError("kind", kind, error.reason) from None
+    obj, builtin = plugins.resolve("kind", kind, BUILTINS, ENTRY_POINT_GROUP, "normalizer kind",
+                                   error=spec.NormalizerConfigError, prepare=plugins.quiet_tensorflow)
     return obj if builtin else plugin_kind(kind, obj)
 
 

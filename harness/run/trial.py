@@ -164,10 +164,10 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size, loss_fn=Non
 
 def resolve_jit_compile(config):
     """Where the trial runs XLA ({"training": bool, "analysis": bool}): `training.jit_compile`, `auto` resolved
-    per model family and device (`harness.xla.AUTO`)."""
-    from harness.xla import resolve
+    per the model kind's family and the device (`harness.xla.AUTO`)."""
+    from harness.xla import resolve_for
 
-    return resolve(config["training"].get("jit_compile", "auto"), config["model"]["name"])
+    return resolve_for(config["model"], setting=config["training"].get("jit_compile", "auto"))
 
 
 @functools.lru_cache(maxsize=1)

@@ -471,15 +471,16 @@ def check_model_fits(scenario, dataset=None):
 
 
 def check_input_fits(scenario, dataset):
-    """Tabular (N, F) data feeds an MLP only, and is not cropped or flipped."""
+    """Tabular (N, F) data feeds only a model kind that accepts it (`tabular`), and is not cropped or flipped."""
     from harness import model_kinds
 
     if len(dataset.input_shape) == 3:
         return
-    if scenario.model["name"] != "mlp" and not model_kinds.get(scenario.model["name"]).plugin:
+    if model_kinds.get(scenario.model["name"]).tabular is False:
+        tabular = [name for name in model_kinds.BUILTINS if model_kinds.get(name).tabular]
         raise ScenarioError("model.name", scenario.model["name"],
                             f"needs images (N, H, W, C); {scenario.data['name']} holds examples of shape "
-                            f"{tuple(dataset.input_shape)} (use mlp)")
+                            f"{tuple(dataset.input_shape)} (use {' or '.join(tabular)})")
     augment = scenario.data.get("augment") or {}
     if augment.get("crop_padding") or augment.get("flip"):
         raise ScenarioError("data.augment", augment, "crops and flips images; this data is tabular")
