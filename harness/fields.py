@@ -14,6 +14,9 @@ from harness.errors import MISSING, ScenarioError, did_you_mean
 _MISSING = MISSING  # the names this module and its callers have always used
 _REQUIRED = object()
 
+# Seeds feed NumPy's legacy seeding (via Keras), which takes [0, 2**32); trials add offsets of up to ~1e5.
+MAX_SEED = 2**32 - 1 - 200_000
+
 
 @dataclasses.dataclass(frozen=True)
 class Field:

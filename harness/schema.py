@@ -80,8 +80,11 @@ def _data_schema() -> dict:
     own closed object of fields)."""
     common = _fields_object(sc.DATA_INPUT_FIELDS)["properties"]
     common["augment"] = {**common["augment"], **_fields_object(sc.AUGMENT_FIELDS)}
-    variants = {name: _fields_object({**fields}, extra=common) for name, fields in sc.DATA_FIELDS.items()}
-    return _discriminated("name", variants, description="The dataset: a built-in source and its options.")
+    from harness import data as data_sources
+
+    variants = {name: _fields_object(data_sources.get(name).fields, extra=common) for name in data_sources.BUILTINS}
+    return _discriminated("name", variants, PLUGIN_PATTERN,
+                          "The dataset: a built-in source and its options, or a plugin loader 'module.path:function'.")
 
 
 def _registry_variants(registry, plugins: bool) -> dict:
