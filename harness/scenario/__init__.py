@@ -18,6 +18,7 @@ import yaml
 
 from harness import data as data_sources
 from harness.errors import ScenarioError
+from harness.recipe import OPTIMIZERS
 from harness.scenario.sweep import _axes, grid
 
 
@@ -50,7 +51,7 @@ AUGMENT_FIELDS = {
 TRAINING_FIELDS = {
     "batch_size": Field(int, 16, low=1, doc="Examples per training batch (what the normalizers' batch statistics see)."),
     "steps": Field(int, 1500, low=1, doc="Training steps of every trial."),
-    "optimizer": Field(str, "adam", choices=("adam", "adamw", "sgd", "momentum", "rmsprop"), doc="Keras optimizer (momentum: sgd with momentum 0.9)."),
+    "optimizer": Field(str, "adam", choices=tuple(OPTIMIZERS), doc="Keras optimizer (momentum: sgd with momentum 0.9)."),
     "learning_rate": Field(float, 1e-3, low=0, low_open=True, doc="Peak learning rate (the schedule scales it)."),
     "steps_per_call": Field(int, 100, low=1, doc="Training steps per compiled call."),
     # the recipe (harness/recipe.py builds it and checks the rules between these fields)
