@@ -16,6 +16,7 @@ import dataclasses
 import inspect
 
 from harness import plugins
+from harness.fields import Field
 
 ENTRY_POINT_GROUP = "harness.models"
 
@@ -71,30 +72,11 @@ class ModelKind(plugins.Entry):
         return plugins.import_path("name", self.name, self.builder)
 
 
-# ------------------------------------------------------------------------------------------ checks
-def _int(param, value, low=None, high=None):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ModelConfigError(param, value, f"must be int, got {type(value).__name__}")
-    if low is not None and value < low:
-        raise ModelConfigError(param, value, f"must be >= {low}")
-    if high is not None and value > high:
-        raise ModelConfigError(param, value, f"must be <= {high}")
-
-
-def _int_list(param, value, low=1):
-    if not isinstance(value, list) or not value:
-        raise ModelConfigError(param, value, "must be a non-empty list of int")
-    for i, item in enumerate(value):
-        _int(f"{param}[{i}]", item, low=low)
-
-
-def _check_widths(params):
-    _int_list("widths", params["widths"])
-
-
-def _check_resnet(params):
-    _check_widths(params)
-    _int("blocks_per_stage", params["blocks_per_stage"], low=1, high=8)
+# ------------------------------------------------------------------------------------------ built-ins
+# Every built-in parameter declared once, with its type and range: validation (`ModelKind.validate`) and the JSON
+# Schema (`harness.schema`) read these; cross-parameter rules are the kinds' `check`.
+def _widths_field(default):
+    return Field(list, default, list_of=int, low=1, doc="Units or channels of each stage (its normalization slots).")
 
 
 def _widths(params):
@@ -102,19 +84,19 @@ def _widths(params):
 
 
 MLP = ModelKind("mlp", "Dense layers of `widths` units, each followed by the normalizer and ReLU",
-                {"widths": [128, 128]}, "harness.models:mlp", _check_widths, _widths, family="mlp", tabular=True)
+                {"widths": _widths_field([128, 128])}, "harness.models:mlp", None, _widths, family="mlp",
+                tabular=True)
 CONVNET = ModelKind("convnet", "3x3 convolutions of `widths` filters (normalizer, ReLU, 2x2 max-pooling between)",
-                    {"widths": [32, 64]}, "harness.models:convnet", _check_widths, _widths, family="convnet")
+                    {"widths": _widths_field([32, 64])}, "harness.models:convnet", None, _widths, family="convnet")
 RESNET = ModelKind("resnet", "a small residual network: one stage of `blocks_per_stage` basic blocks per width",
-                   {"widths": [16, 32], "blocks_per_stage": 1}, "harness.models:resnet", _check_resnet, _widths, family="resnet")
+                   {"widths": _widths_field([16, 32]),
+                    "blocks_per_stage": Field(int, 1, low=1, high=8, doc="Basic blocks per stage.")},
+                   "harness.models:resnet", None, _widths, family="resnet")
 
 SHORTCUTS = ("zero_pad", "projection")
 
 
 def _check_cifar_resnet(params):
-    _check_widths(params)
-    if params["shortcut"] not in SHORTCUTS:
-        raise ModelConfigError("shortcut", params["shortcut"], f"is not one of {', '.join(SHORTCUTS)}")
     widths = params["widths"]
     if params["shortcut"] == "zero_pad" and any(b < a for a, b in zip(widths, widths[1:])):
         raise ModelConfigError("widths", widths, "must not decrease with shortcut zero_pad (use projection: "
@@ -124,7 +106,10 @@ def _check_cifar_resnet(params):
 def _cifar_resnet(depth, blocks):
     return ModelKind(f"resnet{depth}", f"He et al. 2016's CIFAR ResNet-{depth}: 3 stages of {blocks} basic blocks "
                      "(16/32/64 channels); identity shortcuts, zero-padding (option A) or projection (B) where the "
-                     "shape changes", {"widths": [16, 32, 64], "shortcut": "zero_pad"},
+                     "shape changes",
+                     {"widths": _widths_field([16, 32, 64]),
+                      "shortcut": Field(str, "zero_pad", choices=SHORTCUTS,
+                                        doc="Where the shape changes: zero_pad (option A) or projection (B).")},
                      f"harness.models:resnet{depth}", _check_cifar_resnet, _widths, family="resnet")
 
 

@@ -135,17 +135,37 @@ def yaml_safe(value):
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
-    """What a normalizer kind and a model share as registry entries: a name, one line, the parameters."""
+    """What a normalizer kind and a model share as registry entries: a name, one line, the parameters.
+
+    `parameters` is given as {parameter: `harness.fields.Field`} (its type, default and range, declared once:
+    validation and the JSON Schema read it) or, for a plugin known only by its signature, {parameter: default};
+    afterwards `parameters` holds the defaults (`REQUIRED` for none) and `fields` the declarations (a plain
+    default becomes an open `Field(object, default)`).
+    """
 
     name: str
     description: str
     parameters: dict
     plugin: bool = dataclasses.field(default=False, kw_only=True)
     accepts_any: bool = dataclasses.field(default=False, kw_only=True)  # a plugin taking **kwargs
+    fields: dict = dataclasses.field(default=None, kw_only=True, compare=False)
+
+    def __post_init__(self):
+        from harness.fields import _REQUIRED, Field
+
+        if self.fields is None:
+            declared = {key: value if isinstance(value, Field)
+                        else Field(object, _REQUIRED if value is REQUIRED else value)
+                        for key, value in self.parameters.items()}
+            object.__setattr__(self, "fields", declared)
+        object.__setattr__(self, "parameters", {key: REQUIRED if field.default is _REQUIRED else field.default
+                                                for key, field in self.fields.items()})
 
     def fill(self, given, error, what):
         """`given` parameters with the (YAML-safe) defaults filled in; `error(param, value, reason)` is raised
-        for an unknown or a missing required one."""
+        for an unknown or a missing required one, or a value outside its declared type and range."""
+        from harness.errors import ScenarioError
+
         for key in given:
             if key not in self.parameters and not self.accepts_any:
                 raise error(key, given[key], f"is not a parameter of {what} {self.name!r} "
@@ -153,4 +173,10 @@ class Entry:
         for key, default in self.parameters.items():
             if default is REQUIRED and key not in given:
                 raise error(key, None, f"is required by {what} {self.name!r}")
+        for key, value in given.items():
+            if key in self.fields:
+                try:
+                    self.fields[key].check(key, value)  # checked, not converted: the value is kept as given
+                except ScenarioError as problem:
+                    raise error(problem.path, problem.value, problem.reason) from None
         return {**{k: v for k, v in self.parameters.items() if yaml_safe(v)}, **given}

@@ -87,6 +87,14 @@ def _data_schema() -> dict:
                           "The dataset: a built-in source and its options, or a plugin loader 'module.path:function'.")
 
 
+def _parameter_schema(field) -> dict:
+    """A registry entry's parameter: its declared type and range (`harness.fields.Field`), or, for a plugin's
+    parameter known only by its default, that default's type."""
+    if field.kind is object:
+        return _default_schema(None if field.default is field_defs._REQUIRED else field.default)
+    return field.json_schema()
+
+
 def _registry_variants(registry, plugins: bool) -> dict:
     """{name: object schema of its parameters} for a registry (`harness.model_kinds`, `harness.norms.kinds`):
     the built-ins, and with `plugins` the entry-point plugins installed here (a broken one is left out)."""
@@ -99,8 +107,7 @@ def _registry_variants(registry, plugins: bool) -> dict:
             entry = registry.get(name)
         except plugin_api.PluginError:
             continue  # validate reports it; the schema leaves it out
-        body = {"type": "object", "properties": {p: _default_schema(None if d is plugin_api.REQUIRED else d)
-                                                 for p, d in entry.parameters.items()}}
+        body = {"type": "object", "properties": {p: _parameter_schema(field) for p, field in entry.fields.items()}}
         required = [p for p, d in entry.parameters.items() if d is plugin_api.REQUIRED]
         if required:
             body["required"] = required
