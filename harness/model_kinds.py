@@ -56,7 +56,7 @@ class ModelKind(plugins.Entry):
     check: object = None
     slot_widths: object = None
     family: str | None = dataclasses.field(default=None, kw_only=True)
-    tabular: bool | None = dataclasses.field(default=False, kw_only=True)
+    tabular: bool | None = dataclasses.field(default=None, kw_only=True)
 
     def validate(self, params):
         """`params` (without `name`) with the defaults filled in; ModelConfigError on a bad one."""
@@ -87,11 +87,12 @@ MLP = ModelKind("mlp", "Dense layers of `widths` units, each followed by the nor
                 {"widths": _widths_field([128, 128])}, "harness.models:mlp", None, _widths, family="mlp",
                 tabular=True)
 CONVNET = ModelKind("convnet", "3x3 convolutions of `widths` filters (normalizer, ReLU, 2x2 max-pooling between)",
-                    {"widths": _widths_field([32, 64])}, "harness.models:convnet", None, _widths, family="convnet")
+                    {"widths": _widths_field([32, 64])}, "harness.models:convnet", None, _widths, family="convnet",
+                    tabular=False)
 RESNET = ModelKind("resnet", "a small residual network: one stage of `blocks_per_stage` basic blocks per width",
                    {"widths": _widths_field([16, 32]),
                     "blocks_per_stage": Field(int, 1, low=1, high=8, doc="Basic blocks per stage.")},
-                   "harness.models:resnet", None, _widths, family="resnet")
+                   "harness.models:resnet", None, _widths, family="resnet", tabular=False)
 
 SHORTCUTS = ("zero_pad", "projection")
 
@@ -110,7 +111,8 @@ def _cifar_resnet(depth, blocks):
                      {"widths": _widths_field([16, 32, 64]),
                       "shortcut": Field(str, "zero_pad", choices=SHORTCUTS,
                                         doc="Where the shape changes: zero_pad (option A) or projection (B).")},
-                     f"harness.models:resnet{depth}", _check_cifar_resnet, _widths, family="resnet")
+                     f"harness.models:resnet{depth}", _check_cifar_resnet, _widths, family="resnet",
+                     tabular=False)
 
 
 RESNET20, RESNET32, RESNET56 = _cifar_resnet(20, 3), _cifar_resnet(32, 5), _cifar_resnet(56, 9)

@@ -42,7 +42,7 @@ def test_every_builtin_model_has_a_measured_family_and_the_trial_resolves_by_it(
     measured = {family for _, family in xla.AUTO}
     for name in model_kinds.BUILTINS:
         kind = model_kinds.get(name)
-        assert kind.family in measured, name
+        assert kind.family in measured and isinstance(kind.tabular, bool), name
         config = {"model": {"name": name}, "training": {"jit_compile": "auto"}}
         assert resolve_jit_compile(config) == xla.resolve(
             "auto", kind.family, xla.device_type()), name
@@ -142,6 +142,7 @@ def test_a_factory_without_name_builds_named_layers_with_only_the_users_argument
 def test_a_users_data_loader_given_as_module_attr_is_validated_and_loaded():
     raw = copy.deepcopy(TINY_SCENARIO)
     raw["data"] = {"name": "tests.kind_plugins:blobs", "per_class": 16}
+    raw["samplers"] = {"iid": {"kind": "iid"}}
     scenario = validate(raw)
     assert scenario.data["per_class"] == 16 and scenario.data["features"] == 5  # its defaults filled in
     dataset = data.load(scenario.data)
