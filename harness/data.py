@@ -6,6 +6,12 @@ TensorFlow starts, offline. digits and synthetic data are float32 in [0, 1];
 mnist, fashion_mnist, cifar10 and cifar100 are read by `harness.datasets_local`
 from `data.path` or Keras's cache (`$KERAS_HOME/datasets`) and kept uint8
 (`Dataset.to_float`, and `harness.augment` in the graph, make the network's input).
+
+Every source is one registry entry (`DataSource`, at the end of this module; `BUILTINS` maps names to them):
+its fields, its loader, its own check and the identity of the files it reads. A user's loader is found as
+every plugin is (`harness.plugins`): an entry point of group `harness.datasets`, or `data.name:
+"module.path:function"`, a function whose keyword arguments are its `data.` fields and which returns a
+`Dataset` or the four arrays (x_train, y_train, x_test, y_test).
 """
 
 import dataclasses
