@@ -14,6 +14,9 @@ from harness.errors import MISSING, ScenarioError, did_you_mean
 _MISSING = MISSING  # the names this module and its callers have always used
 _REQUIRED = object()
 
+# Seeds feed NumPy's legacy seeding (via Keras), which takes [0, 2**32); trials add offsets of up to ~1e5.
+MAX_SEED = 2**32 - 1 - 200_000
+
 
 @dataclasses.dataclass(frozen=True)
 class Field:
@@ -28,14 +31,18 @@ class Field:
     list_of: type = None
     nullable: bool = False
     doc: str = ""  # what the field means: the schema's description (editors show it)
+    high_open: bool = False  # the range excludes `high` (e.g. a momentum in (0, 1))
 
     def check(self, path, value):
         if value is None and self.nullable:
             return None
+        if self.kind is object:  # any value: checked by code elsewhere (a plugin's, a source's own check)
+            return value
         if self.list_of is not None:
             if not isinstance(value, list) or not value:
                 raise ScenarioError(path, value, f"must be a non-empty list of {self.list_of.__name__}")
-            return [Field(self.list_of, low=self.low, high=self.high).check(f"{path}[{i}]", v) for i, v in enumerate(value)]
+            item = Field(self.list_of, low=self.low, high=self.high, low_open=self.low_open, high_open=self.high_open)
+            return [item.check(f"{path}[{i}]", v) for i, v in enumerate(value)]
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if isinstance(value, bool) and self.kind is not bool or not isinstance(value, self.kind):
@@ -48,14 +55,15 @@ class Field:
             raise ScenarioError(path, value, f"is not one of {', '.join(self.choices)}{_did_you_mean(value, self.choices)}")
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             raise ScenarioError(path, value, f"must be {'>' if self.low_open else '>='} {self.low}")
-        if self.high is not None and value > self.high:
-            raise ScenarioError(path, value, f"must be <= {self.high}")
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            raise ScenarioError(path, value, f"must be {'<' if self.high_open else '<='} {self.high}")
         return value
 
     def json_schema(self):
         """This field as a JSON Schema (draft 2020-12): type, range, choices, default; see `harness.schema`."""
         if self.list_of is not None:
-            schema = {"type": "array", "items": Field(self.list_of, low=self.low, high=self.high).json_schema(),
+            schema = {"type": "array", "items": Field(self.list_of, low=self.low, high=self.high, low_open=self.low_open,
+                                                      high_open=self.high_open).json_schema(),
                       "minItems": 1}
         else:
             # a kind JSON has no name for (`object`: checked by code elsewhere) leaves the type open
@@ -65,7 +73,7 @@ class Field:
             if self.low is not None:
                 schema["exclusiveMinimum" if self.low_open else "minimum"] = self.low
             if self.high is not None:
-                schema["maximum"] = self.high
+                schema["exclusiveMaximum" if self.high_open else "maximum"] = self.high
         if self.nullable:
             schema = {"anyOf": [schema, {"type": "null"}]}
         if self.default is not _REQUIRED:

@@ -16,6 +16,7 @@ import dataclasses
 import inspect
 
 from harness import plugins
+from harness.fields import Field
 
 ENTRY_POINT_GROUP = "harness.models"
 
@@ -43,11 +44,19 @@ class ModelKind(plugins.Entry):
     slot_widths : callable, optional
         `slot_widths(params) -> list of int`: the channel counts its normalization slots see (lets a
         normalizer check it fits without building the model).
+    family : str, optional
+        The architecture family XLA's `auto` setting is measured by (`harness.xla.AUTO`: mlp, convnet,
+        resnet); None (a plugin that declares none): XLA off under `auto` until measured.
+    tabular : bool, optional
+        Whether it accepts flat (N, F) tabular input; None (a plugin that declares nothing): not refused
+        before the plugin check builds it on the real input.
     """
 
     builder: object = None
     check: object = None
     slot_widths: object = None
+    family: str | None = dataclasses.field(default=None, kw_only=True)
+    tabular: bool | None = dataclasses.field(default=None, kw_only=True)
 
     def validate(self, params):
         """`params` (without `name`) with the defaults filled in; ModelConfigError on a bad one."""
@@ -63,30 +72,11 @@ class ModelKind(plugins.Entry):
         return plugins.import_path("name", self.name, self.builder)
 
 
-# ------------------------------------------------------------------------------------------ checks
-def _int(param, value, low=None, high=None):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ModelConfigError(param, value, f"must be int, got {type(value).__name__}")
-    if low is not None and value < low:
-        raise ModelConfigError(param, value, f"must be >= {low}")
-    if high is not None and value > high:
-        raise ModelConfigError(param, value, f"must be <= {high}")
-
-
-def _int_list(param, value, low=1):
-    if not isinstance(value, list) or not value:
-        raise ModelConfigError(param, value, "must be a non-empty list of int")
-    for i, item in enumerate(value):
-        _int(f"{param}[{i}]", item, low=low)
-
-
-def _check_widths(params):
-    _int_list("widths", params["widths"])
-
-
-def _check_resnet(params):
-    _check_widths(params)
-    _int("blocks_per_stage", params["blocks_per_stage"], low=1, high=8)
+# ------------------------------------------------------------------------------------------ built-ins
+# Every built-in parameter declared once, with its type and range: validation (`ModelKind.validate`) and the JSON
+# Schema (`harness.schema`) read these; cross-parameter rules are the kinds' `check`.
+def _widths_field(default):
+    return Field(list, default, list_of=int, low=1, doc="Units or channels of each stage (its normalization slots).")
 
 
 def _widths(params):
@@ -94,19 +84,20 @@ def _widths(params):
 
 
 MLP = ModelKind("mlp", "Dense layers of `widths` units, each followed by the normalizer and ReLU",
-                {"widths": [128, 128]}, "harness.models:mlp", _check_widths, _widths)
+                {"widths": _widths_field([128, 128])}, "harness.models:mlp", None, _widths, family="mlp",
+                tabular=True)
 CONVNET = ModelKind("convnet", "3x3 convolutions of `widths` filters (normalizer, ReLU, 2x2 max-pooling between)",
-                    {"widths": [32, 64]}, "harness.models:convnet", _check_widths, _widths)
+                    {"widths": _widths_field([32, 64])}, "harness.models:convnet", None, _widths, family="convnet",
+                    tabular=False)
 RESNET = ModelKind("resnet", "a small residual network: one stage of `blocks_per_stage` basic blocks per width",
-                   {"widths": [16, 32], "blocks_per_stage": 1}, "harness.models:resnet", _check_resnet, _widths)
+                   {"widths": _widths_field([16, 32]),
+                    "blocks_per_stage": Field(int, 1, low=1, high=8, doc="Basic blocks per stage.")},
+                   "harness.models:resnet", None, _widths, family="resnet", tabular=False)
 
 SHORTCUTS = ("zero_pad", "projection")
 
 
 def _check_cifar_resnet(params):
-    _check_widths(params)
-    if params["shortcut"] not in SHORTCUTS:
-        raise ModelConfigError("shortcut", params["shortcut"], f"is not one of {', '.join(SHORTCUTS)}")
     widths = params["widths"]
     if params["shortcut"] == "zero_pad" and any(b < a for a, b in zip(widths, widths[1:])):
         raise ModelConfigError("widths", widths, "must not decrease with shortcut zero_pad (use projection: "
@@ -116,8 +107,12 @@ def _check_cifar_resnet(params):
 def _cifar_resnet(depth, blocks):
     return ModelKind(f"resnet{depth}", f"He et al. 2016's CIFAR ResNet-{depth}: 3 stages of {blocks} basic blocks "
                      "(16/32/64 channels); identity shortcuts, zero-padding (option A) or projection (B) where the "
-                     "shape changes", {"widths": [16, 32, 64], "shortcut": "zero_pad"},
-                     f"harness.models:resnet{depth}", _check_cifar_resnet, _widths)
+                     "shape changes",
+                     {"widths": _widths_field([16, 32, 64]),
+                      "shortcut": Field(str, "zero_pad", choices=SHORTCUTS,
+                                        doc="Where the shape changes: zero_pad (option A) or projection (B).")},
+                     f"harness.models:resnet{depth}", _check_cifar_resnet, _widths, family="resnet",
+                     tabular=False)
 
 
 RESNET20, RESNET32, RESNET56 = _cifar_resnet(20, 3), _cifar_resnet(32, 5), _cifar_resnet(56, 9)
@@ -136,26 +131,34 @@ RESERVED = ("norm", "input_shape", "num_classes", "seed")
 
 
 def plugin_kind(name, obj):
-    """The entry of a plugin builder function: its parameters are its keyword arguments after the contract's."""
+    """The entry of a plugin builder function: its parameters are its keyword arguments after the contract's.
+
+    A builder may declare its family and tabular input as attributes (`builder.family = "resnet"`,
+    `builder.tabular = True`); a `ModelKind` declares them as fields. Undeclared: no family (XLA off under
+    `auto`), tabular input not refused before the plugin check.
+    """
     if isinstance(obj, ModelKind):
         return dataclasses.replace(obj, name=name, plugin=True)
     if not callable(obj) or inspect.isclass(obj):
         raise ModelConfigError("name", name, f"is {obj!r}, not a model builder function")
     found, any_keyword = plugins.signature_parameters(obj, skip=RESERVED)
     description = ((obj.__doc__ or "").strip().splitlines() or [f"plugin {name}"])[0]
-    return ModelKind(name, description, found, obj, plugin=True, accepts_any=any_keyword)
+    family, tabular = getattr(obj, "family", None), getattr(obj, "tabular", None)
+    if family is not None and not isinstance(family, str):
+        raise ModelConfigError("name", name, f"declares family {family!r}, not a string")
+    if tabular is not None and not isinstance(tabular, bool):
+        raise ModelConfigError("name", name, f"declares tabular {tabular!r}, not true or false")
+    return ModelKind(name, description, found, obj, plugin=True, accepts_any=any_keyword, family=family,
+                     tabular=tabular)
 
 
 def get(name):
     """The registry entry of `name`: a built-in, an entry-point name or "module.path:function"."""
-    try:
-        obj, builtin = plugins.resolve("name", name, BUILTINS, ENTRY_POINT_GROUP, "model")
-    except ModelConfigError:
-        raise
-    except plugins.PluginError as error:
-        raise ModelConfigError("name", name, error.reason) from None
+    obj, builtin = plugins.resolve("name", name, BUILTINS, ENTRY_POINT_GROUP, "model", error=ModelConfigError,
+                                   prepare=plugins.quiet_tensorflow)
     return obj if builtin else plugin_kind(name, obj)
 
 
-def available():
+def available() -> list:
+    """The built-in model names, then the installed plugins' (module paths are not enumerable)."""
     return plugins.available(BUILTINS, ENTRY_POINT_GROUP)

@@ -1,32 +1,30 @@
-"""Resolving a plugin by name: built-ins, installed entry points, or "module.path:attribute".
+"""The one resolver of every plugin kind (samplers, normalizers, models, data sources, metrics): a name is a
+built-in, an installed entry point of the kind's group, or "module.path:attribute".
 
-Shared by the normalizer and model registries (the sampler registry, which must stay importable without the
-harness, has its own copy of the same rules). Pure Python: resolving a built-in imports nothing heavy; a
-plugin's own module may import what it likes.
+Pure Python and TensorFlow-free, so `samplers` uses it too: resolving a built-in imports nothing heavy, and a
+misspelt name is refused (with a "did you mean") before anything is imported. Only a plugin's own module,
+loaded when one is named, may import what it likes (`prepare` runs first, e.g. to import TensorFlow quietly).
 """
 
 import dataclasses
-import difflib
 import importlib
 import importlib.metadata
 import inspect
 
+from harness.errors import ParameterError, did_you_mean
 
-class PluginError(ValueError):
+
+class PluginError(ParameterError):
     """A plugin that does not resolve or does not fit; `.param`, `.value`, `.reason` name what is wrong."""
 
-    def __init__(self, param, value, reason):
-        self.param, self.value, self.reason = param, value, reason
-        super().__init__(f"{param}: {value!r} {reason}")
 
-
-def one_line(error):
+def one_line(error: BaseException) -> str:
     """An exception as one line: its type and its message with whitespace collapsed."""
     text = " ".join(str(error).split())
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def entry_points(group):
+def entry_points(group: str) -> dict:
     """{name: entry point} of the installed plugins of `group`, read afresh (a newly installed one is seen)."""
     found = {}
     for ep in importlib.metadata.entry_points(group=group):
@@ -34,52 +32,63 @@ def entry_points(group):
     return found
 
 
-def import_path(param, name, path):
-    """Import "module.path:attribute" (`name` is what the user wrote); failures are one-line PluginErrors."""
+def import_path(param: str, name: str, path: str, error=PluginError) -> object:
+    """Import "module.path:attribute" (`name` is what the user wrote); failures are one-line `error`s."""
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:
-        raise PluginError(param, name, "is not of the form 'module.path:attribute'")
+        raise error(param, name, "is not of the form 'module.path:attribute'")
     try:
         obj = importlib.import_module(module_name)
-    except Exception as error:  # any failure while importing the user's module
-        raise PluginError(param, name, f"could not be imported ({one_line(error)})") from error
+    except Exception as failure:  # any failure while importing the user's module
+        raise error(param, name, f"could not be imported ({one_line(failure)})") from failure
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise PluginError(param, name, f"could not be imported (module {module_name!r} has no attribute "
-                                           f"{attr!r})") from None
+            raise error(param, name, f"could not be imported (module {module_name!r} has no attribute "
+                                     f"{attr!r})") from None
     return obj
 
 
-def resolve(param, name, builtins, group, what):
-    """The object behind `name`: a built-in (name -> "module:attribute"), an entry point of `group`, or a
-    "module.path:attribute". Returns (object, is_builtin)."""
+def resolve(param: str, name: object, builtins: dict, group: str, what: str, *, error=PluginError,
+            prepare=None) -> tuple:
+    """The object behind `name`: a built-in (`builtins`: name -> "module:attribute"), an entry point of `group`,
+    or a "module.path:attribute". Returns (object, is_builtin).
+
+    A name that is none of these is refused with `error(param, name, reason)` (naming the choices and the
+    closest one) before anything is imported; `prepare()` runs just before a plugin's own module is loaded.
+    """
     if not isinstance(name, str) or not name:
-        raise PluginError(param, name, f"must be a {what} name (a non-empty string)")
+        raise error(param, name, f"must be a {what} name (a non-empty string)")
     if name in builtins:
-        return import_path(param, name, builtins[name]), True
-    # A plugin imports Keras itself: TensorFlow is imported first through the harness, which silences its start-up.
+        return import_path(param, name, builtins[name], error), True
+    installed = entry_points(group)
+    if name in installed:
+        if prepare is not None:
+            prepare()
+        try:
+            return installed[name].load(), False
+        except Exception as failure:
+            raise error(param, name, f"is an installed plugin ({installed[name].value}) that could not "
+                                     f"be loaded ({one_line(failure)})") from failure
+    if ":" in name:
+        if prepare is not None:
+            prepare()
+        return import_path(param, name, name, error), False
+    known = list(builtins) + sorted(n for n in installed if n not in builtins)
+    raise error(param, name, f"is not one of {', '.join(known)}{did_you_mean(name, known)} (or a plugin given as "
+                             f"'module.path:attribute')")
+
+
+def quiet_tensorflow() -> None:
+    """`prepare` for plugins that import Keras: TensorFlow is imported first through the harness, which
+    silences its start-up."""
     from harness.tfsetup import import_tensorflow
 
     import_tensorflow()
-    installed = entry_points(group)
-    if name in installed:
-        try:
-            return installed[name].load(), False
-        except Exception as error:
-            raise PluginError(param, name, f"is an installed plugin ({installed[name].value}) that could not "
-                                           f"be loaded ({one_line(error)})") from error
-    if ":" in name:
-        return import_path(param, name, name), False
-    available = list(builtins) + sorted(n for n in installed if n not in builtins)
-    close = difflib.get_close_matches(name, available, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise PluginError(param, name, f"is not one of {', '.join(available)}{hint} (or a plugin given as "
-                                   f"'module.path:attribute')")
 
 
-def available(builtins, group):
+def available(builtins: dict, group: str) -> list:
     """Built-in names, then the installed plugins' names."""
     return list(builtins) + sorted(n for n in entry_points(group) if n not in builtins)
 
@@ -126,17 +135,37 @@ def yaml_safe(value):
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
-    """What a normalizer kind and a model share as registry entries: a name, one line, the parameters."""
+    """What a normalizer kind and a model share as registry entries: a name, one line, the parameters.
+
+    `parameters` is given as {parameter: `harness.fields.Field`} (its type, default and range, declared once:
+    validation and the JSON Schema read it) or, for a plugin known only by its signature, {parameter: default};
+    afterwards `parameters` holds the defaults (`REQUIRED` for none) and `fields` the declarations (a plain
+    default becomes an open `Field(object, default)`).
+    """
 
     name: str
     description: str
     parameters: dict
     plugin: bool = dataclasses.field(default=False, kw_only=True)
     accepts_any: bool = dataclasses.field(default=False, kw_only=True)  # a plugin taking **kwargs
+    fields: dict = dataclasses.field(default=None, kw_only=True, compare=False)
+
+    def __post_init__(self):
+        from harness.fields import _REQUIRED, Field
+
+        if self.fields is None:
+            declared = {key: value if isinstance(value, Field)
+                        else Field(object, _REQUIRED if value is REQUIRED else value)
+                        for key, value in self.parameters.items()}
+            object.__setattr__(self, "fields", declared)
+        object.__setattr__(self, "parameters", {key: REQUIRED if field.default is _REQUIRED else field.default
+                                                for key, field in self.fields.items()})
 
     def fill(self, given, error, what):
         """`given` parameters with the (YAML-safe) defaults filled in; `error(param, value, reason)` is raised
-        for an unknown or a missing required one."""
+        for an unknown or a missing required one, or a value outside its declared type and range."""
+        from harness.errors import ScenarioError
+
         for key in given:
             if key not in self.parameters and not self.accepts_any:
                 raise error(key, given[key], f"is not a parameter of {what} {self.name!r} "
@@ -144,4 +173,10 @@ class Entry:
         for key, default in self.parameters.items():
             if default is REQUIRED and key not in given:
                 raise error(key, None, f"is required by {what} {self.name!r}")
+        for key, value in given.items():
+            if key in self.fields:
+                try:
+                    self.fields[key].check(key, value)  # checked, not converted: the value is kept as given
+                except ScenarioError as problem:
+                    raise error(problem.path, problem.value, problem.reason) from None
         return {**{k: v for k, v in self.parameters.items() if yaml_safe(v)}, **given}

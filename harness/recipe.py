@@ -12,7 +12,29 @@ back to zero, so a trial's learning rate at step t depends on t alone.
 from harness.errors import ScenarioError
 from harness.fields import Field, _check_fields
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "momentum", "rmsprop")
+def _adam(keras, rate, decay, training):
+    return keras.optimizers.Adam(rate, weight_decay=decay)
+
+
+def _adamw(keras, rate, decay, training):
+    return keras.optimizers.AdamW(rate, weight_decay=decay or 0.0)
+
+
+def _sgd(keras, rate, decay, training):
+    return keras.optimizers.SGD(rate, momentum=momentum(training), nesterov=bool(training.get("nesterov")),
+                                weight_decay=decay)
+
+
+def _rmsprop(keras, rate, decay, training):
+    return keras.optimizers.RMSprop(rate, weight_decay=decay)
+
+
+# The optimizers `training.optimizer` names, defined here only: name -> builder(keras, learning rate or schedule,
+# weight decay or None, training section). Validation (the field's choices), the JSON Schema and
+# `make_optimizer` read it. `momentum` is sgd with momentum 0.9 unless `training.momentum` says otherwise.
+OPTIMIZERS = {"adam": _adam, "adamw": _adamw, "sgd": _sgd, "momentum": _sgd, "rmsprop": _rmsprop}
+# The optimizers `training.momentum` and `training.nesterov` apply to.
+MOMENTUM_OPTIMIZERS = tuple(name for name, build in OPTIMIZERS.items() if build is _sgd)
 
 SCHEDULE_FIELDS = {
     "constant": {},
@@ -64,7 +86,7 @@ def scale_schedule(schedule, steps, new_steps):
 def check_training(training):
     """Cross-field rules of the `training` section (its fields are already type-checked)."""
     name = training["optimizer"]
-    if name not in ("sgd", "momentum"):
+    if name not in MOMENTUM_OPTIMIZERS:
         for key, unset in (("momentum", None), ("nesterov", False)):
             if training[key] != unset:
                 raise ScenarioError(f"training.{key}", training[key],
@@ -124,17 +146,9 @@ def make_optimizer(training, model=None):
 
     name, rate = training["optimizer"], make_schedule(training)
     decay = training.get("weight_decay") or None
-    if name == "adam":
-        optimizer = keras.optimizers.Adam(rate, weight_decay=decay)
-    elif name == "adamw":
-        optimizer = keras.optimizers.AdamW(rate, weight_decay=decay or 0.0)
-    elif name == "rmsprop":
-        optimizer = keras.optimizers.RMSprop(rate, weight_decay=decay)
-    elif name in ("sgd", "momentum"):
-        optimizer = keras.optimizers.SGD(rate, momentum=momentum(training), nesterov=bool(training.get("nesterov")),
-                                         weight_decay=decay)
-    else:
+    if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer. Received: optimizer={name!r}")
+    optimizer = OPTIMIZERS[name](keras, rate, decay, training)
     if decay and model is not None and training.get("exclude_norm_and_bias_from_weight_decay", True):
         optimizer.exclude_from_weight_decay(var_list=weight_decay_exclusions(model))
     if training.get("mixed_precision"):

@@ -80,8 +80,19 @@ def _data_schema() -> dict:
     own closed object of fields)."""
     common = _fields_object(sc.DATA_INPUT_FIELDS)["properties"]
     common["augment"] = {**common["augment"], **_fields_object(sc.AUGMENT_FIELDS)}
-    variants = {name: _fields_object({**fields}, extra=common) for name, fields in sc.DATA_FIELDS.items()}
-    return _discriminated("name", variants, description="The dataset: a built-in source and its options.")
+    from harness import data as data_sources
+
+    variants = {name: _fields_object(data_sources.get(name).fields, extra=common) for name in data_sources.BUILTINS}
+    return _discriminated("name", variants, PLUGIN_PATTERN,
+                          "The dataset: a built-in source and its options, or a plugin loader 'module.path:function'.")
+
+
+def _parameter_schema(field) -> dict:
+    """A registry entry's parameter: its declared type and range (`harness.fields.Field`), or, for a plugin's
+    parameter known only by its default, that default's type."""
+    if field.kind is object:
+        return _default_schema(None if field.default is field_defs._REQUIRED else field.default)
+    return field.json_schema()
 
 
 def _registry_variants(registry, plugins: bool) -> dict:
@@ -96,8 +107,7 @@ def _registry_variants(registry, plugins: bool) -> dict:
             entry = registry.get(name)
         except plugin_api.PluginError:
             continue  # validate reports it; the schema leaves it out
-        body = {"type": "object", "properties": {p: _default_schema(None if d is plugin_api.REQUIRED else d)
-                                                 for p, d in entry.parameters.items()}}
+        body = {"type": "object", "properties": {p: _parameter_schema(field) for p, field in entry.fields.items()}}
         required = [p for p, d in entry.parameters.items() if d is plugin_api.REQUIRED]
         if required:
             body["required"] = required

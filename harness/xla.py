@@ -39,17 +39,27 @@ def device_type():
     return "GPU" if import_tensorflow().config.list_physical_devices("GPU") else "CPU"
 
 
-def resolve(setting, model_name, device=None):
+def resolve(setting, family, device=None):
     """{"training": bool, "analysis": bool}: where XLA is on for `training.jit_compile` = `setting`.
 
-    `true` and `false` apply to both; `auto` looks the model family and device type up in `AUTO` (a family
-    missing from it, a new model, gets XLA off until it is measured).
+    `true` and `false` apply to both; `auto` looks the model *family* (a model kind's `family`, e.g. `resnet`
+    for resnet20) and device type up in `AUTO` (a family missing from it, or None, gets XLA off until it is
+    measured).
     """
     if setting not in JIT_COMPILE_CHOICES or isinstance(setting, int) and not isinstance(setting, bool):
         raise ValueError(f"jit_compile must be one of auto, true, false. Received: jit_compile={setting!r}")
     if setting != "auto":
         return {"training": setting, "analysis": setting}
-    return dict(AUTO.get((device or device_type(), model_name), OFF))
+    return dict(AUTO.get((device or device_type(), family), OFF))
+
+
+def resolve_for(model_spec: dict, device: str | None = None, setting="auto") -> dict:
+    """{"training": bool, "analysis": bool} for a scenario's `model` section (`{"name": ..., ...}`) on `device`
+    ("CPU" or "GPU"; None: the device TensorFlow sees). Pure: with `device` given it imports no TensorFlow
+    (a plugin model is resolved through the registry, which imports what the plugin imports)."""
+    from harness import model_kinds
+
+    return resolve(setting, model_kinds.get(model_spec["name"]).family, device)
 
 
 def refused(error):

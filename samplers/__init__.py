@@ -8,6 +8,6 @@ seaborn/matplotlib in `samplers.plots`; TensorFlow inside
 from __future__ import annotations
 
 from samplers.base import REQUIRED, Sampler, SamplerParameterError
-from samplers.registry import available, create, get
+from samplers.registry import available, get
 
-__all__ = ["REQUIRED", "Sampler", "SamplerParameterError", "available", "create", "get"]
+__all__ = ["REQUIRED", "Sampler", "SamplerParameterError", "available", "get"]

@@ -19,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 from numpy.typing import NDArray
 
+from harness.errors import ParameterError
+
 
 class _Required:
     """Marker for a sampler parameter that has no default."""
@@ -43,8 +45,8 @@ def _short_repr(value: Any) -> str:
     return text if len(text) <= 80 and "\n" not in text else text.replace("\n", " ")[:77] + "..."
 
 
-class SamplerParameterError(ValueError):
-    """An infeasible sampler argument, naming the parameter, its value and why.
+class SamplerParameterError(ParameterError):
+    """An infeasible sampler argument, naming the parameter, its value and why (part of `harness.errors`).
 
     `param` is the argument name so the scenario validator can prefix the
     field path (`samplers.<name>.<param>`).
@@ -52,10 +54,8 @@ class SamplerParameterError(ValueError):
 
     def __init__(self, param: str, value: Any, reason: str) -> None:
         """Store the three parts; the message reads `<param>: <value> <reason>`."""
-        self.param = param
-        self.value = value
-        self.reason = reason
-        super().__init__(f"{param}: {_short_repr(value)} {reason}")
+        super().__init__(param, value, reason)
+        self.args = (f"{param}: {_short_repr(value)} {reason}",)
 
 
 # ---------------------------------------------------------------- validation

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from harness import model_kinds
 from harness.scenario import ScenarioError, load_yaml, validate
 from tests.conftest import harness_env
 
@@ -89,7 +90,7 @@ def test_smoke_scales_the_renorm_schedule_with_its_steps():
     (lambda s: s["training"].update(batch_size="8"), "training.batch_size: '8' must be int, got str"),
     (lambda s: s["training"].update(learning_rate=0), "training.learning_rate: 0.0 must be > 0"),
     (lambda s: s["data"].update(name="imagenet"), "data.name: 'imagenet' is not one of"),
-    (lambda s: s["model"].update(name="mpl"), "model.name: 'mpl' is not one of mlp, convnet, resnet, resnet20, resnet32, resnet56 (did you mean 'mlp'?)"),
+    (lambda s: s["model"].update(name="mpl"), f"model.name: 'mpl' is not one of {', '.join(model_kinds.available())} (did you mean 'mlp'?)"),
     (lambda s: s["normalizers"]["bn"].update(kind="batchnrom"), "normalizers.bn.kind: 'batchnrom' is not one of"),
     (lambda s: s["normalizers"]["brn"].update(r_max=0.5), "normalizers.brn.r_max: 0.5"),
     (lambda s: s["normalizers"]["bn"].update(microbatch_size=3), "normalizers.bn.microbatch_size: 3 does not divide training.batch_size 8"),

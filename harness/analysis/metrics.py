@@ -228,28 +228,9 @@ def _load_plugin(name):
     """
     from harness import plugins
 
-    if not isinstance(name, str) or not name:
-        raise _plugin_error(name, "must be a metric plugin name (a non-empty string)")
-    installed = plugins.entry_points(ENTRY_POINT_GROUP)
-    if name in installed:
-        try:
-            return installed[name].load()
-        except Exception as error:  # noqa: BLE001 - a broken plugin is one line
-            raise _plugin_error(name, f"is an installed metric plugin ({installed[name].value}) that could not "
-                                      f"be loaded ({plugins.one_line(error)})") from None
-    if ":" in name:
-        try:
-            return plugins.import_path("analysis.metrics", name, name)
-        except plugins.PluginError as error:
-            raise _plugin_error(name, error.reason) from None
-    import difflib
-
-    known = sorted(installed)
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    listed = f"one of the installed metric plugins: {', '.join(known)}" if known else "an installed metric plugin"
-    raise _plugin_error(name, f"is not {listed}{hint} (entry point group {ENTRY_POINT_GROUP}, or "
-                              "'module.path:attribute'); the built-in metrics are always on")
+    found, _ = plugins.resolve("analysis.metrics", name, {}, ENTRY_POINT_GROUP, "metric plugin",
+                               error=lambda _param, value, reason: _plugin_error(value, reason))
+    return found
 
 
 def _as_metric(value, plugin):

@@ -11,7 +11,7 @@ import importlib
 import signal
 import sys
 
-from harness.errors import UsageError
+from harness.errors import HarnessError, exit_code
 
 COMMANDS = {
     "run": ("harness.commands.run", "Run a scenario: train, analyse, write results and the HTML report."),
@@ -20,6 +20,7 @@ COMMANDS = {
     "verify": ("harness.commands.verify", "Check that a Keras layer behaves as Batch Renormalization."),
     "samplers": ("harness.commands.samplers", "List the available minibatch samplers and their parameters."),
     "normalizers": ("harness.commands.normalizers", "List the available normalizer kinds and their parameters."),
+    "models": ("harness.commands.models", "List the available model kinds with their family and parameters."),
     "schema": ("harness.commands.schema", "Print the JSON Schema of the scenario format (for editors)."),
     "bench": ("harness.bench", "Benchmarks: layers, samplers, run, executors."),
     "profile": ("harness.commands.profile", "Profile how much normalizers depend on their minibatch (or --merge)."),
@@ -63,10 +64,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return _module_for(args.command).main(args) or 0
-    except UsageError as error:
+    except HarnessError as error:  # every error the user can cause (harness.errors): one line, its exit code
         one_line = str(error).replace("\r", "\\r").replace("\n", "\\n")  # a name holding a newline stays one line
         print(f"error: {one_line}", file=sys.stderr)
-        return 2
+        return exit_code(error)
     except KeyboardInterrupt as interrupt:
         code = signals.exit_code(interrupt)
         by = "" if code - 128 == signal.SIGINT else f" by {signal.Signals(code - 128).name}"

@@ -13,6 +13,7 @@ where the attribute is a Keras layer class, a factory returning a layer, or a `N
 import dataclasses
 
 from harness import plugins
+from harness.fields import Field
 from harness.norms import spec
 
 ENTRY_POINT_GROUP = "harness.normalizers"
@@ -52,9 +53,7 @@ class NormalizerKind(plugins.Entry):
     def validate(self, cfg):
         """`cfg` (with `kind`) with the defaults filled in; NormalizerConfigError on a bad entry."""
         params = self.fill({k: v for k, v in cfg.items() if k != "kind"}, spec.NormalizerConfigError, "kind")
-        full = {"kind": cfg["kind"], **params}
-        if not self.plugin:
-            spec.check_common(full)
+        full = {"kind": cfg["kind"], **params}  # each parameter checked against its declaration by `fill`
         if self.check is not None:
             self.check(full)
         return full
@@ -92,19 +91,10 @@ def _build_keras_renorm(name, r_max, d_max, **params):
     return keras.layers.BatchNormalization(renorm=True, renorm_clipping=clipping, name=name, **params)
 
 
-def _check_keras_renorm(cfg):
-    spec.check_number("r_max", cfg["r_max"], low=1, allow_none=True)
-    spec.check_number("d_max", cfg["d_max"], low=0, allow_none=True)
-
-
 def _build_groupnorm(name, **params):
     import keras
 
     return keras.layers.GroupNormalization(name=name, **params)
-
-
-def _check_groupnorm(cfg):
-    spec.check_int("groups", cfg["groups"], low=1)
 
 
 def _groups_divide(cfg, width):
@@ -123,27 +113,46 @@ def _build_none(name):
     return keras.layers.Identity(name=name)
 
 
-_BN = {"axis": -1, "momentum": 0.99, "epsilon": 1e-3}
+# Every built-in parameter declared once, with its type and range: validation (`NormalizerKind.validate`) and the
+# JSON Schema (`harness.schema`) read these; cross-parameter rules are the kinds' `check`.
+_AXIS = Field(int, -1, doc="The channel axis.")
+_MOMENTUM = Field(float, 0.99, low=0, high=1, low_open=True, high_open=True,
+                  doc="Moving-average momentum of the inference statistics.")
+_EPSILON = Field(float, 1e-3, low=0, low_open=True, doc="Added to the variance.")
+_MICROBATCH = Field(int, None, low=1, nullable=True,
+                    doc="Normalize each contiguous group of this many examples with its own statistics (null: off).")
+_BN = {"axis": _AXIS, "momentum": _MOMENTUM, "epsilon": _EPSILON}
 
 BATCHNORM = NormalizerKind(
     "batchnorm", "Keras BatchNormalization; microbatch_size=k normalizes each contiguous group of k examples "
     "with its own statistics (ghost batches)",
-    {**_BN, "microbatch_size": None}, _build_batchnorm, traits=KERAS_BN_TRAITS)
+    {**_BN, "microbatch_size": _MICROBATCH}, _build_batchnorm, traits=KERAS_BN_TRAITS)
 BATCHRENORM = NormalizerKind(
     "batchrenorm", "harness.norms.BatchRenormalization: Ioffe 2017, Algorithm 1, with warm-up and r/d schedule",
-    {**_BN, "r_max": 3.0, "d_max": 5.0, "warmup_steps": 0, "r_max_ramp_end": None, "d_max_ramp_end": None,
-     "microbatch_size": None},
+    {**_BN, "r_max": Field(float, 3.0, low=1, doc="Clip of r in [1/r_max, r_max] after the ramp."),
+     "d_max": Field(float, 5.0, low=0, doc="Clip of d in [-d_max, d_max] after the ramp."),
+     "warmup_steps": Field(int, 0, low=0, doc="Training steps of plain batch normalization (r = 1, d = 0)."),
+     "r_max_ramp_end": Field(int, None, low=0, nullable=True, doc="Step r_max is reached (null: right after the "
+                                                                  "warm-up)."),
+     "d_max_ramp_end": Field(int, None, low=0, nullable=True, doc="Step d_max is reached (null: right after the "
+                                                                  "warm-up)."),
+     "microbatch_size": _MICROBATCH},
     _build_batchrenorm, check=_check_batchrenorm)  # traits: the layer's own hooks
 KERAS_RENORM = NormalizerKind(
     "keras_renorm", "keras.layers.BatchNormalization(renorm=True): fixed clip r in [1/r_max, r_max], "
     "d in [-d_max, d_max]; None: no clip",
-    {**_BN, "renorm_momentum": 0.99, "r_max": 3.0, "d_max": 5.0}, _build_keras_renorm, check=_check_keras_renorm,
-    traits=KERAS_BN_TRAITS)
+    {**_BN, "renorm_momentum": Field(float, 0.99, low=0, high=1, low_open=True, high_open=True,
+                                     doc="Momentum of the renorm moving statistics."),
+     "r_max": Field(float, 3.0, low=1, nullable=True, doc="Clip of r (null: no clip)."),
+     "d_max": Field(float, 5.0, low=0, nullable=True, doc="Clip of d (null: no clip).")},
+    _build_keras_renorm, traits=KERAS_BN_TRAITS)
 GROUPNORM = NormalizerKind(
-    "groupnorm", "keras.layers.GroupNormalization (no batch statistics)", {"axis": -1, "groups": 8, "epsilon": 1e-3},
-    _build_groupnorm, check=_check_groupnorm, check_width=_groups_divide, traits=NO_BATCH_STATISTICS)
+    "groupnorm", "keras.layers.GroupNormalization (no batch statistics)",
+    {"axis": _AXIS, "groups": Field(int, 8, low=1, doc="Channel groups (must divide every width)."),
+     "epsilon": _EPSILON},
+    _build_groupnorm, check_width=_groups_divide, traits=NO_BATCH_STATISTICS)
 LAYERNORM = NormalizerKind(
-    "layernorm", "keras.layers.LayerNormalization (no batch statistics)", {"axis": -1, "epsilon": 1e-3},
+    "layernorm", "keras.layers.LayerNormalization (no batch statistics)", {"axis": _AXIS, "epsilon": _EPSILON},
     _build_layernorm, traits=NO_BATCH_STATISTICS)
 NONE = NormalizerKind("none", "no normalization (keras.layers.Identity)", {}, _build_none, traits=NO_BATCH_STATISTICS)
 
@@ -158,6 +167,33 @@ BUILTINS = {
 
 
 # ------------------------------------------------------------------------------------------- plugins
+def takes_name(obj: object) -> bool:
+    """Whether a plugin's class or factory accepts `name=` (a layer class, `name`, or **kwargs)."""
+    if isinstance(obj, type):
+        return True  # Keras layers take `name`
+    found, any_keyword = plugins.signature_parameters(obj)
+    return any_keyword or "name" in found
+
+
+def named_layer_builder(obj):
+    """`build(layer_name, **params)` for a plugin class or factory: the user's own arguments only are passed,
+    and the harness names the layer itself (by `name=` where the factory takes it, else by setting the built
+    layer's name before it is used)."""
+    passes_name = takes_name(obj)
+
+    def build(layer_name, **params):
+        if passes_name:
+            return obj(name=layer_name, **params)
+        layer = obj(**params)
+        try:
+            layer.name = layer_name
+        except AttributeError:  # not a layer: plugin_check names the problem
+            pass
+        return layer
+
+    return build
+
+
 def plugin_kind(name, obj):
     """The entry of a plugin given as a layer class or factory: its parameters are its keyword arguments.
 
@@ -171,9 +207,7 @@ def plugin_kind(name, obj):
     parameters = {k: v for k, v in found.items() if plugins.yaml_safe(v) or v is plugins.REQUIRED}
     description = ((obj.__doc__ or "").strip().splitlines() or [f"plugin {name}"])[0]
 
-    def build(layer_name, **params):
-        return obj(name=layer_name, **params)
-
+    build = named_layer_builder(obj)
     return NormalizerKind(name, description, parameters, build, plugin=True, accepts_any=any_keyword)
 
 
@@ -182,10 +216,8 @@ def get(kind):
 
     Raises NormalizerConfigError (param `kind`) when it does not resolve or import.
     """
-    try:
-        obj, builtin = plugins.resolve("kind", kind, BUILTINS, ENTRY_POINT_GROUP, "normalizer kind")
-    except plugins.PluginError as error:
-        raise spec.NormalizerConfigError("kind", kind, error.reason) from None
+    obj, builtin = plugins.resolve("kind", kind, BUILTINS, ENTRY_POINT_GROUP, "normalizer kind",
+                                   error=spec.NormalizerConfigError, prepare=plugins.quiet_tensorflow)
     return obj if builtin else plugin_kind(kind, obj)
 
 

@@ -9,15 +9,15 @@ same message.
 import math
 import numbers
 
+from harness.errors import ParameterError
 
-class NormalizerConfigError(ValueError):
+
+class NormalizerConfigError(ParameterError):
     """A bad normalizer parameter; `.param`, `.value`, `.reason` let callers prefix a field path."""
 
     def __init__(self, param, value, reason):
-        self.param = param
-        self.value = value
-        self.reason = reason
-        super().__init__(f"Argument `{param}` {reason}. Received: {param}={value!r}")
+        super().__init__(param, value, reason)
+        self.args = (f"Argument `{param}` {reason}. Received: {param}={value!r}",)
 
 
 def _is_number(value):

@@ -10,7 +10,6 @@ import collections
 import concurrent.futures
 import functools
 import json
-import os
 import re
 import time
 import traceback
@@ -77,9 +76,9 @@ def _xla_plan(config: dict, device: str) -> dict:
 
     The one call of the XLA rule (`harness.xla.resolve`) for trial configs; pure (no TensorFlow import).
     """
-    from harness.xla import resolve
+    from harness.xla import resolve_for
 
-    return resolve(config["training"].get("jit_compile", "auto"), config["model"]["name"], device.upper())
+    return resolve_for(config["model"], device.upper(), setting=config["training"].get("jit_compile", "auto"))
 
 
 def model_family(model_name: str) -> str | None:
@@ -127,13 +126,9 @@ def trial_hash(config):
 
     content = {k: v for k, v in config.items() if k not in ("id", "hash", "point")}
     content["harness_version"] = harness.__version__
-    if config["data"]["name"] == "npz":
-        stat = os.stat(config["data"]["path"])
-        content["data_file"] = [os.path.abspath(config["data"]["path"]), stat.st_size, stat.st_mtime_ns]
-    elif config["data"]["name"] in ("mnist", "fashion_mnist", "cifar10", "cifar100"):
-        from harness.datasets_local import source_files
-
-        content["data_files"] = source_files(config["data"]["name"], config["data"].get("path"))
+    source = data_sources.get(config["data"]["name"])
+    if source.identity is not None:  # the files it reads (a user's npz file, the local datasets' archives)
+        content.update(source.identity(config["data"]))
     return config_hash(content)
 
 

@@ -10,7 +10,6 @@ import copy
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import re
 import sys
@@ -19,6 +18,7 @@ import yaml
 
 from harness import data as data_sources
 from harness.errors import ScenarioError
+from harness.recipe import OPTIMIZERS
 from harness.scenario.sweep import _axes, grid
 
 
@@ -34,33 +34,10 @@ from harness.fields import (  # noqa: F401 - Field and its helpers are also impo
 )
 
 
-# Seeds feed NumPy's legacy seeding (via Keras), which takes [0, 2**32); trials add offsets of up to ~1e5.
-MAX_SEED = 2**32 - 1 - 200_000
+from harness.fields import MAX_SEED  # noqa: E402,F401 - defined with the fields; callers import it from here
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-DATA_COMMON = {
-    "name": Field(str, choices=data_sources.DATA_SOURCES),
-}
-DATA_FIELDS = {
-    "digits": {"test_fraction": Field(float, 0.3, low=0, high=0.9, low_open=True, doc="Share of the examples held out for testing."),
-               "split_seed": Field(int, 0, low=0, high=MAX_SEED, doc="Seed of the train/test split.")},
-    "synthetic": {
-        "test_fraction": Field(float, 0.3, low=0, high=0.9, low_open=True),
-        "split_seed": Field(int, 0, low=0, high=MAX_SEED),
-        "num_classes": Field(int, 10, low=2),
-        "image_size": Field(int, 8, low=4, high=512),
-        "channels": Field(int, 1, low=1, high=16),
-        "examples_per_class": Field(int, 150, low=4),
-        "noise": Field(float, 1.0, low=0),
-        "seed": Field(int, 0, low=0, high=MAX_SEED),
-    },
-    "npz": {"path": Field(str, doc="A .npz file with x_train, y_train, x_test, y_test (relative to the scenario file)."),
-            "divide_by": Field(object, "max", doc="max (the training split's maximum) or a number (255 keeps uint8 images uint8 until the graph).")},
-    **{name: {"train_limit": Field(int, None, low=1, nullable=True, doc="Use only the first N training examples."),
-              "path": Field(str, None, nullable=True, doc="A folder holding the official archive unpacked (relative to the scenario file); null: Keras's cache. Never downloaded.")}
-       for name in ("mnist", "fashion_mnist", "cifar10", "cifar100")},
-}
 # for every data source: how stored examples become the network's input (harness/augment.py)
 DATA_INPUT_FIELDS = {
     "standardize": Field(bool, False, doc="Per-channel standardisation with the training split's statistics."),
@@ -74,7 +51,7 @@ AUGMENT_FIELDS = {
 TRAINING_FIELDS = {
     "batch_size": Field(int, 16, low=1, doc="Examples per training batch (what the normalizers' batch statistics see)."),
     "steps": Field(int, 1500, low=1, doc="Training steps of every trial."),
-    "optimizer": Field(str, "adam", choices=("adam", "adamw", "sgd", "momentum", "rmsprop"), doc="Keras optimizer (momentum: sgd with momentum 0.9)."),
+    "optimizer": Field(str, "adam", choices=tuple(OPTIMIZERS), doc="Keras optimizer (momentum: sgd with momentum 0.9)."),
     "learning_rate": Field(float, 1e-3, low=0, low_open=True, doc="Peak learning rate (the schedule scales it)."),
     "steps_per_call": Field(int, 100, low=1, doc="Training steps per compiled call."),
     # the recipe (harness/recipe.py builds it and checks the rules between these fields)
@@ -287,8 +264,31 @@ def load(path, check_feasibility=True, skip_infeasible=False):
 
 
 def _takes_path(source):
-    """Whether the data source `source` reads a file or folder named by `data.path` (npz, the local datasets)."""
-    return isinstance(source, str) and "path" in DATA_FIELDS.get(source, {})
+    """Whether the data source `source` reads a file or folder named by `data.path` (its registry entry says)."""
+    if not isinstance(source, str) or not source:
+        return False
+    try:
+        return data_sources.get(source).takes_path
+    except data_sources.DataError:
+        return False  # validation names the problem
+
+
+def _validate_data(data_raw):
+    """`data`: its source resolved through the data-source registry (`harness.data`), its fields (the source's
+    own and the input fields every source takes) checked, then the source's own check."""
+    name = _required(data_raw, "name", "data.name")
+    if not isinstance(name, str):
+        raise ScenarioError("data.name", name, f"must be str, got {type(name).__name__}")
+    try:
+        source = data_sources.get(name)
+    except data_sources.DataError as error:
+        raise ScenarioError("data.name", name, error.reason) from None
+    data = {"name": name, **_check_fields("data", {k: v for k, v in data_raw.items() if k != "name"},
+                                          {**source.fields, **DATA_INPUT_FIELDS})}
+    data["augment"] = _check_fields("data.augment", data["augment"], AUGMENT_FIELDS)
+    if source.check is not None:
+        source.check(data)
+    return data
 
 
 def _resolve_data_paths(raw, folder):
@@ -344,26 +344,7 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
     check_name("name", name)
     description = Field(str, "").check("description", raw.get("description", ""))
 
-    data_raw = _mapping("data", raw["data"])
-    source = DATA_COMMON["name"].check("data.name", _required(data_raw, "name", "data.name"))
-    data = {"name": source, **_check_fields("data", {k: v for k, v in data_raw.items() if k != "name"},
-                                            {**DATA_FIELDS[source], **DATA_INPUT_FIELDS})}
-    data["augment"] = _check_fields("data.augment", data["augment"], AUGMENT_FIELDS)
-    if source == "npz" and not os.path.isfile(data["path"]):
-        raise ScenarioError("data.path", data["path"], "does not exist" if not os.path.exists(data["path"])
-                            else "is not a file")
-    if source == "synthetic":
-        from harness.limits import MAX_SYNTHETIC_VALUES
-
-        values = data["num_classes"] * data["examples_per_class"] * data["image_size"] ** 2 * data["channels"]
-        if values > MAX_SYNTHETIC_VALUES:
-            raise ScenarioError("data", values, f"synthetic pixel values (num_classes x examples_per_class x "
-                                                f"image_size^2 x channels) exceed the limit {MAX_SYNTHETIC_VALUES:,}")
-    divide_by = data.get("divide_by", "max")
-    if divide_by != "max" and (isinstance(divide_by, bool) or not isinstance(divide_by, (int, float))
-                               or not 0 < divide_by < math.inf):
-        raise ScenarioError("data.divide_by", divide_by,
-                            "must be 'max' (the training split's maximum) or a positive number (1: as stored)")
+    data = _validate_data(_mapping("data", raw["data"]))
 
     model = _validate_model(_mapping("model", raw["model"]))
 
@@ -476,15 +457,16 @@ def check_model_fits(scenario, dataset=None):
 
 
 def check_input_fits(scenario, dataset):
-    """Tabular (N, F) data feeds an MLP only, and is not cropped or flipped."""
+    """Tabular (N, F) data feeds only a model kind that accepts it (`tabular`), and is not cropped or flipped."""
     from harness import model_kinds
 
     if len(dataset.input_shape) == 3:
         return
-    if scenario.model["name"] != "mlp" and not model_kinds.get(scenario.model["name"]).plugin:
+    if model_kinds.get(scenario.model["name"]).tabular is False:
+        tabular = [name for name in model_kinds.BUILTINS if model_kinds.get(name).tabular]
         raise ScenarioError("model.name", scenario.model["name"],
                             f"needs images (N, H, W, C); {scenario.data['name']} holds examples of shape "
-                            f"{tuple(dataset.input_shape)} (use mlp)")
+                            f"{tuple(dataset.input_shape)} (use {' or '.join(tabular)})")
     augment = scenario.data.get("augment") or {}
     if augment.get("crop_padding") or augment.get("flip"):
         raise ScenarioError("data.augment", augment, "crops and flips images; this data is tabular")
