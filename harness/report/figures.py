@@ -10,7 +10,7 @@ URI instead. Confidence intervals are the t intervals of `harness.stats`, the sa
 import base64
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -22,10 +22,18 @@ from harness.stats import mean_ci
 
 SVG_LIMIT = 400_000  # characters; above this a figure is embedded as PNG
 PNG_DPI = 110
+EXPORT_DPI = 200  # the PNG written under the run directory's figures/ (with an SVG and a PDF of each figure)
+EXPORT_FORMATS = ("svg", "pdf", "png")
+# The smallest text in a figure (points). A figure is at most MAX_WIDTH inches wide, so on a 1,400 px page
+# (1,132 px of content) it is scaled by at least 0.75 and 9 pt text still renders at 9 px or more.
+MIN_FONT = 9
+MAX_WIDTH = 14.0
 RC = {
     "svg.fonttype": "none",  # keep text as <text>: smaller files, selectable text
     "text.parse_math": False,  # user names with '$' must not be parsed as mathtext
-    "font.size": 9, "axes.titlesize": 10, "figure.titlesize": 11, "legend.fontsize": 8,
+    "font.size": MIN_FONT, "axes.titlesize": 10, "figure.titlesize": 11, "legend.fontsize": MIN_FONT,
+    "legend.title_fontsize": MIN_FONT, "xtick.labelsize": MIN_FONT, "ytick.labelsize": MIN_FONT,
+    "axes.labelsize": MIN_FONT,
     "axes.spines.top": False, "axes.spines.right": False,
     "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],  # ships with matplotlib
 }
@@ -42,6 +50,7 @@ class Figure:
     kind: str
     content: str
     alt: str
+    exports: dict = field(default_factory=dict)  # {"svg"|"pdf"|"png": bytes}: the files for figures/
 
 
 def _plt():
@@ -68,6 +77,15 @@ def embed(fig, fig_id, title, caption):
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
         svg = buffer.getvalue()
+        exports = {"svg": svg.encode("utf-8")}
+        # the tight box is found once (as savefig's bbox_inches="tight" does, with its 0.1 in pad) and reused:
+        # each format then draws the figure once instead of twice
+        box = fig.get_tightbbox().padded(plt.rcParams["savefig.pad_inches"])
+        for fmt, options in (("pdf", {"metadata": {"CreationDate": None}}),
+                             ("png", {"dpi": EXPORT_DPI, "metadata": {"Software": None}})):
+            binary = io.BytesIO()
+            fig.savefig(binary, format=fmt, bbox_inches=box, **options)
+            exports[fmt] = binary.getvalue()
         if len(svg) <= SVG_LIMIT:
             svg = svg[svg.index("<svg"):]
             # Accessible name; ids are salted per figure so several SVGs can share one page.
@@ -79,13 +97,27 @@ def embed(fig, fig_id, title, caption):
             kind = "png"
             content = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii")
     plt.close(fig)
-    return Figure(fig_id, title, caption, kind, content, alt=title)
+    return Figure(fig_id, title, caption, kind, content, alt=title, exports=exports)
+
+
+def export_name(section, figure):
+    """The file name (without extension) of `figure` of `section` under figures/: the section's id, then the
+    figure's own name when it differs (`headline`, `layers-mismatch`, `headline-dependence`)."""
+    name = figure.id.removeprefix("fig-")
+    return section if name == section else f"{section}-{name}"
+
+
+def _wrap(label, width):
+    """`label` broken into lines of at most `width` characters (at spaces), so 9-point labels fit their panel."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(" ".join(str(label).split()), width)) or str(label)
 
 
 def _subplots(n_cols, n_rows=1, width=3.6, height=2.9, **kwargs):
     plt = _plt()
     with plt.rc_context(RC):
-        fig, axes = plt.subplots(n_rows, n_cols, figsize=(min(width * n_cols, 14), height * n_rows),
+        fig, axes = plt.subplots(n_rows, n_cols, figsize=(min(width * n_cols, MAX_WIDTH), height * n_rows),
                                  squeeze=False, **kwargs)
     return fig, axes
 
@@ -221,10 +253,10 @@ def dependence_figure(data):
             if r == len(rows) - 1:
                 ax.set_xlabel(f"{names[xvar]} (swept)")
             if c == 0 or not others:
-                ax.set_ylabel(ylabel, fontsize=8)
+                ax.set_ylabel(ylabel, fontsize=MIN_FONT)
             where = ", ".join(f"{names[k]}={v}" for k, v in fixed.items())
             ax.set_title(f"{sampler}" + (f" | {where}" if where else "") + (": drop" if key == "drop" else ""),
-                         fontsize=8)
+                         fontsize=MIN_FONT)
     _finish(fig, f"Minibatch dependence: inference accuracy against {names[xvar]} (mean, 95% CI over seeds)")
     return embed(fig, "fig-dependence", f"Minibatch dependence curve against {xvar}",
                  "Follow each normalizer's line from easy to hard settings: the faster its drop from i.i.d. "
@@ -253,7 +285,7 @@ def dependence_heatmap(data):
             grid = sub.pivot_table(index=yvar, columns=xvar, values=column, aggfunc="mean")
             diff = column == "diff_mean"
             sns.heatmap(grid, ax=ax, annot=True, fmt=".1f", cmap="vlag_r" if diff else "rocket_r",
-                        vmin=-limits[column] if diff else 0, vmax=limits[column], annot_kws={"fontsize": 7},
+                        vmin=-limits[column] if diff else 0, vmax=limits[column], annot_kws={"fontsize": MIN_FONT},
                         cbar_kws={"label": label})
             ax.set_title(f"{sampler}: {norm}" + (f" minus {data.reference}" if diff else " drop"), fontsize=9)
             ax.set_xlabel(f"{names[xvar]} (swept)")
@@ -273,13 +305,13 @@ def modes_figure(data):
     if not modes:
         return None
     colours = palette(data.normalizers)
-    fig, axes = _subplots(len(data.samplers), width=max(3.8, 0.95 * len(modes)), height=3.2, sharey=True,
+    fig, axes = _subplots(len(data.samplers), width=max(3.8, 1.05 * len(modes)), height=3.4, sharey=True,
                           layout="constrained")
     for col, sampler in enumerate(data.samplers):
         ax = axes[0, col]
         _grouped_bars(ax, modes, data, colours,
                       lambda m, n, s=sampler: _stats_of(data, m, s, n, data.accuracy_scale))
-        ax.set_xticklabels([MODE_LABELS[m] for m in modes], fontsize=7)
+        ax.set_xticklabels([_wrap(MODE_LABELS[m], 11) for m in modes], fontsize=MIN_FONT)
         ax.set_title(f"sampler: {sampler}")
         ax.set_ylim(0, 100)
         ax.set_xlabel("evaluation mode")
@@ -360,7 +392,8 @@ def curves_figure(data):
                 ax.set_title(f"sampler: {sampler}")
             if row == len(metrics) - 1:
                 ax.set_xlabel("training step")
-            ax.set_ylabel(ylabel, fontsize=7)
+            if col == 0:
+                ax.set_ylabel(_wrap(ylabel, 26), fontsize=MIN_FONT)
             if scale != 1.0:
                 ax.set_ylim(0, 100)
     _finish(fig, "Learning curves (mean line, 95% CI band over seeds)")
@@ -440,7 +473,8 @@ def rd_figure(data):
                            medianprops={"color": "black", "linewidth": 0.8}, manage_ticks=False)
             ax.set_xticks(layers, [str(v) for v in layers])
             ax.set_xlabel("normalization layer (depth)")
-            ax.set_ylabel(ylabel, fontsize=7)
+            if col == 0:
+                ax.set_ylabel(_wrap(ylabel, 26), fontsize=MIN_FONT)
             if r == 0:
                 ax.set_title(f"sampler: {sampler}")
     handles = [Patch(facecolor=colours[n], alpha=0.75, label=n) for n in data.normalizers]
@@ -470,7 +504,7 @@ def clip_figure(data):
         ax.set_title(f"sampler: {sampler}")
         ax.set_xlabel("training step")
         if col == 0:
-            ax.set_ylabel("channels with r or d at the clip (%)", fontsize=8)
+            ax.set_ylabel("channels with r or d at the clip (%)", fontsize=MIN_FONT)
     _finish(fig, "Batch Renorm clipping over training (mean, 95% CI over seeds)")
     return embed(fig, "fig-clip", "Clip fraction over training",
                  "A large clipped fraction means r and d often hit r_max/d_max, so the layer is partly "
@@ -491,12 +525,37 @@ def logits_figure(data):
         _grouped_bars(ax, data.samplers, data, colours, lambda s, n, m=metric, k=scale: _stats_of(data, m, s, n, k))
         ax.set_xticklabels(data.samplers)
         ax.set_xlabel("sampler")
-        ax.set_ylabel(label, fontsize=8)
+        ax.set_ylabel(label, fontsize=MIN_FONT)
         ax.set_title(metric)
     _finish(fig, "Logit-level train/inference mismatch (mean, 95% CI over seeds)")
-    return embed(fig, "fig-logits", "Logit-level mismatch",
-                 "Both numbers are zero when training mode and inference mode predict the same; high values "
-                 "on a sampler mean the network's output depends on which batch an example arrives in.")
+    caption = ("Both numbers are zero when training mode and inference mode predict the same; high values "
+               "on a sampler mean the network's output depends on which batch an example arrives in.")
+    order = logit_order_sentence(data)
+    return embed(fig, "fig-logits", "Logit-level mismatch", caption + (" " + order if order else ""))
+
+
+def _sampler_order(data, metric, norm):
+    means = {s: hl.values(data, metric, s, norm).mean() for s in data.samplers}
+    return [s for s in sorted(means, key=lambda s: -means[s]) if not math.isnan(means[s])]
+
+
+def logit_order_sentence(data):
+    """A sentence for the logit figure when prediction disagreement and KL rank the samplers differently for a
+    normalizer (highest first), with why that can happen; None when they agree everywhere."""
+    if not all((data.summary["metric"] == m).any() for m in ("logit_disagreement", "logit_kl")):
+        return None
+    differ = []
+    for norm in data.normalizers:
+        by_disagreement = _sampler_order(data, "logit_disagreement", norm)
+        by_kl = _sampler_order(data, "logit_kl", norm)
+        if len(by_disagreement) > 1 and by_disagreement != by_kl:
+            differ.append(f"for {norm} disagreement ranks them {' > '.join(by_disagreement)} but KL "
+                          f"{' > '.join(by_kl)}")
+    if not differ:
+        return None
+    return ("The two measures order the samplers differently here (" + "; ".join(differ) + "): disagreement counts "
+            "only predictions that change, while KL also weighs how far the predicted probabilities move, so a "
+            "sampler can shift probabilities a lot without changing many predictions, or the reverse.")
 
 
 # ----------------------------------------------------------------------------- section "composition"
@@ -530,26 +589,69 @@ def composition_figure(data):
 
 
 # ----------------------------------------------------------------------------- section "timing"
+def trial_timing(data):
+    """Per trial of `data` (its sampler, normalizer, seed and sweep point): the seconds spent tracing the training
+    step (`trace`: the first trial of each model shape traces it, later ones reuse the graph) and the rest of the
+    trial's wall time (`rest`), read from the trial files of the run directory. Empty when they do not record it."""
+    import json
+
+    from harness.analysis.tables import _ids
+
+    records = []
+    for path in sorted((data.path / "trials").glob("*.json")):
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+            trace = float((result.get("timing") or {})["trace"])
+            seconds = float(result["seconds"])
+            ids = _ids(result)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if result.get("status") != "ok":
+            continue
+        records.append({**{k: str(v) for k, v in ids.items()}, "trace": trace, "rest": max(seconds - trace, 0.0)})
+    if not records:
+        return pd.DataFrame(columns=["sampler", "normalizer", "seed", "trace", "rest"])
+    frame = pd.DataFrame(records)
+    keys = [c for c in data.trials.columns if c in frame.columns]
+    wanted = data.trials[data.trials["status"] == "ok"][keys].astype(str).drop_duplicates()
+    return frame.merge(wanted, on=keys)
+
+
 def timing_figure(data):
-    """Seconds per trial and milliseconds per training step per normalizer."""
-    metrics = [(m, label) for m, label in (("seconds", "wall time per trial (s)"),
-                                           ("ms_per_step", "time per training step (ms)"))
-               if (data.summary["metric"] == m).any()]
+    """Cost per normalizer: the trial's wall time without tracing, the tracing of the training step apart (the
+    first trial of each shape pays it), and milliseconds per training step."""
+    timing = trial_timing(data)
+    metrics = []
+    if not timing.empty:
+        def timing_stats(column):
+            def stats(sampler, norm):
+                rows = timing[(timing["sampler"] == str(sampler)) & (timing["normalizer"] == str(norm))]
+                return mean_ci(rows[column].to_numpy(dtype=float), bounds=(0.0, math.inf))
+            return stats
+
+        metrics += [("wall time per trial without tracing (s)", "trial time, tracing apart", timing_stats("rest")),
+                    ("tracing the training step (s)", "tracing (first trial of a shape)", timing_stats("trace"))]
+    elif (data.summary["metric"] == "seconds").any():
+        metrics.append(("wall time per trial (s)", "seconds", lambda s, n: _stats_of(data, "seconds", s, n)))
+    if (data.summary["metric"] == "ms_per_step").any():
+        metrics.append(("time per training step (ms)", "time per training step", lambda s, n: _stats_of(data, "ms_per_step", s, n)))
     if not metrics:
         return None
     colours = palette(data.normalizers)
     fig, axes = _subplots(len(metrics), width=4.6, height=3.0, layout="constrained")
-    for col, (metric, label) in enumerate(metrics):
+    for col, (label, title, stats_for) in enumerate(metrics):
         ax = axes[0, col]
-        _grouped_bars(ax, data.samplers, data, colours, lambda s, n, m=metric: _stats_of(data, m, s, n))
+        _grouped_bars(ax, data.samplers, data, colours, stats_for)
         ax.set_xticklabels(data.samplers)
         ax.set_xlabel("sampler")
         ax.set_ylabel(label)
-        ax.set_title(metric)
+        ax.set_title(title)
     _finish(fig, "Cost per normalizer (mean, 95% CI over seeds)")
     return embed(fig, "fig-timing", "Cost per normalizer",
-                 "Bars of equal height mean the normalizers cost the same; the ratio table below gives the "
-                 "paired cost of each normalizer relative to BN.")
+                 "Bars of equal height mean the normalizers cost the same. Tracing (building the training step's "
+                 "graph) is shown apart: it is paid once per model shape, by whichever trial runs first, so it says "
+                 "nothing about a normalizer's cost per step; the ratio table below gives the paired cost of each "
+                 "normalizer relative to BN.")
 
 
 # ----------------------------------------------------------------------------- comparison of two runs
