@@ -54,9 +54,15 @@ class Figure:
 
 
 def _plt():
+    import os
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    # Agg (no display) unless a backend was chosen already: a notebook's inline backend (MPLBACKEND, set by its
+    # kernel) must survive a report drawn from it, or the user's own plots stop showing
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     return plt
