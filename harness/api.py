@@ -167,6 +167,9 @@ def run_scenario(scenario: ScenarioLike, *, out: str | os.PathLike | None = None
     ScenarioError
         The scenario is not valid (a ``ValueError``; its message is the command line's one-line error).
         Nothing is written.
+    ValueError
+        A bad option (``workers=0``, an unknown executor) or an output folder a run may not write into (one
+        holding files no run wrote). Nothing is written.
 
     Examples
     --------
@@ -180,8 +183,11 @@ def run_scenario(scenario: ScenarioLike, *, out: str | os.PathLike | None = None
     loaded = load_scenario(scenario)
     if smoke:
         loaded = loaded.smoke()
-    out_dir, _ = execute(loaded, out, executor=executor, workers=workers, quiet=not progress,
-                         command=f"harness.run_scenario({_shown(scenario)})")
+    try:
+        out_dir, _ = execute(loaded, out, executor=executor, workers=workers, quiet=not progress,
+                             command=f"harness.run_scenario({_shown(scenario)})")
+    except UsageError as error:  # a bad option or output folder: a ValueError here too, nothing written
+        raise ValueError(str(error)) from None
     return Run(out_dir)
 
 

@@ -82,3 +82,16 @@ def test_scenario_error_is_the_cli_line_and_nothing_is_written(tiny_scenario, wr
         harness.run_scenario(tiny_scenario, out=out)  # a dict: the same message without the file name
     assert not out.exists() and not (tmp_path / "cli").exists()
     assert sorted(os.listdir(tmp_path)) == ["scenario.yaml"]
+
+
+def test_bad_options_and_foreign_folders_are_value_errors(tiny_scenario, tmp_path):
+    with pytest.raises(ValueError, match="--workers: 0 must be >= 1"):
+        harness.run_scenario(tiny_scenario, out=tmp_path / "a", executor="process", workers=0)
+    with pytest.raises(ValueError, match="'threads' is not one of"):
+        harness.run_scenario(tiny_scenario, out=tmp_path / "b", executor="threads")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes", encoding="utf-8")
+    with pytest.raises(ValueError, match="holds files no run wrote"):
+        harness.run_scenario(tiny_scenario, out=mine)
+    assert sorted(os.listdir(tmp_path)) == ["mine"] and os.listdir(mine) == ["notes.txt"]

@@ -437,5 +437,10 @@ def write_report(run_dir, out=None, compare_dir=None):
     if out is None:
         out = run_dir / (rundir.REPORT if compare_dir is None else f"compare_{Path(compare_dir).name}.html")
     written = _write_atomic(out, html)
-    write_figures(run_dir, figures)
+    try:
+        write_figures(run_dir, figures)
+    except OSError as error:  # e.g. a read-only run directory reported elsewhere with --out: the page is written
+        import sys
+
+        print(f"warning: figures not exported to {run_dir / FIGURES_DIR}: {error.strerror or error}", file=sys.stderr)
     return written
