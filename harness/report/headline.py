@@ -101,7 +101,7 @@ def drop_class(drop, stats=None, row=None):
         return "na", "no data"
     if stats is not None:
         if stats["n"] < MIN_SEEDS:
-            return "na", f"{stats['n']} seed{'s' if stats['n'] != 1 else ''}: too few for a verdict"
+            return "na", f"too few seeds ({stats['n']})"  # short: it sits in a table cell
         if stats.get("agree"):
             return "na", "no interval (all seeds agree)"
         if not is_established(row):
