@@ -69,3 +69,20 @@ def start_run_until(command, out, n_finished, timeout=240, **popen_kwargs):
         assert time.time() < deadline, f"no {n_finished} finished trials after {timeout} s"
         time.sleep(0.05)
     return process
+
+
+@pytest.fixture(scope="session")
+def api_run(tmp_path_factory):
+    """The tiny scenario run once through the Python API (`harness.run_scenario`), shared by the tests that
+    read a real run: (Run, the summary text it printed)."""
+    import contextlib
+    import copy
+    import io
+
+    import harness
+
+    out = tmp_path_factory.mktemp("api") / "run"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        run = harness.run_scenario(copy.deepcopy(TINY_SCENARIO), out=out, progress=True)
+    return run, printed.getvalue()

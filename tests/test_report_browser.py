@@ -92,3 +92,41 @@ def test_report_in_headless_chromium(tmp_path_factory):
     assert pwned is None and fake_run.HOSTILE in title_text  # shown as text, never run
     assert shot.stat().st_size > 50_000
     assert nav_in_print == "none"
+
+
+TEXT_SIZES = """
+() => [...document.querySelectorAll('figure > svg')].map(s => {
+  const scale = s.getBoundingClientRect().width / s.viewBox.baseVal.width;
+  const sizes = [...s.querySelectorAll('text')].map(t => parseFloat(getComputedStyle(t).fontSize) * scale);
+  return [s.closest('figure').id, Math.min(...sizes)];
+})
+"""
+
+
+def test_report_reads_on_a_laptop_and_a_phone(tmp_path_factory):
+    """At a 1,400 px window every figure's text renders at 9 px or more; at a 400 px window the page is no wider
+    than the window (wide tables scroll inside their own box)."""
+    playwright = _playwright()
+    report = fake_run.hostile_report(tmp_path_factory)
+    with playwright as p:
+        browser = p.chromium.launch(executable_path=find_browser(), args=BROWSER_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(report.resolve().as_uri(), wait_until="load")
+            sizes = page.evaluate(TEXT_SIZES)
+            page.set_viewport_size({"width": 400, "height": 800})
+            page_width = page.evaluate("() => document.documentElement.scrollWidth")
+            verdict = page.evaluate("""() => { const t = document.querySelector('table.verdict');
+                return [t.scrollWidth, t.clientWidth, getComputedStyle(t).overflowX]; }""")
+            shot = tmp_path_factory.mktemp("screenshots") / "report_400px.png"
+            page.screenshot(path=str(shot), full_page=False)
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, ARTIFACTS / "report_400px.png")
+        finally:
+            browser.close()
+    assert len(sizes) >= 9
+    for fig_id, smallest in sizes:
+        assert smallest >= 9, (fig_id, smallest)
+    assert page_width <= 400, page_width
+    scroll_width, client_width, overflow = verdict
+    assert overflow == "auto" and client_width <= 400 and scroll_width > client_width  # it scrolls in its box

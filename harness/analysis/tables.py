@@ -58,19 +58,32 @@ def sweep_columns(frame, value_columns=("metric", "value")):
     return [c for c in frame.columns if c not in ID_COLUMNS + list(value_columns)]
 
 
+def accuracy_top(summary):
+    """The top of the accuracy range in `summary`'s units: 100 when its accuracies are stored in points, else 1
+    (the report's loader decides its accuracy scale by the same rule)."""
+    acc = summary.loc[summary["metric"].astype(str).str.startswith("acc"), "value"]
+    return 100.0 if len(acc) and float(acc.abs().max()) > 1.0 else 1.0
+
+
 def seed_summary(summary, baseline):
-    """Mean, sd and 95% CI over seeds per (sampler, normalizer, metric), and the paired difference to `baseline`."""
+    """Mean, sd and 95% CI over seeds per (sampler, normalizer, metric), and the paired difference to `baseline`.
+
+    Intervals of accuracies are cut at their range as the report cuts them (0 to the top of the range for an
+    accuracy, plus or minus it for a difference; `lo_clipped`/`hi_clipped` say where), other metrics are not.
+    """
     keys = ["sampler", *sweep_columns(summary), "normalizer", "metric"]
     rows = []
+    top = accuracy_top(summary) if len(summary) else 1.0
     for key, group in summary.groupby(keys, sort=False, dropna=False):
         row = dict(zip(keys, key))
-        row.update(stats.mean_ci(group["value"]))
+        accuracy = str(row["metric"]).startswith("acc")
+        row.update(stats.mean_ci(group["value"], bounds=(0.0, top) if accuracy else None))
         base = summary[(summary["normalizer"] == baseline) & (summary["metric"] == row["metric"])]
         for column in keys:
             if column not in ("normalizer", "metric"):
                 base = base[base[column] == row[column]]
         paired = group.merge(base[["seed", "value"]], on="seed", suffixes=("", "_base"))
-        diff = stats.paired_difference(paired["value"], paired["value_base"])
+        diff = stats.paired_difference(paired["value"], paired["value_base"], bounds=(-top, top) if accuracy else None)
         row.update({f"diff_{k}": v for k, v in diff.items() if k != "n"})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -125,7 +138,9 @@ def summary_markdown(summary, baseline, metrics=None, trials=None, known=None):
             diff_cell = "" if baseline is None else f" {diff} |"
             lines.append(f"| {label} | {normalizer} | {' | '.join(cells)} |{diff_cell}")
     lines.append("")
-    lines.append(f"Mean over {n_seeds} seed(s); ± is the half-width of the 95% t interval over seeds.")
+    top = accuracy_top(summary)
+    lines.append(f"Mean [95% t interval] over {n_seeds} seed(s); an end marked {CUT_MARK} reached past the range "
+                 f"(0 to {top:g} for an accuracy, ±{top:g} for a difference) and is cut there, as in the report.")
     if unpaired is not None:
         lines.append(unpaired)
     return "\n".join(lines) + "\n"
@@ -158,12 +173,23 @@ def declared_markdown(summary, pairs, trials=None, metric=metric_table.COMPARED)
     return lines
 
 
+CUT_MARK = "†"  # an interval end cut at the quantity's range (as the report marks it)
+
+
+def _end(value, clipped, signed=False):
+    return (f"{value:+.3f}" if signed else f"{value:.3f}") + (CUT_MARK if clipped else "")
+
+
 def _mean_pm(row, n_seeds):
-    text = f"{row['mean']:.3f}" if np.isnan(row["hi"]) else f"{row['mean']:.3f} ± {(row['hi'] - row['lo']) / 2:.3f}"
+    """'0.473 [0.000†, 1.000]': mean and 95% t interval over seeds, cut at the range as in the report."""
+    text = f"{row['mean']:.3f}"
+    if not np.isnan(row["hi"]):
+        text += f" [{_end(row['lo'], row.get('lo_clipped'))}, {_end(row['hi'], row.get('hi_clipped'))}]"
     return text if row["n"] == n_seeds else f"{text} (n={int(row['n'])})"
 
 
 def _diff(row):
     if np.isnan(row["diff_hi"]):
         return f"{row['diff_mean']:+.3f}"
-    return f"{row['diff_mean']:+.3f} [{row['diff_lo']:+.3f}, {row['diff_hi']:+.3f}]"
+    return (f"{row['diff_mean']:+.3f} [{_end(row['diff_lo'], row.get('diff_lo_clipped'), True)}, "
+            f"{_end(row['diff_hi'], row.get('diff_hi_clipped'), True)}]")

@@ -156,13 +156,15 @@ def _profile(args, battery, profile_plan, out_dir, executor, timing, started_clo
 
 def _failed_cells(profile_plan, by_condition, cells):
     """[{normalizer, condition, reason}] of the cells with no value: not planned (skipped) or every trial failed."""
+    from harness.run import rundir
+
     found = [{"normalizer": n, "condition": c, "reason": r} for (n, c), r in profile_plan.skipped.items()]
     have = set(zip(cells["normalizer"], cells["condition"]))
     for condition, results in by_condition.items():
         for name in profile_plan.scenarios[condition].normalizers:
             if (name, condition) not in have:
                 errors = [r.get("error") or r.get("status") for r in results
-                          if r["config"]["normalizer"] == name and r.get("status") != "ok"]
+                          if r["config"]["normalizer"] == name and r.get("status") != rundir.OK]
                 found.append({"normalizer": name, "condition": condition,
                               "reason": f"all trials failed: {(errors or ['no result'])[0]}"})
     return found

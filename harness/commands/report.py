@@ -38,11 +38,15 @@ def _check_out(out):
 
 
 def main(args):
+    from harness.api import Run
     from harness.report import write_report
 
     _check_out(args.out)
     try:
-        out = write_report(args.run_dir, out=args.out, compare_dir=args.other_run_dir)
+        if args.other_run_dir is None:
+            out = Run(args.run_dir).report(args.out)  # the Python API's Run.report
+        else:
+            out = write_report(args.run_dir, out=args.out, compare_dir=args.other_run_dir)
     except OSError as error:
         # the one atomic writer names the file it could not write: the report (HTML) is this command's to name
         if error.filename is not None and not str(error.filename).endswith(".html"):

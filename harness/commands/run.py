@@ -4,8 +4,8 @@ import os
 import shlex
 import sys
 
-from harness.run import rundir
 from harness.errors import UsageError
+from harness.run import rundir
 from harness.commands.validate import load_scenario
 from harness.run.trial import DEVICES
 
@@ -93,21 +93,11 @@ def _print_plan(found: dict) -> None:
 
 
 def main(args):
+    from harness import api
+
     if args.json and not args.dry_run:
         raise UsageError("--json: only with --dry-run (a run prints its summary and writes its tables)")
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers: {args.workers} must be >= 1")
-    if args.workers_per_gpu < 1:
-        raise UsageError(f"--workers-per-gpu: {args.workers_per_gpu} must be >= 1")
-    if args.gpus_per_trial < 0:
-        raise UsageError(f"--gpus-per-trial: {args.gpus_per_trial} must be >= 0")
-    if args.max_retries < 0:
-        raise UsageError(f"--max-retries: {args.max_retries} must be >= 0")
-    if args.executor == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise UsageError('--executor ray: Ray is not installed (pip install -e ".[ray]")') from None
+    api.check_options(args.executor, args.workers, args.workers_per_gpu, args.gpus_per_trial, args.max_retries)
     device = choose_device(args.device)
     scenario = load_scenario(args.scenario, args.skip_infeasible)
     if args.smoke:
@@ -121,34 +111,12 @@ def main(args):
         else:
             _print_plan(found)
         return 0
-    from harness.run.executors import auto_executor, make_executor
-    from harness.run.runner import run, trial_count
-
-    out_dir = args.out or os.path.join("reports", scenario.name)
-    from harness.out_guard import claim
-
-    claim(out_dir)  # never a folder holding files no run wrote (the user's scenario, their pages)
-    if args.executor == "auto":
-        args.executor = "process" if args.workers is not None else auto_executor(trial_count(scenario))
-    # process workers start here, once the scenario is valid, and import TensorFlow while this process plans the
-    # run (started before the data checks, they made this process's import of scikit-learn fail now and then on a
-    # loaded machine, cause not found)
-    try:
-        executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_trial, args.max_retries,
-                                 args.workers_per_gpu)
-    except ValueError as error:  # more workers than the GPUs can take
-        raise UsageError(f"--workers: {error}") from None
-    try:
-        if args.executor != "process":
-            from harness.tfsetup import import_tensorflow
-
-            import_tensorflow(verbose=args.verbose)  # this process trains: TensorFlow here
-
-        command = "python -m harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        results = run(scenario, out_dir, fresh=args.fresh, executor=executor, quiet=args.quiet, command=command,
-                      report=not args.no_report, skip_infeasible=args.skip_infeasible, device=device)
-    finally:
-        executor.shutdown()  # also when the run is refused before any trial: workers may still be starting
+    command = "python -m harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out_dir, results = api.execute(
+        scenario, args.out, fresh=args.fresh, executor=args.executor, workers=args.workers,
+        workers_per_gpu=args.workers_per_gpu, address=args.address, gpus_per_trial=args.gpus_per_trial,
+        max_retries=args.max_retries, quiet=args.quiet, verbose=args.verbose, report=not args.no_report,
+        skip_infeasible=args.skip_infeasible, command=command, device=device)
     where = os.path.join(out_dir, rundir.REPORT) if not args.no_report else out_dir
     print(f"results: {out_dir}/  report: {where}")  # also with --quiet: where the results are is never noise
     failed = [r for r in results if r["status"] == rundir.FAILED]

@@ -11,13 +11,11 @@ def add_arguments(parser):
 
 def load_scenario(path, skip_infeasible=False):
     """The validated scenario, or a one-line UsageError naming the field, the value and the reason."""
-    from harness.scenario import ScenarioError, load
+    from harness.api import ScenarioError, load_scenario as load
 
     try:
         return load(path, skip_infeasible=skip_infeasible)
     except ScenarioError as error:
-        if error.source is None:
-            error.source = path
         raise UsageError(str(error)) from None
 
 

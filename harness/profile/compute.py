@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from harness import stats
+from harness.analysis.metrics import COMPARED as METRIC
 from harness.comparisons import ALPHA, DIFF_BOUNDS
+from harness.run import rundir
 
-METRIC = "acc_inference"
 COLUMNS = ["normalizer", "condition", "metric", "mean", "ci_low", "ci_high", "drop", "drop_ci_low", "drop_ci_high",
            "n"]
 N_BOOT = 2000
@@ -33,7 +34,7 @@ def values_frame(by_condition: dict[str, list[dict]]) -> pd.DataFrame:
     rows = []
     for condition, results in by_condition.items():
         for result in results:
-            if result.get("status") != "ok":
+            if result.get("status") != rundir.OK:
                 continue
             config = result["config"]
             for metric, value in (result.get("final") or {}).items():

@@ -11,6 +11,7 @@ import pandas as pd
 import yaml
 
 from harness.errors import UsageError
+from harness.run import rundir
 
 VERSIONS = ("harness", "tensorflow", "keras", "numpy")
 BATTERY_KEYS = ("name", "quick", "scenario", "seeds", "references", "reference_condition", "conditions")
@@ -21,7 +22,7 @@ def _read(folder):
     """(profile.json, battery.yaml, provenance.json) of a profile folder; UsageError naming what is missing."""
     found = []
     for name, reader in (("profile.json", json.load), ("battery.yaml", yaml.safe_load),
-                         ("provenance.json", json.load)):
+                         (rundir.PROVENANCE, json.load)):
         path = os.path.join(folder, name)
         try:
             with open(path, encoding="utf-8") as handle:

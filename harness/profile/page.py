@@ -8,8 +8,9 @@ import os
 from harness.profile.battery import AXES
 from harness.profile.compute import METRIC
 from harness.profile.result import ranked, sentence
+from harness.run import rundir
 
-PAGE = "index.html"
+PAGE = rundir.REPORT
 TEMPLATE = "profile.html.j2"
 
 
@@ -81,7 +82,7 @@ def context(profile: dict, cells, table, provenance: dict) -> dict:
     return {"title": f"Profile: {profile['battery']}", "profile": profile, "rows": rows,
             "sentences": [sentence(profile, n) for n in ranked(profile) if n in profile["profiled"]],
             "curves": curves_figure(profile, cells), "condition_rows": condition_rows, "order": ranked(profile),
-            "family_size": len(table), "provenance": provenance, "failed": profile["failed_cells"],
+            "family_size": len(table), "provenance": provenance, "failed_cells": profile["failed_cells"],
             "labels": labels, "provenance_items": provenance_items(profile, provenance)}
 
 

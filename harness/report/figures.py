@@ -10,7 +10,7 @@ URI instead. Confidence intervals are the t intervals of `harness.stats`, the sa
 import base64
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,14 +19,23 @@ from harness.analysis import metrics as metric_table
 from harness.analysis.metrics import METRICS, accuracy_modes, axis_label, display_scale
 from harness.report import headline as hl
 from harness.report.loader import ACCURACY_METRICS
+from harness.run import rundir
 from harness.stats import mean_ci
 
 SVG_LIMIT = 400_000  # characters; above this a figure is embedded as PNG
 PNG_DPI = 110
+EXPORT_DPI = 200  # the PNG written under the run directory's figures/ (with an SVG and a PDF of each figure)
+EXPORT_FORMATS = ("svg", "pdf", "png")
+# The smallest text in a figure (points). A figure is at most MAX_WIDTH inches wide, so on a 1,400 px page
+# (1,132 px of content) it is scaled by at least 0.75 and 9 pt text still renders at 9 px or more.
+MIN_FONT = 9
+MAX_WIDTH = 14.0
 RC = {
     "svg.fonttype": "none",  # keep text as <text>: smaller files, selectable text
     "text.parse_math": False,  # user names with '$' must not be parsed as mathtext
-    "font.size": 9, "axes.titlesize": 10, "figure.titlesize": 11, "legend.fontsize": 8,
+    "font.size": MIN_FONT, "axes.titlesize": 10, "figure.titlesize": 11, "legend.fontsize": MIN_FONT,
+    "legend.title_fontsize": MIN_FONT, "xtick.labelsize": MIN_FONT, "ytick.labelsize": MIN_FONT,
+    "axes.labelsize": MIN_FONT,
     "axes.spines.top": False, "axes.spines.right": False,
     "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],  # ships with matplotlib
 }
@@ -43,12 +52,19 @@ class Figure:
     kind: str
     content: str
     alt: str
+    exports: dict = field(default_factory=dict)  # {"svg"|"pdf"|"png": bytes}: the files for figures/
 
 
 def _plt():
+    import os
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    # Agg (no display) unless a backend was chosen already: a notebook's inline backend (MPLBACKEND, set by its
+    # kernel) must survive a report drawn from it, or the user's own plots stop showing
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     return plt
@@ -69,6 +85,15 @@ def embed(fig, fig_id, title, caption):
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
         svg = buffer.getvalue()
+        exports = {"svg": svg.encode("utf-8")}
+        # the tight box is found once (as savefig's bbox_inches="tight" does, with its 0.1 in pad) and reused:
+        # each format then draws the figure once instead of twice
+        box = fig.get_tightbbox().padded(plt.rcParams["savefig.pad_inches"])
+        for fmt, options in (("pdf", {"metadata": {"CreationDate": None}}),
+                             ("png", {"dpi": EXPORT_DPI, "metadata": {"Software": None}})):
+            binary = io.BytesIO()
+            fig.savefig(binary, format=fmt, bbox_inches=box, **options)
+            exports[fmt] = binary.getvalue()
         if len(svg) <= SVG_LIMIT:
             svg = svg[svg.index("<svg"):]
             # Accessible name; ids are salted per figure so several SVGs can share one page.
@@ -80,13 +105,27 @@ def embed(fig, fig_id, title, caption):
             kind = "png"
             content = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii")
     plt.close(fig)
-    return Figure(fig_id, title, caption, kind, content, alt=title)
+    return Figure(fig_id, title, caption, kind, content, alt=title, exports=exports)
+
+
+def export_name(section, figure):
+    """The file name (without extension) of `figure` of `section` under figures/: the section's id, then the
+    figure's own name when it differs (`headline`, `layers-mismatch`, `headline-dependence`)."""
+    name = figure.id.removeprefix("fig-")
+    return section if name == section else f"{section}-{name}"
+
+
+def _wrap(label, width):
+    """`label` broken into lines of at most `width` characters (at spaces), so 9-point labels fit their panel."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(" ".join(str(label).split()), width)) or str(label)
 
 
 def _subplots(n_cols, n_rows=1, width=3.6, height=2.9, **kwargs):
     plt = _plt()
     with plt.rc_context(RC):
-        fig, axes = plt.subplots(n_rows, n_cols, figsize=(min(width * n_cols, 14), height * n_rows),
+        fig, axes = plt.subplots(n_rows, n_cols, figsize=(min(width * n_cols, MAX_WIDTH), height * n_rows),
                                  squeeze=False, **kwargs)
     return fig, axes
 
@@ -223,10 +262,10 @@ def dependence_figure(data):
             if r == len(rows) - 1:
                 ax.set_xlabel(f"{names[xvar]} (swept)")
             if c == 0 or not others:
-                ax.set_ylabel(ylabel, fontsize=8)
+                ax.set_ylabel(ylabel, fontsize=MIN_FONT)
             where = ", ".join(f"{names[k]}={v}" for k, v in fixed.items())
             ax.set_title(f"{sampler}" + (f" | {where}" if where else "") + (": drop" if key == "drop" else ""),
-                         fontsize=8)
+                         fontsize=MIN_FONT)
     _finish(fig, f"Minibatch dependence: inference accuracy against {names[xvar]} (mean, 95% CI over seeds)")
     return embed(fig, "fig-dependence", f"Minibatch dependence curve against {xvar}",
                  "Follow each normalizer's line from easy to hard settings: the faster its drop from i.i.d. "
@@ -255,7 +294,7 @@ def dependence_heatmap(data):
             grid = sub.pivot_table(index=yvar, columns=xvar, values=column, aggfunc="mean")
             diff = column == "diff_mean"
             sns.heatmap(grid, ax=ax, annot=True, fmt=".1f", cmap="vlag_r" if diff else "rocket_r",
-                        vmin=-limits[column] if diff else 0, vmax=limits[column], annot_kws={"fontsize": 7},
+                        vmin=-limits[column] if diff else 0, vmax=limits[column], annot_kws={"fontsize": MIN_FONT},
                         cbar_kws={"label": label})
             ax.set_title(f"{sampler}: {norm}" + (f" minus {data.reference}" if diff else " drop"), fontsize=9)
             ax.set_xlabel(f"{names[xvar]} (swept)")
@@ -275,13 +314,13 @@ def modes_figure(data):
     if not modes:
         return None
     colours = palette(data.normalizers)
-    fig, axes = _subplots(len(data.samplers), width=max(3.8, 0.95 * len(modes)), height=3.2, sharey=True,
+    fig, axes = _subplots(len(data.samplers), width=max(3.8, 1.05 * len(modes)), height=3.4, sharey=True,
                           layout="constrained")
     for col, sampler in enumerate(data.samplers):
         ax = axes[0, col]
         _grouped_bars(ax, modes, data, colours,
                       lambda m, n, s=sampler: _stats_of(data, m, s, n, data.accuracy_scale))
-        ax.set_xticklabels([MODE_LABELS[m] for m in modes], fontsize=7)
+        ax.set_xticklabels([_wrap(MODE_LABELS[m], 11) for m in modes], fontsize=MIN_FONT)
         ax.set_title(f"sampler: {sampler}")
         ax.set_ylim(0, 100)
         ax.set_xlabel("evaluation mode")
@@ -362,7 +401,8 @@ def curves_figure(data):
                 ax.set_title(f"sampler: {sampler}")
             if row == len(metrics) - 1:
                 ax.set_xlabel("training step")
-            ax.set_ylabel(ylabel, fontsize=7)
+            if col == 0:
+                ax.set_ylabel(_wrap(ylabel, 26), fontsize=MIN_FONT)
             if scale != 1.0:
                 ax.set_ylim(0, 100)
     _finish(fig, "Learning curves (mean line, 95% CI band over seeds)")
@@ -443,7 +483,8 @@ def rd_figure(data):
                            medianprops={"color": "black", "linewidth": 0.8}, manage_ticks=False)
             ax.set_xticks(layers, [str(v) for v in layers])
             ax.set_xlabel("normalization layer (depth)")
-            ax.set_ylabel(ylabel, fontsize=7)
+            if col == 0:
+                ax.set_ylabel(_wrap(ylabel, 26), fontsize=MIN_FONT)
             if r == 0:
                 ax.set_title(f"sampler: {sampler}")
     handles = [Patch(facecolor=colours[n], alpha=0.75, label=n) for n in data.normalizers]
@@ -473,7 +514,7 @@ def clip_figure(data):
         ax.set_title(f"sampler: {sampler}")
         ax.set_xlabel("training step")
         if col == 0:
-            ax.set_ylabel("channels with r or d at the clip (%)", fontsize=8)
+            ax.set_ylabel("channels with r or d at the clip (%)", fontsize=MIN_FONT)
     _finish(fig, "Batch Renorm clipping over training (mean, 95% CI over seeds)")
     return embed(fig, "fig-clip", "Clip fraction over training",
                  "A large clipped fraction means r and d often hit r_max/d_max, so the layer is partly "
@@ -494,12 +535,39 @@ def logits_figure(data):
         _grouped_bars(ax, data.samplers, data, colours, lambda s, n, m=metric, k=scale: _stats_of(data, m, s, n, k))
         ax.set_xticklabels(data.samplers)
         ax.set_xlabel("sampler")
-        ax.set_ylabel(label, fontsize=8)
+        ax.set_ylabel(label, fontsize=MIN_FONT)
         ax.set_title(metric)
     _finish(fig, "Logit-level train/inference mismatch (mean, 95% CI over seeds)")
-    return embed(fig, "fig-logits", "Logit-level mismatch",
-                 "Both numbers are zero when training mode and inference mode predict the same; high values "
-                 "on a sampler mean the network's output depends on which batch an example arrives in.")
+    caption = ("Both numbers are zero when training mode and inference mode predict the same; high values "
+               "on a sampler mean the network's output depends on which batch an example arrives in.")
+    order = logit_order_sentence(data)
+    return embed(fig, "fig-logits", "Logit-level mismatch", caption + (" " + order if order else ""))
+
+
+def _sampler_order(data, metric, norm):
+    means = {s: hl.values(data, metric, s, norm).mean() for s in data.samplers}
+    return [s for s in sorted(means, key=lambda s: -means[s]) if not math.isnan(means[s])]
+
+
+def logit_order_sentence(data):
+    """A sentence for the logit figure when prediction disagreement and KL rank the samplers differently for a
+    normalizer (highest first), with why that can happen; None when they agree everywhere."""
+    measures = metric_table.in_group(metric_table.LOGITS)  # (prediction disagreement, KL), as the table orders them
+    if len(measures) != 2 or not all((data.summary["metric"] == m).any() for m in measures):
+        return None
+    disagreement, kl = measures
+    differ = []
+    for norm in data.normalizers:
+        by_disagreement = _sampler_order(data, disagreement, norm)
+        by_kl = _sampler_order(data, kl, norm)
+        if len(by_disagreement) > 1 and by_disagreement != by_kl:
+            differ.append(f"for {norm} disagreement ranks them {' > '.join(by_disagreement)} but KL "
+                          f"{' > '.join(by_kl)}")
+    if not differ:
+        return None
+    return ("The two measures order the samplers differently here (" + "; ".join(differ) + "): disagreement counts "
+            "only predictions that change, while KL also weighs how far the predicted probabilities move, so a "
+            "sampler can shift probabilities a lot without changing many predictions, or the reverse.")
 
 
 # ----------------------------------------------------------------------------- section "composition"
@@ -533,25 +601,70 @@ def composition_figure(data):
 
 
 # ----------------------------------------------------------------------------- section "timing"
+def trial_timing(data):
+    """Per trial of `data` (its sampler, normalizer, seed and sweep point): the seconds spent tracing the training
+    step (`trace`: the first trial of each model shape traces it, later ones reuse the graph) and the rest of the
+    trial's wall time (`rest`), read from the trial files of the run directory. Empty when they do not record it."""
+    import json
+
+    from harness.analysis.tables import _ids
+
+    records = []
+    for path in sorted((data.path / "trials").glob("*.json")):
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+            trace = float((result.get("timing") or {})["trace"])
+            seconds = float(result["seconds"])
+            ids = _ids(result)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if result.get("status") != rundir.OK:
+            continue
+        records.append({**{k: str(v) for k, v in ids.items()}, "trace": trace, "rest": max(seconds - trace, 0.0)})
+    if not records:
+        return pd.DataFrame(columns=["sampler", "normalizer", "seed", "trace", "rest"])
+    frame = pd.DataFrame(records)
+    keys = [c for c in data.trials.columns if c in frame.columns]
+    wanted = data.trials[data.trials["status"] == rundir.OK][keys].astype(str).drop_duplicates()
+    return frame.merge(wanted, on=keys)
+
+
 def timing_figure(data):
-    """Seconds per trial and milliseconds per training step per normalizer."""
-    metrics = [(m, axis_label(m)) for m in metric_table.in_group(metric_table.TIMING)
-               if (data.summary["metric"] == m).any()]
+    """Cost per normalizer: the trial's wall time without tracing, the tracing of the training step apart (the
+    first trial of each shape pays it), and the table's other timing metrics (time per training step)."""
+    timing = trial_timing(data)
+    metrics = []
+    shown = [m for m in metric_table.in_group(metric_table.TIMING) if (data.summary["metric"] == m).any()]
+    if not timing.empty:
+        def timing_stats(column):
+            def stats(sampler, norm):
+                rows = timing[(timing["sampler"] == str(sampler)) & (timing["normalizer"] == str(norm))]
+                return mean_ci(rows[column].to_numpy(dtype=float), bounds=(0.0, math.inf))
+            return stats
+
+        metrics += [("wall time per trial without tracing (s)", "trial time, tracing apart", timing_stats("rest")),
+                    ("tracing the training step (s)", "tracing (first trial of a shape)", timing_stats("trace"))]
+        shown = [m for m in shown if m == metric_table.STEP_TIME]  # the wall time is split above
+    for name in shown:
+        metrics.append((axis_label(name), metric_table.METRICS[name].label,
+                        lambda s, n, name=name: _stats_of(data, name, s, n)))
     if not metrics:
         return None
     colours = palette(data.normalizers)
     fig, axes = _subplots(len(metrics), width=4.6, height=3.0, layout="constrained")
-    for col, (metric, label) in enumerate(metrics):
+    for col, (label, title, stats_for) in enumerate(metrics):
         ax = axes[0, col]
-        _grouped_bars(ax, data.samplers, data, colours, lambda s, n, m=metric: _stats_of(data, m, s, n))
+        _grouped_bars(ax, data.samplers, data, colours, stats_for)
         ax.set_xticklabels(data.samplers)
         ax.set_xlabel("sampler")
         ax.set_ylabel(label)
-        ax.set_title(metric)
+        ax.set_title(title)
     _finish(fig, "Cost per normalizer (mean, 95% CI over seeds)")
     return embed(fig, "fig-timing", "Cost per normalizer",
-                 "Bars of equal height mean the normalizers cost the same; the ratio table below gives the "
-                 "paired cost of each normalizer relative to BN.")
+                 "Bars of equal height mean the normalizers cost the same. Tracing (building the training step's "
+                 "graph) is shown apart: it is paid once per model shape, by whichever trial runs first, so it says "
+                 "nothing about a normalizer's cost per step; the ratio table below gives the paired cost of each "
+                 "normalizer relative to BN.")
 
 
 # ----------------------------------------------------------------------------- comparison of two runs

@@ -102,7 +102,7 @@ def drop_class(drop, stats=None, row=None):
         return "na", "no data"
     if stats is not None:
         if stats["n"] < MIN_SEEDS:
-            return "na", f"{stats['n']} seed{'s' if stats['n'] != 1 else ''}: too few for a verdict"
+            return "na", f"too few seeds ({stats['n']})"  # short: it sits in a table cell
         if stats.get("agree"):
             return "na", "no interval (all seeds agree)"
         if not is_established(row):
@@ -315,23 +315,85 @@ def sweep_sentence(data, point, sampler):
             f"accuracy goes {_listed(parts)}{note}.")
 
 
+def _established_word(stats, row):
+    """'established' when the tested difference survives Holm's correction with enough seeds, else 'not
+    established' (the reasons are given in the report's details)."""
+    ok = (stats is not None and stats["n"] >= MIN_SEEDS and not stats.get("agree") and is_established(row))
+    return "established" if ok else "not established"
+
+
+def _keeps_phrase(norm, reference, diff, row):
+    """'brn keeps 32.9 points more than bn (established)' (or 'less'), or None without finished pairs."""
+    if diff is None or diff["n"] == 0 or math.isnan(diff["mean"]):
+        return None
+    more = "more" if diff["mean"] >= 0 else "less"
+    return f"{norm} keeps {fmt(abs(diff['mean']))} points {more} than {reference} ({_established_word(diff, row)})"
+
+
+def plain_sentence(data, sampler, by_norm, prefix="On"):
+    """One sentence a reader can repeat for a non-i.i.d. `sampler`: what the reference normalizer loses against
+    the i.i.d. control, what each compared normalizer keeps relative to it, and whether each is established
+    (Holm-adjusted p < 0.05 with at least MIN_SEEDS seeds). `by_norm`: the verdict rows of `sampler` by
+    normalizer. Without a reference, every normalizer's loss is given."""
+    reference = data.reference if data.reference in by_norm else None
+    losers = [reference] if reference else list(by_norm)
+    parts = []
+    for norm in losers:
+        drop, row = by_norm[norm]["drop"], by_norm[norm]["drop_test"]
+        if drop is None or drop["n"] == 0 or math.isnan(drop["mean"]):
+            parts.append(f"{norm} has no finished paired trials")
+            continue
+        verb = "loses" if drop["mean"] >= 0 else "gains"
+        what = "" if parts else f" of inference accuracy against {data.iid_sampler} batches"
+        parts.append(f"{norm} {verb} {fmt(abs(drop['mean']))} points{what} ({_established_word(drop, row)})")
+    head = f"{prefix} {sampler} batches " + _listed(parts)
+    if reference:
+        keeps = [_keeps_phrase(n, reference, by_norm[n]["diff"], by_norm[n]["diff_test"])
+                 for n in compared_normalizers(data) if n in by_norm]
+        keeps = [k for k in keeps if k]
+        if keeps:
+            head += "; " + _listed(keeps)
+    return head + "."
+
+
+def plain_accuracy_sentence(data, sampler, by_norm, prefix="On"):
+    """Without an i.i.d. control: each normalizer's inference accuracy on `sampler` and what each compared
+    normalizer keeps relative to the reference, in one sentence."""
+    parts = [f"{n} {fmt(r['acc']['mean'])}%" if r["acc"]["n"] else f"{n} no finished trials"
+             for n, r in by_norm.items()]
+    text = f"{prefix} {sampler} batches, inference accuracy is " + _listed(parts)
+    if data.reference in by_norm:
+        keeps = [_keeps_phrase(n, data.reference, r["diff"], r["diff_test"]) for n, r in by_norm.items()
+                 if n != data.reference]
+        keeps = [k for k in keeps if k]
+        if keeps:
+            text += "; " + _listed(keeps)
+    return text + "."
+
+
 def headline(data, point=None):
     """Sentences for the top of the report plus the numbers behind them.
 
-    Returns dict(sentences=[str], items=[dict(sampler, drops={norm: stats}, diffs={norm: stats})], point, rows,
+    Returns dict(plain=[str], sentences=[str], items=[dict(sampler, drops={norm: stats}, diffs={norm: stats})], point, rows,
     pairs={sampler: [dict(a, b, diff, test)]}). Each pair the scenario declares (`analysis.compare`) gets a
     sentence per sampler the others are given for, worded like the differences from the reference.
     Without a non-i.i.d. sampler (e.g. a batch-size sweep on i.i.d. batches) the sentences give each
     normalizer's accuracy and its paired difference from the reference instead of drops.
+
+    `plain` is what the report shows first: one short sentence per non-i.i.d. sampler (`plain_sentence`), the
+    sweep sentences and one line per warning; `sentences` are the full statements (intervals, Holm p,
+    bootstrap, power, seeds needed, training failures) the report keeps one click away.
     """
     if point is None:
         point, _ = headline_point(data)
     rows = verdict_table(data, point)
     pairs = pair_table(data, point)
-    sentences, items = [], []
+    sentences, items, plain = [], [], []
     focus = non_iid_samplers(data)
     n_max = max([r["acc"]["n"] for r in rows] or [0])
     if n_max < MIN_SEEDS:
+        plain.append(f"With {n_max} seed{'s' if n_max != 1 else ''} per cell nothing can be established yet: "
+                     f"run at least {MIN_SEEDS} seeds for a verdict.")
         sentences.append(f"With {n_max} seed{'s' if n_max != 1 else ''} per cell the evidence is too thin for a "
                          "verdict: intervals are shown, but nothing is coloured and no difference is declared real.")
     if data.iid_sampler is None:
@@ -342,7 +404,9 @@ def headline(data, point=None):
             sentence = sweep_sentence(data, {k: v for k, v in point.items() if k != data.sweep_vars[0]}, sampler)
             if sentence:
                 sentences.append(sentence)
+                plain.append(sentence)
     prefix = f"At sweep point {point_label(point)}, on" if point else "On"
+    plain_prefix = prefix
     with_drops = data.iid_sampler is not None and bool(focus)
     for sampler in focus if with_drops else data.samplers:
         by_norm = {r["normalizer"]: r for r in rows if r["sampler"] == sampler}
@@ -364,21 +428,30 @@ def headline(data, point=None):
         for norm, diff in diffs.items():
             sentence += _diff_phrase(norm, data.reference, diff, by_norm[norm]["diff_test"])
         sentences.append(sentence)
+        plain.append((plain_sentence if with_drops else plain_accuracy_sentence)(data, sampler, by_norm,
+                                                                                  plain_prefix))
+        plain_prefix = "On"
         prefix = "On"  # the sweep point is named once
         for pair in pairs.get(sampler, []):
             sentences.append(f"On {sampler} batches, declared comparison (analysis.compare):"
                              + _diff_phrase(pair["a"], pair["b"], pair["diff"], pair["test"]))
-    for sampler, norm, train, control in not_learned(data, point):
+    failed = not_learned(data, point)
+    if failed:
+        plain.append("Training failed for " + _listed([f"{n} on {s}" for s, n, _, _ in failed])
+                     + ": see the details below.")
+    for sampler, norm, train, control in failed:
         sentences.append(
             f"{norm} did not learn the task on {sampler} batches: its training accuracy over the last window is "
             f"{fmt(train)}% against {fmt(control)}% on {data.iid_sampler} batches, so its drop measures failed "
             "training, not a network that learned to depend on the composition of its batches.")
     if data.unpaired is not None:
         sentences.append(data.unpaired)
+        plain.append(data.unpaired)
     elif data.reference is None and len(data.normalizers) > 1:
         sentences.append("No reference normalizer (analysis.reference is null: none was named and no normalizer is "
                          "named bn or of kind batchnorm): paired differences are not computed.")
-    return {"sentences": sentences, "items": items, "point": point, "rows": rows, "pairs": pairs}
+        plain.append(sentences[-1])
+    return {"plain": plain, "sentences": sentences, "items": items, "point": point, "rows": rows, "pairs": pairs}
 
 
 def dependence_table(data):
@@ -393,3 +466,14 @@ def dependence_table(data):
                 rec.update({f"{key}_{s}": stats[s] for s in ("mean", "lo", "hi", "n")})
             records.append(rec)
     return pd.DataFrame(records)
+
+
+def summary_sections(run_dir):
+    """(top, details) of summary.md in the report's order: the plain sentences first (as the report's headline),
+    and the full statements (intervals, Holm p, bootstrap, power, seeds needed, training failures) for the end."""
+    from harness.report.loader import load_run
+
+    head = headline(load_run(run_dir))
+    top = "\n\n".join(head["plain"])
+    details = "## Details\n\n" + "\n\n".join(head["sentences"]) if head["sentences"] else ""
+    return top, details

@@ -373,14 +373,55 @@ def _changed_fields(a, b, limit=3):
     return f": {shown} {'differs' if len(changed) == 1 else 'differ'}"
 
 
-def render(run_dir, compare_dir=None):
-    """The report's HTML text for `run_dir` (or the comparison with `compare_dir`)."""
+def _render(run_dir, compare_dir=None):
+    """(HTML text, {section id: [Figure]}) of the report of `run_dir` (no figures to export for a comparison)."""
     env = _environment()
     run = load_run(run_dir)
     if compare_dir is None:
-        return env.get_template("report.html.j2").render(**build_context(run))
+        context = build_context(run)
+        return env.get_template("report.html.j2").render(**context), context["figures"]
     other = load_run(compare_dir)
-    return env.get_template("compare.html.j2").render(**build_compare_context(run, other))
+    return env.get_template("compare.html.j2").render(**build_compare_context(run, other)), {}
+
+
+def render(run_dir, compare_dir=None):
+    """The report's HTML text for `run_dir` (or the comparison with `compare_dir`)."""
+    return _render(run_dir, compare_dir)[0]
+
+
+FIGURES_DIR = "figures"
+
+
+def write_figures(run_dir, figures):
+    """Write every figure as SVG, PDF and PNG (figs.EXPORT_DPI) under `<run_dir>/figures/`, named by section
+    (`figs.export_name`); each file atomically. Returns the paths written."""
+    from harness import atomic
+
+    written = []
+    folder = Path(run_dir) / FIGURES_DIR
+    for section, section_figures_ in figures.items():
+        for figure in section_figures_:
+            for fmt, content in figure.exports.items():
+                path = folder / f"{figs.export_name(section, figure)}.{fmt}"
+                _write_atomic_bytes(path, content)
+                written.append(path)
+    return written
+
+
+def _write_atomic_bytes(path, content):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def write_report(run_dir, out=None, compare_dir=None):
@@ -388,10 +429,18 @@ def write_report(run_dir, out=None, compare_dir=None):
 
     out: the file to write; default `<run_dir>/index.html`, or `<run_dir>/compare_<other>.html` when
     `compare_dir` is given. The file is replaced atomically (temp file + os.replace), so a reader never
-    sees half a report. Bad input raises harness.errors.UsageError.
+    sees half a report. A single run's report also writes each figure as SVG, PDF and PNG under
+    `<run_dir>/figures/` (`write_figures`). Bad input raises harness.errors.UsageError.
     """
     run_dir = Path(run_dir)
-    html = render(run_dir, compare_dir)
+    html, figures = _render(run_dir, compare_dir)
     if out is None:
         out = run_dir / (rundir.REPORT if compare_dir is None else f"compare_{Path(compare_dir).name}.html")
-    return Path(atomic.write_text(out, html))
+    written = Path(atomic.write_text(out, html))
+    try:
+        write_figures(run_dir, figures)
+    except OSError as error:  # e.g. a read-only run directory reported elsewhere with --out: the page is written
+        import sys
+
+        print(f"warning: figures not exported to {run_dir / FIGURES_DIR}: {error.strerror or error}", file=sys.stderr)
+    return written

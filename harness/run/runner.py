@@ -129,8 +129,10 @@ def write_tables(scenario, out_dir, results):
     frames = tables.trial_tables(results, known)
     for name, frame in frames.items():
         run_dir.write_table(name, frame)
-    text = f"# {scenario.name}\n\n" + tables.summary_markdown(frames["summary"], scenario.analysis["reference"],
-                                                               trials=frames["trials"], known=known)
+    write_comparisons(out_dir, results)  # before summary.md: its first lines are the report's headline sentences
+    top, details = summary_top(out_dir)
+    text = f"# {scenario.name}\n\n{top}\n\n## Verdict\n\n" + tables.summary_markdown(
+        frames["summary"], scenario.analysis["reference"], trials=frames["trials"], known=known)
     failed = frames["trials"][frames["trials"]["status"] != rundir.OK]
     for _, row in failed.iterrows():
         reason = f"diverged at step {int(row['diverged_step'])}" if row["status"] == rundir.DIVERGED else row["error"]
@@ -138,9 +140,19 @@ def write_tables(scenario, out_dir, results):
     if scenario.analysis.get("compare") and not frames["summary"].empty:
         text += "\n\n" + "\n".join(tables.declared_markdown(frames["summary"], scenario.analysis["compare"],
                                                                   frames["trials"]))
-    run_dir.write_text(rundir.SUMMARY_MD, text + "\n")
-    write_comparisons(out_dir, results)
-    return text
+    run_dir.write_text(rundir.SUMMARY_MD, text + ("\n\n" + details if details else "") + "\n")
+    return text  # printed after the run: the details stay in summary.md
+
+
+def summary_top(out_dir):
+    """The headline sentences (top) and the detailed statements of summary.md; none when the run directory
+    cannot be read as the report reads it (e.g. every trial failed): the tables below still say what happened."""
+    from harness.report.headline import summary_sections
+
+    try:
+        return summary_sections(out_dir)
+    except Exception as error:  # noqa: BLE001 - the summary must be written whatever the headline needs
+        return f"(no headline: {error})", ""
 
 
 def write_comparisons(out_dir, results):
