@@ -22,14 +22,20 @@ def _file_mode() -> int:
 def write_text(path: str | os.PathLike, text: str) -> str:
     """Write `text` (UTF-8) to a temporary file in the same folder, flush it to disk, then rename it over `path`.
     Returns `path`."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: str | os.PathLike, content: bytes) -> str:
+    """Write `content` to a temporary file in the same folder, flush it to disk, then rename it over `path`.
+    Returns `path`."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
     try:
         os.chmod(temporary, _file_mode())  # mkstemp makes 0600; results and reports are ordinary readable files
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)

@@ -403,25 +403,9 @@ def write_figures(run_dir, figures):
         for figure in section_figures_:
             for fmt, content in figure.exports.items():
                 path = folder / f"{figs.export_name(section, figure)}.{fmt}"
-                _write_atomic_bytes(path, content)
+                atomic.write_bytes(path, content)
                 written.append(path)
     return written
-
-
-def _write_atomic_bytes(path, content):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_report(run_dir, out=None, compare_dir=None):
