@@ -20,11 +20,13 @@ from harness.bench import SCENARIOS_DIR
 DEFAULT_SCENARIO = os.path.join(SCENARIOS_DIR, "sweep_batch_size.yaml")
 
 
+from harness.commands.numbers import MAX_WORKERS, integer
+
 def add_arguments(parser):
     parser.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
                         help="scenario file (default: sweep_batch_size, 90 trials of 15 shapes)")
     parser.add_argument("--steps", type=int, default=None, help="training steps per trial (default: the scenario's)")
-    parser.add_argument("--workers", type=int, default=None, help="process executor workers (default: cores)")
+    parser.add_argument("--workers", type=integer(1, MAX_WORKERS), default=None, help="process executor workers (default: cores)")
     parser.add_argument("--ray", action="store_true", help="also time the Ray executor on a local instance")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 

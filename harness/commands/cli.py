@@ -60,6 +60,9 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
+    from harness.out_guard import expand_user_paths
+
+    expand_user_paths(args)  # `~` means the home folder in every path, quoted or not
     try:
         return _module_for(args.command).main(args) or 0
     except UsageError as error:

@@ -7,6 +7,7 @@ import sys
 from harness.run import rundir
 from harness.errors import UsageError
 from harness.commands.validate import load_scenario
+from harness.commands.numbers import MAX_GPUS_PER_TRIAL, MAX_RETRIES, MAX_WORKERS, integer, real
 
 
 def add_arguments(parser):
@@ -22,25 +23,18 @@ def add_arguments(parser):
     parser.add_argument("--executor", choices=("auto", "local", "process", "ray"), default="auto",
                         help="where trials run (default: auto: process workers on a CPU machine with 2+ cores and "
                              "12+ trials, else local, one after another in this process)")
-    parser.add_argument("--workers", type=int, default=None, help="process executor: worker processes (default: cores)")
-    parser.add_argument("--workers-per-gpu", type=int, default=1,
+    parser.add_argument("--workers", type=integer(1, MAX_WORKERS), default=None,
+                        help="process executor: worker processes (default: cores; never more than the trials)")
+    parser.add_argument("--workers-per-gpu", type=integer(1, MAX_WORKERS), default=1,
                         help="process executor: workers sharing one GPU (default 1; with GPUs, --workers defaults "
                              "to GPUs x this)")
     parser.add_argument("--address", default=None,
                         help="ray executor: 'auto' or a cluster address to join (default: start a local instance)")
-    parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="ray executor: GPUs per trial")
-    parser.add_argument("--max-retries", type=int, default=2, help="ray executor: retries of a task whose worker died")
+    parser.add_argument("--gpus-per-trial", type=real(0, MAX_GPUS_PER_TRIAL), default=0.0, help="ray executor: GPUs per trial")
+    parser.add_argument("--max-retries", type=integer(0, MAX_RETRIES), default=2, help="ray executor: retries of a task whose worker died")
 
 
 def main(args):
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers: {args.workers} must be >= 1")
-    if args.workers_per_gpu < 1:
-        raise UsageError(f"--workers-per-gpu: {args.workers_per_gpu} must be >= 1")
-    if args.gpus_per_trial < 0:
-        raise UsageError(f"--gpus-per-trial: {args.gpus_per_trial} must be >= 0")
-    if args.max_retries < 0:
-        raise UsageError(f"--max-retries: {args.max_retries} must be >= 0")
     if args.executor == "ray":
         try:
             import ray  # noqa: F401
@@ -63,7 +57,7 @@ def main(args):
     # loaded machine, cause not found)
     try:
         executor = make_executor(args.executor, args.workers, args.address, args.gpus_per_trial, args.max_retries,
-                                 args.workers_per_gpu)
+                                 args.workers_per_gpu, trials=trial_count(scenario))
     except ValueError as error:  # more workers than the GPUs can take
         raise UsageError(f"--workers: {error}") from None
     try:

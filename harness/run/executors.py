@@ -12,6 +12,7 @@ import concurrent.futures
 import multiprocessing
 import os
 import signal
+import threading
 
 from harness.run.rundir import OK
 from harness.tfsetup import environment as local_environment
@@ -76,9 +77,24 @@ def gpu_assignment(workers, gpus, workers_per_gpu=1):
     return [str(gpus[i % len(gpus)]) for i in range(workers)]
 
 
-def _init_worker(intra_op_threads, cuda_visible_devices=None):
+def worker_count(requested: int | None, trials: int | None, gpus: int = 0, workers_per_gpu: int = 1,
+                 cores: int | None = None) -> int:
+    """How many worker processes a process executor starts: `requested` (--workers) or, by default, one per
+    core (GPUs x workers_per_gpu with GPUs); never more than `trials` (an idle worker costs a TensorFlow's
+    memory and start-up for nothing). At least one."""
+    cores = (os.cpu_count() or 1) if cores is None else cores
+    count = requested or (gpus * workers_per_gpu if gpus else cores)
+    if trials is not None:
+        count = min(count, trials)
+    return max(count, 1)
+
+
+def _init_worker(intra_op_threads, cuda_visible_devices=None, driver_pid=None, from_main_thread=False):
     # Ctrl-C is the driver's to handle: it stops the workers (a terminal sends SIGINT to the whole group)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from harness.signals import die_with_parent
+
+    die_with_parent(driver_pid, kernel=from_main_thread)  # the driver killed by kill -9 leaves no worker behind
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if cuda_visible_devices is not None:  # before TensorFlow is imported: this worker sees its GPU only
         os.environ["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices
@@ -100,9 +116,9 @@ class ProcessExecutor:
     resume; it is replaced and the run goes on.
     """
 
-    def __init__(self, workers=None, workers_per_gpu=1, gpus=None):
+    def __init__(self, workers=None, workers_per_gpu=1, gpus=None, trials=None):
         self.gpus = visible_gpus() if gpus is None else list(gpus)
-        self.workers = workers or (len(self.gpus) * workers_per_gpu if self.gpus else os.cpu_count() or 1)
+        self.workers = worker_count(workers, trials, len(self.gpus), workers_per_gpu)
         # with GPUs: worker i sees only GPU devices[i] (CUDA_VISIBLE_DEVICES), several workers per GPU optional
         self.devices = gpu_assignment(self.workers, self.gpus, workers_per_gpu)
         self._pools = []
@@ -117,7 +133,8 @@ class ProcessExecutor:
         threads = max((os.cpu_count() or 1) // self.workers, 1)
         pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(threads, self.devices[index]))
+            initializer=_init_worker, initargs=(threads, self.devices[index], os.getpid(),
+                      threading.current_thread() is threading.main_thread()))
         pool.submit(int)  # spawn the process now
         return pool
 
@@ -324,11 +341,13 @@ def auto_executor(n_trials, cores=None, gpus=None):
     return "process" if not gpus and cores >= 2 and n_trials >= AUTO_MIN_TRIALS else "local"
 
 
-def make_executor(name, workers=None, address=None, gpus_per_trial=0.0, max_retries=2, workers_per_gpu=1):
+def make_executor(name, workers=None, address=None, gpus_per_trial=0.0, max_retries=2, workers_per_gpu=1,
+                  trials=None):
+    """The executor `name` (local, process or ray); `trials` (how many the run has) caps the process workers."""
     if name == "local":
         return LocalExecutor()
     if name == "process":
-        return ProcessExecutor(workers, workers_per_gpu)
+        return ProcessExecutor(workers, workers_per_gpu, trials=trials)
     if name == "ray":
         return RayExecutor(address, gpus_per_trial, max_retries)
     raise ValueError(f"unknown executor. Received: executor={name!r}")
