@@ -6,15 +6,27 @@ import tempfile
 
 
 
+def utf8_text(text: str) -> str:
+    """`text` made writable as UTF-8 in any locale: a path or argument decoded under an ASCII locale holds
+    surrogate escapes of its bytes (PEP 383); they are decoded as the UTF-8 they almost always are, and any byte
+    that is not UTF-8 becomes U+FFFD, never an encoding error."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def write_text(path, text):
-    """Write `text` to a temporary file in the same folder, flush it to disk, then rename it over `path`."""
+    """Write `text` (UTF-8, whatever the locale) to a temporary file in the same folder, flush it to disk, then
+    rename it over `path`."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
     try:
         os.chmod(temporary, 0o644)  # mkstemp makes 0600; results are ordinary readable files
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+            stream.write(utf8_text(text))
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)

@@ -56,6 +56,7 @@ def main(argv=None):
     """Parse `argv`, run the command and return its exit code."""
     from harness import signals
 
+    _survive_any_terminal()  # an ASCII terminal (LC_ALL=C, PYTHONIOENCODING=ascii) gets escapes, never a crash
     signals.install()  # SIGINT, SIGTERM, SIGHUP: unwind, keep finished trials, one line, exit 128 + signal
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
@@ -81,6 +82,16 @@ def main(argv=None):
         where = f"{error.filename}: " if error.filename else ""
         print(f"error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
+
+
+def _survive_any_terminal():
+    """Print what the terminal's encoding cannot show as backslash escapes instead of raising
+    UnicodeEncodeError (a non-ASCII path under LC_ALL=C, a surrogate-escaped argument)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):  # not a text stream we may change (captured, closed)
+            pass
 
 
 def _silence_stdout():

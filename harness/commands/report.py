@@ -27,6 +27,12 @@ def _check_targets(args):
 
     if rundir.RunDir(args.run_dir).in_use():
         raise UsageError(f"{args.run_dir!r} is in use by a running run; report it once that run has finished")
+    damaged = [d for folder in (args.run_dir, args.other_run_dir) if folder is not None
+               for d in rundir.RunDir(folder).damaged_trials()]
+    if damaged:
+        (path, problem), more = damaged[0], (f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else "")
+        raise UsageError(f"{path}: damaged trial file ({problem}){more}; `python -m harness run` of this scenario "
+                         "into this folder reruns it")
     if args.out is not None:
         target, option = args.out, "--out"
     else:

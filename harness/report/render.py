@@ -361,7 +361,9 @@ def _write_atomic(path, text):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            from harness.atomic import utf8_text
+
+            handle.write(utf8_text(text))  # a path decoded under an ASCII locale holds surrogates
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is meant to be shared

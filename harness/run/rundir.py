@@ -126,6 +126,72 @@ class TrialResult:
         return cls(id=config["id"], hash=config["hash"], config=config, status=FAILED, error=error)
 
 
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _problem_in_rows(rows, field, key_kinds):
+    """What is wrong with `rows` (a list of dicts whose `key_kinds` keys hold (kind, may be None)), or None."""
+    if not isinstance(rows, list):
+        return f"{field}: {type(rows).__name__}, not a list"
+    kinds = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool), "str": lambda v: isinstance(v, str),
+             "number": _is_number}
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            return f"{field}[{index}]: {type(row).__name__}, not a mapping"
+        for key, (kind, optional) in key_kinds.items():
+            if key not in row:
+                return f"{field}[{index}].{key}: missing"
+            if not (kinds[kind](row[key]) or (optional and row[key] is None)):
+                return f"{field}[{index}].{key}: {row[key]!r} is not a {kind}"
+        if field == "layers":
+            for key, value in row.items():
+                if not (value is None or _is_number(value)):
+                    return f"{field}[{index}].{key}: {value!r} is not a number"
+    return None
+
+
+def trial_problem(value):
+    """What makes `value` (a trial file's parsed JSON) not a trial result of the run-directory format, or None.
+
+    Every field is checked (types, ranges, required keys): a file that keeps its hash but carries "oops",
+    null, a string for a mapping or an empty `final` for a finished trial is damaged, so it is rerun on resume
+    and refused by `report`, and no table is written from it.
+    """
+    if not isinstance(value, dict):
+        return f"{type(value).__name__}, not a mapping"
+    for key, kind in (("id", str), ("hash", str), ("config", dict), ("status", str)):
+        if key not in value:
+            return f"{key}: missing"
+        if not isinstance(value[key], kind):
+            return f"{key}: {value[key]!r} is not a {kind.__name__}"
+    if value["status"] not in STATUSES:
+        return f"status: {value['status']!r} is not one of {', '.join(STATUSES)}"
+    step = value.get("diverged_step")
+    if step is not None and not (isinstance(step, int) and not isinstance(step, bool) and step >= 0):
+        return f"diverged_step: {step!r} is not a step number"
+    if value["status"] == DIVERGED and step is None:
+        return "diverged_step: missing for a diverged trial"
+    for key, kinds in (("error", (str,)), ("environment", (dict,)), ("init_fingerprint", (str,)),
+                       ("timing", (dict,))):
+        if value.get(key) is not None and not isinstance(value[key], kinds):
+            return f"{key}: {value[key]!r} is not a {kinds[0].__name__}"
+    seconds = value.get("seconds")
+    if seconds is not None and not (_is_number(seconds) and seconds >= 0):
+        return f"seconds: {seconds!r} is not a duration"
+    final = value.get("final", {})
+    if not isinstance(final, dict):
+        return f"final: {type(final).__name__}, not a mapping"
+    if value["status"] == OK and not final:
+        return "final: empty for a finished trial"
+    for key, number in final.items():
+        if not _is_number(number):
+            return f"final.{key}: {number!r} is not a number"
+    problem = _problem_in_rows(value.get("curves", []), "curves",
+                               {"step": ("int", False), "metric": ("str", False), "value": ("number", True)})
+    return problem or _problem_in_rows(value.get("layers", []), "layers", {"layer": ("int", False)})
+
+
 class RunDir:
     """One run directory: paths, trial files, tables, lock."""
 
@@ -190,8 +256,8 @@ class RunDir:
         try:
             with open(path, encoding="utf-8") as handle:
                 value = json.load(handle)
-            # valid JSON of another type (null, a list) is damaged too
-            result = TrialResult.from_dict(value) if isinstance(value, dict) else None
+            # valid JSON of another type (null, a list), or a field of the wrong type or range, is damaged too
+            result = TrialResult.from_dict(value) if trial_problem(value) is None else None
         except (OSError, ValueError, TypeError):  # unreadable, not JSON, not UTF-8, or not a trial result: rerun it
             return None
         if result is None:
@@ -204,6 +270,24 @@ class RunDir:
         atomic.write_json(self.trial_path(config), filed)
         self._record(self.trial_path(config))
         return filed
+
+    def damaged_trials(self):
+        """(path, problem) of each trial file here that is not a trial result of the run-directory format:
+        the files the manifest lists, or every trials/*.json of a run directory without one."""
+        listed = [self.file(p) for p in sorted(self.listed()) if os.path.dirname(p) == TRIALS and p.endswith(".json")]
+        paths = listed if self.listed() else sorted(glob.glob(os.path.join(self.path, TRIALS, "*.json")))
+        damaged = []
+        for path in paths:
+            if not os.path.exists(path):
+                continue
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    problem = trial_problem(json.load(handle))
+            except (OSError, ValueError) as error:  # unreadable, not UTF-8, not JSON
+                problem = f"not readable as JSON ({type(error).__name__})"
+            if problem is not None:
+                damaged.append((path, problem))
+        return damaged
 
     # -- tables and text files -------------------------------------------------
     def write_table(self, name, frame):
