@@ -19,11 +19,13 @@ from harness.tfsetup import environment as local_environment
 
 
 def _run_or_record(config, on_step=None):
-    """Run a trial; a trial that raises is recorded as failed instead of stopping the run."""
+    """Run a trial; a trial that raises, or gives non-finite numbers, is recorded as failed instead of stopping
+    the run."""
+    from harness.finite import check_result
     from harness.run.trial import failed_result, run_trial
 
     try:
-        return run_trial(config, on_step=on_step)
+        return check_result(run_trial(config, on_step=on_step))
     except (Exception, SystemExit) as error:  # noqa: BLE001 - any trial failure is data, not a crash of the run
         return failed_result(config, error)
 
