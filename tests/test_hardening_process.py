@@ -57,7 +57,9 @@ def test_no_orphans_after_kill_9_of_the_driver(tmp_path):
     workers = _children(process.pid)
     assert workers, "the process executor should have started worker processes"
     process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=30)
+    process.wait(timeout=30)  # not communicate(): orphans would hold its pipes open
+    process.stdout.close()
+    process.stderr.close()
     deadline = time.time() + 15
     while any(_alive(pid) for pid in workers) and time.time() < deadline:
         time.sleep(0.1)
