@@ -8,6 +8,7 @@ is given, and none imports TensorFlow at import time, so `--help` and
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 
@@ -65,23 +66,47 @@ def main(argv=None):
 
     expand_user_paths(args)  # `~` means the home folder in every path, quoted or not
     try:
+        if _working_directory_gone():  # every relative path would be "No such file or directory", unexplained
+            raise UsageError("the working directory no longer exists (it was deleted or moved): "
+                             "cd into an existing folder and run again")
         return _module_for(args.command).main(args) or 0
     except UsageError as error:
         one_line = str(error).replace("\r", "\\r").replace("\n", "\\n")  # a name holding a newline stays one line
-        print(f"error: {one_line}", file=sys.stderr)
+        _say(f"error: {one_line}")
         return 2
     except KeyboardInterrupt as interrupt:
         code = signals.exit_code(interrupt)
         by = "" if code - 128 == signal.SIGINT else f" by {signal.Signals(code - 128).name}"
-        print(f"interrupted{by}: finished trials are kept; run again to resume.", file=sys.stderr)
+        _say(f"interrupted{by}: finished trials are kept; run again to resume.")
         return signals.exit_code(interrupt)
     except BrokenPipeError:  # output piped into a reader that stopped early (`| head`): not an error
         _silence_stdout()
         return 0
     except OSError as error:  # a file that cannot be written (disk full, read-only): one line, not a traceback
         where = f"{error.filename}: " if error.filename else ""
-        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        _say(f"error: {where}{error.strerror or error}")
         return 2
+
+
+def _say(line):
+    """Print `line` on stderr; a stderr that cannot take it (full, closed) changes nothing: the exit code still
+    says what happened."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        try:
+            sys.stderr = open(os.devnull, "w", encoding="utf-8")  # nor may the flush at exit fail
+        except OSError:
+            pass
+
+
+def _working_directory_gone():
+    """True when this process's working directory has been deleted (relative paths then mean nothing)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
 
 
 def _survive_any_terminal():

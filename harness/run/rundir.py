@@ -165,6 +165,10 @@ def trial_problem(value):
             return f"{key}: missing"
         if not isinstance(value[key], kind):
             return f"{key}: {value[key]!r} is not a {kind.__name__}"
+    for key, kind in (("sampler", str), ("normalizer", str), ("seed", int)):  # the ids of the tables' rows
+        given = value["config"].get(key)
+        if given is not None and (not isinstance(given, kind) or isinstance(given, bool)):
+            return f"config.{key}: {given!r} is not a {kind.__name__}"
     if value["status"] not in STATUSES:
         return f"status: {value['status']!r} is not one of {', '.join(STATUSES)}"
     step = value.get("diverged_step")
