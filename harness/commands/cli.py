@@ -61,6 +61,9 @@ def main(argv=None):
     signals.install()  # SIGINT, SIGTERM, SIGHUP: unwind, keep finished trials, one line, exit 128 + signal
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
+    for arg in argv:  # argparse drops a value '--' (`--workers=--`) and silently keeps the default
+        if arg.startswith("--") and arg.endswith("=--"):
+            parser.error(f"argument {arg[:-3]}: '--' is not a value")
     args = parser.parse_args(argv)
     from harness.out_guard import expand_user_paths
 
