@@ -49,7 +49,7 @@ def time_run(scenario_path, executor, out_dir, workers=None):
     if finished.returncode != 0:
         last = (finished.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"{executor} run failed (exit {finished.returncode}): {last}")
-    with open(os.path.join(out_dir, "provenance.json")) as handle:
+    with open(os.path.join(out_dir, "provenance.json"), encoding="utf-8") as handle:
         trials = json.load(handle)["timing"]["trials"]
     # Ray's workers are not this process's children: their CPU time is not counted
     return {"wall": wall, "cpu": None if executor == "ray" else _children_cpu_seconds() - cpu, "trials": trials}
@@ -77,7 +77,7 @@ def main(args):
     timings, acc = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         scenario_path = os.path.join(tmp, "scenario.yaml")
-        with open(scenario_path, "w") as handle:
+        with open(scenario_path, "w", encoding="utf-8") as handle:
             handle.write(scenario.to_yaml())
         for name in names:
             out_dir = os.path.join(tmp, name)
