@@ -77,3 +77,31 @@ def die_with_parent(parent=None, kernel=True):
     if os.getppid() != parent:  # orphaned before prctl took effect
         os._exit(1)
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+_watched = set()
+
+
+def die_with_process(pid, host=None):
+    """End this process when process `pid` on machine `host` ends (a daemon thread polls it): a Ray worker
+    of a local Ray instance is the raylet's child, not the driver's, so it watches the driver by pid. On another
+    machine (`host` differs) nothing is watched. Once per pid per process (Ray reuses workers)."""
+    import socket
+
+    if pid is None or pid in _watched or (host is not None and host != socket.gethostname()):
+        return
+    _watched.add(pid)
+
+    def watch():
+        import time
+
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # alive, another user's (cannot happen for our driver): keep watching
+                pass
+            time.sleep(PARENT_WATCH_SECONDS)
+
+    threading.Thread(target=watch, name="driver-watch", daemon=True).start()

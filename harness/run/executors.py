@@ -299,7 +299,11 @@ class RayExecutor:
             signals.install()  # ray.init replaced our SIGTERM handler with sys.exit (a crash dump, no message)
         task = ray.remote(_ray_trial).options(
             num_cpus=self.cpus_per_trial, num_gpus=self.gpus_per_trial, max_retries=self.max_retries)
-        pending = {task.remote(config): config for config in configs}
+        import socket
+
+        # workers of the instance this run started watch this driver: kill -9 of it leaves no worker behind
+        driver = (os.getpid(), socket.gethostname()) if self.address is None else (None, None)
+        pending = {task.remote(config, *driver): config for config in configs}
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
@@ -314,7 +318,10 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
 
 
-def _ray_trial(config):
+def _ray_trial(config, driver_pid=None, driver_host=None):
+    from harness.signals import die_with_process
+
+    die_with_process(driver_pid, driver_host)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from harness.tfsetup import set_threads
 
