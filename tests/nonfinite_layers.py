@@ -30,3 +30,10 @@ class LateNaN(keras.layers.Layer):
             self.steps.assign_add(1.0)
             return inputs
         return ops.where(self.steps > 3.0, inputs * float("nan"), inputs)
+
+
+class StopsGradient(keras.layers.Layer):
+    """Float and finite, but no gradient passes it: the layers before it never train."""
+
+    def call(self, inputs, training=False):
+        return ops.stop_gradient(inputs)

@@ -23,8 +23,9 @@ def _scenario(tmp_path, normalizers, name="scenario.yaml"):
 
 
 @pytest.mark.parametrize("layer, needle", [("NaNAtInference", "non-finite output (NaN or infinity) in inference"),
-                                           ("IntegerOutput", "int32 output in training mode, not floating point")])
-def test_validate_refuses_a_layer_with_non_finite_or_integer_output(tmp_path, layer, needle):
+                                           ("IntegerOutput", "int32 output in training mode, not floating point"),
+                                           ("StopsGradient", "cuts the gradient in a training step")])
+def test_validate_refuses_a_layer_with_non_finite_or_integer_output_or_no_gradient(tmp_path, layer, needle):
     path = _scenario(tmp_path, {"bn": {"kind": "batchnorm"}, "mine": {"kind": f"tests.nonfinite_layers:{layer}"}})
     assert_refused(["validate", path], tmp_path, "normalizers.mine.kind", needle)
 
