@@ -123,7 +123,8 @@ def execute(scenario: "Scenario", out: str | os.PathLike | None = None, *, fresh
     # run (started before the data checks, they made this process's import of scikit-learn fail now and then on a
     # loaded machine, cause not found)
     try:
-        running = make_executor(executor, workers, address, gpus_per_trial, max_retries, workers_per_gpu)
+        running = make_executor(executor, workers, address, gpus_per_trial, max_retries, workers_per_gpu,
+                                trials=trial_count(scenario))
     except ValueError as error:  # more workers than the GPUs can take
         raise UsageError(f"--workers: {error}") from None
     try:

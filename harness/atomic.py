@@ -18,11 +18,21 @@ def _file_mode() -> int:
     os.umask(umask)
     return 0o666 & ~umask
 
+def utf8_text(text: str) -> str:
+    """`text` made writable as UTF-8 in any locale: a path or argument decoded under an ASCII locale holds
+    surrogate escapes of its bytes (PEP 383); they are decoded as the UTF-8 they almost always are, and any byte
+    that is not UTF-8 becomes U+FFFD, never an encoding error."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
 
 def write_text(path: str | os.PathLike, text: str) -> str:
-    """Write `text` (UTF-8) to a temporary file in the same folder, flush it to disk, then rename it over `path`.
-    Returns `path`."""
-    return write_bytes(path, text.encode("utf-8"))
+    """Write `text` (UTF-8, whatever the locale) to a temporary file in the same folder, flush it to disk, then
+    rename it over `path`. Returns `path`."""
+    return write_bytes(path, utf8_text(text).encode("utf-8"))
 
 
 def write_bytes(path: str | os.PathLike, content: bytes) -> str:

@@ -45,6 +45,46 @@ def check_constructs(name, cfg):
                             f"returned {type(layer).__name__}, not a keras.layers.Layer")
 
 
+def check_output_values(outputs, layers, mode, blame):
+    """Each normalization layer's output (`outputs[len(layers):-1]`) and the logits (`outputs[-1]`) of one call
+    in `mode` are floating point and finite: an integer output cuts the gradient, a NaN one makes every
+    accuracy meaningless (harness.finite). `blame(reason)` is the ScenarioError to raise."""
+    import numpy as np
+
+    for layer, output in zip(layers, outputs[len(layers):-1]):
+        if output.dtype.kind != "f":
+            raise blame(f"gives {output.dtype} output in {mode} mode, not floating point (layer {layer.name}): "
+                        "no gradient passes it")
+        if not np.isfinite(output).all():
+            raise blame(f"gives non-finite output (NaN or infinity) in {mode} mode on a dummy batch "
+                        f"(layer {layer.name})")
+    if not np.isfinite(outputs[-1]).all():
+        raise blame(f"makes the logits non-finite (NaN or infinity) in {mode} mode on a dummy batch")
+
+
+def check_training_step(model, layers, x, num_classes, blame):
+    """One training step's gradients on `x` (random labels): finite, and reaching every trainable weight of the
+    layers outside normalization (a layer that cuts the gradient leaves the layers before it untrained)."""
+    import numpy as np
+    import tensorflow as tf
+
+    labels = np.random.default_rng(0).integers(0, num_classes, len(x))
+    norm_weights = {id(w) for layer in layers for w in layer.trainable_weights}
+    weights = list(model.trainable_weights)
+    try:
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+        gradients = tape.gradient(loss, weights)
+    except Exception as error:  # noqa: BLE001 - a layer that cannot be differentiated, in one line
+        raise blame("fails a training step on a dummy batch", error) from None
+    for weight, gradient in zip(weights, gradients):
+        if gradient is None and id(weight) not in norm_weights:
+            raise blame(f"cuts the gradient in a training step: no gradient reaches {weight.path}")
+        if gradient is not None and not np.isfinite(np.asarray(gradient)).all():
+            raise blame(f"gives non-finite gradients (NaN or infinity) in a training step ({weight.path})")
+
+
 def check_plugins(scenario, dataset):
     """Build the model with each normalizer that involves a plugin and run it on a dummy batch."""
     import numpy as np
@@ -100,6 +140,8 @@ def check_plugins(scenario, dataset):
             if outputs[-1].shape != (batch_size, dataset.num_classes):
                 raise ScenarioError("model.name", model_name, f"gives logits of shape {outputs[-1].shape} in {mode} "
                                                               f"mode, not {(batch_size, dataset.num_classes)}")
+            check_output_values(outputs, layers, mode, blame)
+        check_training_step(model, layers, x, dataset.num_classes, blame)
         try:  # after the shape checks: a layer that changes shapes changes the layers after it too
             transplant(model, reference_weights(scenario.model, dataset.input_shape, dataset.num_classes,
                                                 scenario.seeds[0]))

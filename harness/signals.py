@@ -5,7 +5,9 @@ disk, and the CLI prints one line and exits with the conventional code 128 + sig
 ignored when the process started (`nohup`) stays ignored.
 """
 
+import os
 import signal
+import sys
 import threading
 
 
@@ -39,3 +41,67 @@ def install():
 def exit_code(interrupt):
     """128 + the signal number: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
     return 128 + getattr(interrupt, "signum", _received[-1] if _received else signal.SIGINT)
+
+
+PARENT_WATCH_SECONDS = 1.0
+
+
+def die_with_parent(parent=None, kernel=True):
+    """Make this (worker) process end when the process that started it dies, even by kill -9: no orphans.
+
+    On Linux the kernel sends SIGKILL on the parent's death (prctl PR_SET_PDEATHSIG, through ctypes); on every
+    system a daemon thread also polls the parent's pid and exits the process once it changes (the fallback, and
+    the cover for the race of a parent that died before prctl was called). `parent`: the pid expected.
+    `kernel=False` skips prctl: the kernel signals the death of the parent *thread*, so a worker started from a
+    thread that ends before the run must rely on the watch alone.
+    """
+    parent = os.getppid() if parent is None else parent  # given: the driver's pid, read before it started us
+    if kernel and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no libc prctl: the watch thread alone
+            pass
+
+    def watch():
+        import time
+
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(PARENT_WATCH_SECONDS)
+
+    if os.getppid() != parent:  # orphaned before prctl took effect
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+_watched = set()
+
+
+def die_with_process(pid, host=None):
+    """End this process when process `pid` on machine `host` ends (a daemon thread polls it): a Ray worker
+    of a local Ray instance is the raylet's child, not the driver's, so it watches the driver by pid. On another
+    machine (`host` differs) nothing is watched. Once per pid per process (Ray reuses workers)."""
+    import socket
+
+    if pid is None or pid in _watched or (host is not None and host != socket.gethostname()):
+        return
+    _watched.add(pid)
+
+    def watch():
+        import time
+
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # alive, another user's (cannot happen for our driver): keep watching
+                pass
+            time.sleep(PARENT_WATCH_SECONDS)
+
+    threading.Thread(target=watch, name="driver-watch", daemon=True).start()

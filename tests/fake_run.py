@@ -114,7 +114,6 @@ def write_fake_run(path, *, seed=0, name="noniid_small",
             trials.append(dict(key, status=status, diverged_step=DIVERGED[3] if diverged else None,
                                error="training loss became nan" if diverged else None, seconds=secs))
             trial_id = "-".join(str(v) for v in key.values())
-            (run / rundir.TRIALS / f"{trial_id}.json").write_text(json.dumps(dict(key, status=status)))
             finals = {}
             for mode in _ACC:
                 value = _final_acc(mode, sampler, norm, point) + seed_offset[s] + rng.normal(0, 0.02)
@@ -130,6 +129,10 @@ def write_fake_run(path, *, seed=0, name="noniid_small",
             if diverged:
                 finals.update({m: 0.1 for m in _ACC}, train_loss=float("nan"), train_acc=0.1)
             summary += [dict(key, metric=m, value=v) for m, v in finals.items()]
+            # a trial file of the run-directory format (the report refuses a damaged one: issue 22)
+            (run / "trials" / f"{trial_id}.json").write_text(json.dumps(dict(
+                key, id=trial_id, hash="fake", config=dict(key), status=status,
+                diverged_step=DIVERGED[3] if diverged else None, final={} if diverged else finals)))
 
             last = DIVERGED[3] - EVAL_EVERY if diverged else STEPS
             for step in range(0, last + 1, EVAL_EVERY):

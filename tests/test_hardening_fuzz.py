@@ -163,3 +163,56 @@ def test_validate_survives_malformed_scenarios(tmp_path):
     assert after_repo == before_repo
     assert outcomes[2] > CASES // 2  # the mutations do break most scenarios
     print(f"fuzz: {outcomes[0]} accepted, {outcomes[2]} refused; slowest case {slowest[1]} {slowest[0]:.2f} s")
+
+
+# -- the command line's options (issue 22): odd values of every numeric option, checked like scenario fields --
+OPTION_RANGES = {  # option: (kind, low, high): the reference the harness's answer is checked against
+    "--workers": (int, 1, 1024), "--workers-per-gpu": (int, 1, 1024),
+    "--gpus-per-trial": (float, 0, 1024), "--max-retries": (int, 0, 100),
+}
+ODD_OPTION_VALUES = ["nan", "NaN", "inf", "-inf", "Infinity", "1e309", "-1", "0", "1", "2", "3.5", "1e3", "-0",
+                     "+4", "1_000", "0x10", "", " ", "x", "1 2", "10" * 40, "\u0661", "0.0", "1e-320", "-1e-9",
+                     "1024", "1025", "100", "101", "\u00e9", "--", "-", "9" * 5000]
+CLI_CASES = 200
+
+
+def _acceptable(kind, low, high, text):
+    """Whether `text` is a valid value: parses as `kind` (plain Python), is finite and lies in [low, high]."""
+    import math
+
+    try:
+        value = kind(text)
+    except ValueError:
+        return False
+    return math.isfinite(value) and low <= value <= high
+
+
+def cli_cases():
+    rng = random.Random(int(os.environ.get("FUZZ_SEED", 22)))
+    for index in range(CLI_CASES):
+        options = rng.sample(sorted(OPTION_RANGES), rng.randint(1, len(OPTION_RANGES)))
+        yield index, [(option, rng.choice(ODD_OPTION_VALUES)) for option in options]
+
+
+def test_cli_options_survive_odd_values(tmp_path):
+    """Every numeric option of `run` with odd values: exit 2 and one line naming the first bad option (or, all
+    of them valid, the missing scenario): never a traceback, never accepted, nothing created."""
+    missing = tmp_path / "missing.yaml"
+    before = snapshot(tmp_path)
+    for index, chosen in cli_cases():
+        argv = ["run", missing, "--out", tmp_path / "out"]
+        for option, value in chosen:
+            argv += [f"{option}={value}"]  # `=`: a value that starts with '-' stays a value
+        try:
+            code, out, err = run_cli(argv)
+        except BaseException as error:  # noqa: BLE001 - anything escaping main() is a traceback for a user
+            pytest.fail(f"case {index} {chosen}: {type(error).__name__}: {error}")
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and "Traceback" not in err, (index, chosen, err)
+        bad = [option for option, value in chosen if not _acceptable(*OPTION_RANGES[option], value)]
+        if bad:
+            assert lines[0].startswith("error: argument --"), (index, chosen, lines[0])
+            assert lines[0].split(":")[1].strip().split("/")[0].removeprefix("argument ") in bad, (index, chosen)
+        else:
+            assert "missing.yaml" in lines[0] and "does not exist" in lines[0], (index, chosen, lines[0])
+        assert snapshot(tmp_path) == before, f"case {index} created files"

@@ -34,7 +34,10 @@ def test_load_finished_returns_only_finished_trials_of_the_same_config(tmp_path)
     config = _config()
     assert run.load_finished(config) is None
     for status, expected in (("ok", True), ("diverged", True), ("failed", False)):
-        run.save_trial(config, TrialResult(id="x", hash="abc", config={}, status=status).to_dict())
+        final = {"acc_inference": 0.5} if status == "ok" else {}  # a finished trial has its numbers (issue 22)
+        diverged_step = 7 if status == "diverged" else None
+        run.save_trial(config, TrialResult(id="x", hash="abc", config={}, status=status, final=final,
+                                           diverged_step=diverged_step).to_dict())
         loaded = run.load_finished(config)
         assert (loaded is not None) == expected, status
         if expected:

@@ -388,6 +388,10 @@ class Analyzer:
         layers without batch statistics the KL is ~1e-7 rather than exactly 0).
         """
         passes = self.run(self.x_test[index_batches])
+        from harness.finite import finite_array
+
+        if not (finite_array(passes.logits) and finite_array(passes.inference_logits)):  # see harness.finite
+            return {"logit_disagreement": float("nan"), "logit_kl": float("nan")}
         log_p_train = _log_softmax(passes.logits)
         log_p_inf = _log_softmax(passes.inference_logits[index_batches])
         kl = (np.exp(log_p_train) * (log_p_train - log_p_inf)).sum(-1)
@@ -418,6 +422,10 @@ def _own_statistics(group_means, group_variances, layer):
 
 
 def _accuracy(logits, labels, weights=None):
+    from harness.finite import finite_array
+
+    if not finite_array(logits):  # argmax of NaN is class 0: not an accuracy (harness.finite)
+        return float("nan")
     correct = logits.argmax(-1) == labels
     if weights is None:
         return float(np.mean(correct))

@@ -35,7 +35,8 @@ def trial_tables(results, known=None):
         trials.append({**ids, "status": result["status"], "diverged_step": result["diverged_step"],
                        "error": result["error"], "seconds": result["seconds"],
                        "init_fingerprint": result.get("init_fingerprint")})
-        summary.extend({**ids, "metric": m, "value": v} for m, v in result["final"].items())
+        if result["status"] == OK:  # a trial marked diverged or failed (by hand too) counts nowhere: as comparisons
+            summary.extend({**ids, "metric": m, "value": v} for m, v in result["final"].items())
         curves.extend({**ids, **row} for row in result["curves"])
         for row in result["layers"]:
             layers.extend({**ids, "layer": row["layer"], "metric": m, "value": v}

@@ -22,11 +22,13 @@ from harness.run import rundir
 DEFAULT_SCENARIO = os.path.join(SCENARIOS_DIR, "sweep_batch_size.yaml")
 
 
+from harness.commands.numbers import MAX_WORKERS, integer
+
 def add_arguments(parser):
     parser.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
                         help="scenario file (default: sweep_batch_size, 90 trials of 15 shapes)")
     parser.add_argument("--steps", type=int, default=None, help="training steps per trial (default: the scenario's)")
-    parser.add_argument("--workers", type=int, default=None, help="process executor workers (default: cores)")
+    parser.add_argument("--workers", type=integer(1, MAX_WORKERS), default=None, help="process executor workers (default: cores)")
     parser.add_argument("--ray", action="store_true", help="also time the Ray executor on a local instance")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -49,7 +51,7 @@ def time_run(scenario_path, executor, out_dir, workers=None):
     if finished.returncode != 0:
         last = (finished.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"{executor} run failed (exit {finished.returncode}): {last}")
-    with open(os.path.join(out_dir, rundir.PROVENANCE)) as handle:
+    with open(os.path.join(out_dir, rundir.PROVENANCE), encoding="utf-8") as handle:
         trials = json.load(handle)["timing"]["trials"]
     # Ray's workers are not this process's children: their CPU time is not counted
     return {"wall": wall, "cpu": None if executor == "ray" else _children_cpu_seconds() - cpu, "trials": trials}
@@ -77,7 +79,7 @@ def main(args):
     timings, acc = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         scenario_path = os.path.join(tmp, rundir.SCENARIO)
-        with open(scenario_path, "w") as handle:
+        with open(scenario_path, "w", encoding="utf-8") as handle:
             handle.write(scenario.to_yaml())
         for name in names:
             out_dir = os.path.join(tmp, name)

@@ -8,6 +8,7 @@ is given, and none imports TensorFlow at import time, so `--help` and
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 
@@ -58,28 +59,69 @@ def main(argv=None):
     """Parse `argv`, run the command and return its exit code."""
     from harness import signals
 
+    _survive_any_terminal()  # an ASCII terminal (LC_ALL=C, PYTHONIOENCODING=ascii) gets escapes, never a crash
     signals.install()  # SIGINT, SIGTERM, SIGHUP: unwind, keep finished trials, one line, exit 128 + signal
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
+    for arg in argv:  # argparse drops a value '--' (`--workers=--`) and silently keeps the default
+        if arg.startswith("--") and arg.endswith("=--"):
+            parser.error(f"argument {arg[:-3]}: '--' is not a value")
     args = parser.parse_args(argv)
+    from harness.out_guard import expand_user_paths
+
+    expand_user_paths(args)  # `~` means the home folder in every path, quoted or not
     try:
+        if _working_directory_gone():  # every relative path would be "No such file or directory", unexplained
+            raise UsageError("the working directory no longer exists (it was deleted or moved): "
+                             "cd into an existing folder and run again")
         return _module_for(args.command).main(args) or 0
     except HarnessError as error:  # every error the user can cause (harness.errors): one line, its exit code
         one_line = str(error).replace("\r", "\\r").replace("\n", "\\n")  # a name holding a newline stays one line
-        print(f"error: {one_line}", file=sys.stderr)
+        _say(f"error: {one_line}")
         return exit_code(error)
     except KeyboardInterrupt as interrupt:
         code = signals.exit_code(interrupt)
         by = "" if code - 128 == signal.SIGINT else f" by {signal.Signals(code - 128).name}"
-        print(f"interrupted{by}: finished trials are kept; run again to resume.", file=sys.stderr)
+        _say(f"interrupted{by}: finished trials are kept; run again to resume.")
         return signals.exit_code(interrupt)
     except BrokenPipeError:  # output piped into a reader that stopped early (`| head`): not an error
         _silence_stdout()
         return 0
     except OSError as error:  # a file that cannot be written (disk full, read-only): one line, not a traceback
         where = f"{error.filename}: " if error.filename else ""
-        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        _say(f"error: {where}{error.strerror or error}")
         return 2
+
+
+def _say(line):
+    """Print `line` on stderr; a stderr that cannot take it (full, closed) changes nothing: the exit code still
+    says what happened."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        try:
+            sys.stderr = open(os.devnull, "w", encoding="utf-8")  # nor may the flush at exit fail
+        except OSError:
+            pass
+
+
+def _working_directory_gone():
+    """True when this process's working directory has been deleted (relative paths then mean nothing)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
+
+
+def _survive_any_terminal():
+    """Print what the terminal's encoding cannot show as backslash escapes instead of raising
+    UnicodeEncodeError (a non-ASCII path under LC_ALL=C, a surrogate-escaped argument)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):  # not a text stream we may change (captured, closed)
+            pass
 
 
 def _silence_stdout():

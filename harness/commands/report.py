@@ -4,6 +4,7 @@ Rebuilds the report from the saved results alone (no retraining); with a second 
 comparison of the two runs instead.
 """
 
+import os
 from pathlib import Path
 
 from harness.run import rundir
@@ -20,28 +21,33 @@ def add_arguments(parser):
                              "needs playwright and a Chromium (see the README)")
 
 
-def _check_out(out):
-    """--out names a file to write: not a folder, and not under a file (other failures: one line from the CLI)."""
-    import os
-
+def _check_targets(args):
+    """Every file this report would write is absent or a report page the harness wrote; the run is not in use."""
+    from harness import out_guard
     from harness.errors import UsageError
+    from harness.run import rundir
 
-    if out is None:
-        return
-    if os.path.isdir(out):
-        raise UsageError(f"--out: {out!r} is a folder; give the HTML file to write (e.g. {os.path.join(out, rundir.REPORT)!r})")
-    parent = os.path.dirname(os.path.abspath(out))
-    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise UsageError(f"--out: {out!r} lies under {parent!r}, which is a file, not a folder")
+    if rundir.RunDir(args.run_dir).in_use():
+        raise UsageError(f"{args.run_dir!r} is in use by a running run; report it once that run has finished")
+    damaged = [d for folder in (args.run_dir, args.other_run_dir) if folder is not None
+               for d in rundir.RunDir(folder).damaged_trials()]
+    if damaged:
+        (path, problem), more = damaged[0], (f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else "")
+        raise UsageError(f"{path}: damaged trial file ({problem}){more}; `python -m harness run` of this scenario "
+                         "into this folder reruns it")
+    if args.out is not None:
+        target, option = args.out, "--out"
+    else:
+        name = rundir.REPORT if args.other_run_dir is None else f"compare_{Path(args.other_run_dir).name}.html"
+        target, option = os.path.join(args.run_dir, name), "RUN_DIR"
+    out_guard.check_file_target(target, option, out_guard.is_report_page, "report page")
 
 
 def main(args):
     from harness.api import Run
     from harness.report import write_report
 
-    _check_out(args.out)
+    _check_targets(args)
     try:
         if args.other_run_dir is None:
             out = Run(args.run_dir).report(args.out)  # the Python API's Run.report

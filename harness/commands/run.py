@@ -8,6 +8,7 @@ from harness.errors import UsageError
 from harness.run import rundir
 from harness.commands.validate import load_scenario
 from harness.run.trial import DEVICES
+from harness.commands.numbers import MAX_GPUS_PER_TRIAL, MAX_RETRIES, MAX_WORKERS, integer, real
 
 
 def add_arguments(parser):
@@ -23,14 +24,15 @@ def add_arguments(parser):
     parser.add_argument("--executor", choices=("auto", "local", "process", "ray"), default="auto",
                         help="where trials run (default: auto: process workers on a CPU machine with 2+ cores and "
                              "12+ trials, else local, one after another in this process)")
-    parser.add_argument("--workers", type=int, default=None, help="process executor: worker processes (default: cores)")
-    parser.add_argument("--workers-per-gpu", type=int, default=1,
+    parser.add_argument("--workers", type=integer(1, MAX_WORKERS), default=None,
+                        help="process executor: worker processes (default: cores; never more than the trials)")
+    parser.add_argument("--workers-per-gpu", type=integer(1, MAX_WORKERS), default=1,
                         help="process executor: workers sharing one GPU (default 1; with GPUs, --workers defaults "
                              "to GPUs x this)")
     parser.add_argument("--address", default=None,
                         help="ray executor: 'auto' or a cluster address to join (default: start a local instance)")
-    parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="ray executor: GPUs per trial")
-    parser.add_argument("--max-retries", type=int, default=2, help="ray executor: retries of a task whose worker died")
+    parser.add_argument("--gpus-per-trial", type=real(0, MAX_GPUS_PER_TRIAL), default=0.0, help="ray executor: GPUs per trial")
+    parser.add_argument("--max-retries", type=integer(0, MAX_RETRIES), default=2, help="ray executor: retries of a task whose worker died")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plan (each trial's id, model, normalizer, sampler, seed, device, XLA; the "
                              "executor and workers) without running anything or writing any file")
@@ -60,15 +62,15 @@ def dry_run_plan(scenario, args, device: str) -> dict:
     """The run's plan, computed without TensorFlow and without writing anything: {"scenario", "device",
     "executor", "workers", "trials": [{"id", "model", "family", "normalizer", "sampler", "seed", "device",
     "xla": {"training", "analysis"}}, ...]}."""
-    from harness.run.executors import auto_executor, default_workers, visible_gpus
+    from harness.run.executors import auto_executor, visible_gpus, worker_count
     from harness.run.runner import plan, trial_count
     from harness.run.trial import model_family
 
     executor = args.executor
     if executor == "auto":
         executor = "process" if args.workers is not None else auto_executor(trial_count(scenario))
-    workers = {"local": 1, "process": default_workers(args.workers, args.workers_per_gpu, visible_gpus())}.get(
-        executor, args.workers)
+    workers = {"local": 1, "process": worker_count(args.workers, trial_count(scenario), len(visible_gpus()),
+                                                   args.workers_per_gpu)}.get(executor, args.workers)
     trials = [{"id": c["id"], "model": c["model"]["name"], "family": model_family(c["model"]["name"]),
                "normalizer": c["normalizer"], "sampler": c["sampler"], "seed": c["seed"], "device": c["device"],
                "xla": {"training": bool(c["xla"]["training"]), "analysis": bool(c["xla"]["analysis"])},

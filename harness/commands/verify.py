@@ -512,6 +512,19 @@ def verify(factory: Callable[[], Any], checks: Iterable[str] | None = None, step
     return Verifier(factory, steps=steps, seed=seed).run(checks)
 
 
+def _user_output_to_stderr():
+    """Point this process's stdout (the Python stream and file descriptor 1) at stderr."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    try:
+        os.dup2(sys.stderr.fileno(), 1)
+    except (OSError, ValueError):  # no real descriptors (captured): the Python stream alone
+        pass
+    sys.stdout = sys.stderr
+
+
 def _check_in_child(conn: Connection, target: str, checks: Iterable[str] | None, steps: int, seed: int) -> None:
     """The child process's work: import and check `target`, telling the parent each stage and the outcome.
 
@@ -522,6 +535,7 @@ def _check_in_child(conn: Connection, target: str, checks: Iterable[str] | None,
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _user_output_to_stderr()  # stdout is the verdict's (`--json` must parse): what the user's code prints goes to stderr
     on_stage = lambda text: conn.send(("stage", text))  # noqa: E731
     try:
         factory = load_factory(target, on_stage=on_stage)

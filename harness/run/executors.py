@@ -12,17 +12,20 @@ import concurrent.futures
 import multiprocessing
 import os
 import signal
+import threading
 
 from harness.run.rundir import OK
 from harness.tfsetup import environment as local_environment
 
 
 def _run_or_record(config, on_step=None):
-    """Run a trial; a trial that raises is recorded as failed instead of stopping the run."""
+    """Run a trial; a trial that raises, or gives non-finite numbers, is recorded as failed instead of stopping
+    the run."""
+    from harness.finite import check_result
     from harness.run.trial import failed_result, run_trial
 
     try:
-        return run_trial(config, on_step=on_step)
+        return check_result(run_trial(config, on_step=on_step))
     except (Exception, SystemExit) as error:  # noqa: BLE001 - any trial failure is data, not a crash of the run
         return failed_result(config, error)
 
@@ -60,11 +63,6 @@ def visible_gpus():
         if listing.returncode == 0 else []
 
 
-def default_workers(workers: int | None, workers_per_gpu: int, gpus: list) -> int:
-    """The process executor's worker count: `workers` if given, else GPUs x `workers_per_gpu`, else the cores."""
-    return workers or (len(gpus) * workers_per_gpu if gpus else os.cpu_count() or 1)
-
-
 def gpu_assignment(workers, gpus, workers_per_gpu=1):
     """CUDA_VISIBLE_DEVICES for each of `workers` worker processes: the GPUs dealt round-robin, so at most
     ceil(workers / len(gpus)) share one; None for every worker when there is no GPU (CPU workers).
@@ -81,9 +79,24 @@ def gpu_assignment(workers, gpus, workers_per_gpu=1):
     return [str(gpus[i % len(gpus)]) for i in range(workers)]
 
 
-def _init_worker(intra_op_threads, cuda_visible_devices=None):
+def worker_count(requested: int | None, trials: int | None, gpus: int = 0, workers_per_gpu: int = 1,
+                 cores: int | None = None) -> int:
+    """How many worker processes a process executor starts: `requested` (--workers) or, by default, one per
+    core (GPUs x workers_per_gpu with GPUs); never more than `trials` (an idle worker costs a TensorFlow's
+    memory and start-up for nothing). At least one."""
+    cores = (os.cpu_count() or 1) if cores is None else cores
+    count = requested or (gpus * workers_per_gpu if gpus else cores)
+    if trials is not None:
+        count = min(count, trials)
+    return max(count, 1)
+
+
+def _init_worker(intra_op_threads, cuda_visible_devices=None, driver_pid=None, from_main_thread=False):
     # Ctrl-C is the driver's to handle: it stops the workers (a terminal sends SIGINT to the whole group)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from harness.signals import die_with_parent
+
+    die_with_parent(driver_pid, kernel=from_main_thread)  # the driver killed by kill -9 leaves no worker behind
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if cuda_visible_devices is not None:  # before TensorFlow is imported: this worker sees its GPU only
         os.environ["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices
@@ -105,9 +118,9 @@ class ProcessExecutor:
     resume; it is replaced and the run goes on.
     """
 
-    def __init__(self, workers=None, workers_per_gpu=1, gpus=None):
+    def __init__(self, workers=None, workers_per_gpu=1, gpus=None, trials=None):
         self.gpus = visible_gpus() if gpus is None else list(gpus)
-        self.workers = default_workers(workers, workers_per_gpu, self.gpus)
+        self.workers = worker_count(workers, trials, len(self.gpus), workers_per_gpu)
         # with GPUs: worker i sees only GPU devices[i] (CUDA_VISIBLE_DEVICES), several workers per GPU optional
         self.devices = gpu_assignment(self.workers, self.gpus, workers_per_gpu)
         self._pools = []
@@ -122,7 +135,8 @@ class ProcessExecutor:
         threads = max((os.cpu_count() or 1) // self.workers, 1)
         pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(threads, self.devices[index]))
+            initializer=_init_worker, initargs=(threads, self.devices[index], os.getpid(),
+                      threading.current_thread() is threading.main_thread()))
         pool.submit(int)  # spawn the process now
         return pool
 
@@ -285,7 +299,11 @@ class RayExecutor:
             signals.install()  # ray.init replaced our SIGTERM handler with sys.exit (a crash dump, no message)
         task = ray.remote(_ray_trial).options(
             num_cpus=self.cpus_per_trial, num_gpus=self.gpus_per_trial, max_retries=self.max_retries)
-        pending = {task.remote(config): config for config in configs}
+        import socket
+
+        # workers of the instance this run started watch this driver: kill -9 of it leaves no worker behind
+        driver = (os.getpid(), socket.gethostname()) if self.address is None else (None, None)
+        pending = {task.remote(config, *driver): config for config in configs}
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
@@ -300,7 +318,10 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
 
 
-def _ray_trial(config):
+def _ray_trial(config, driver_pid=None, driver_host=None):
+    from harness.signals import die_with_process
+
+    die_with_process(driver_pid, driver_host)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from harness.tfsetup import set_threads
 
@@ -329,11 +350,13 @@ def auto_executor(n_trials, cores=None, gpus=None):
     return "process" if not gpus and cores >= 2 and n_trials >= AUTO_MIN_TRIALS else "local"
 
 
-def make_executor(name, workers=None, address=None, gpus_per_trial=0.0, max_retries=2, workers_per_gpu=1):
+def make_executor(name, workers=None, address=None, gpus_per_trial=0.0, max_retries=2, workers_per_gpu=1,
+                  trials=None):
+    """The executor `name` (local, process or ray); `trials` (how many the run has) caps the process workers."""
     if name == "local":
         return LocalExecutor()
     if name == "process":
-        return ProcessExecutor(workers, workers_per_gpu)
+        return ProcessExecutor(workers, workers_per_gpu, trials=trials)
     if name == "ray":
         return RayExecutor(address, gpus_per_trial, max_retries)
     raise ValueError(f"unknown executor. Received: executor={name!r}")

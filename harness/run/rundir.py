@@ -9,7 +9,8 @@ A run directory is the only state of a run and the report's only input::
     <out>/comparisons.csv   one row per tested difference (harness.comparisons)
     <out>/summary.md        the plain-text summary
     <out>/index.html        the report
-    <out>/.lock             held by the run writing the folder
+    (the folder itself is flock'ed by the run writing it: RunDir.lock)
+    <out>/.harness-manifest the files runs wrote here (one path a line): `--fresh` deletes only those
     <out>/.harness-run      marks the folder as a run's (harness.out_guard: a run never writes into the user's own folder)
 
 Trial files are written atomically by the driver alone, so a killed run loses at most the
@@ -32,6 +33,7 @@ REPORT = "index.html"
 TRIALS = "trials"
 LOCK = ".lock"
 MARKER = ".harness-run"
+MANIFEST = ".harness-manifest"  # every file the runs wrote here, one relative path a line: what --fresh may delete
 
 # Trial statuses. Finished trials are kept on resume; a failed one is listed in the report and run again.
 OK, DIVERGED, FAILED = "ok", "diverged", "failed"
@@ -124,11 +126,103 @@ class TrialResult:
         return cls(id=config["id"], hash=config["hash"], config=config, status=FAILED, error=error)
 
 
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _problem_in_rows(rows, field, key_kinds):
+    """What is wrong with `rows` (a list of dicts whose `key_kinds` keys hold (kind, may be None)), or None."""
+    if not isinstance(rows, list):
+        return f"{field}: {type(rows).__name__}, not a list"
+    kinds = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool), "str": lambda v: isinstance(v, str),
+             "number": _is_number}
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            return f"{field}[{index}]: {type(row).__name__}, not a mapping"
+        for key, (kind, optional) in key_kinds.items():
+            if key not in row:
+                return f"{field}[{index}].{key}: missing"
+            if not (kinds[kind](row[key]) or (optional and row[key] is None)):
+                return f"{field}[{index}].{key}: {row[key]!r} is not a {kind}"
+        if field == "layers":
+            for key, value in row.items():
+                if not (value is None or _is_number(value)):
+                    return f"{field}[{index}].{key}: {value!r} is not a number"
+    return None
+
+
+def trial_problem(value):
+    """What makes `value` (a trial file's parsed JSON) not a trial result of the run-directory format, or None.
+
+    Every field is checked (types, ranges, required keys): a file that keeps its hash but carries "oops",
+    null, a string for a mapping or an empty `final` for a finished trial is damaged, so it is rerun on resume
+    and refused by `report`, and no table is written from it.
+    """
+    if not isinstance(value, dict):
+        return f"{type(value).__name__}, not a mapping"
+    for key, kind in (("id", str), ("hash", str), ("config", dict), ("status", str)):
+        if key not in value:
+            return f"{key}: missing"
+        if not isinstance(value[key], kind):
+            return f"{key}: {value[key]!r} is not a {kind.__name__}"
+    for key, kind in (("sampler", str), ("normalizer", str), ("seed", int)):  # the ids of the tables' rows
+        given = value["config"].get(key)
+        if given is not None and (not isinstance(given, kind) or isinstance(given, bool)):
+            return f"config.{key}: {given!r} is not a {kind.__name__}"
+    if value["status"] not in STATUSES:
+        return f"status: {value['status']!r} is not one of {', '.join(STATUSES)}"
+    step = value.get("diverged_step")
+    if step is not None and not (isinstance(step, int) and not isinstance(step, bool) and step >= 0):
+        return f"diverged_step: {step!r} is not a step number"
+    if value["status"] == DIVERGED and step is None:
+        return "diverged_step: missing for a diverged trial"
+    for key, kinds in (("error", (str,)), ("environment", (dict,)), ("init_fingerprint", (str,)),
+                       ("timing", (dict,))):
+        if value.get(key) is not None and not isinstance(value[key], kinds):
+            return f"{key}: {value[key]!r} is not a {kinds[0].__name__}"
+    seconds = value.get("seconds")
+    if seconds is not None and not (_is_number(seconds) and seconds >= 0):
+        return f"seconds: {seconds!r} is not a duration"
+    final = value.get("final", {})
+    if not isinstance(final, dict):
+        return f"final: {type(final).__name__}, not a mapping"
+    if value["status"] == OK and not final:
+        return "final: empty for a finished trial"
+    for key, number in final.items():
+        if not _is_number(number):
+            return f"final.{key}: {number!r} is not a number"
+    problem = _problem_in_rows(value.get("curves", []), "curves",
+                               {"step": ("int", False), "metric": ("str", False), "value": ("number", True)})
+    return problem or _problem_in_rows(value.get("layers", []), "layers", {"layer": ("int", False)})
+
+
 class RunDir:
     """One run directory: paths, trial files, tables, lock."""
 
     def __init__(self, path):
         self.path = str(path)
+        self.fresh = False  # set by prepare(fresh=True): files already here are not results of this run
+        self._listed = None  # the manifest's entries, read on first use
+
+    # -- the manifest: what the harness wrote here ------------------------------
+    def listed(self):
+        """The relative paths the manifest lists (files runs wrote into this folder)."""
+        if self._listed is None:
+            try:
+                with open(self.file(MANIFEST), encoding="utf-8", errors="replace") as handle:
+                    self._listed = {line.rstrip("\n") for line in handle if line.strip()}
+            except OSError:
+                self._listed = set()
+        return self._listed
+
+    def _record(self, path):
+        """Add `path` (a file this run just wrote) to the manifest, once."""
+        relative = os.path.relpath(path, self.path)
+        if relative in self.listed():
+            return
+        self._listed.add(relative)
+        with open(self.file(MANIFEST), "a", encoding="utf-8") as handle:
+            handle.write(relative + "\n")
 
     def file(self, name):
         return os.path.join(self.path, name)
@@ -143,19 +237,31 @@ class RunDir:
         for path in glob.glob(os.path.join(self.path, TRIALS, ".tmp-*")):
             os.unlink(path)
         if fresh:
-            for path in glob.glob(os.path.join(self.path, TRIALS, "*.json")):
-                os.unlink(path)
+            self.fresh = True
+            kept = set()
+            for relative in self.listed():
+                folder, name = os.path.split(relative)
+                path = self.file(relative)
+                if folder == TRIALS and name.endswith(".json") and os.path.isfile(path) \
+                        and not os.path.islink(path):
+                    os.unlink(path)
+                else:
+                    kept.add(relative)
+            self._listed = kept
+            atomic.write_text(self.file(MANIFEST), "".join(f"{line}\n" for line in sorted(kept)))
 
     def load_finished(self, config):
-        """The saved result (a dict) of this exact trial config, if it finished (ok or diverged)."""
+        """The saved result (a dict) of this exact trial config, if it finished (ok or diverged).
+
+        None after `prepare(fresh=True)`: a file this run did not write is not its result."""
         path = self.trial_path(config)
-        if not os.path.exists(path):
+        if self.fresh or not os.path.exists(path):
             return None
         try:
             with open(path, encoding="utf-8") as handle:
                 value = json.load(handle)
-            # valid JSON of another type (null, a list) is damaged too
-            result = TrialResult.from_dict(value) if isinstance(value, dict) else None
+            # valid JSON of another type (null, a list), or a field of the wrong type or range, is damaged too
+            result = TrialResult.from_dict(value) if trial_problem(value) is None else None
         except (OSError, ValueError, TypeError):  # unreadable, not JSON, not UTF-8, or not a trial result: rerun it
             return None
         if result is None:
@@ -166,17 +272,39 @@ class RunDir:
         """File `result` (a dict from an executor) under `config`'s id; returns what was written."""
         filed = TrialResult.from_dict({**result, "id": config["id"], "config": config}).to_dict()
         atomic.write_json(self.trial_path(config), filed)
+        self._record(self.trial_path(config))
         return filed
+
+    def damaged_trials(self):
+        """(path, problem) of each trial file here that is not a trial result of the run-directory format:
+        the files the manifest lists, or every trials/*.json of a run directory without one."""
+        listed = [self.file(p) for p in sorted(self.listed()) if os.path.dirname(p) == TRIALS and p.endswith(".json")]
+        paths = listed if self.listed() else sorted(glob.glob(os.path.join(self.path, TRIALS, "*.json")))
+        damaged = []
+        for path in paths:
+            if not os.path.exists(path):
+                continue
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    problem = trial_problem(json.load(handle))
+            except (OSError, ValueError) as error:  # unreadable, not UTF-8, not JSON
+                problem = f"not readable as JSON ({type(error).__name__})"
+            if problem is not None:
+                damaged.append((path, problem))
+        return damaged
 
     # -- tables and text files -------------------------------------------------
     def write_table(self, name, frame):
         atomic.write_csv(self.file(table_file(name)), frame)
+        self._record(self.file(table_file(name)))
 
     def write_text(self, name, text):
         atomic.write_text(self.file(name), text)
+        self._record(self.file(name))
 
     def write_json(self, name, value):
         atomic.write_json(self.file(name), value)
+        self._record(self.file(name))
 
     def scenario_name(self):
         """The `name` of the scenario stored here, or None (no file, or not readable)."""
@@ -190,21 +318,40 @@ class RunDir:
 
     # -- one writer at a time --------------------------------------------------
     def lock(self):
-        """An exclusive lock on the run directory (a file handle; close it, or use it in `with`, to release).
+        """An exclusive lock on the run directory, held by this process (a handle; close it, or use it in `with`,
+        to release).
 
-        Two runs writing one folder would delete each other's files.
+        Two runs writing one folder would delete each other's files. The lock is an OS lock (`fcntl.flock`) on
+        an open descriptor of the folder itself, not on a file in it: a lock file left behind means nothing, and
+        deleting one does not let a second run in. The OS drops the lock when the process dies, even by kill -9.
         """
         import fcntl
 
         from harness.errors import UsageError
 
-        handle = open(self.file(LOCK), "w")
+        handle = _DirectoryLock(self.path)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
             raise UsageError(f"--out: {self.path!r} is in use by another run") from None
         return handle
+
+    def in_use(self):
+        """True while a live run holds this run directory's lock (`lock`); False for a free or missing folder."""
+        import fcntl
+
+        try:
+            handle = _DirectoryLock(self.path)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(handle.fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            handle.close()
+        return False
 
     def refuse_another_scenario(self, name, fresh):
         """A run directory holds one scenario: resuming another one into it would mix two runs' files."""
@@ -214,3 +361,21 @@ class RunDir:
         if previous is not None and previous != name and not fresh:
             raise UsageError(f"--out: {self.path!r} holds a run of scenario {previous!r}, not {name!r} "
                              "(choose another --out, or --fresh to replace it)")
+
+
+class _DirectoryLock:
+    """An open read-only descriptor of a folder, the object of the run lock; closing it releases the lock."""
+
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -238,6 +238,8 @@ def load_yaml(path):
 
     if not os.path.exists(path):
         raise ScenarioError("file", path, "does not exist")
+    if not os.path.isfile(path):  # a FIFO or device would block the read forever; a folder is not a scenario
+        raise ScenarioError("file", path, "is not a regular file")
     try:
         if os.path.isfile(path) and os.path.getsize(path) > limits.MAX_FILE_BYTES:
             raise ScenarioError("file", path, f"is larger than {limits.MAX_FILE_BYTES:,} bytes; no scenario needs that")
@@ -491,6 +493,12 @@ def _named_sections(path, value):
             raise ScenarioError(f"{path}.{key}.kind", _MISSING, "is required")
         if not isinstance(cfg["kind"], str):
             raise ScenarioError(f"{path}.{key}.kind", cfg["kind"], f"must be str, got {type(cfg['kind']).__name__}")
+    folded = {}
+    for key in value:  # names become file names: bn and BN would be one file on a case-insensitive file system
+        other = folded.setdefault(key.casefold(), key)
+        if other != key:
+            raise ScenarioError(f"{path}.{key}", _MISSING, f"differs from {other!r} only by case; names must differ "
+                                                           "in more than case (they name files)")
     return value
 
 

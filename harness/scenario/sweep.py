@@ -88,6 +88,12 @@ def _set_path(tree, path, value):
             node = node[key]
 
 
+def _is_kind(path):
+    """A swept path that changes a normalizer's or sampler's kind (`normalizers.<name>.kind`)."""
+    parts = path.split(".")
+    return len(parts) == 3 and parts[0] in ("normalizers", "samplers") and parts[2] == "kind"
+
+
 def grid(base, sweep):
     """[(point, raw scenario mapping)] for every point of `sweep` applied to the mapping `base` (not validated)."""
     paths, rows = _axes(sweep)
@@ -101,7 +107,14 @@ def grid(base, sweep):
     for row in rows:
         point = dict(zip(paths, row))
         raw = copy.deepcopy(base)
-        for path, value in point.items():
+        for path, value in sorted(point.items(), key=lambda item: not _is_kind(item[0])):  # kinds first
+            if _is_kind(path):
+                section, name, _ = path.split(".")
+                entry = raw.get(section, {}).get(name)
+                if isinstance(entry, dict) and entry.get("kind") != value:
+                    # another kind: the parameters (defaults filled in) were the old kind's; the new one starts
+                    # from its own defaults, and from the parameters swept at this point
+                    raw[section][name] = {"kind": entry.get("kind")}
             _set_path(raw, path, value)
         points.append((point, raw))
     return points
