@@ -20,7 +20,10 @@ detectable_80 (the smallest true difference these seeds detect with 80% power at
 seeds_for_observed (seeds the observed difference would need for that power).
 """
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +32,9 @@ from harness import stats
 from harness.analysis.metrics import COMPARED
 from harness.analysis.tables import cell
 from harness.run.rundir import OK
+
+if TYPE_CHECKING:
+    from harness.report.loader import RunData
 
 METRIC = COMPARED  # the one compared metric, owned by the metrics table
 ALPHA = 0.05
@@ -39,13 +45,14 @@ VALUE_COLUMNS = ["n", "mean_diff", "sd_diff", "ci_low", "ci_high", "p_t", "p_sig
 
 
 
-def _select(frame, point):
+def _select(frame: pd.DataFrame, point: dict[str, Any]) -> pd.DataFrame:
     for key, value in point.items():
         frame = frame[frame[key] == value]
     return frame
 
 
-def values(data, metric, sampler, normalizer, point=None, scale=1.0):
+def values(data: RunData, metric: str, sampler: str, normalizer: str, point: dict[str, Any] | None = None,
+           scale: float = 1.0) -> pd.Series:
     """Final `metric` per seed (pd.Series indexed by seed, NaNs dropped) for one trial group.
 
     For the i.i.d. sampler at a sweep point where it was not run (a swept field of another sampler),
@@ -61,15 +68,16 @@ def values(data, metric, sampler, normalizer, point=None, scale=1.0):
     series = selected.set_index("seed")["value"].astype(float).dropna() * scale
     return series.groupby(level=0).mean().sort_index()
 
-def _key(sampler, normalizer, seed, point_values):
+def _key(sampler: Any, normalizer: Any, seed: Any, point_values: Any) -> tuple[str, str, int, tuple[str, ...]]:
     return (str(sampler), str(normalizer), int(seed), tuple(str(v) for v in point_values))
 
 
-def correctness_from_results(results, sweep_vars):
+def correctness_from_results(results: list[dict[str, Any]],
+                             sweep_vars: list[str]) -> dict[tuple[str, str, int, tuple[str, ...]], np.ndarray]:
     """{(sampler, normalizer, seed, point values as text): bool array} from trial results that carry
     `correct` (trials run before it was recorded, or that failed, are left out)."""
 
-    found = {}
+    found: dict[tuple[str, str, int, tuple[str, ...]], np.ndarray] = {}
     for result in results:
         packed = result.get("correct") if result.get("status") == OK else None
         if not packed:
@@ -82,7 +90,8 @@ def correctness_from_results(results, sweep_vars):
     return found
 
 
-def _row(data, kind, sampler, normalizer, reference, point, a, b, correctness):
+def _row(data: RunData, kind: str, sampler: str, normalizer: str, reference: str, point: dict[str, Any],
+         a: pd.Series, b: pd.Series, correctness: dict[Any, np.ndarray] | None) -> dict[str, Any]:
     """One comparison: a - b (per-seed series in points) plus the bootstrap from per-example results."""
     common = a.index.intersection(b.index)
     diffs = (a.loc[common] - b.loc[common]).to_numpy(dtype=float)
@@ -101,9 +110,11 @@ def _row(data, kind, sampler, normalizer, reference, point, a, b, correctness):
     return row
 
 
-def _arms(kind, sampler, normalizer, reference, point, seeds, sweep_vars, correctness):
+def _arms(kind: str, sampler: str, normalizer: str, reference: str, point: dict[str, Any], seeds: Any,
+          sweep_vars: list[str], correctness: dict[Any, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
     values = [point.get(v, "") for v in sweep_vars]
-    first, second = [], []
+    first: list[np.ndarray] = []
+    second: list[np.ndarray] = []
     for seed in seeds:
         if kind == "drop":  # reference sampler minus sampler, same normalizer
             pair = (_key(reference, normalizer, seed, values), _key(sampler, normalizer, seed, values))
@@ -118,27 +129,27 @@ def _arms(kind, sampler, normalizer, reference, point, seeds, sweep_vars, correc
     return np.array(first), np.array(second)
 
 
-def declared_pairs(data):
+def declared_pairs(data: RunData) -> list[tuple[str, str]]:
     """The `analysis.compare` pairs [a, b] of a loaded run whose normalizers both have trials (scenario order)."""
     analysis = data.scenario.get("analysis") if isinstance(data.scenario, dict) else None
     pairs = (analysis.get("compare") if isinstance(analysis, dict) else None) or []
     return [(str(a), str(b)) for a, b in pairs if str(a) in data.normalizers and str(b) in data.normalizers]
 
 
-def pair_is_reference_row(data, a, b):
+def pair_is_reference_row(data: RunData, a: str, b: str) -> bool:
     """True when the declared pair [a, b] is (up to sign) a difference from the reference normalizer already
     in the table, so it adds no row of its own."""
     return data.reference is not None and data.reference in (a, b)
 
 
-def compute(data, correctness=None):
+def compute(data: RunData, correctness: dict[Any, np.ndarray] | None = None) -> pd.DataFrame:
     """The comparisons table of a loaded run (`harness.report.loader.RunData`), Holm applied over all its rows."""
 
     scale = data.accuracy_scale
     rows = []
     for point in data.points():
-        def series(sampler, normalizer):
-            return values(data, METRIC, sampler, normalizer, point, scale)
+        def series(sampler: str, normalizer: str) -> pd.Series:
+            return values(data, METRIC, sampler, normalizer, point, scale)  # noqa: B023 (called within this iteration only)
 
         if data.iid_sampler is not None:
             for sampler in data.samplers:
@@ -166,7 +177,7 @@ def compute(data, correctness=None):
     return frame
 
 
-def family_description(frame, reference=None, iid_sampler=None):
+def family_description(frame: pd.DataFrame, reference: str | None = None, iid_sampler: str | None = None) -> str:
     """One sentence naming the family Holm's correction ran over."""
     drops = int((frame["comparison"] == "drop").sum()) if len(frame) else 0
     diffs = int((frame["comparison"] == "normalizer").sum()) if len(frame) else 0
@@ -187,7 +198,7 @@ def family_description(frame, reference=None, iid_sampler=None):
             f"({listed}, every sweep point), on the paired t p-values of acc_inference.")
 
 
-def established(row):
+def established(row: Any) -> bool:
     """True when the comparison survives Holm's correction at the 5% level."""
     p = row["p_holm"]
     return p is not None and not (isinstance(p, float) and math.isnan(p)) and float(p) < ALPHA

@@ -9,23 +9,33 @@ Every schedule reads the optimizer's iteration counter, which a trial's reset pu
 back to zero, so a trial's learning rate at step t depends on t alone.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from harness.errors import ScenarioError
 from harness.fields import Field, _check_fields
 
-def _adam(keras, rate, decay, training):
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from contextlib import AbstractContextManager
+
+
+def _adam(keras: Any, rate: Any, decay: float | None, training: dict[str, Any]) -> Any:
     return keras.optimizers.Adam(rate, weight_decay=decay)
 
 
-def _adamw(keras, rate, decay, training):
+def _adamw(keras: Any, rate: Any, decay: float | None, training: dict[str, Any]) -> Any:
     return keras.optimizers.AdamW(rate, weight_decay=decay or 0.0)
 
 
-def _sgd(keras, rate, decay, training):
+def _sgd(keras: Any, rate: Any, decay: float | None, training: dict[str, Any]) -> Any:
     return keras.optimizers.SGD(rate, momentum=momentum(training), nesterov=bool(training.get("nesterov")),
                                 weight_decay=decay)
 
 
-def _rmsprop(keras, rate, decay, training):
+def _rmsprop(keras: Any, rate: Any, decay: float | None, training: dict[str, Any]) -> Any:
     return keras.optimizers.RMSprop(rate, weight_decay=decay)
 
 
@@ -49,11 +59,12 @@ SCHEDULE_FIELDS = {
 }
 
 
-def check_schedule(value, steps, path="training.lr_schedule"):
+def check_schedule(value: Any, steps: int, path: str = "training.lr_schedule") -> dict[str, Any]:
     """The resolved schedule mapping (`kind` plus its parameters with defaults), or a ScenarioError."""
     if not isinstance(value, dict):
         raise ScenarioError(path, value, f"must be a mapping, got {type(value).__name__}")
-    kind = Field(str, "constant", choices=tuple(SCHEDULE_FIELDS)).check(f"{path}.kind", value.get("kind", "constant"))
+    kind = Field(str, "constant", choices=tuple(SCHEDULE_FIELDS)).check(f"{path}.kind",
+                                                                       value.get("kind", "constant"))
     schedule = {"kind": kind, **_check_fields(path, {k: v for k, v in value.items() if k != "kind"},
                                               SCHEDULE_FIELDS[kind])}
     if kind == "cosine" and schedule["warmup_steps"] >= steps:
@@ -61,7 +72,7 @@ def check_schedule(value, steps, path="training.lr_schedule"):
                             f"must be fewer than training.steps {steps}")
     if kind == "step":
         boundaries, factors = schedule["boundaries"], schedule["factors"]
-        if any(b <= a for a, b in zip(boundaries, boundaries[1:])):
+        if any(b <= a for a, b in zip(boundaries, boundaries[1:], strict=False)):
             raise ScenarioError(f"{path}.boundaries", boundaries, "must be strictly increasing")
         if len(factors) != len(boundaries):
             raise ScenarioError(f"{path}.factors", factors,
@@ -70,20 +81,20 @@ def check_schedule(value, steps, path="training.lr_schedule"):
     return schedule
 
 
-def scale_schedule(schedule, steps, new_steps):
+def scale_schedule(schedule: dict[str, Any], steps: int, new_steps: int) -> dict[str, Any]:
     """The schedule of a run of `steps` shrunk to `new_steps` (for --smoke): warm-up and boundaries scaled."""
     schedule = dict(schedule)
     if schedule["kind"] == "cosine":
         schedule["warmup_steps"] = schedule["warmup_steps"] * new_steps // steps
     elif schedule["kind"] == "step":
-        boundaries = []
+        boundaries: list[int] = []
         for boundary in schedule["boundaries"]:
             boundaries.append(max(boundary * new_steps // steps, boundaries[-1] + 1 if boundaries else 1))
         schedule["boundaries"] = boundaries
     return schedule
 
 
-def check_training(training):
+def check_training(training: dict[str, Any]) -> dict[str, Any]:
     """Cross-field rules of the `training` section (its fields are already type-checked)."""
     name = training["optimizer"]
     if name not in MOMENTUM_OPTIMIZERS:
@@ -97,14 +108,14 @@ def check_training(training):
     return training
 
 
-def momentum(training):
+def momentum(training: dict[str, Any]) -> float:
     """SGD momentum: the field if given, else 0.9 for the `momentum` alias and 0 for plain sgd."""
     if training.get("momentum") is not None:
         return training["momentum"]
     return 0.9 if training["optimizer"] == "momentum" else 0.0
 
 
-def make_schedule(training):
+def make_schedule(training: dict[str, Any]) -> Any:
     """The learning rate: a float (constant) or a `keras.optimizers.schedules.LearningRateSchedule`."""
     import keras
 
@@ -126,7 +137,7 @@ def make_schedule(training):
     raise ValueError(f"unknown learning-rate schedule. Received: kind={kind!r}")
 
 
-def weight_decay_exclusions(model):
+def weight_decay_exclusions(model: Any) -> list[Any]:
     """Variables that get no weight decay: every normalization layer's, and every bias."""
     from harness.models import normalization_layers
 
@@ -135,7 +146,7 @@ def weight_decay_exclusions(model):
     return excluded
 
 
-def make_optimizer(training, model=None):
+def make_optimizer(training: dict[str, Any], model: Any = None) -> Any:
     """The Keras optimizer of a resolved `training` section.
 
     Weight decay is Keras's decoupled one (each step, `variable -= learning_rate * weight_decay * variable`);
@@ -156,7 +167,7 @@ def make_optimizer(training, model=None):
     return optimizer
 
 
-def precision_scope(training):
+def precision_scope(training: dict[str, Any]) -> AbstractContextManager[None]:
     """A context in which layers are built with the `mixed_float16` policy when `training.mixed_precision`
     (float16 compute, float32 variables; the harness's normalizers compute their statistics in float32)."""
     import contextlib
@@ -167,7 +178,7 @@ def precision_scope(training):
         return contextlib.nullcontext()
 
     @contextlib.contextmanager
-    def scope():
+    def scope() -> Iterator[None]:
         previous = keras.config.dtype_policy()
         keras.config.set_dtype_policy("mixed_float16")
         try:
@@ -178,7 +189,7 @@ def precision_scope(training):
     return scope()
 
 
-def float32_logits(model, training):
+def float32_logits(model: Any, training: dict[str, Any]) -> Any:
     """Under mixed precision, `model` with its logits cast to float32 (losses, softmax and the analyzer want
     them so); otherwise `model` itself."""
     if not training.get("mixed_precision"):
@@ -189,7 +200,7 @@ def float32_logits(model, training):
     return keras.Model(model.inputs, logits, name=model.name)
 
 
-def make_loss(training):
+def make_loss(training: dict[str, Any]) -> Callable[[Any, Any], Any]:
     """`loss(labels, logits)`: cross-entropy from logits, with label smoothing when asked for."""
     import keras
     import tensorflow as tf
@@ -199,7 +210,7 @@ def make_loss(training):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     categorical = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=smoothing)
 
-    def loss(labels, logits):
+    def loss(labels: Any, logits: Any) -> Any:
         return categorical(tf.one_hot(labels, tf.shape(logits)[-1], dtype=logits.dtype), logits)
 
     return loss

@@ -13,11 +13,17 @@ test (`signflip_p`, every one of the 2^n sign patterns), Holm's step-down correc
 `seeds_needed`), and a two-level bootstrap over seeds and test examples (`two_level_bootstrap`).
 """
 
+from __future__ import annotations
+
 import itertools
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats as scipy_stats
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 # Paired values below this many seeds are reported as too thin to support a verdict.
 MIN_SEEDS = 3
@@ -27,12 +33,13 @@ MIN_SIGNFLIP = 6
 _ZERO_SD = 1e-12
 
 
-def _finite(values):
+def _finite(values: ArrayLike) -> np.ndarray:
     values = np.asarray(values, dtype=float).ravel()
     return values[~np.isnan(values)]
 
 
-def mean_ci(values, confidence=0.95, bounds=None):
+def mean_ci(values: ArrayLike, confidence: float = 0.95,
+            bounds: tuple[float, float] | None = None) -> dict[str, Any]:
     """Mean, standard deviation and a two-sided t interval of `values` (NaNs dropped).
 
     Parameters
@@ -74,7 +81,8 @@ def mean_ci(values, confidence=0.95, bounds=None):
     return out
 
 
-def paired_difference(a, b, confidence=0.95, bounds=None):
+def paired_difference(a: ArrayLike, b: ArrayLike, confidence: float = 0.95,
+                      bounds: tuple[float, float] | None = None) -> dict[str, Any]:
     """`mean_ci` of a - b, pairing equal positions (the same seed); pairs with a NaN are dropped."""
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
@@ -83,7 +91,7 @@ def paired_difference(a, b, confidence=0.95, bounds=None):
     return mean_ci(a - b, confidence, bounds)
 
 
-def paired_t_p(differences):
+def paired_t_p(differences: ArrayLike) -> float:
     """Two-sided p of the paired t test that the mean difference is zero (`scipy.stats.ttest_1samp`).
 
     NaN with fewer than two pairs, or when every difference is the same (sd = 0: the t statistic is
@@ -95,7 +103,7 @@ def paired_t_p(differences):
     return float(scipy_stats.ttest_1samp(d, 0.0).pvalue)
 
 
-def signflip_p(differences, min_n=MIN_SIGNFLIP):
+def signflip_p(differences: ArrayLike, min_n: int = MIN_SIGNFLIP) -> float:
     """Exact two-sided sign-flip (paired permutation) p of a zero mean difference.
 
     Under the null each paired difference is as likely positive as negative; p is the fraction of the
@@ -114,7 +122,7 @@ def signflip_p(differences, min_n=MIN_SIGNFLIP):
     return float(np.mean(sums >= observed - 1e-9 * max(1.0, observed)))
 
 
-def holm(pvalues):
+def holm(pvalues: ArrayLike) -> np.ndarray:
     """Holm's step-down adjusted p-values (family-wise error), in the input order.
 
     NaN entries (no test possible) count as members of the family (m includes them, as p = 1) and stay
@@ -133,7 +141,7 @@ def holm(pvalues):
     return adjusted
 
 
-def paired_power(effect, sd, n, alpha=0.05):
+def paired_power(effect: float, sd: float, n: int, alpha: float = 0.05) -> float:
     """Power of the two-sided paired t test at level `alpha` for a true mean difference `effect`, paired sd `sd`
     and `n` pairs (noncentral t with n - 1 degrees of freedom)."""
     if n < 2 or not sd > 0:
@@ -147,17 +155,17 @@ def paired_power(effect, sd, n, alpha=0.05):
     return float(power)
 
 
-def _nct_tail(critical, df, noncentrality):
+def _nct_tail(critical: float, df: int, noncentrality: float) -> float:
     """P(T > critical) for T = (Z + nc) / sqrt(V / df), Z normal, V chi-square(df): integrated over V."""
     from scipy.integrate import quad
 
-    def integrand(v):
+    def integrand(v: float) -> float:
         return scipy_stats.norm.sf(critical * math.sqrt(v / df) - noncentrality) * scipy_stats.chi2.pdf(v, df)
 
     return quad(integrand, 0, math.inf, limit=200)[0]
 
 
-def detectable_effect(sd, n, power=0.8, alpha=0.05):
+def detectable_effect(sd: float, n: int, power: float = 0.8, alpha: float = 0.05) -> float:
     """The smallest true paired difference the paired t test detects with probability `power` (same units as sd)."""
     if n < 2 or not sd > 0:
         return math.nan
@@ -169,7 +177,8 @@ def detectable_effect(sd, n, power=0.8, alpha=0.05):
     return float(brentq(lambda e: paired_power(e, sd, n, alpha) - power, 0.0, high, xtol=1e-10 * sd))
 
 
-def seeds_needed(effect, sd, power=0.8, alpha=0.05, max_n=10_000):
+def seeds_needed(effect: float, sd: float, power: float = 0.8, alpha: float = 0.05,
+                 max_n: int = 10_000) -> int | float:
     """The fewest pairs (>= 2) at which the paired t test detects `effect` with probability `power`;
     NaN when effect is 0 or sd unknown, `max_n + 1` when even max_n would not do."""
     if not sd > 0 or not abs(effect) > 0 or math.isnan(effect):
@@ -192,7 +201,8 @@ def seeds_needed(effect, sd, power=0.8, alpha=0.05, max_n=10_000):
     return n
 
 
-def two_level_bootstrap(correct_a, correct_b, n_boot=2000, confidence=0.95, seed=0):
+def two_level_bootstrap(correct_a: ArrayLike, correct_b: ArrayLike, n_boot: int = 2000, confidence: float = 0.95,
+                        seed: int = 0) -> dict[str, Any]:
     """Percentile interval of mean(acc_a - acc_b) resampling both seeds and test examples.
 
     correct_a, correct_b: (n_seeds, n_examples) 0/1 arrays, row i of each from the same seed, column j
@@ -204,7 +214,8 @@ def two_level_bootstrap(correct_a, correct_b, n_boot=2000, confidence=0.95, seed
     a = np.asarray(correct_a, dtype=float)
     b = np.asarray(correct_b, dtype=float)
     if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(f"correct_a and correct_b need the same (seeds, examples) shape. Received: {a.shape}, {b.shape}")
+        raise ValueError("correct_a and correct_b need the same (seeds, examples) shape. "
+                         f"Received: {a.shape}, {b.shape}")
     n_seeds, n_examples = a.shape
     if n_seeds == 0 or n_examples == 0:
         return {"lo": math.nan, "hi": math.nan, "se": math.nan, "n_boot": 0}
@@ -219,7 +230,7 @@ def two_level_bootstrap(correct_a, correct_b, n_boot=2000, confidence=0.95, seed
     return {"lo": float(lo), "hi": float(hi), "se": float(replicates.std(ddof=1)), "n_boot": n_boot}
 
 
-def pack_correct(correct):
+def pack_correct(correct: ArrayLike) -> str:
     """A 0/1 vector as compact text (bit-packed, base64) for a trial's JSON result."""
     import base64
 
@@ -227,7 +238,7 @@ def pack_correct(correct):
     return base64.b64encode(bits.tobytes()).decode("ascii")
 
 
-def unpack_correct(text, n):
+def unpack_correct(text: str, n: int) -> np.ndarray:
     """The inverse of `pack_correct` for a vector of length `n`."""
     import base64
 

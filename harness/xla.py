@@ -9,8 +9,12 @@ usually the first): XLA refuses before anything runs, so the state the function 
 untouched and the call is simply repeated. Errors that are not XLA refusing a graph are raised as they are.
 """
 
+from __future__ import annotations
+
 import re
 import sys
+from collections.abc import Callable
+from typing import Any
 
 JIT_COMPILE_CHOICES = ("auto", True, False)
 
@@ -21,7 +25,7 @@ JIT_COMPILE_CHOICES = ("auto", True, False)
 # On this CPU XLA trained the MLP 2.3-8x faster, the resnets 5-12x slower (its convolutions against oneDNN's), and
 # the analyzer's passes gained at most 1.3x for the MLP, less than their compile time costs a run, and lost on
 # convolutions. `convnet` trains off everywhere: under TensorFlow's op determinism XLA refuses max pooling's gradient.
-AUTO = {
+AUTO: dict[tuple[str, str | None], dict[str, bool]] = {
     ("CPU", "mlp"): {"training": True, "analysis": False},
     ("CPU", "convnet"): {"training": False, "analysis": False},
     ("CPU", "resnet"): {"training": False, "analysis": False},
@@ -32,14 +36,14 @@ AUTO = {
 OFF = {"training": False, "analysis": False}
 
 
-def device_type():
+def device_type() -> str:
     """"GPU" when TensorFlow sees one (training runs there), else "CPU"."""
     from harness.tfsetup import import_tensorflow
 
     return "GPU" if import_tensorflow().config.list_physical_devices("GPU") else "CPU"
 
 
-def resolve(setting, family, device=None):
+def resolve(setting: str | bool, family: str | None, device: str | None = None) -> dict[str, Any]:
     """{"training": bool, "analysis": bool}: where XLA is on for `training.jit_compile` = `setting`.
 
     `true` and `false` apply to both; `auto` looks the model *family* (a model kind's `family`, e.g. `resnet`
@@ -53,7 +57,7 @@ def resolve(setting, family, device=None):
     return dict(AUTO.get((device or device_type(), family), OFF))
 
 
-def resolve_for(model_spec: dict, device: str | None = None, setting="auto") -> dict:
+def resolve_for(model_spec: dict, device: str | None = None, setting: str | bool = "auto") -> dict:
     """{"training": bool, "analysis": bool} for a scenario's `model` section (`{"name": ..., ...}`) on `device`
     ("CPU" or "GPU"; None: the device TensorFlow sees). Pure: with `device` given it imports no TensorFlow
     (a plugin model is resolved through the registry, which imports what the plugin imports)."""
@@ -62,7 +66,7 @@ def resolve_for(model_spec: dict, device: str | None = None, setting="auto") -> 
     return resolve(setting, model_kinds.get(model_spec["name"]).family, device)
 
 
-def refused(error):
+def refused(error: BaseException) -> str | None:
     """The op XLA could not compile if `error` is XLA refusing a graph, else None."""
     from harness.tfsetup import import_tensorflow
 
@@ -91,14 +95,16 @@ class Function:
     `jit` tells whether XLA is still in use (it turns False when XLA refuses a call).
     """
 
-    def __init__(self, python_function, jit, what, **kwargs):
+    def __init__(self, python_function: Callable[..., Any], jit: bool, what: str, **kwargs: Any) -> None:
+        """Wrap `python_function` in a `tf.function` (XLA-compiled when `jit`)."""
         import tensorflow as tf
 
         self.python_function, self.what, self.kwargs = python_function, what, kwargs
         self.jit = bool(jit)
         self._function = tf.function(python_function, jit_compile=True if self.jit else None, **kwargs)
 
-    def __call__(self, *args):
+    def __call__(self, *args: Any) -> Any:
+        """Call the compiled function; on XLA refusing the graph, warn once and call it as a plain `tf.function`."""
         if not self.jit:
             return self._function(*args)
         try:  # XLA compiles on the first call of each input shape

@@ -84,7 +84,8 @@ class Metric:
             raise ValueError(f"groups must be among {', '.join(GROUPS)}. Received: groups={self.groups!r}")
 
 
-def _accuracy(name, label, mode, produced=(CURVE, FINAL), groups=(SUMMARY,)):
+def _accuracy(name: str, label: str, mode: str | None, produced: tuple[str, ...] = (CURVE, FINAL),
+              groups: tuple[str, ...] = (SUMMARY,)) -> Metric:
     return Metric(name, produced, label, "fraction", 0.0, 1.0, True, mode, groups)
 
 
@@ -133,15 +134,16 @@ class FinalContext:
     """
 
     def __init__(self, analyzer: typing.Any, config: dict, batches: dict) -> None:
+        """Hold the trial's analyzer, config and batches; the inference logits are computed on first use."""
         self.analyzer, self.config, self.batches = analyzer, config, batches
         self._inference_logits = None
 
     @property
-    def labels(self):
+    def labels(self) -> typing.Any:
         """(n_test,) integer labels of the test examples the analysis uses."""
         return self.analyzer.y_test
 
-    def inference_logits(self):
+    def inference_logits(self) -> typing.Any:
         """(n_test, classes) logits of the trained model in inference mode (population statistics), computed once."""
         if self._inference_logits is None:
             self._inference_logits = self.analyzer.inference_logits()
@@ -203,7 +205,7 @@ def training_window(losses: list, correct: int, batch_size: int) -> dict:
             TRAINING_ACCURACY: correct / (len(losses) * batch_size)}
 
 
-def _mean(values):
+def _mean(values: typing.Any) -> float:
     import numpy as np
 
     return float(np.mean(values))
@@ -215,13 +217,13 @@ def trial_timing(seconds: float, ms_per_step: float) -> dict:
 
 
 # -- plugins ------------------------------------------------------------------------------------------------
-def _plugin_error(name, reason):
+def _plugin_error(name: typing.Any, reason: str) -> Exception:
     from harness.errors import ScenarioError
 
     return ScenarioError("analysis.metrics", name, reason)
 
 
-def _load_plugin(name):
+def _load_plugin(name: str) -> typing.Any:
     """The object a metric plugin name stands for: an entry point of `harness.metrics` or "module.path:attribute".
 
     The one place metric plugins are resolved (through `harness.plugins`); nothing here imports TensorFlow.
@@ -233,7 +235,7 @@ def _load_plugin(name):
     return found
 
 
-def _as_metric(value, plugin):
+def _as_metric(value: typing.Any, plugin: str) -> Metric:
     if isinstance(value, Metric):
         metric = value
     elif isinstance(value, dict):
@@ -274,7 +276,7 @@ def check_plugins(names: list) -> list:
     Returns the names. Raises ScenarioError (one line) before anything heavy is imported."""
     if not isinstance(names, list):
         raise _plugin_error(names, "must be a list of metric plugin names")
-    seen = {}
+    seen: dict[str, str] = {}
     for name in names:
         for metric in plugin(name).metrics:
             if metric.name in seen:

@@ -1,6 +1,10 @@
 """Tidy tables of a run (pandas): what the report reads, and the summaries across seeds."""
 
+from __future__ import annotations
+
 import json
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,24 +16,28 @@ from harness.run.rundir import ID_COLUMNS, OK, VALUE_COLUMNS
 TRIAL_VALUES = tuple(VALUE_COLUMNS["trials"])
 
 
-def cell(value):
+def cell(value: Any) -> bool | int | float | str:
     """A swept value as a table cell: scalars as they are, lists and null as their JSON text."""
     return value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
 
 
-def _ids(result):
+def _ids(result: dict[str, Any]) -> dict[str, Any]:
     config = result["config"]
     return {"sampler": config["sampler"], "normalizer": config["normalizer"], "seed": config["seed"],
             **{path: cell(value) for path, value in config.get("point", {}).items()}}
 
 
-def trial_tables(results, known=None):
+def trial_tables(results: Iterable[dict[str, Any]],
+                 known: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:
     """summary, curves, layers and trials tables from trial results (sweep values as extra columns).
 
     `known`: the run's metrics table (`harness.analysis.metrics.table`, default the built-ins); a metric it
     does not hold is refused (ValueError), so none reaches the tables unregistered.
     """
-    summary, curves, layers, trials = [], [], [], []
+    summary: list[dict[str, Any]] = []
+    curves: list[dict[str, Any]] = []
+    layers: list[dict[str, Any]] = []
+    trials: list[dict[str, Any]] = []
     for result in results:
         ids = _ids(result)
         trials.append({**ids, "status": result["status"], "diverged_step": result["diverged_step"],
@@ -41,13 +49,13 @@ def trial_tables(results, known=None):
         for row in result["layers"]:
             layers.extend({**ids, "layer": row["layer"], "metric": m, "value": v}
                           for m, v in row.items() if m != "layer")
-    for name, rows in (("summary.csv", summary), ("curves.csv", curves), ("layers.csv", layers)):
-        metric_table.check_names({row["metric"] for row in rows}, known, name)
+    for name, table_rows in (("summary.csv", summary), ("curves.csv", curves), ("layers.csv", layers)):
+        metric_table.check_names({row["metric"] for row in table_rows}, known, name)
     rows = {"summary": summary, "curves": curves, "layers": layers, "trials": trials}
     return {name: _frame(rows[name], VALUE_COLUMNS[name]) for name in ("summary", "curves", "layers", "trials")}
 
 
-def _frame(rows, value_columns):
+def _frame(rows: list[dict[str, Any]], value_columns: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=ID_COLUMNS + value_columns)
@@ -55,18 +63,19 @@ def _frame(rows, value_columns):
     return frame[ID_COLUMNS + sweep + value_columns]
 
 
-def sweep_columns(frame, value_columns=("metric", "value")):
+def sweep_columns(frame: pd.DataFrame, value_columns: Sequence[str] = ("metric", "value")) -> list[str]:
+    """The sweep columns of a tidy table: every column that is neither an id column nor in `value_columns`."""
     return [c for c in frame.columns if c not in ID_COLUMNS + list(value_columns)]
 
 
-def accuracy_top(summary):
+def accuracy_top(summary: pd.DataFrame) -> float:
     """The top of the accuracy range in `summary`'s units: 100 when its accuracies are stored in points, else 1
     (the report's loader decides its accuracy scale by the same rule)."""
     acc = summary.loc[summary["metric"].astype(str).str.startswith("acc"), "value"]
     return 100.0 if len(acc) and float(acc.abs().max()) > 1.0 else 1.0
 
 
-def seed_summary(summary, baseline):
+def seed_summary(summary: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
     """Mean, sd and 95% CI over seeds per (sampler, normalizer, metric), and the paired difference to `baseline`.
 
     Intervals of accuracies are cut at their range as the report cuts them (0 to the top of the range for an
@@ -76,7 +85,7 @@ def seed_summary(summary, baseline):
     rows = []
     top = accuracy_top(summary) if len(summary) else 1.0
     for key, group in summary.groupby(keys, sort=False, dropna=False):
-        row = dict(zip(keys, key))
+        row = dict(zip(keys, key, strict=False))
         accuracy = str(row["metric"]).startswith("acc")
         row.update(stats.mean_ci(group["value"], bounds=(0.0, top) if accuracy else None))
         base = summary[(summary["normalizer"] == baseline) & (summary["metric"] == row["metric"])]
@@ -90,7 +99,7 @@ def seed_summary(summary, baseline):
     return pd.DataFrame(rows)
 
 
-def unpaired_message(trials):
+def unpaired_message(trials: pd.DataFrame) -> str | None:
     """None when every (seed, sampler, sweep point) of `trials` started all its normalizers from the same
     non-normalization weights (equal `init_fingerprint`s), else one line saying where they did not."""
     if trials.empty or "init_fingerprint" not in trials.columns:
@@ -99,13 +108,15 @@ def unpaired_message(trials):
     known = trials.dropna(subset=["init_fingerprint"])
     for key, group in known.groupby(keys, sort=False, dropna=False):
         if group["init_fingerprint"].nunique() > 1:
-            where = ", ".join(f"{k} {v}" for k, v in zip(keys, key))
+            where = ", ".join(f"{k} {v}" for k, v in zip(keys, key, strict=False))
+            differs = ", ".join(sorted(group["init_fingerprint"].unique()))
             return (f"Paired differences are not reported: the normalizers of {where} did not start from the same "
-                    f"initial weights (init_fingerprint differs: {', '.join(sorted(group['init_fingerprint'].unique()))}).")
+                    f"initial weights (init_fingerprint differs: {differs}).")
     return None
 
 
-def summary_markdown(summary, baseline, metrics=None, trials=None, known=None):
+def summary_markdown(summary: pd.DataFrame, baseline: str | None, metrics: list[str] | None = None,
+                     trials: pd.DataFrame | None = None, known: dict[str, Any] | None = None) -> str:
     """A plain-text table: mean ± CI half-width per sampler and normalizer, plus the paired difference to the baseline
     (the scenario's `analysis.reference`; no difference column when it is None). The declared pairs have their
     own table (`declared_markdown`). The columns: `metrics`, default those of the metrics table's summary.md
@@ -115,7 +126,8 @@ def summary_markdown(summary, baseline, metrics=None, trials=None, known=None):
     `trials` show normalizers of one seed that did not start from the same weights, no difference is shown.
     """
     if metrics is None:
-        metrics = [*metric_table.in_group(metric_table.SUMMARY, known), *metric_table.in_group(metric_table.EXTRA, known)]
+        metrics = [*metric_table.in_group(metric_table.SUMMARY, known),
+                   *metric_table.in_group(metric_table.EXTRA, known)]
     compared = metric_table.COMPARED
     unpaired = unpaired_message(trials) if trials is not None else None
     if summary.empty:
@@ -147,7 +159,8 @@ def summary_markdown(summary, baseline, metrics=None, trials=None, known=None):
     return "\n".join(lines) + "\n"
 
 
-def declared_markdown(summary, pairs, trials=None, metric=metric_table.COMPARED):
+def declared_markdown(summary: pd.DataFrame, pairs: Iterable[tuple[str, str]], trials: pd.DataFrame | None = None,
+                      metric: str = metric_table.COMPARED) -> list[str]:
     """Lines of the "Declared comparisons" table: a - b in `metric` per sampler (and sweep point), mean [95% t
     interval] over the seeds both finished (status ok in `trials` when given, as comparisons.csv), and their
     number."""
@@ -177,11 +190,11 @@ def declared_markdown(summary, pairs, trials=None, metric=metric_table.COMPARED)
 CUT_MARK = "†"  # an interval end cut at the quantity's range (as the report marks it)
 
 
-def _end(value, clipped, signed=False):
+def _end(value: float, clipped: Any, signed: bool = False) -> str:
     return (f"{value:+.3f}" if signed else f"{value:.3f}") + (CUT_MARK if clipped else "")
 
 
-def _mean_pm(row, n_seeds):
+def _mean_pm(row: Any, n_seeds: int) -> str:
     """'0.473 [0.000†, 1.000]': mean and 95% t interval over seeds, cut at the range as in the report."""
     text = f"{row['mean']:.3f}"
     if not np.isnan(row["hi"]):
@@ -189,7 +202,7 @@ def _mean_pm(row, n_seeds):
     return text if row["n"] == n_seeds else f"{text} (n={int(row['n'])})"
 
 
-def _diff(row):
+def _diff(row: Any) -> str:
     if np.isnan(row["diff_hi"]):
         return f"{row['diff_mean']:+.3f}"
     return (f"{row['diff_mean']:+.3f} [{_end(row['diff_lo'], row.get('diff_lo_clipped'), True)}, "

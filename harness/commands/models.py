@@ -1,11 +1,17 @@
 """`python -m harness models`: every model kind with its family, tabular input and parameters."""
 
+from __future__ import annotations
+
 import json
+from typing import TYPE_CHECKING
 
 from harness.errors import UsageError
 
+if TYPE_CHECKING:
+    import argparse
 
-def add_arguments(parser) -> None:
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`models [NAME] [--json]`."""
     parser.add_argument("name", nargs="?", help="show only this model (a name or 'module.path:function')")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -20,7 +26,7 @@ def describe(name: str) -> dict:
             "tabular": kind.tabular, "description": kind.description, "parameters": dict(kind.parameters)}
 
 
-def main(args) -> int:
+def main(args: argparse.Namespace) -> int:
     """List the model kinds (or one), as text or JSON."""
     from harness import model_kinds
 

@@ -1,16 +1,24 @@
 """`python -m harness normalizers`: every normalizer kind with its parameters and defaults."""
 
+from __future__ import annotations
+
 import json
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import UsageError
 
+if TYPE_CHECKING:
+    import argparse
 
-def add_arguments(parser):
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`normalizers [KIND] [--json]`."""
     parser.add_argument("kind", nargs="?", help="show only this kind (a name or 'module.path:ClassOrFactory')")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
+    """List the normalizer kinds (or one), as text or JSON."""
     from harness.norms import kinds
     from harness.norms.spec import NormalizerConfigError
 
@@ -41,7 +49,7 @@ def main(args):
     return 0
 
 
-def _describe(name):
+def _describe(name: str) -> dict[str, Any]:
     from harness.norms import kinds
 
     kind = kinds.get(name)

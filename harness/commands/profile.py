@@ -2,17 +2,28 @@
 of conditions (scenarios/profile/), beside the battery's reference normalizers; `--merge DIR [DIR ...]` joins
 finished profiles into one ranked table. See `harness.profile`."""
 
+from __future__ import annotations
+
 import dataclasses
 import json
 import os
 import shlex
 import sys
 import time
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ScenarioError, UsageError
 
+if TYPE_CHECKING:
+    import argparse
 
-def add_arguments(parser) -> None:
+    import pandas as pd
+
+    from harness.profile.battery import Battery
+    from harness.profile.driver import Plan
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The command's arguments."""
     parser.add_argument("normalizers", nargs="*", metavar="NORMALIZER",
                         help="a kind (layernorm), a plugin (pkg.module:Layer or an entry point), "
@@ -35,7 +46,7 @@ def add_arguments(parser) -> None:
                              "index.html there)")
 
 
-def _battery(args):
+def _battery(args: argparse.Namespace) -> Battery:
     from harness.profile import battery as batteries
 
     try:
@@ -57,7 +68,7 @@ def _battery(args):
     return battery
 
 
-def main(args) -> int:
+def main(args: argparse.Namespace) -> int:
     """Profile the given normalizers (or merge profiles); the exit code."""
     if args.merge is not None:
         if args.normalizers:
@@ -96,14 +107,15 @@ def main(args) -> int:
         executor.shutdown()
 
 
-def _profile(args, battery, profile_plan, out_dir, executor, timing, started_clock):
+def _profile(args: argparse.Namespace, battery: Battery, profile_plan: Plan, out_dir: str, executor: Any,
+             timing: dict[str, Any], started_clock: float) -> int:
     import datetime
 
     from harness.profile import compute, driver, page, result
     from harness.run import rundir
     from harness.run.runner import provenance
 
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     run_dir = rundir.RunDir(out_dir)
     with run_dir.lock():
         tic = time.perf_counter()
@@ -128,7 +140,7 @@ def _profile(args, battery, profile_plan, out_dir, executor, timing, started_clo
         timing["analysis"] = time.perf_counter() - tic
         timing["total"] = time.perf_counter() - started_clock  # before the page (its own time is added after)
         timing["trial_seconds"] = driver.trial_seconds(by_condition)
-        info.update(finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        info.update(finished=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                     timing=timing, executor=type(executor).__name__)
         tic = time.perf_counter()
         page.write(out_dir, profile, cells, table, info)
@@ -154,12 +166,13 @@ def _profile(args, battery, profile_plan, out_dir, executor, timing, started_clo
     return 0
 
 
-def _failed_cells(profile_plan, by_condition, cells):
+def _failed_cells(profile_plan: Plan, by_condition: dict[str, list[dict]],
+                  cells: pd.DataFrame) -> list[dict[str, str]]:
     """[{normalizer, condition, reason}] of the cells with no value: not planned (skipped) or every trial failed."""
     from harness.run import rundir
 
     found = [{"normalizer": n, "condition": c, "reason": r} for (n, c), r in profile_plan.skipped.items()]
-    have = set(zip(cells["normalizer"], cells["condition"]))
+    have = set(zip(cells["normalizer"], cells["condition"], strict=False))
     for condition, results in by_condition.items():
         for name in profile_plan.scenarios[condition].normalizers:
             if (name, condition) not in have:

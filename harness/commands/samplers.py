@@ -1,28 +1,36 @@
 """`python -m harness samplers`: every available sampler with its parameters and defaults."""
 
+from __future__ import annotations
+
 import json
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import UsageError
 
+if TYPE_CHECKING:
+    import argparse
 
-def add_arguments(parser):
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`samplers [NAME] [--json]`."""
     parser.add_argument("name", nargs="?", default=None,
                         help="show only this sampler (a name or 'module.path:ClassName')")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def _describe(name):
+def _describe(name: str) -> dict[str, Any]:
     """(description, {param: default}) for one sampler; errors become the description."""
     import samplers
 
-    cls = samplers.get(name)
+    cls: Any = samplers.get(name)
     params = {k: (None if v is samplers.REQUIRED else v) for k, v in cls.parameters().items()}
     required = [k for k, v in cls.parameters().items() if v is samplers.REQUIRED]
     return {"name": name, "class": f"{cls.__module__}:{cls.__qualname__}",
             "description": cls.description(), "parameters": params, "required": required}
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
+    """List the samplers (or one), as text or JSON."""
     import samplers
 
     if args.name is not None:

@@ -5,7 +5,10 @@ are read as YAML scalars, so `groups=4` is the integer 4 and `r_max=null` is Non
 Each becomes (name, normalizer config), checked by the normalizer registry as a scenario's entry is.
 """
 
+from __future__ import annotations
+
 import re
+from typing import Any
 
 import yaml
 
@@ -37,7 +40,7 @@ def parse(argument: str) -> tuple[str, dict]:
         raise UsageError(f"NORMALIZER: {argument!r} names no kind (name=kind,param=value)")
     if not NAME_PATTERN.fullmatch(name) or "__" in name:
         raise UsageError(f"NORMALIZER: {name!r} is not a valid name (letters, digits, '_', '-', '.'; no '__')")
-    config = {"kind": kind}
+    config: dict[str, Any] = {"kind": kind}
     for part in parts[1:]:
         if "=" not in part:
             raise UsageError(f"NORMALIZER {name}: {part!r} is not param=value")
@@ -56,7 +59,7 @@ def resolve(arguments: list[str], references: dict) -> dict[str, dict]:
     from harness.norms import kinds
     from harness.norms.spec import NormalizerConfigError
 
-    found = {}
+    found: dict[str, dict] = {}
     known = kinds.available()  # built-ins and installed entry points, listed without importing TensorFlow
     for argument in arguments:
         name, config = parse(argument)

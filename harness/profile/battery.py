@@ -16,9 +16,13 @@ others have no cell there. Validated in pure Python (the scenario of each condit
 `harness.scenario.validate` when the profile is planned).
 """
 
+from __future__ import annotations
+
 import copy
 import dataclasses
 import os
+from collections.abc import Callable
+from typing import Any
 
 from harness.errors import MISSING, ScenarioError, did_you_mean
 from harness.fields import Field, _check_fields, _mapping
@@ -61,7 +65,7 @@ class Battery:
     conditions: dict
     quick: dict
 
-    def quick_variant(self) -> "Battery":
+    def quick_variant(self) -> Battery:
         """The --quick battery: its first `quick.seeds` seeds, `quick.steps` steps (step-counted schedules of
         the references scaled with them), and the `quick.conditions` (the reference condition always)."""
         from harness.scenario import scale_schedules
@@ -95,9 +99,11 @@ def find(name_or_path: str) -> str:
     shipped = os.path.join(BATTERY_DIR, f"{name_or_path}.yaml")
     if os.path.isfile(shipped):
         return shipped
-    names = sorted(f[:-5] for f in os.listdir(BATTERY_DIR) if f.endswith(".yaml")) if os.path.isdir(BATTERY_DIR) else []
+    names = (sorted(f[:-5] for f in os.listdir(BATTERY_DIR) if f.endswith(".yaml"))
+             if os.path.isdir(BATTERY_DIR) else [])
     raise ScenarioError("--battery", name_or_path,
-                        f"is neither a file nor a shipped battery ({', '.join(names)}){did_you_mean(name_or_path, names)}")
+                        f"is neither a file nor a shipped battery ({', '.join(names)})"
+                        f"{did_you_mean(name_or_path, names)}")
 
 
 def load(name_or_path: str) -> Battery:
@@ -114,7 +120,7 @@ def load(name_or_path: str) -> Battery:
         raise
 
 
-def _resolve_battery_paths(raw, folder, resolve):
+def _resolve_battery_paths(raw: Any, folder: str, resolve: Callable[[dict, str], dict]) -> Any:
     if isinstance(raw, dict) and isinstance(raw.get("scenario"), dict):
         raw = {**raw, "scenario": resolve(raw["scenario"], folder)}
     return raw
@@ -154,11 +160,13 @@ def validate(raw: dict, path: str = "<battery>") -> Battery:
     if len(set(seeds)) != len(seeds):
         raise ScenarioError("seeds", seeds, "has repeated seeds")
     references = _named_sections("references", raw["references"])
-    conditions = {}
+    conditions: dict[str, dict] = {}
     for cname, cfg in _mapping("conditions", raw["conditions"]).items():
         if not isinstance(cname, str) or not NAME_PATTERN.fullmatch(cname) or "__" in cname:
-            raise ScenarioError(f"conditions.{cname!r}", MISSING, "is not a valid name (letters, digits, '_', '-', '.')")
-        conditions[cname] = _check_fields(f"conditions.{cname}", _mapping(f"conditions.{cname}", cfg), CONDITION_FIELDS)
+            raise ScenarioError(f"conditions.{cname!r}", MISSING,
+                                "is not a valid name (letters, digits, '_', '-', '.')")
+        conditions[cname] = _check_fields(f"conditions.{cname}", _mapping(f"conditions.{cname}", cfg),
+                                          CONDITION_FIELDS)
         if "kind" not in conditions[cname]["sampler"]:
             raise ScenarioError(f"conditions.{cname}.sampler.kind", MISSING, "is required")
     if not conditions:

@@ -12,7 +12,10 @@ the index differences from each reference normalizer with Holm's correction over
   Holm over the family (`stats.holm`). Established lower / higher: Holm-adjusted p < 0.05.
 """
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +25,8 @@ from harness.analysis.metrics import COMPARED as METRIC
 from harness.comparisons import ALPHA, DIFF_BOUNDS
 from harness.run import rundir
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 COLUMNS = ["normalizer", "condition", "metric", "mean", "ci_low", "ci_high", "drop", "drop_ci_low", "drop_ci_high",
            "n"]
 N_BOOT = 2000
@@ -44,7 +49,7 @@ def values_frame(by_condition: dict[str, list[dict]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["normalizer", "condition", "seed", "metric", "value"])
 
 
-def _series(frame, normalizer, condition, metric):
+def _series(frame: pd.DataFrame, normalizer: str, condition: str, metric: str) -> pd.Series:
     selected = frame[(frame["normalizer"] == normalizer) & (frame["condition"] == condition)
                      & (frame["metric"] == metric)]
     return selected.set_index("seed")["value"].sort_index()
@@ -90,15 +95,16 @@ def drop_matrix(frame: pd.DataFrame, normalizer: str, conditions: list[str],
     return pd.DataFrame(columns)
 
 
-def bootstrap_mean_ci(values, n_boot: int = N_BOOT, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+def bootstrap_mean_ci(values: ArrayLike, n_boot: int = N_BOOT, confidence: float = 0.95,
+                      seed: int = 0) -> tuple[float, float]:
     """(lo, hi): percentile bootstrap interval of the mean of `values` (resampled with replacement, a fixed
     seed so a profile reads the same twice); NaNs with fewer than two values."""
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    if len(values) < 2:
+    array = np.asarray(values, dtype=float)
+    array = array[~np.isnan(array)]
+    if len(array) < 2:
         return math.nan, math.nan
     rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(axis=1)
+    means = array[rng.integers(0, len(array), size=(n_boot, len(array)))].mean(axis=1)
     tail = (1 - confidence) / 2 * 100
     return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 
@@ -150,7 +156,7 @@ def family(frame: pd.DataFrame, normalizers: list[str], references: list[str], c
     return table
 
 
-def verdict(row) -> str:
+def verdict(row: Any) -> str:
     """'lower' / 'higher' (the normalizer's index against the reference's, established: Holm p < 0.05), or
     'not established'."""
     p = row["p_holm"]

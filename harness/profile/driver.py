@@ -10,16 +10,22 @@ refused in one condition (a microbatch that does not divide the batch, a plugin 
 has no cell there, recorded with its reason; a trial that fails leaves its seed out of the cell.
 """
 
+from __future__ import annotations
+
 import copy
 import dataclasses
 import os
 import time
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from harness.errors import ScenarioError, UsageError
 from harness.profile.arguments import supports_microbatches
 from harness.run import rundir
+
+if TYPE_CHECKING:
+    from harness.profile.battery import Battery
 
 CONDITIONS_DIR = "conditions"
 
@@ -28,14 +34,14 @@ CONDITIONS_DIR = "conditions"
 class Plan:
     """The validated scenario of each condition and the cells that could not be planned."""
 
-    battery: object
+    battery: Battery
     normalizers: dict          # every trained normalizer: references first, then the profiled ones
     profiled: list             # the names given on the command line
     scenarios: dict            # condition -> Scenario
     skipped: dict              # (normalizer, condition) -> reason (no cell: not applicable or refused)
 
 
-def condition_normalizers(battery, normalizers: dict, condition: str) -> tuple[dict, dict]:
+def condition_normalizers(battery: Battery, normalizers: dict, condition: str) -> tuple[dict, dict]:
     """The normalizers of one condition: all of them, or at a microbatch condition those whose kind takes
     `microbatch_size`, with it set; (configs, {name: reason} of those left out)."""
     cfg = battery.conditions[condition]
@@ -50,7 +56,7 @@ def condition_normalizers(battery, normalizers: dict, condition: str) -> tuple[d
     return chosen, left
 
 
-def condition_raw(battery, condition: str, normalizers: dict) -> dict:
+def condition_raw(battery: Battery, condition: str, normalizers: dict) -> dict:
     """The raw scenario mapping of one condition (validated by `harness.scenario.validate`)."""
     cfg = battery.conditions[condition]
     base = copy.deepcopy(battery.scenario)
@@ -61,11 +67,13 @@ def condition_raw(battery, condition: str, normalizers: dict) -> dict:
             "seeds": list(battery.seeds), "analysis": {**base["analysis"], "reference": None}}
 
 
-def plan(battery, profiled: dict) -> Plan:
+def plan(battery: Battery, profiled: dict) -> Plan:
     """Validate every condition's scenario (feasibility included). A normalizer refused at a condition loses
     that cell only; a problem that is not one normalizer's (the battery's data, model, sampler) is a UsageError."""
     normalizers = {**copy.deepcopy(battery.references), **copy.deepcopy(profiled)}
-    scenarios, skipped, datasets = {}, {}, {}
+    scenarios: dict[str, Any] = {}
+    skipped: dict[tuple[str, str], str] = {}
+    datasets: dict[str, Any] = {}
     for condition in battery.conditions:
         chosen, left = condition_normalizers(battery, normalizers, condition)
         skipped.update({(name, condition): reason for name, reason in left.items()})
@@ -76,7 +84,8 @@ def plan(battery, profiled: dict) -> Plan:
             except ScenarioError as error:
                 parts = error.path.split(".")
                 if parts[0] == "normalizers" and len(parts) > 1 and parts[1] in chosen:
-                    skipped[(parts[1], condition)] = f"{'.'.join(parts[2:]) or 'config'}: {error.value!r} {error.reason}"
+                    where = ".".join(parts[2:]) or "config"
+                    skipped[(parts[1], condition)] = f"{where}: {error.value!r} {error.reason}"
                     del chosen[parts[1]]
                     continue
                 raise UsageError(f"{os.path.basename(battery.path)}: condition {condition}: {error}") from None
@@ -87,14 +96,19 @@ def plan(battery, profiled: dict) -> Plan:
     return Plan(battery, normalizers, list(profiled), scenarios, skipped)
 
 
-def _validate(raw, datasets):
+def _validate(raw: dict, datasets: dict[str, Any]) -> Any:
     """`harness.scenario.validate` with its feasibility checks run on a dataset loaded once for all conditions
     (the conditions share their data section)."""
     import dataclasses
     import json
 
-    from harness.scenario import (check_input_fits, check_model_fits, check_samplers, load_data_or_explain,
-                                  validate)
+    from harness.scenario import (
+        check_input_fits,
+        check_model_fits,
+        check_samplers,
+        load_data_or_explain,
+        validate,
+    )
 
     scenario = validate(raw, check_feasibility=False)
     key = json.dumps(scenario.data, sort_keys=True, default=str)
@@ -113,7 +127,7 @@ def trial_configs(profile_plan: Plan) -> list[tuple[str, dict]]:
             for config in run_plan(scenario)]
 
 
-def execute(profile_plan: Plan, out_dir: str, executor, quiet: bool = False,
+def execute(profile_plan: Plan, out_dir: str, executor: Any, quiet: bool = False,
             fresh: bool = False) -> tuple[dict[str, list[dict]], dict]:
     """Train every unfinished trial (one executor for all conditions: each shape traced once per worker),
     file each result in its condition's run directory, write its tables; {condition: [results]} and timing."""
@@ -130,7 +144,7 @@ def execute(profile_plan: Plan, out_dir: str, executor, quiet: bool = False,
         run_dir.write_text(rundir.SCENARIO, profile_plan.scenarios[condition].to_yaml())
     results = {(c, cfg["id"]): dirs[c].load_finished(cfg) for c, cfg in configs}
     todo = [(c, cfg) for c, cfg in configs if results[(c, cfg["id"])] is None]
-    same = {}
+    same: dict[str, list[tuple[str, dict]]] = {}
     for condition, config in todo:
         same.setdefault(config["hash"], []).append((condition, config))
     timing["io"] += time.perf_counter() - tic
@@ -149,7 +163,7 @@ def execute(profile_plan: Plan, out_dir: str, executor, quiet: bool = False,
         bar.close()
     timing["trials"] = time.perf_counter() - tic - io
     tic = time.perf_counter()
-    by_condition = {c: [] for c in profile_plan.scenarios}
+    by_condition: dict[str, list[dict]] = {c: [] for c in profile_plan.scenarios}
     for condition, config in configs:
         by_condition[condition].append(results[(condition, config["id"])])
     for condition, run_dir in dirs.items():
@@ -171,7 +185,7 @@ def trial_seconds(by_condition: dict[str, list[dict]]) -> dict:
     return total
 
 
-def write_battery(battery, out_dir: str, quick: bool) -> None:
+def write_battery(battery: Battery, out_dir: str, quick: bool) -> None:
     """battery.yaml: the battery as profiled (after --quick), so the page and --merge read it from the folder."""
     from harness import atomic
 

@@ -4,8 +4,11 @@ scenario, references) with the same software (harness, TensorFlow, Keras, NumPy 
 command says which differs and merges nothing. A reference normalizer is listed once (from the first
 profile); a profiled name found in two folders is shown as `name@folder`."""
 
+from __future__ import annotations
+
 import json
 import os
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -18,9 +21,9 @@ BATTERY_KEYS = ("name", "quick", "scenario", "seeds", "references", "reference_c
 COLUMNS = ["rank", "normalizer", "kind", "index", "ci_low", "ci_high", "worst", "worst_drop", "profile"]
 
 
-def _read(folder):
+def _read(folder: str) -> list[Any]:
     """(profile.json, battery.yaml, provenance.json) of a profile folder; UsageError naming what is missing."""
-    found = []
+    found: list[Any] = []
     for name, reader in (("profile.json", json.load), ("battery.yaml", yaml.safe_load),
                          (rundir.PROVENANCE, json.load)):
         path = os.path.join(folder, name)
@@ -36,7 +39,7 @@ def _read(folder):
     return found
 
 
-def _versions(provenance):
+def _versions(provenance: dict | None) -> dict[str, Any]:
     versions = (provenance or {}).get("versions") or {}
     return {k: versions.get(k) for k in VERSIONS}
 
@@ -44,7 +47,7 @@ def _versions(provenance):
 def check_compatible(folders: list[str], read: list) -> None:
     """UsageError (one line) when two profiles ran different batteries or different software versions."""
     first_folder, (_, first_battery, first_prov) = folders[0], read[0]
-    for folder, (_, battery, prov) in zip(folders[1:], read[1:]):
+    for folder, (_, battery, prov) in zip(folders[1:], read[1:], strict=False):
         for key in BATTERY_KEYS:
             if battery.get(key) != first_battery.get(key):
                 raise UsageError(f"--merge: {folder!r} ran another battery than {first_folder!r} (battery "
@@ -58,15 +61,17 @@ def check_compatible(folders: list[str], read: list) -> None:
 
 def merged_table(folders: list[str], read: list) -> pd.DataFrame:
     """The ranked table of every normalizer of every profile (references once)."""
-    rows, seen = [], {}
+    rows: list[dict[str, Any]] = []
+    seen: dict[str, bool] = {}
     references = set(read[0][0].get("references") or [])
-    names = [n for _, (p, _, _) in zip(folders, read) for n in p["normalizers"]]
-    for folder, (profile, _, _) in zip(folders, read):
+    names = [n for _, (p, _, _) in zip(folders, read, strict=False) for n in p["normalizers"]]
+    for folder, (profile, _, _) in zip(folders, read, strict=False):
         labels = {c["name"]: c["label"] for c in profile["conditions"]}
         for name, entry in profile["normalizers"].items():
             if name in references and name in seen:
                 continue
-            shown = name if name in references or names.count(name) == 1 else f"{name}@{os.path.basename(os.path.normpath(folder))}"
+            shown = (name if name in references or names.count(name) == 1
+                     else f"{name}@{os.path.basename(os.path.normpath(folder))}")
             seen[name] = True
             ci = entry.get("ci") or [None, None]
             rows.append({"normalizer": shown, "kind": entry.get("kind"), "index": entry.get("index"),

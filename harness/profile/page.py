@@ -2,19 +2,25 @@
 indices with the verdicts against each reference, one sentence per profiled normalizer, provenance.
 One self-contained file, rendered with the report's Jinja environment and figure helpers."""
 
+from __future__ import annotations
+
 import math
 import os
+from typing import TYPE_CHECKING
 
 from harness.profile.battery import AXES
 from harness.profile.compute import METRIC
 from harness.profile.result import ranked, sentence
 from harness.run import rundir
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 PAGE = rundir.REPORT
 TEMPLATE = "profile.html.j2"
 
 
-def curves_figure(profile: dict, cells):
+def curves_figure(profile: dict, cells: pd.DataFrame) -> str:
     """acc_inference against each axis of the battery (batch size, classes per batch, Dirichlet alpha,
     microbatch size), one line per normalizer with its t interval, all panels on one y axis."""
     from harness.report import figures
@@ -27,7 +33,7 @@ def curves_figure(profile: dict, cells):
     with plt.rc_context(figures.RC):
         fig, panels = plt.subplots(1, len(axes), figsize=(3.4 * len(axes), 3.0), sharey=True, squeeze=False)
         selected = cells[cells["metric"] == METRIC]
-        for panel, axis in zip(panels[0], axes):
+        for panel, axis in zip(panels[0], axes, strict=False):
             for name in names:
                 rows = selected[selected["normalizer"] == name]
                 rows = rows[[conditions[c]["axis"] == axis for c in rows["condition"]]] if len(rows) else rows
@@ -38,8 +44,8 @@ def curves_figure(profile: dict, cells):
                 x = [xs[i] for i in order]
                 y = rows["mean"].to_numpy()[order]
                 lo, hi = rows["ci_low"].to_numpy()[order], rows["ci_high"].to_numpy()[order]
-                err = [[0 if math.isnan(v) else m - v for m, v in zip(y, lo)],
-                       [0 if math.isnan(v) else v - m for m, v in zip(y, hi)]]
+                err = [[0 if math.isnan(v) else m - v for m, v in zip(y, lo, strict=False)],
+                       [0 if math.isnan(v) else v - m for m, v in zip(y, hi, strict=False)]]
                 panel.errorbar(x, y, yerr=err, marker="o", markersize=3, capsize=2, label=name,
                                color=colours[name], linewidth=1.6 if name in profile["profiled"] else 1.0,
                                linestyle="-" if name in profile["profiled"] else "--")
@@ -53,14 +59,15 @@ def curves_figure(profile: dict, cells):
         panels[0][0].set_ylabel("inference accuracy (%)")
         handles, labels = panels[0][0].get_legend_handles_labels()
         fig.tight_layout()
-        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), title="normalizer\n(dashed: reference)")
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                   title="normalizer\n(dashed: reference)")
     caption = ("Inference accuracy (mean over seeds, 95% t interval) against each axis of the battery; every "
                "panel shares the y axis. The reference condition "
                f"({profile['reference_condition']}) is the point drops are measured from.")
     return figures.embed(fig, "profile-curves", "Dependence curves", caption)
 
 
-def context(profile: dict, cells, table, provenance: dict) -> dict:
+def context(profile: dict, cells: pd.DataFrame, table: pd.DataFrame, provenance: dict) -> dict:
     """What the template shows."""
     labels = {c["name"]: c["label"] for c in profile["conditions"]}
     rows = []
@@ -107,14 +114,14 @@ def provenance_items(profile: dict, provenance: dict) -> list[tuple[str, str]]:
     return items
 
 
-def render(profile: dict, cells, table, provenance: dict) -> str:
+def render(profile: dict, cells: pd.DataFrame, table: pd.DataFrame, provenance: dict) -> str:
     """The page's HTML."""
     from harness.report.render import _environment
 
     return _environment().get_template(TEMPLATE).render(**context(profile, cells, table, provenance))
 
 
-def write(out_dir: str, profile: dict, cells, table, provenance: dict) -> None:
+def write(out_dir: str, profile: dict, cells: pd.DataFrame, table: pd.DataFrame, provenance: dict) -> None:
     """index.html of the profile folder, written atomically."""
     from harness.atomic import write_text
 

@@ -1,24 +1,34 @@
 """What a finished profile says, as data: profile.json (what `--json` prints, and what the page and `--merge`
 read), and the plain sentence per profiled normalizer."""
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING, Any
 
 from harness.profile.compute import versus
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from harness.profile.battery import Battery
+    from harness.profile.driver import Plan
 
 QUICK_NOTE = "--quick: too few seeds for a verdict (try a layer out; run without --quick for the profile)"
 
 
-def _num(value):
+def _num(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 4)
 
 
-def summary(battery, profile_plan, index: dict, table, quick: bool, failed_cells: list) -> dict:
+def summary(battery: Battery, profile_plan: Plan, index: dict, table: pd.DataFrame, quick: bool,
+            failed_cells: list) -> dict:
     """The profile.json mapping: battery, every normalizer's index, interval, worst condition and its
     verdicts against the references, the conditions (with label, axis and x), the cells without values."""
     references = list(battery.references)
-    normalizers = {}
+    normalizers: dict[str, dict] = {}
     for name, found in index.items():
-        against = {}
+        against: dict[str, dict] = {}
         for reference in references:
             row = versus(table, name, reference)
             if row is not None:
@@ -41,7 +51,7 @@ def summary(battery, profile_plan, index: dict, table, quick: bool, failed_cells
 
 def ranked(profile: dict) -> list[str]:
     """Normalizer names by index, least minibatch-dependent first (unmeasured last)."""
-    def key(name):
+    def key(name: str) -> tuple[bool, float, str]:
         value = profile["normalizers"][name]["index"]
         return (value is None, value if value is not None else 0.0, name)
 

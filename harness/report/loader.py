@@ -5,17 +5,20 @@ Only the files of the contract's run-directory format are read. Trials whose sta
 the statistics are computed on: a diverged model's accuracy says nothing about normalization.
 """
 
+from __future__ import annotations
+
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
 
-from harness.run import rundir
-from harness.errors import UsageError
 from harness.analysis import metrics as metric_table
 from harness.analysis.metrics import accuracy_modes
+from harness.errors import UsageError
+from harness.run import rundir
 from harness.scenario import default_iid_control, default_reference
 
 TRIAL_KEYS = rundir.ID_COLUMNS
@@ -49,7 +52,7 @@ class RunData:
     _comparisons: object = None
 
     @property
-    def comparisons(self):
+    def comparisons(self) -> pd.DataFrame:
         """The run's comparisons.csv (see `harness.comparisons`); computed from the summary (without the
         bootstrap over test examples) for a run directory written before the runner wrote it."""
         if self._comparisons is None:
@@ -67,27 +70,29 @@ class RunData:
         return self._comparisons
 
     @property
-    def name(self):
+    def name(self) -> str:
+        """The scenario's name, else the run directory's name."""
         return str(self.scenario.get("name") or self.path.name)
 
     @property
-    def description(self):
+    def description(self) -> str:
+        """The scenario's description (empty when it has none)."""
         return str(self.scenario.get("description") or "")
 
     @property
-    def bad_trials(self):
+    def bad_trials(self) -> pd.DataFrame:
         """Diverged or failed trials, for the provenance section."""
         return self.trials[self.trials["status"] != rundir.OK]
 
-    def points(self):
+    def points(self) -> list[dict[str, Any]]:
         """The sweep points as a list of {var: value} dicts (one empty dict when there is no sweep)."""
         if not self.sweep_vars:
             return [{}]
         frame = self.summary[self.sweep_vars].drop_duplicates().sort_values(self.sweep_vars)
-        return [dict(zip(self.sweep_vars, row)) for row in frame.itertuples(index=False)]
+        return [dict(zip(self.sweep_vars, row, strict=False)) for row in frame.itertuples(index=False)]
 
 
-def _read_csv(run, name):
+def _read_csv(run: Path, name: str) -> pd.DataFrame:
     filename = rundir.table_file(name)
     path = run / filename
     if not path.is_file():
@@ -109,17 +114,17 @@ def _read_csv(run, name):
     return frame
 
 
-def _ordered(names_in_scenario, names_in_data):
+def _ordered(names_in_scenario: Any, names_in_data: Any) -> list[Any]:
     """Scenario order first (it is the user's), then anything only the data has."""
     seen = [n for n in names_in_scenario if n in set(names_in_data)]
     return seen + sorted(set(names_in_data) - set(seen), key=str)
 
 
-def _metrics_table(run, scenario, tables):
+def _metrics_table(run: Path, scenario: dict[str, Any], tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
     """The run's metrics table (built-ins and the scenario's `analysis.metrics` plugins). Metrics renamed since
     the run was written (`harness.analysis.metrics.RENAMED`) are read under their new names, in place; a run
     directory holding a metric no table knows is refused in one line naming it."""
-    analysis = scenario.get("analysis") if isinstance(scenario.get("analysis"), dict) else {}
+    analysis: Any = scenario.get("analysis") if isinstance(scenario.get("analysis"), dict) else {}
     try:
         known = metric_table.table(analysis.get("metrics") or [])
     except ValueError as error:  # a plugin named by the run that this installation cannot load
@@ -135,7 +140,7 @@ def _metrics_table(run, scenario, tables):
     return known
 
 
-def load_run(run_dir):
+def load_run(run_dir: str | Path) -> RunData:
     """Load and check the run directory `run_dir`; raise UsageError with one line if it is unusable."""
     run = Path(run_dir)
     if not run.exists():
@@ -155,7 +160,7 @@ def load_run(run_dir):
         raise UsageError(f"{run / rundir.SCENARIO}: not valid YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(scenario, dict):
         raise UsageError(f"{run / rundir.SCENARIO}: expected a mapping at the top level")
-    provenance = {}
+    provenance: Any = {}
     if (run / rundir.PROVENANCE).is_file():
         try:
             provenance = json.loads((run / rundir.PROVENANCE).read_text(encoding="utf-8"))
@@ -167,7 +172,7 @@ def load_run(run_dir):
 
     sweep_vars = [c for c in tables["summary"].columns if c not in rundir.TABLES["summary"]]
     known = _metrics_table(run, scenario, tables)
-    for name, frame in tables.items():
+    for _name, frame in tables.items():
         for column in ("sampler", "normalizer"):
             if column in frame.columns:
                 frame[column] = frame[column].astype(str)
@@ -183,7 +188,7 @@ def load_run(run_dir):
     data.normalizer_kinds = {n: str((normalizer_cfg.get(n) or {}).get("kind", n)) for n in data.normalizers}
     data.sampler_kinds = {s: str((sampler_cfg.get(s) or {}).get("kind", s)) for s in data.samplers}
     # Chosen at validation and written into scenario.yaml; a run directory older than that gets the same default.
-    analysis = scenario.get("analysis") if isinstance(scenario.get("analysis"), dict) else {}
+    analysis: Any = scenario.get("analysis") if isinstance(scenario.get("analysis"), dict) else {}
     data.iid_sampler = analysis["iid_control"] if "iid_control" in analysis else default_iid_control(
         {s: {"kind": data.sampler_kinds[s]} for s in data.samplers})
     data.reference = analysis["reference"] if "reference" in analysis else default_reference(
@@ -207,7 +212,7 @@ def load_run(run_dir):
     return data
 
 
-def restrict(data, point):
+def restrict(data: RunData, point: dict[str, Any]) -> RunData:
     """A copy of `data` holding only the trials of one sweep point, with no sweep variables left.
 
     The i.i.d. sampler is often not re-run for a field swept on another sampler (`samplers.x.*`); when it
@@ -219,7 +224,7 @@ def restrict(data, point):
 
     sampler_vars = [v for v in data.sweep_vars if v.startswith("samplers.")]
 
-    def select(frame):
+    def select(frame: pd.DataFrame) -> pd.DataFrame:
         mask = pd.Series(True, index=frame.index)
         for key, value in point.items():
             if key in frame.columns:  # a table the runner wrote without sweep columns is kept whole
