@@ -14,10 +14,14 @@ every plugin is (`harness.plugins`): an entry point of group `harness.datasets`,
 `Dataset` or the four arrays (x_train, y_train, x_test, y_test).
 """
 
+from __future__ import annotations
+
 import dataclasses
 import functools
 import math
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -45,14 +49,15 @@ class Dataset:
     y_test: np.ndarray
     num_classes: int
     scale: float = 1.0
-    mean: np.ndarray = None
-    std: np.ndarray = None
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one example (without the batch axis)."""
         return self.x_train.shape[1:]
 
-    def to_float(self, x):
+    def to_float(self, x: np.ndarray) -> np.ndarray:
         """The network's float32 input for stored examples `x` (the stored array itself when already final)."""
         if x.dtype == np.float32 and self.scale == 1.0 and self.mean is None:
             return x
@@ -64,7 +69,7 @@ class Dataset:
         return x
 
 
-def with_preprocessing(dataset, config):
+def with_preprocessing(dataset: Dataset, config: dict[str, Any]) -> Dataset:
     """`dataset` with the data section's per-channel standardisation statistics (training split) set, if asked."""
     if not config.get("standardize"):
         return dataset
@@ -103,9 +108,9 @@ class DataSource:
     name: str
     description: str
     fields: dict
-    load: object
-    check: object = None
-    identity: object = None
+    load: Callable[[dict[str, Any]], Dataset]
+    check: Callable[[dict[str, Any]], object] | None = None
+    identity: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     plugin: bool = False
 
     @property
@@ -121,12 +126,12 @@ def get(name: str) -> DataSource:
     return obj if builtin else plugin_source(name, obj)
 
 
-def available() -> list:
+def available() -> list[str]:
     """The built-in data sources, then the installed plugins (module paths are not enumerable)."""
     return plugins.available(BUILTINS, ENTRY_POINT_GROUP)
 
 
-def load(config):
+def load(config: dict[str, Any]) -> Dataset:
     """Load the dataset a validated scenario's `data` section describes (its source from the registry)."""
     return with_preprocessing(get(config["name"]).load(config), config)
 
@@ -144,19 +149,21 @@ def plugin_source(name: str, obj: object) -> DataSource:
               for key, default in found.items() if default is plugins.REQUIRED or plugins.yaml_safe(default)}
     description = ((obj.__doc__ or "").strip().splitlines() or [f"plugin {name}"])[0]
 
-    def load_plugin(config):
+    def load_plugin(config: dict[str, Any]) -> Dataset:
         result = obj(**{key: config[key] for key in fields if key in config})
         if isinstance(result, Dataset):
             return result
         if not isinstance(result, (tuple, list)) or len(result) != 4:
             raise DataError("name", name, f"returned {type(result).__name__}, not a Dataset or the four arrays "
                                           f"({', '.join(NPZ_KEYS)})")
-        return from_arrays(name, *(np.asarray(a) for a in result), divide_by=1, blame=("name", name))
+        return from_arrays(name, *(np.asarray(a) for a in result),  # type: ignore[misc, arg-type]  # four arrays
+                           divide_by=1, blame=("name", name))
 
     return DataSource(name, description, fields, load_plugin, plugin=True)
 
 
-def _standardise(name, x_train, y_train, x_test, y_test, num_classes=None):
+def _standardise(name: str, x_train: Any, y_train: Any, x_test: Any, y_test: Any,
+                 num_classes: int | None = None) -> Dataset:
     """Common form: add a channel axis, scale to [0, 1], optionally subsample the training set."""
     x_train = np.asarray(x_train, dtype=np.float32)
     x_test = np.asarray(x_test, dtype=np.float32)
@@ -170,7 +177,7 @@ def _standardise(name, x_train, y_train, x_test, y_test, num_classes=None):
     return Dataset(name, x_train / scale, y_train, x_test / scale, y_test, int(num_classes))
 
 
-def _split(x, y, test_fraction, seed):
+def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> list[Any]:
     """A stratified train/test split, the same for every trial of a scenario."""
     from sklearn.model_selection import train_test_split
 
@@ -182,7 +189,7 @@ def _split(x, y, test_fraction, seed):
     return train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
 
 
-def _digits(config):
+def _digits(config: dict[str, Any]) -> Dataset:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -192,7 +199,7 @@ def _digits(config):
     return _standardise("digits", x_train, y_train, x_test, y_test, num_classes=10)
 
 
-def synthetic(config):
+def synthetic(config: dict[str, Any]) -> Dataset:
     """Class-conditional images: each class a fixed random smooth template, examples = template + noise.
 
     Any size and class count, generated from `seed`, so tests and scale experiments need no download.
@@ -212,7 +219,7 @@ def synthetic(config):
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-def _npz(config):
+def _npz(config: dict[str, Any]) -> Dataset:
     path = config["path"]
     try:
         with np.load(path, allow_pickle=False) as arrays:
@@ -227,7 +234,8 @@ def _npz(config):
     return from_arrays("npz", x_train, y_train, x_test, y_test, config.get("divide_by", "max"), blame=("path", path))
 
 
-def from_arrays(name, x_train, y_train, x_test, y_test, divide_by="max", blame=("path", None)):
+def from_arrays(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                divide_by: str | float = "max", blame: tuple[str, object] = ("path", None)) -> Dataset:
     """A Dataset from the four arrays of a .npz file or a user's loader, checked (each problem a DataError on
     the field and value `blame`); `divide_by`: "max" (the training split's maximum, at least 1) or a number."""
     field, value = blame
@@ -250,7 +258,8 @@ def from_arrays(name, x_train, y_train, x_test, y_test, divide_by="max", blame=(
     return Dataset(name, x_train, labels[0], x_test, labels[1], num_classes)
 
 
-def _check_npz_arrays(path, x_train, y_train, x_test, y_test, field="path"):
+def _check_npz_arrays(path: object, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                      field: str = "path") -> None:
     """What a user's arrays must be for every trial to work: examples in both splits, one example shape,
     finite numeric values, at least two classes. Each problem is a DataError naming the array."""
     for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
@@ -271,7 +280,7 @@ def _check_npz_arrays(path, x_train, y_train, x_test, y_test, field="path"):
         raise DataError(field, path, "y_train holds a single class; classification needs at least two")
 
 
-def _keras_dataset(config, num_classes=10):
+def _keras_dataset(config: dict[str, Any], num_classes: int = 10) -> Dataset:
     """mnist, fashion_mnist, cifar10, cifar100 from `data.path` or Keras's cache, as uint8 images (/255 in the
     graph); never downloads (harness.datasets_local says which files are missing and where they go)."""
     from harness.datasets_local import read_local
@@ -290,13 +299,13 @@ def _keras_dataset(config, num_classes=10):
 
 
 # ------------------------------------------------------------------------------------------ the registry
-def _split_fields(doc=True):
+def _split_fields(doc: bool = True) -> dict[str, Field]:
     return {"test_fraction": Field(float, 0.3, low=0, high=0.9, low_open=True,
                                    doc="Share of the examples held out for testing." if doc else ""),
             "split_seed": Field(int, 0, low=0, high=MAX_SEED, doc="Seed of the train/test split." if doc else "")}
 
 
-def _check_npz(data):
+def _check_npz(data: dict[str, Any]) -> None:
     if not os.path.isfile(data["path"]):
         raise ScenarioError("data.path", data["path"], "does not exist" if not os.path.exists(data["path"])
                             else "is not a file")
@@ -307,12 +316,12 @@ def _check_npz(data):
                             "must be 'max' (the training split's maximum) or a positive number (1: as stored)")
 
 
-def _npz_identity(config):
+def _npz_identity(config: dict[str, Any]) -> dict[str, Any]:
     stat = os.stat(config["path"])
     return {"data_file": [os.path.abspath(config["path"]), stat.st_size, stat.st_mtime_ns]}
 
 
-def _check_synthetic(data):
+def _check_synthetic(data: dict[str, Any]) -> None:
     from harness.limits import MAX_SYNTHETIC_VALUES
 
     values = data["num_classes"] * data["examples_per_class"] * data["image_size"] ** 2 * data["channels"]
@@ -321,13 +330,13 @@ def _check_synthetic(data):
                                             f"image_size^2 x channels) exceed the limit {MAX_SYNTHETIC_VALUES:,}")
 
 
-def _local_identity(config):
+def _local_identity(config: dict[str, Any]) -> dict[str, Any]:
     from harness.datasets_local import source_files
 
     return {"data_files": source_files(config["name"], config.get("path"))}
 
 
-def _local_source(name, description, num_classes):
+def _local_source(name: str, description: str, num_classes: int) -> DataSource:
     fields = {"train_limit": Field(int, None, low=1, nullable=True, doc="Use only the first N training examples."),
               "path": Field(str, None, nullable=True, doc="A folder holding the official archive unpacked (relative "
                                                           "to the scenario file); null: Keras's cache. Never "

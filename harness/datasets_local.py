@@ -16,10 +16,13 @@ scenario's data (sampler feasibility is checked on the real labels) on a machine
 without either.
 """
 
+from __future__ import annotations
+
 import gzip
 import os
 import pickle
 import struct
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +43,7 @@ SOURCES = {
 }
 
 
-def keras_cache_dir():
+def keras_cache_dir() -> str:
     """Where Keras caches downloaded datasets."""
     return os.path.join(os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras")), "datasets")
 
@@ -53,7 +56,7 @@ FASHION_FILES = (
 )
 
 
-def keras_cache_paths(name):
+def keras_cache_paths(name: str) -> list[str]:
     """The files `keras.datasets.<name>.load_data()` leaves in the cache."""
     root = keras_cache_dir()
     if name == "mnist":
@@ -81,13 +84,14 @@ class _ArrayUnpickler(pickle.Unpickler):
         ("numpy", "dtype"),
     }
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> Any:
+        """The class `module.name` if it is one a CIFAR batch holds; UnpicklingError otherwise."""
         if (module, name) in self.ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
 
 
-def _read_cifar_batch(path, label_key):
+def _read_cifar_batch(path: str, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     with open(path, "rb") as handle:
         batch = _ArrayUnpickler(handle, encoding="bytes").load()
     batch = {key.decode() if isinstance(key, bytes) else key: value for key, value in batch.items()}
@@ -95,7 +99,7 @@ def _read_cifar_batch(path, label_key):
     return images, np.asarray(batch[label_key])
 
 
-def _read_keras_cache(name, paths):
+def _read_keras_cache(name: str, paths: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """What `keras.datasets.<name>.load_data()` left in its cache, read as the archive's own files are (the
     Fashion-MNIST cache lists labels before images: reordered to the idx files' order)."""
     if name == "fashion_mnist":
@@ -103,7 +107,7 @@ def _read_keras_cache(name, paths):
     return _read(name, paths)
 
 
-def expected_files(name, folder):
+def expected_files(name: str, folder: str) -> list[str]:
     """The files `name` needs under `folder` (as the official archive unpacks), for the message and the reader."""
     if name in FOLDERS:
         return [os.path.join(folder, FOLDERS[name], f) for f in CIFAR_FILES[name]]
@@ -112,7 +116,7 @@ def expected_files(name, folder):
     raise ValueError(f"unknown local dataset. Received: name={name!r}")
 
 
-def _existing(path):
+def _existing(path: str) -> str | None:
     """`path`, or `path.gz`, whichever exists (None if neither)."""
     for candidate in (path, path + ".gz"):
         if os.path.isfile(candidate):
@@ -120,7 +124,7 @@ def _existing(path):
     return None
 
 
-def _find_in_folder(name, folder):
+def _find_in_folder(name: str, folder: str) -> list[str] | None:
     """The dataset's files in `folder` (or in the archive folder given directly), or None."""
     candidates = [folder]
     if name in FOLDERS and os.path.basename(os.path.normpath(folder)) == FOLDERS[name]:
@@ -129,13 +133,13 @@ def _find_in_folder(name, folder):
         found = [_existing(p) if name in ("mnist", "fashion_mnist") else (p if os.path.isfile(p) else None)
                  for p in expected_files(name, root)]
         if all(found):
-            return found
+            return found  # type: ignore[return-value]  # all(found): no None left
     if name == "mnist" and os.path.isfile(os.path.join(folder, "mnist.npz")):
         return [os.path.join(folder, "mnist.npz")]
     return None
 
 
-def _missing_message(name, folder):
+def _missing_message(name: str, folder: str | None) -> str:
     """One line: which files are missing, where they go, and how to fetch them where there is a network."""
     shown = folder or "<data.path>"
     if name in FOLDERS:
@@ -143,14 +147,15 @@ def _missing_message(name, folder):
         fetch = f"curl -L {SOURCES[name]} | tar xz -C {shown}"
     else:
         wanted = f"{shown}/{{{','.join(IDX_FILES)}}}[.gz]"
-        fetch = "cd " + shown + " && for f in " + " ".join(f + ".gz" for f in IDX_FILES) + f"; do curl -LO {SOURCES[name]}$f; done"
+        fetch = ("cd " + shown + " && for f in " + " ".join(f + ".gz" for f in IDX_FILES)
+                 + f"; do curl -LO {SOURCES[name]}$f; done")
     keras_fetch = f"python -c 'import keras; keras.datasets.{name}.load_data()'"
     where = "not found" if folder else f"no data.path given, and not in Keras's cache {keras_cache_dir()}"
     return (f"needs the files {wanted} ({where}); put the unpacked official archive there (with a network: "
             f"{fetch}), or fill Keras's cache ({keras_fetch}) and leave data.path out; nothing is downloaded")
 
 
-def read_local(name, folder=None):
+def read_local(name: str, folder: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, y_train, x_test, y_test) as stored (uint8 images), from `folder` or Keras's cache."""
     if folder is not None:
         found = _find_in_folder(name, folder) if os.path.isdir(folder) else None
@@ -163,7 +168,7 @@ def read_local(name, folder=None):
     raise DataError("name", name, _missing_message(name, None))
 
 
-def source_files(name, folder=None):
+def source_files(name: str, folder: str | None = None) -> list[list[Any]]:
     """[absolute path, size, mtime_ns] of each file `read_local` reads (none if missing): what a saved trial's
     reuse depends on, so replacing the files (generated ones by the real ones, say) reruns the trials."""
     found = (_find_in_folder(name, folder) if os.path.isdir(folder) else None) if folder is not None else [
@@ -171,7 +176,7 @@ def source_files(name, folder=None):
     return [[os.path.abspath(p), os.stat(p).st_size, os.stat(p).st_mtime_ns] for p in found or []]
 
 
-def read_idx(path):
+def read_idx(path: str) -> np.ndarray:
     """An idx file (MNIST's format, gzipped or not) as a NumPy array of its declared shape."""
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rb") as handle:
@@ -186,7 +191,7 @@ def read_idx(path):
     return data.reshape(shape)
 
 
-def _read(name, paths):
+def _read(name: str, paths: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     if name == "mnist" and len(paths) == 1:
         with np.load(paths[0], allow_pickle=False) as arrays:
             return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
@@ -199,7 +204,7 @@ def _read(name, paths):
     return np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]), x_test, y_test
 
 
-def write_cifar(folder, name, images_per_file, seed=0, num_classes=None):
+def write_cifar(folder: str, name: str, images_per_file: int, seed: int = 0, num_classes: int | None = None) -> str:
     """Write a small random dataset in the real CIFAR layout under `folder` (for tests and smoke runs).
 
     Each class has a fixed random colour pattern plus noise, so a network can learn something in a few steps.
@@ -213,7 +218,8 @@ def write_cifar(folder, name, images_per_file, seed=0, num_classes=None):
     os.makedirs(os.path.join(folder, FOLDERS[name]), exist_ok=True)
     for path in expected_files(name, folder):
         labels = rng.permutation(np.arange(images_per_file) % num_classes)  # every class as often as it can be
-        images = np.kron(templates[labels], np.ones((1, 8, 8, 1))) + rng.normal(0, 40, (images_per_file, 32, 32, 3))
+        images: np.ndarray = (np.kron(templates[labels], np.ones((1, 8, 8, 1)))
+                              + rng.normal(0, 40, (images_per_file, 32, 32, 3)))
         images = np.clip(images, 0, 255).astype(np.uint8).transpose(0, 3, 1, 2).reshape(images_per_file, -1)
         with open(path, "wb") as handle:
             pickle.dump({b"data": images, label_key: [int(v) for v in labels]}, handle)

@@ -13,8 +13,11 @@ without TensorFlow).
         +-- (samplers.SamplerParameterError, norms.spec.NormalizerConfigError, model_kinds.ModelConfigError)
 """
 
+from __future__ import annotations
+
 import difflib
 import json
+from collections.abc import Iterable
 
 
 class HarnessError(Exception):
@@ -31,6 +34,7 @@ class ParameterError(HarnessError, ValueError):
     """A bad parameter: `.param` (the field, relative to its section), `.value`, `.reason`."""
 
     def __init__(self, param: str, value: object, reason: str) -> None:
+        """Keep `param`, `value` and `reason`; the message is `param: value reason`."""
         self.param, self.value, self.reason = param, value, reason
         super().__init__(f"{param}: {value!r} {reason}")
 
@@ -55,7 +59,7 @@ def show(value: object) -> str:
     return repr(value) if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def did_you_mean(word: object, candidates) -> str:
+def did_you_mean(word: object, candidates: Iterable[object]) -> str:
     """' (did you mean 'x'?)' for the closest of `candidates`, or '' (the one implementation)."""
     close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -64,11 +68,12 @@ def did_you_mean(word: object, candidates) -> str:
 class ScenarioError(HarnessError, ValueError):
     """One problem in a scenario, as `<file>: <field path>: <value> <reason>`."""
 
-    def __init__(self, path, value, reason, source=None):
+    def __init__(self, path: str, value: object, reason: str, source: object = None) -> None:
+        """Keep the field `path`, the `value` (`MISSING`: none to show), the `reason` and the `source` file."""
         self.path, self.value, self.reason, self.source = path, value, reason, source
         super().__init__(str(self))
 
-    def __str__(self):
+    def __str__(self) -> str:
         prefix = f"{self.source}: " if self.source else ""
         shown = "" if self.value is MISSING else f"{show(self.value)} "
         return f"{prefix}{self.path}: {shown}{self.reason}"

@@ -5,9 +5,13 @@ definitions (`harness.schema` renders them; `harness.scenario` and `harness.reci
 Pure Python: validation never imports TensorFlow.
 """
 
+from __future__ import annotations
+
 import copy
 import dataclasses
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from harness.errors import MISSING, ScenarioError, did_you_mean
 
@@ -22,18 +26,20 @@ MAX_SEED = 2**32 - 1 - 200_000
 class Field:
     """One scalar or list field: its type, default and allowed range or choices."""
 
-    kind: type
+    kind: type[Any]
     default: object = _REQUIRED
-    low: float = None
-    high: float = None
+    low: float | None = None
+    high: float | None = None
     low_open: bool = False
-    choices: tuple = None
-    list_of: type = None
+    choices: tuple | None = None
+    list_of: type | None = None
     nullable: bool = False
     doc: str = ""  # what the field means: the schema's description (editors show it)
     high_open: bool = False  # the range excludes `high` (e.g. a momentum in (0, 1))
 
-    def check(self, path, value):
+    def check(self, path: str, value: Any) -> Any:
+        """`value` checked against this field (an int given for a float becomes a float); a `ScenarioError`
+        at `path` names what is wrong."""
         if value is None and self.nullable:
             return None
         if self.kind is object:  # any value: checked by code elsewhere (a plugin's, a source's own check)
@@ -52,17 +58,20 @@ class Field:
         if self.kind is float and not math.isfinite(value):
             raise ScenarioError(path, value, "must be a finite number")
         if self.choices is not None and value not in self.choices:
-            raise ScenarioError(path, value, f"is not one of {', '.join(self.choices)}{_did_you_mean(value, self.choices)}")
+            raise ScenarioError(path, value,
+                                f"is not one of {', '.join(self.choices)}{_did_you_mean(value, self.choices)}")
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             raise ScenarioError(path, value, f"must be {'>' if self.low_open else '>='} {self.low}")
         if self.high is not None and (value >= self.high if self.high_open else value > self.high):
             raise ScenarioError(path, value, f"must be {'<' if self.high_open else '<='} {self.high}")
         return value
 
-    def json_schema(self):
+    def json_schema(self) -> dict[str, Any]:
         """This field as a JSON Schema (draft 2020-12): type, range, choices, default; see `harness.schema`."""
+        schema: dict[str, Any]
         if self.list_of is not None:
-            schema = {"type": "array", "items": Field(self.list_of, low=self.low, high=self.high, low_open=self.low_open,
+            schema = {"type": "array", "items": Field(self.list_of, low=self.low, high=self.high,
+                                                      low_open=self.low_open,
                                                       high_open=self.high_open).json_schema(),
                       "minItems": 1}
         else:
@@ -89,13 +98,15 @@ _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", 
 class PairsField(Field):
     """A list of distinct [a, b] pairs of names (which names exist is checked where they are known)."""
 
-    def __init__(self, doc=""):
+    def __init__(self, doc: str = "") -> None:
+        """A pairs field (default: no pairs) described by `doc`."""
         super().__init__(list, [], doc=doc)
 
-    def check(self, path, value):
+    def check(self, path: str, value: Any) -> Any:
+        """`value` as a list of [a, b] pairs, each a distinct pair of two different names."""
         if not isinstance(value, list):
             raise ScenarioError(path, value, f"must be a list of [a, b] pairs, got {type(value).__name__}")
-        seen = {}
+        seen: dict[frozenset, int] = {}
         for i, pair in enumerate(value):
             if (not isinstance(pair, list) or len(pair) != 2
                     or not all(isinstance(name, str) for name in pair)):
@@ -108,7 +119,8 @@ class PairsField(Field):
             seen[key] = i
         return [list(pair) for pair in value]
 
-    def json_schema(self):
+    def json_schema(self) -> dict[str, Any]:
+        """This field as a JSON Schema: an array of two-string arrays."""
         pair = {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2}
         return {"type": "array", "items": pair, "default": [], **({"description": self.doc} if self.doc else {})}
 
@@ -117,14 +129,16 @@ class PairsField(Field):
 class AutoOrBool(Field):
     """A switch that is `auto` (the harness decides), `true` or `false` (YAML booleans)."""
 
-    kind: type = object
+    kind: type[Any] = object
 
-    def check(self, path, value):
+    def check(self, path: str, value: Any) -> Any:
+        """`value` if it is `auto`, `true` or `false`."""
         if value == "auto" or isinstance(value, bool):
             return value
         raise ScenarioError(path, value, "must be auto, true or false")
 
-    def json_schema(self):
+    def json_schema(self) -> dict[str, Any]:
+        """This field as a JSON Schema: the constant `auto` or a boolean."""
         return {"anyOf": [{"const": "auto"}, {"type": "boolean"}], "default": self.default,
                 **({"description": self.doc} if self.doc else {})}
 
@@ -132,13 +146,13 @@ class AutoOrBool(Field):
 _did_you_mean = did_you_mean
 
 
-def _mapping(path, value):
+def _mapping(path: str, value: Any) -> dict:
     if not isinstance(value, dict):
         raise ScenarioError(path, value, f"must be a mapping, got {type(value).__name__}")
     return value
 
 
-def _check_fields(path, given, fields):
+def _check_fields(path: str, given: Any, fields: Mapping[str, Field]) -> dict[str, Any]:
     """Validate a mapping against `fields`: unknown keys, missing required keys, each value."""
     given = _mapping(path, given)
     for key in given:

@@ -12,8 +12,12 @@ Built-ins are found exactly as plugins are: `BUILTINS` maps each name to the "mo
 entry. Plugins: an entry point of group `harness.models`, or the name "module.path:function".
 """
 
+from __future__ import annotations
+
 import dataclasses
 import inspect
+from collections.abc import Callable
+from typing import Any
 
 from harness import plugins
 from harness.fields import Field
@@ -52,34 +56,34 @@ class ModelKind(plugins.Entry):
         before the plugin check builds it on the real input.
     """
 
-    builder: object = None
-    check: object = None
-    slot_widths: object = None
+    builder: str | Callable[..., Any] | None = None
+    check: Callable[[dict[str, Any]], object] | None = None
+    slot_widths: Callable[[dict[str, Any]], list[int]] | None = None
     family: str | None = dataclasses.field(default=None, kw_only=True)
     tabular: bool | None = dataclasses.field(default=None, kw_only=True)
 
-    def validate(self, params):
+    def validate(self, params: dict[str, Any]) -> dict[str, Any]:
         """`params` (without `name`) with the defaults filled in; ModelConfigError on a bad one."""
         full = self.fill(params, ModelConfigError, "model")
         if self.check is not None:
             self.check(full)
         return full
 
-    def load(self):
+    def load(self) -> Callable[..., Any]:
         """The builder function."""
         if callable(self.builder):
             return self.builder
-        return plugins.import_path("name", self.name, self.builder)
+        return plugins.import_path("name", self.name, self.builder)  # type: ignore[arg-type]  # set on every entry
 
 
 # ------------------------------------------------------------------------------------------ built-ins
 # Every built-in parameter declared once, with its type and range: validation (`ModelKind.validate`) and the JSON
 # Schema (`harness.schema`) read these; cross-parameter rules are the kinds' `check`.
-def _widths_field(default):
+def _widths_field(default: list[int]) -> Field:
     return Field(list, default, list_of=int, low=1, doc="Units or channels of each stage (its normalization slots).")
 
 
-def _widths(params):
+def _widths(params: dict[str, Any]) -> list[int]:
     return params["widths"]
 
 
@@ -97,14 +101,14 @@ RESNET = ModelKind("resnet", "a small residual network: one stage of `blocks_per
 SHORTCUTS = ("zero_pad", "projection")
 
 
-def _check_cifar_resnet(params):
+def _check_cifar_resnet(params: dict[str, Any]) -> None:
     widths = params["widths"]
-    if params["shortcut"] == "zero_pad" and any(b < a for a, b in zip(widths, widths[1:])):
+    if params["shortcut"] == "zero_pad" and any(b < a for a, b in zip(widths, widths[1:], strict=False)):
         raise ModelConfigError("widths", widths, "must not decrease with shortcut zero_pad (use projection: "
                                                  "option A pads channels, it cannot drop them)")
 
 
-def _cifar_resnet(depth, blocks):
+def _cifar_resnet(depth: int, blocks: int) -> ModelKind:
     return ModelKind(f"resnet{depth}", f"He et al. 2016's CIFAR ResNet-{depth}: 3 stages of {blocks} basic blocks "
                      "(16/32/64 channels); identity shortcuts, zero-padding (option A) or projection (B) where the "
                      "shape changes",
@@ -130,7 +134,7 @@ BUILTINS = {
 RESERVED = ("norm", "input_shape", "num_classes", "seed")
 
 
-def plugin_kind(name, obj):
+def plugin_kind(name: str, obj: object) -> ModelKind:
     """The entry of a plugin builder function: its parameters are its keyword arguments after the contract's.
 
     A builder may declare its family and tabular input as attributes (`builder.family = "resnet"`,
@@ -152,13 +156,13 @@ def plugin_kind(name, obj):
                      tabular=tabular)
 
 
-def get(name):
+def get(name: str) -> ModelKind:
     """The registry entry of `name`: a built-in, an entry-point name or "module.path:function"."""
     obj, builtin = plugins.resolve("name", name, BUILTINS, ENTRY_POINT_GROUP, "model", error=ModelConfigError,
                                    prepare=plugins.quiet_tensorflow)
     return obj if builtin else plugin_kind(name, obj)
 
 
-def available() -> list:
+def available() -> list[str]:
     """The built-in model names, then the installed plugins' (module paths are not enumerable)."""
     return plugins.available(BUILTINS, ENTRY_POINT_GROUP)

@@ -10,12 +10,16 @@ every trial of a seed gets the non-normalization weights of one reference model 
 whatever the normalizer and however the model's initializers are seeded.
 """
 
+from __future__ import annotations
+
 import contextlib
 import functools
 import hashlib
 import inspect
 import json
 import random
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -28,31 +32,37 @@ NORM_PREFIX = "norm_"
 class _Layers:
     """Numbers the weight layers it creates so their initial weights depend on the seed alone."""
 
-    def __init__(self, norm, seed):
+    def __init__(self, norm: Callable[[], Any], seed: int) -> None:
+        """`norm()` makes a new normalization layer; `seed` seeds every weight layer's initializer."""
         self.make_norm = norm
         self.seed = seed
         self.weight_layers = 0
 
-    def _initializer(self):
+    def _initializer(self) -> Any:
         self.weight_layers += 1
         return keras.initializers.GlorotUniform(seed=self.seed * 1009 + self.weight_layers)
 
-    def dense(self, x, units):
+    def dense(self, x: Any, units: int) -> Any:
+        """A seeded Dense layer of `units` applied to `x`."""
         return keras.layers.Dense(units, kernel_initializer=self._initializer())(x)
 
-    def conv(self, x, filters, kernel_size=3, strides=1):
+    def conv(self, x: Any, filters: int, kernel_size: int = 3, strides: int = 1) -> Any:
+        """A seeded 'same'-padded Conv2D applied to `x`."""
         return keras.layers.Conv2D(
             filters, kernel_size, strides=strides, padding="same", kernel_initializer=self._initializer()
         )(x)
 
-    def norm(self, x):
+    def norm(self, x: Any) -> Any:
+        """A new normalization layer applied to `x`."""
         return self.make_norm()(x)
 
-    def norm_relu(self, x):
+    def norm_relu(self, x: Any) -> Any:
+        """A new normalization layer, then ReLU, applied to `x`."""
         return keras.layers.ReLU()(self.norm(x))
 
 
-def mlp(norm, input_shape, num_classes, *, widths, seed=0):
+def mlp(norm: Callable[[], Any], input_shape: Sequence[int], num_classes: int, *, widths: Sequence[int],
+        seed: int = 0) -> Any:
     """Dense layers of `widths` units, each followed by the normalizer and ReLU."""
     b = _Layers(norm, seed)
     inputs = keras.Input(shape=tuple(input_shape), name="images")
@@ -62,7 +72,8 @@ def mlp(norm, input_shape, num_classes, *, widths, seed=0):
     return keras.Model(inputs, b.dense(x, num_classes), name="mlp")
 
 
-def convnet(norm, input_shape, num_classes, *, widths, seed=0):
+def convnet(norm: Callable[[], Any], input_shape: Sequence[int], num_classes: int, *, widths: Sequence[int],
+            seed: int = 0) -> Any:
     """3x3 convolutions (normalizer, ReLU, 2x2 max-pooling between), global average pooling, a dense head."""
     b = _Layers(norm, seed)
     inputs = keras.Input(shape=tuple(input_shape), name="images")
@@ -75,7 +86,8 @@ def convnet(norm, input_shape, num_classes, *, widths, seed=0):
     return keras.Model(inputs, b.dense(x, num_classes), name="convnet")
 
 
-def resnet(norm, input_shape, num_classes, *, widths, blocks_per_stage, seed=0):
+def resnet(norm: Callable[[], Any], input_shape: Sequence[int], num_classes: int, *, widths: Sequence[int],
+           blocks_per_stage: int, seed: int = 0) -> Any:
     """A small residual network: a stem, then one stage of basic blocks per width."""
     b = _Layers(norm, seed)
     inputs = keras.Input(shape=tuple(input_shape), name="images")
@@ -93,13 +105,14 @@ def resnet(norm, input_shape, num_classes, *, widths, blocks_per_stage, seed=0):
     return keras.Model(inputs, b.dense(x, num_classes), name="resnet")
 
 
-def _cifar_resnet(b, inputs, widths, num_classes, blocks_per_stage, shortcut):
+def _cifar_resnet(b: _Layers, inputs: Any, widths: list[int], num_classes: int, blocks_per_stage: int,
+                  shortcut: str) -> Any:
     """The CIFAR ResNet of He et al. 2016 (section 4.2): a 3x3 conv, then one stage per width of
     `blocks_per_stage` basic blocks (3x3 conv, norm, ReLU, 3x3 conv, norm, plus the shortcut, ReLU), the first
     block of every stage after the first halving the resolution; global average pooling; a dense layer.
     Where the shape changes the shortcut is option A (`"zero_pad"`: subsample and pad channels with zeros) or
     option B (`"projection"`: a strided 1x1 conv and a normalization layer); elsewhere it is the identity."""
-    if shortcut == "zero_pad" and any(b < a for a, b in zip(widths, widths[1:])):
+    if shortcut == "zero_pad" and any(b < a for a, b in zip(widths, widths[1:], strict=False)):
         raise ValueError(f"zero-padding shortcuts need non-decreasing widths. Received: widths={widths}")
     x = b.norm_relu(b.conv(inputs, widths[0]))
     for stage, width in enumerate(widths):
@@ -118,8 +131,8 @@ def _cifar_resnet(b, inputs, widths, num_classes, blocks_per_stage, shortcut):
     return b.dense(x, num_classes)
 
 
-def _zero_pad(width, strides):
-    def shortcut(x):
+def _zero_pad(width: int, strides: int) -> Callable[[Any], Any]:
+    def shortcut(x: Any) -> Any:
         from keras import ops
 
         x = x[:, ::strides, ::strides, :]
@@ -129,8 +142,9 @@ def _zero_pad(width, strides):
     return shortcut
 
 
-def _cifar(depth_blocks, name):
-    def build(norm, input_shape, num_classes, *, widths=(16, 32, 64), shortcut="zero_pad", seed=0):
+def _cifar(depth_blocks: int, name: str) -> Callable[..., Any]:
+    def build(norm: Callable[[], Any], input_shape: Sequence[int], num_classes: int, *,
+              widths: Sequence[int] = (16, 32, 64), shortcut: str = "zero_pad", seed: int = 0) -> Any:
         b = _Layers(norm, seed)
         inputs = keras.Input(shape=tuple(input_shape), name="images")
         logits = _cifar_resnet(b, inputs, list(widths), num_classes, depth_blocks, shortcut)
@@ -149,7 +163,8 @@ resnet56 = _cifar(9, "resnet56")
 
 
 
-def build_model(model_config, normalizer_config, input_shape, num_classes, seed):
+def build_model(model_config: dict[str, Any], normalizer_config: dict[str, Any], input_shape: Sequence[int],
+                num_classes: int, seed: int) -> Any:
     """The scenario's network with `normalizer_config` in every normalization slot; outputs logits.
 
     Raises ModelConfigError (param `name`) when the builder returns something that is not a functional
@@ -161,9 +176,9 @@ def build_model(model_config, normalizer_config, input_shape, num_classes, seed)
     name = model_config["name"]
     builder = model_kinds.get(name).load()
     params = {k: v for k, v in model_config.items() if k != "name"}
-    slots = []
+    slots: list[Any] = []
 
-    def norm():
+    def norm() -> Any:
         layer = build_normalizer(normalizer_config, name=f"{NORM_PREFIX}{len(slots) + 1}")
         slots.append(layer)
         return layer
@@ -179,7 +194,7 @@ def build_model(model_config, normalizer_config, input_shape, num_classes, seed)
     return model
 
 
-def _check_model(name, model, num_classes):
+def _check_model(name: str, model: Any, num_classes: int) -> None:
     if not isinstance(model, keras.Model):
         raise ModelConfigError("name", name, f"returned {type(model).__name__}, not a keras.Model")
     try:
@@ -196,7 +211,7 @@ def _check_model(name, model, num_classes):
                                              f"{num_classes} logits (batch, {num_classes})")
 
 
-def replace_batch_normalization(model, normalizer_config):
+def replace_batch_normalization(model: Any, normalizer_config: dict[str, Any]) -> Any:
     """`model` with every keras.layers.BatchNormalization replaced by the normalizer (same axis), named
     norm_1, norm_2, ... in layer order; the model itself when it has none."""
     from harness.norms import build_normalizer, kinds
@@ -206,14 +221,14 @@ def replace_batch_normalization(model, normalizer_config):
     takes_axis = "axis" in kinds.get(normalizer_config["kind"]).parameters
     count = [0]
 
-    def clone(layer):
+    def clone(layer: Any) -> Any:
         if isinstance(layer, keras.layers.BatchNormalization):
             count[0] += 1
             config = {**normalizer_config, **({"axis": int(layer.axis)} if takes_axis else {})}
             return build_normalizer(config, name=f"{NORM_PREFIX}{count[0]}")
         return layer.__class__.from_config(layer.get_config())
 
-    def call(layer, *args, **kwargs):
+    def call(layer: Any, *args: Any, **kwargs: Any) -> Any:
         # the BN's recorded call may pass `mask=`; a normalizer whose call does not take it does not get it
         if layer.name.startswith(NORM_PREFIX):
             parameters = inspect.signature(layer.call).parameters
@@ -226,20 +241,20 @@ def replace_batch_normalization(model, normalizer_config):
     return keras.models.clone_model(model, clone_function=clone, call_function=call)
 
 
-def normalization_layers(model):
+def normalization_layers(model: Any) -> list[Any]:
     """The model's normalization layers in depth order."""
     layers = [layer for layer in model.layers if layer.name.startswith(NORM_PREFIX)]
     return sorted(layers, key=lambda layer: int(layer.name[len(NORM_PREFIX):]))
 
 
-def other_layers(model):
+def other_layers(model: Any) -> list[Any]:
     """The model's layers with weights that are not normalization layers, in layer order (what pairing
     transplants; weightless layers such as activations, or the float32 cast mixed precision adds, do not count)."""
     return [layer for layer in model.layers if not layer.name.startswith(NORM_PREFIX) and layer.weights]
 
 
 @contextlib.contextmanager
-def seeded(seed):
+def seeded(seed: int) -> Iterator[None]:
     """Python's and NumPy's global generators seeded with `seed` inside, restored after: unseeded Keras
     initializers draw their seeds from Python's `random`, so a model built inside is a function of `seed`."""
     python_state, numpy_state = random.getstate(), np.random.get_state()
@@ -253,31 +268,34 @@ def seeded(seed):
 
 
 @functools.lru_cache(maxsize=8)
-def _reference(model_json, input_shape, num_classes, seed):
+def _reference(model_json: str, input_shape: tuple[int, ...], num_classes: int,
+               seed: int) -> tuple[tuple[str, tuple[np.ndarray, ...]], ...]:
     with seeded(seed):
         model = build_model(json.loads(model_json), {"kind": "none"}, input_shape, num_classes, seed)
     return tuple((type(layer).__name__, tuple(layer.get_weights())) for layer in other_layers(model))
 
 
-def reference_weights(model_config, input_shape, num_classes, seed):
+def reference_weights(model_config: dict[str, Any], input_shape: Sequence[int], num_classes: int,
+                      seed: int) -> tuple[tuple[str, tuple[np.ndarray, ...]], ...]:
     """Per non-normalization layer (in layer order): (class name, initial weights) of the seed's reference
     model, the model built with no normalization (cached per process)."""
     return _reference(json.dumps(model_config, sort_keys=True), tuple(input_shape), int(num_classes), int(seed))
 
 
-def transplant(model, reference):
+def transplant(model: Any, reference: Sequence[tuple[str, Sequence[np.ndarray]]]) -> None:
     """Give `model`'s non-normalization layers the reference weights; ValueError if the layers differ."""
     layers = other_layers(model)
-    if len(layers) != len(reference) or any(type(layer).__name__ != kind for layer, (kind, _) in zip(layers, reference)):
+    if len(layers) != len(reference) or any(type(layer).__name__ != kind
+                                            for layer, (kind, _) in zip(layers, reference, strict=False)):
         raise ValueError("the model's layers outside normalization depend on the normalizer, so its initial "
                          "weights cannot be paired: " f"{[type(layer).__name__ for layer in layers]} vs "
                          f"{[kind for kind, _ in reference]}")
-    for layer, (_, weights) in zip(layers, reference):
+    for layer, (_, weights) in zip(layers, reference, strict=False):
         if weights:
             layer.set_weights(list(weights))
 
 
-def init_fingerprint(model):
+def init_fingerprint(model: Any) -> str:
     """A hash of the model's non-normalization weights (shapes, dtypes and bytes), in layer order."""
     digest = hashlib.sha256()
     for layer in other_layers(model):

@@ -5,6 +5,10 @@ make the training loop wait forever for steps that never come; an index out of r
 TensorFlow (negative) or after training (too large), far from its cause.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 
@@ -12,13 +16,13 @@ class PluginOutputError(RuntimeError):
     """A plugin broke its contract; the message names the plugin and what it returned."""
 
 
-def describe_error(error):
+def describe_error(error: BaseException) -> str:
     """`Type: first line of the message`, for an exception raised by a plugin (SystemExit included)."""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def checked_batches(sampler, n, n_examples, name):
+def checked_batches(sampler: Any, n: int, n_examples: int, name: str) -> np.ndarray:
     """`sampler.batches(n)` as an int64 array, checked: shape (n, batch_size), indices in [0, n_examples).
 
     name: how to call the sampler in the error (its name in the scenario).

@@ -6,10 +6,14 @@ misspelt name is refused (with a "did you mean") before anything is imported. On
 loaded when one is named, may import what it likes (`prepare` runs first, e.g. to import TensorFlow quietly).
 """
 
+from __future__ import annotations
+
 import dataclasses
 import importlib
 import importlib.metadata
 import inspect
+from collections.abc import Callable, Collection
+from typing import Any
 
 from harness.errors import ParameterError, did_you_mean
 
@@ -24,15 +28,15 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def entry_points(group: str) -> dict:
+def entry_points(group: str) -> dict[str, importlib.metadata.EntryPoint]:
     """{name: entry point} of the installed plugins of `group`, read afresh (a newly installed one is seen)."""
-    found = {}
+    found: dict[str, importlib.metadata.EntryPoint] = {}
     for ep in importlib.metadata.entry_points(group=group):
         found.setdefault(ep.name, ep)
     return found
 
 
-def import_path(param: str, name: str, path: str, error=PluginError) -> object:
+def import_path(param: str, name: str, path: str, error: Callable[..., Exception] = PluginError) -> Any:
     """Import "module.path:attribute" (`name` is what the user wrote); failures are one-line `error`s."""
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:
@@ -50,8 +54,9 @@ def import_path(param: str, name: str, path: str, error=PluginError) -> object:
     return obj
 
 
-def resolve(param: str, name: object, builtins: dict, group: str, what: str, *, error=PluginError,
-            prepare=None) -> tuple:
+def resolve(param: str, name: object, builtins: dict[str, str], group: str, what: str, *,
+            error: Callable[..., Exception] = PluginError,
+            prepare: Callable[[], object] | None = None) -> tuple[Any, bool]:
     """The object behind `name`: a built-in (`builtins`: name -> "module:attribute"), an entry point of `group`,
     or a "module.path:attribute". Returns (object, is_builtin).
 
@@ -88,7 +93,7 @@ def quiet_tensorflow() -> None:
     import_tensorflow()
 
 
-def available(builtins: dict, group: str) -> list:
+def available(builtins: dict[str, str], group: str) -> list[str]:
     """Built-in names, then the installed plugins' names."""
     return list(builtins) + sorted(n for n in entry_points(group) if n not in builtins)
 
@@ -98,13 +103,14 @@ KERAS_LAYER_ARGUMENTS = {"name", "dtype", "trainable", "autocast", "input_shape"
                          "activity_regularizer", "seed"}
 
 
-def signature_parameters(obj, skip=()):
+def signature_parameters(obj: Any, skip: Collection[str] = ()) -> tuple[dict[str, Any], bool]:
     """({parameter: default or REQUIRED}, accepts_any_keyword) of a class's constructor or a function."""
     try:
         signature = inspect.signature(obj)
     except (TypeError, ValueError):
         return {}, True
-    params, any_keyword = {}, False
+    params: dict[str, Any] = {}
+    any_keyword = False
     for parameter in signature.parameters.values():
         if parameter.kind is parameter.VAR_KEYWORD:
             any_keyword = True
@@ -115,14 +121,14 @@ def signature_parameters(obj, skip=()):
 
 
 class _Required:
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "REQUIRED"
 
 
 REQUIRED = _Required()
 
 
-def yaml_safe(value):
+def yaml_safe(value: object) -> bool:
     """Whether a default can be written into the resolved scenario.yaml (and swept)."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return True
@@ -148,9 +154,9 @@ class Entry:
     parameters: dict
     plugin: bool = dataclasses.field(default=False, kw_only=True)
     accepts_any: bool = dataclasses.field(default=False, kw_only=True)  # a plugin taking **kwargs
-    fields: dict = dataclasses.field(default=None, kw_only=True, compare=False)
+    fields: dict = dataclasses.field(default=None, kw_only=True, compare=False)  # type: ignore[arg-type]  # None: derived in __post_init__
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         from harness.fields import _REQUIRED, Field
 
         if self.fields is None:
@@ -161,7 +167,7 @@ class Entry:
         object.__setattr__(self, "parameters", {key: REQUIRED if field.default is _REQUIRED else field.default
                                                 for key, field in self.fields.items()})
 
-    def fill(self, given, error, what):
+    def fill(self, given: dict[str, Any], error: Callable[..., Exception], what: str) -> dict[str, Any]:
         """`given` parameters with the (YAML-safe) defaults filled in; `error(param, value, reason)` is raised
         for an unknown or a missing required one, or a value outside its declared type and range."""
         from harness.errors import ScenarioError

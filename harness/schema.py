@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import math
+from types import ModuleType
+from typing import Any
 
 from harness import fields as field_defs
 from harness import scenario as sc
@@ -39,13 +41,13 @@ def _fields_object(fields: dict, extra: dict | None = None, description: str = "
     return schema
 
 
-def _default_schema(default) -> dict:
+def _default_schema(default: object) -> dict:
     """A parameter known only by its default: its JSON type, or null (several parameters take None, e.g.
     keras_renorm's r_max for "no clip", which only their validation code knows); any type when the default is
     None."""
     if default is None or type(default) not in field_defs._JSON_TYPES:
         return {}
-    schema = {"type": [field_defs._JSON_TYPES[type(default)], "null"]}
+    schema: dict[str, Any] = {"type": [field_defs._JSON_TYPES[type(default)], "null"]}
     if not (isinstance(default, float) and not math.isfinite(default)):
         schema["default"] = default
     return schema
@@ -57,7 +59,7 @@ def _discriminated(key: str, variants: dict, open_pattern: str | None = None, de
     With `open_pattern`, a `key` matching it (a plugin path) admits any other keys.
     """
     names = list(variants)
-    key_schema = {"type": "string"}
+    key_schema: dict[str, Any] = {"type": "string"}
     if open_pattern is None:
         key_schema["enum"] = names
     else:
@@ -87,7 +89,7 @@ def _data_schema() -> dict:
                           "The dataset: a built-in source and its options, or a plugin loader 'module.path:function'.")
 
 
-def _parameter_schema(field) -> dict:
+def _parameter_schema(field: field_defs.Field) -> dict:
     """A registry entry's parameter: its declared type and range (`harness.fields.Field`), or, for a plugin's
     parameter known only by its default, that default's type."""
     if field.kind is object:
@@ -95,7 +97,7 @@ def _parameter_schema(field) -> dict:
     return field.json_schema()
 
 
-def _registry_variants(registry, plugins: bool) -> dict:
+def _registry_variants(registry: ModuleType, plugins: bool) -> dict:
     """{name: object schema of its parameters} for a registry (`harness.model_kinds`, `harness.norms.kinds`):
     the built-ins, and with `plugins` the entry-point plugins installed here (a broken one is left out)."""
     from harness import plugins as plugin_api
@@ -107,7 +109,8 @@ def _registry_variants(registry, plugins: bool) -> dict:
             entry = registry.get(name)
         except plugin_api.PluginError:
             continue  # validate reports it; the schema leaves it out
-        body = {"type": "object", "properties": {p: _parameter_schema(field) for p, field in entry.fields.items()}}
+        body: dict[str, Any] = {"type": "object",
+                                "properties": {p: _parameter_schema(field) for p, field in entry.fields.items()}}
         required = [p for p, d in entry.parameters.items() if d is plugin_api.REQUIRED]
         if required:
             body["required"] = required

@@ -3,6 +3,8 @@
 Resolved by the harness's one plugin resolver (`harness.plugins`, pure Python: no TensorFlow).
 """
 
+from __future__ import annotations
+
 from harness import plugins
 from samplers.base import Sampler, SamplerParameterError
 
@@ -19,12 +21,12 @@ BUILTINS = {
 }
 
 
-def available() -> list:
+def available() -> list[str]:
     """Names of the built-in and installed samplers (module paths are not enumerable)."""
     return plugins.available(BUILTINS, ENTRY_POINT_GROUP)
 
 
-def get(name: str) -> type:
+def get(name: str) -> type[Sampler]:
     """The sampler class for a built-in name, an entry-point name or "module.path:ClassName"."""
     obj, _ = plugins.resolve("kind", name, BUILTINS, ENTRY_POINT_GROUP, "sampler", error=SamplerParameterError)
     if not (isinstance(obj, type) and issubclass(obj, Sampler)):

@@ -10,7 +10,11 @@ its entry. Plugins: an entry point of group `harness.normalizers`, or the kind "
 where the attribute is a Keras layer class, a factory returning a layer, or a `NormalizerKind`.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 from harness import plugins
 from harness.fields import Field
@@ -45,12 +49,12 @@ class NormalizerKind(plugins.Entry):
         None: the layer's own hooks, or a duck-typed check of its variables.
     """
 
-    build: object = None
-    check: object = None
-    check_width: object = None
-    traits: str = None
+    build: Callable[..., Any] | None = None
+    check: Callable[[dict[str, Any]], object] | None = None
+    check_width: Callable[[dict[str, Any], int], tuple[str, str] | None] | None = None
+    traits: str | None = None
 
-    def validate(self, cfg):
+    def validate(self, cfg: dict[str, Any]) -> dict[str, Any]:
         """`cfg` (with `kind`) with the defaults filled in; NormalizerConfigError on a bad entry."""
         params = self.fill({k: v for k, v in cfg.items() if k != "kind"}, spec.NormalizerConfigError, "kind")
         full = {"kind": cfg["kind"], **params}  # each parameter checked against its declaration by `fill`
@@ -60,7 +64,7 @@ class NormalizerKind(plugins.Entry):
 
 
 # ------------------------------------------------------------------------------------------ built-ins
-def _build_batchnorm(name, microbatch_size, **params):
+def _build_batchnorm(name: str, microbatch_size: int | None, **params: Any) -> Any:
     import keras
 
     if microbatch_size is None:
@@ -70,20 +74,20 @@ def _build_batchnorm(name, microbatch_size, **params):
     return MicrobatchBatchNormalization(microbatch_size=microbatch_size, name=name, **params)
 
 
-def _build_batchrenorm(name, **params):
+def _build_batchrenorm(name: str, **params: Any) -> Any:
     from harness.norms.batch_renorm import BatchRenormalization
 
     return BatchRenormalization(name=name, **params)
 
 
-def _check_batchrenorm(cfg):
+def _check_batchrenorm(cfg: dict[str, Any]) -> None:
     spec.check_batch_renorm_arguments(**{k: v for k, v in cfg.items() if k != "kind"})
 
 
-def _build_keras_renorm(name, r_max, d_max, **params):
+def _build_keras_renorm(name: str, r_max: float | None, d_max: float | None, **params: Any) -> Any:
     import keras
 
-    clipping = {}
+    clipping: dict[str, float] = {}
     if r_max is not None:
         clipping.update(rmax=float(r_max), rmin=1.0 / float(r_max))
     if d_max is not None:
@@ -91,23 +95,23 @@ def _build_keras_renorm(name, r_max, d_max, **params):
     return keras.layers.BatchNormalization(renorm=True, renorm_clipping=clipping, name=name, **params)
 
 
-def _build_groupnorm(name, **params):
+def _build_groupnorm(name: str, **params: Any) -> Any:
     import keras
 
     return keras.layers.GroupNormalization(name=name, **params)
 
 
-def _groups_divide(cfg, width):
+def _groups_divide(cfg: dict[str, Any], width: int) -> tuple[str, str] | None:
     return None if width % cfg["groups"] == 0 else ("groups", f"does not divide model width {width}")
 
 
-def _build_layernorm(name, **params):
+def _build_layernorm(name: str, **params: Any) -> Any:
     import keras
 
     return keras.layers.LayerNormalization(name=name, **params)
 
 
-def _build_none(name):
+def _build_none(name: str) -> Any:
     import keras
 
     return keras.layers.Identity(name=name)
@@ -175,13 +179,13 @@ def takes_name(obj: object) -> bool:
     return any_keyword or "name" in found
 
 
-def named_layer_builder(obj):
+def named_layer_builder(obj: Callable[..., Any]) -> Callable[..., Any]:
     """`build(layer_name, **params)` for a plugin class or factory: the user's own arguments only are passed,
     and the harness names the layer itself (by `name=` where the factory takes it, else by setting the built
     layer's name before it is used)."""
     passes_name = takes_name(obj)
 
-    def build(layer_name, **params):
+    def build(layer_name: str, **params: Any) -> Any:
         if passes_name:
             return obj(name=layer_name, **params)
         layer = obj(**params)
@@ -194,7 +198,7 @@ def named_layer_builder(obj):
     return build
 
 
-def plugin_kind(name, obj):
+def plugin_kind(name: str, obj: object) -> NormalizerKind:
     """The entry of a plugin given as a layer class or factory: its parameters are its keyword arguments.
 
     Validating it constructs it (`check_plugin`), which imports whatever the plugin imports.
@@ -211,7 +215,7 @@ def plugin_kind(name, obj):
     return NormalizerKind(name, description, parameters, build, plugin=True, accepts_any=any_keyword)
 
 
-def get(kind):
+def get(kind: str) -> NormalizerKind:
     """The registry entry of `kind`: a built-in name, an entry-point name or "module.path:Attribute".
 
     Raises NormalizerConfigError (param `kind`) when it does not resolve or import.
@@ -221,17 +225,18 @@ def get(kind):
     return obj if builtin else plugin_kind(kind, obj)
 
 
-def available():
+def available() -> list[str]:
     """The built-in kinds, then the installed plugins (module paths are not enumerable)."""
     return plugins.available(BUILTINS, ENTRY_POINT_GROUP)
 
 
-def is_builtin(kind):
+def is_builtin(kind: object) -> bool:
+    """Whether `kind` names a built-in normalizer kind (not a plugin)."""
     return kind in BUILTINS
 
 
 
-def validate_normalizer_config(cfg):
+def validate_normalizer_config(cfg: object) -> dict[str, Any]:
     """Return `cfg` with the kind's defaults filled in; raise NormalizerConfigError on a bad entry.
 
     The rules are the kind's registry entry (this module); a plugin kind is imported to read its
@@ -239,7 +244,7 @@ def validate_normalizer_config(cfg):
     """
     if not isinstance(cfg, dict):
         raise spec.NormalizerConfigError("kind", cfg, "config must be a mapping with a `kind` key")
-    return get(cfg.get("kind")).validate(cfg)
+    return get(cfg.get("kind")).validate(cfg)  # type: ignore[arg-type]  # a missing kind: get refuses it
 
 # The built-in kinds' parameters and defaults ({kind: {param: default}}), read from their entries.
 NORMALIZER_KINDS = {kind: dict(get(kind).parameters) for kind in BUILTINS}

@@ -6,8 +6,12 @@ live here too, so the layer and a scenario file reject the same values with the
 same message.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Mapping
+from typing import Any
 
 from harness.errors import ParameterError
 
@@ -15,20 +19,22 @@ from harness.errors import ParameterError
 class NormalizerConfigError(ParameterError):
     """A bad normalizer parameter; `.param`, `.value`, `.reason` let callers prefix a field path."""
 
-    def __init__(self, param, value, reason):
+    def __init__(self, param: str, value: object, reason: str) -> None:
+        """As `ParameterError`, with Keras's message form: "Argument `param` reason. Received: ..."."""
         super().__init__(param, value, reason)
         self.args = (f"Argument `{param}` {reason}. Received: {param}={value!r}",)
 
 
-def _is_number(value):
+def _is_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _is_int(value):
+def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def check_number(param, value, *, low=None, high=None, low_open=False, high_open=False, allow_none=False):
+def check_number(param: str, value: Any, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False, allow_none: bool = False) -> None:
     """Raise NormalizerConfigError unless `value` is a finite real in the given range."""
     if value is None and allow_none:
         return
@@ -40,7 +46,7 @@ def check_number(param, value, *, low=None, high=None, low_open=False, high_open
         raise NormalizerConfigError(param, value, f"must be {'<' if high_open else '<='} {high}")
 
 
-def check_int(param, value, *, low=None, allow_none=False):
+def check_int(param: str, value: Any, *, low: int | None = None, allow_none: bool = False) -> None:
     """Raise NormalizerConfigError unless `value` is an integer >= low."""
     if value is None and allow_none:
         return
@@ -50,7 +56,7 @@ def check_int(param, value, *, low=None, allow_none=False):
         raise NormalizerConfigError(param, value, f"must be >= {low}")
 
 
-def check_common(cfg):
+def check_common(cfg: Mapping[str, Any]) -> None:
     """Rules shared by the batch-statistics kinds (axis, momentum, epsilon)."""
     if "axis" in cfg:
         check_int("axis", cfg["axis"])
@@ -65,8 +71,9 @@ def check_common(cfg):
 
 
 def check_batch_renorm_arguments(
-    *, axis, momentum, epsilon, r_max, d_max, warmup_steps, r_max_ramp_end, d_max_ramp_end, microbatch_size
-):
+    *, axis: Any, momentum: Any, epsilon: Any, r_max: Any, d_max: Any, warmup_steps: Any, r_max_ramp_end: Any,
+    d_max_ramp_end: Any, microbatch_size: Any
+) -> None:
     """Validate BatchRenormalization's constructor arguments (also used for scenario configs)."""
     check_common({"axis": axis, "momentum": momentum, "epsilon": epsilon, "microbatch_size": microbatch_size})
     check_number("r_max", r_max, low=1)
@@ -78,7 +85,7 @@ def check_batch_renorm_arguments(
             raise NormalizerConfigError(name, value, f"must be >= warmup_steps ({warmup_steps}) or None")
 
 
-def schedule_fraction(step, warmup_steps, ramp_end):
+def schedule_fraction(step: Any, warmup_steps: Any, ramp_end: Any) -> Any:
     """How far (0..1) a clip limit has relaxed after `step` completed training steps.
 
     0 during the warm-up, then linear, reaching 1 at `ramp_end` (None: right
@@ -91,7 +98,8 @@ def schedule_fraction(step, warmup_steps, ramp_end):
     return min(1.0, (step - warmup_steps) / (ramp_end - warmup_steps))
 
 
-def scheduled_limits(step, *, r_max, d_max, warmup_steps, r_max_ramp_end, d_max_ramp_end):
+def scheduled_limits(step: Any, *, r_max: Any, d_max: Any, warmup_steps: Any, r_max_ramp_end: Any,
+                     d_max_ramp_end: Any) -> tuple[Any, Any]:
     """(r_max, d_max) in force at training step `step` (0-based count of earlier training calls)."""
     r = 1.0 + (r_max - 1.0) * schedule_fraction(step, warmup_steps, r_max_ramp_end)
     d = d_max * schedule_fraction(step, warmup_steps, d_max_ramp_end)

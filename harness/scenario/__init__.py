@@ -6,6 +6,8 @@ unknown names, and sampler parameters that are infeasible for the real labels.
 Every problem is one `ScenarioError` naming the field path, the value and why.
 """
 
+from __future__ import annotations
+
 import copy
 import dataclasses
 import hashlib
@@ -13,18 +15,17 @@ import json
 import os
 import re
 import sys
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from harness import data as data_sources
 from harness.errors import ScenarioError
-from harness.recipe import OPTIMIZERS
-from harness.scenario.sweep import _axes, grid
-
-
 from harness.fields import (  # noqa: F401 - Field and its helpers are also imported from here by callers
     _MISSING,
     _REQUIRED,
+    MAX_SEED,  # defined with the fields; callers import it from here
     AutoOrBool,
     Field,
     PairsField,
@@ -32,9 +33,13 @@ from harness.fields import (  # noqa: F401 - Field and its helpers are also impo
     _did_you_mean,
     _mapping,
 )
+from harness.recipe import OPTIMIZERS
+from harness.scenario.sweep import _axes, grid
 
+if TYPE_CHECKING:
+    import numpy as np
 
-from harness.fields import MAX_SEED  # noqa: E402,F401 - defined with the fields; callers import it from here
+    from samplers.base import Sampler
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -49,20 +54,25 @@ AUGMENT_FIELDS = {
 }
 
 TRAINING_FIELDS = {
-    "batch_size": Field(int, 16, low=1, doc="Examples per training batch (what the normalizers' batch statistics see)."),
+    "batch_size": Field(int, 16, low=1,
+                        doc="Examples per training batch (what the normalizers' batch statistics see)."),
     "steps": Field(int, 1500, low=1, doc="Training steps of every trial."),
-    "optimizer": Field(str, "adam", choices=tuple(OPTIMIZERS), doc="Keras optimizer (momentum: sgd with momentum 0.9)."),
+    "optimizer": Field(str, "adam", choices=tuple(OPTIMIZERS),
+                       doc="Keras optimizer (momentum: sgd with momentum 0.9)."),
     "learning_rate": Field(float, 1e-3, low=0, low_open=True, doc="Peak learning rate (the schedule scales it)."),
     "steps_per_call": Field(int, 100, low=1, doc="Training steps per compiled call."),
     # the recipe (harness/recipe.py builds it and checks the rules between these fields)
     "momentum": Field(float, None, low=0, high=1, nullable=True, doc="SGD momentum (sgd only)."),
     "nesterov": Field(bool, False, doc="Nesterov momentum (sgd only)."),
     "weight_decay": Field(float, 0.0, low=0, doc="Decoupled weight decay."),
-    "exclude_norm_and_bias_from_weight_decay": Field(bool, True, doc="No weight decay on normalization parameters and biases."),
-    "lr_schedule": Field(dict, {"kind": "constant"}, doc="kind: constant, cosine (warmup_steps, alpha) or step (boundaries, factors)."),
+    "exclude_norm_and_bias_from_weight_decay": Field(bool, True,
+                                                     doc="No weight decay on normalization parameters and biases."),
+    "lr_schedule": Field(dict, {"kind": "constant"},
+                         doc="kind: constant, cosine (warmup_steps, alpha) or step (boundaries, factors)."),
     "label_smoothing": Field(float, 0.0, low=0, high=1, doc="Label smoothing of the cross-entropy."),
     "mixed_precision": Field(bool, False, doc="mixed_float16 compute, float32 variables and statistics."),
-    "jit_compile": AutoOrBool(default="auto", doc="XLA for the compiled training and analysis: auto (measured per model family and device), true, false."),
+    "jit_compile": AutoOrBool(default="auto", doc="XLA for the compiled training and analysis: auto (measured per "
+                                                  "model family and device), true, false."),
 }
 
 ANALYSIS_FIELDS = {
@@ -74,20 +84,25 @@ ANALYSIS_FIELDS = {
     "composition_batches": Field(int, 32, low=1, doc="Training batches shown in the batch-composition table."),
     # Decided once here and written into the resolved scenario.yaml; the tables and the report read them.
     # Left out: chosen by `default_reference` / `default_iid_control`; null: none.
-    "reference": Field(str, None, nullable=True, doc="The normalizer paired differences are taken against (default bn, else the first batchnorm)."),
-    "iid_control": Field(str, None, nullable=True, doc="The sampler drops are measured from (default the first of kind iid)."),
+    "reference": Field(str, None, nullable=True, doc="The normalizer paired differences are taken against (default bn, "
+                                                     "else the first batchnorm)."),
+    "iid_control": Field(str, None, nullable=True,
+                         doc="The sampler drops are measured from (default the first of kind iid)."),
     # Declared comparisons: [a, b] means a minus b, paired by seed and sweep point.
     "compare": PairsField(doc="Declared normalizer pairs [a, b], each tested as a minus b."),
     # The sweep point the headline and sections 2-7 report, declared before the results ({swept path: value});
     # None: the last listed value of each swept field.
-    "headline_point": Field(dict, None, nullable=True, doc="For sweeps: {swept field: value} the headline reports, declared before the results."),
+    "headline_point": Field(dict, None, nullable=True, doc="For sweeps: {swept field: value} the headline reports, "
+                                                           "declared before the results."),
     # checked by harness.analysis.metrics.check_plugins (each name an installed plugin), before TensorFlow
-    "metrics": Field(list, [], doc="Metric plugins to run after training (entry point group harness.metrics, or 'module.path:attribute'); the built-in metrics are always on."),
+    "metrics": Field(list, [], doc="Metric plugins to run after training (entry point group harness.metrics, or "
+                                   "'module.path:attribute'); the built-in metrics are always on."),
 }
 # Analysis fields that choose what the tables and report compare, not what a trial computes (kept out of its hash).
 REPORT_FIELDS = ("reference", "iid_control", "compare", "headline_point")
 
-TOP_LEVEL = ("name", "description", "data", "model", "normalizers", "samplers", "training", "seeds", "analysis", "sweep")
+TOP_LEVEL = ("name", "description", "data", "model", "normalizers", "samplers", "training", "seeds", "analysis",
+             "sweep")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,13 +120,15 @@ class Scenario:
     analysis: dict
     sweep: dict = dataclasses.field(default_factory=dict)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario as a plain mapping (a deep copy), as the resolved scenario.yaml holds it."""
         return copy.deepcopy(dataclasses.asdict(self))
 
-    def to_yaml(self):
+    def to_yaml(self) -> str:
+        """The resolved scenario as YAML text, in field order."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-    def smoke(self):
+    def smoke(self) -> Scenario:
         """The tiny variant of this scenario: few steps, one seed, small analysis; same shape.
 
         Step-counted schedules (Batch Renorm's warm-up and r_max/d_max ramps, the learning-rate schedule's
@@ -130,17 +147,18 @@ class Scenario:
                       "lr_schedule": schedule},
             seeds=self.seeds[:1],
             analysis={**self.analysis, "eval_every": max(steps // 2, 1), "probe_batches": 2,
-                      "precise_examples": min(self.analysis["precise_examples"], 160), "composition_batches": min(self.analysis["composition_batches"], 16)},
+                      "precise_examples": min(self.analysis["precise_examples"], 160),
+                      "composition_batches": min(self.analysis["composition_batches"], 16)},
             sweep=_smoke_sweep(self.sweep, {"training.steps": 60, "training.steps_per_call": 30}),
         )
 
     @property
-    def trial_analysis(self):
+    def trial_analysis(self) -> dict[str, Any]:
         """The analysis settings a trial depends on (what it is hashed on): all but the report's choices."""
         return {k: v for k, v in self.analysis.items() if k not in REPORT_FIELDS}
 
 
-def default_reference(normalizers):
+def default_reference(normalizers: Mapping[str, Any]) -> str | None:
     """The normalizer paired differences are taken against when `analysis.reference` is not given:
     `bn`, else the first of kind batchnorm, else None (no paired differences)."""
     if "bn" in normalizers:
@@ -149,14 +167,15 @@ def default_reference(normalizers):
     return kinds[0] if kinds else None
 
 
-def default_iid_control(samplers):
+def default_iid_control(samplers: Mapping[str, Any]) -> str | None:
     """The sampler drops are measured from when `analysis.iid_control` is not given: the first of kind iid,
     else one named `iid`, else None."""
     kinds = [name for name, cfg in samplers.items() if (cfg or {}).get("kind") == "iid"]
     return kinds[0] if kinds else ("iid" if "iid" in samplers else None)
 
 
-def _resolve_comparisons(analysis, given, normalizers, samplers):
+def _resolve_comparisons(analysis: dict[str, Any], given: Mapping[str, Any], normalizers: Mapping[str, Any],
+                         samplers: Mapping[str, Any]) -> dict[str, Any]:
     """Fill `analysis.reference` and `analysis.iid_control`: the given name (checked) or the default."""
     for key, names, default, what in (("reference", normalizers, default_reference, "normalizer"),
                                       ("iid_control", samplers, default_iid_control, "sampler")):
@@ -169,7 +188,7 @@ def _resolve_comparisons(analysis, given, normalizers, samplers):
     return analysis
 
 
-def _check_headline_point(point, sweep):
+def _check_headline_point(point: Mapping[str, Any], sweep: Mapping[str, Any]) -> None:
     """Every key of analysis.headline_point is a swept field and its value one of the swept values."""
     swept = {k: v for k, v in sweep.items() if k != "zip"}
     swept.update(sweep.get("zip") or {})
@@ -178,13 +197,14 @@ def _check_headline_point(point, sweep):
             raise ScenarioError(f"analysis.headline_point.{path}", _MISSING,
                                 f"is not a swept field{_did_you_mean(path, swept)}")
         if not isinstance(swept[path], list) or value not in swept[path]:
-            raise ScenarioError(f"analysis.headline_point.{path}", value, f"is not one of the swept values {swept[path]}")
+            raise ScenarioError(f"analysis.headline_point.{path}", value,
+                                f"is not one of the swept values {swept[path]}")
 
 
 SCHEDULE_FIELDS = ("warmup_steps", "r_max_ramp_end", "d_max_ramp_end")
 
 
-def scale_schedules(normalizers, factor):
+def scale_schedules(normalizers: dict[str, Any], factor: float) -> dict[str, Any]:
     """Copies of the normalizer configs with every step-counted schedule field multiplied by `factor` (rounded;
     None stays None), e.g. a smoke run's 60 steps against the full run's 1500."""
     scaled = copy.deepcopy(normalizers)
@@ -195,28 +215,29 @@ def scale_schedules(normalizers, factor):
     return scaled
 
 
-def _smoke_sweep(sweep, caps):
+def _smoke_sweep(sweep: Mapping[str, Any], caps: Mapping[str, int]) -> dict[str, Any]:
     """The sweep of a smoke run: swept values of the capped fields (training.steps...) capped too, so a sweep
     over them trains the smoke budget; points that become equal are kept once."""
-    def cap(path, values):
+    def cap(path: str, values: Any) -> Any:
         if path not in caps or not isinstance(values, list):
             return values
         return [min(v, caps[path]) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
 
-    def first_of_each(rows):
-        seen, kept = set(), []
+    def first_of_each(rows: Iterable[Any]) -> list[Any]:
+        seen: set[str] = set()
+        kept: list[Any] = []
         for row in rows:
             if json.dumps(row, default=str) not in seen:
                 seen.add(json.dumps(row, default=str))
                 kept.append(row)
         return kept
 
-    result = {}
+    result: dict[str, Any] = {}
     for path, values in sweep.items():
         if path == "zip" and isinstance(values, dict):
             capped = {k: cap(k, v) for k, v in values.items()}
             if all(isinstance(v, list) for v in capped.values()) and capped:
-                rows = first_of_each([list(row) for row in zip(*capped.values())])
+                rows = first_of_each([list(row) for row in zip(*capped.values(), strict=False)])
                 capped = {k: [row[i] for row in rows] for i, k in enumerate(capped)}
             result[path] = capped
         else:
@@ -225,13 +246,13 @@ def _smoke_sweep(sweep, caps):
     return result
 
 
-def config_hash(config):
+def config_hash(config: object) -> str:
     """A stable hash of a JSON-able config: what makes a finished trial reusable on resume."""
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def load_yaml(path):
+def load_yaml(path: str) -> Any:
     """Read a scenario file with a safe loader only (no tags that build objects), within the limits of
     `harness.limits`: bounded size and aliases, no duplicate keys."""
     from harness import limits
@@ -251,11 +272,11 @@ def load_yaml(path):
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "file"
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ScenarioError(where, _MISSING, f"is not valid YAML: {problem}", source=os.path.basename(path))
+        raise ScenarioError(where, _MISSING, f"is not valid YAML: {problem}", source=os.path.basename(path)) from None
     return raw
 
 
-def load(path, check_feasibility=True, skip_infeasible=False):
+def load(path: str, check_feasibility: bool = True, skip_infeasible: bool = False) -> Scenario:
     """Load and validate a scenario file; errors carry the file name."""
     raw = _resolve_data_paths(load_yaml(path), os.path.dirname(os.path.abspath(path)))
     try:
@@ -265,7 +286,7 @@ def load(path, check_feasibility=True, skip_infeasible=False):
         raise
 
 
-def _takes_path(source):
+def _takes_path(source: object) -> bool:
     """Whether the data source `source` reads a file or folder named by `data.path` (its registry entry says)."""
     if not isinstance(source, str) or not source:
         return False
@@ -275,7 +296,7 @@ def _takes_path(source):
         return False  # validation names the problem
 
 
-def _validate_data(data_raw):
+def _validate_data(data_raw: dict[str, Any]) -> dict[str, Any]:
     """`data`: its source resolved through the data-source registry (`harness.data`), its fields (the source's
     own and the input fields every source takes) checked, then the source's own check."""
     name = _required(data_raw, "name", "data.name")
@@ -293,10 +314,10 @@ def _validate_data(data_raw):
     return data
 
 
-def _resolve_data_paths(raw, folder):
+def _resolve_data_paths(raw: Any, folder: str) -> Any:
     """Relative data paths (`data.path` of every source that takes one, and a sweep over it) are relative to
     the scenario file's folder; the resolved scenario records them absolute."""
-    def absolute(value):
+    def absolute(value: Any) -> Any:
         if isinstance(value, str) and value and "\0" not in value and not os.path.isabs(value):
             return os.path.normpath(os.path.join(folder, os.path.expanduser(value)))
         return value
@@ -308,7 +329,7 @@ def _resolve_data_paths(raw, folder):
         raw = {**raw, "data": {**data, "path": absolute(data["path"])}}
     sweep = raw.get("sweep")
     if isinstance(sweep, dict):
-        def resolve_axes(axes):
+        def resolve_axes(axes: dict[str, Any]) -> dict[str, Any]:
             return {k: [absolute(v) for v in values] if k == "data.path" and isinstance(values, list) else values
                     for k, values in axes.items()}
 
@@ -319,7 +340,7 @@ def _resolve_data_paths(raw, folder):
     return raw
 
 
-def check_name(path, name):
+def check_name(path: str, name: str) -> None:
     """A name that becomes a folder or file name has a bounded length (the file system's limit is ~255 bytes)."""
     from harness.limits import MAX_NAME_LENGTH
 
@@ -327,7 +348,7 @@ def check_name(path, name):
         raise ScenarioError(path, f"{name[:20]}...", f"is {len(name)} characters long, more than {MAX_NAME_LENGTH}")
 
 
-def validate(raw, check_feasibility=True, skip_infeasible=False):
+def validate(raw: Any, check_feasibility: bool = True, skip_infeasible: bool = False) -> Scenario:
     """Validate a scenario mapping and return the resolved `Scenario`.
 
     With a sweep, feasibility is checked at every point (infeasible points are an
@@ -382,10 +403,10 @@ def validate(raw, check_feasibility=True, skip_infeasible=False):
     return scenario
 
 
-_EXPANDED = {}
+_EXPANDED: dict[str, list[tuple[dict[str, Any], Scenario]]] = {}
 
 
-def expand(scenario, skip_infeasible=False):
+def expand(scenario: Scenario, skip_infeasible: bool = False) -> list[tuple[dict[str, Any], Scenario]]:
     """[(point, scenario)]: one validated scenario per sweep point ({} and the scenario itself when there is no sweep).
 
     Validation, planning and the batch-composition table all ask for the points; they are
@@ -404,7 +425,7 @@ def expand(scenario, skip_infeasible=False):
     return _EXPANDED[key]
 
 
-def _expand(scenario, skip_infeasible):
+def _expand(scenario: Scenario, skip_infeasible: bool) -> list[tuple[dict[str, Any], Scenario]]:
     points = []
     for point, raw in grid(scenario.to_dict(), scenario.sweep):
         try:
@@ -419,7 +440,7 @@ def _expand(scenario, skip_infeasible):
     return points
 
 
-def load_data_or_explain(data_config):
+def load_data_or_explain(data_config: dict[str, Any]) -> data_sources.Dataset:
     """The dataset, or a ScenarioError saying why it could not be loaded (a bad file, split or download)."""
     try:
         dataset = data_sources.load(data_config)
@@ -434,7 +455,7 @@ def load_data_or_explain(data_config):
     return dataset
 
 
-def check_model_fits(scenario, dataset=None):
+def check_model_fits(scenario: Scenario, dataset: data_sources.Dataset | None = None) -> None:
     """Every normalizer fits the model: a built-in model's slot widths are checked against each built-in
     normalizer's rule (GroupNorm's groups must divide them). A plugin model or normalizer is built and run
     on a dummy batch (TensorFlow is imported for it): `harness.plugin_check`."""
@@ -458,7 +479,7 @@ def check_model_fits(scenario, dataset=None):
         plugin_check.check_plugins(scenario, dataset)
 
 
-def check_input_fits(scenario, dataset):
+def check_input_fits(scenario: Scenario, dataset: data_sources.Dataset) -> None:
     """Tabular (N, F) data feeds only a model kind that accepts it (`tabular`), and is not cropped or flipped."""
     from harness import model_kinds
 
@@ -474,19 +495,20 @@ def check_input_fits(scenario, dataset):
         raise ScenarioError("data.augment", augment, "crops and flips images; this data is tabular")
 
 
-def _required(mapping, key, path):
+def _required(mapping: Mapping[str, Any], key: str, path: str) -> Any:
     if key not in mapping:
         raise ScenarioError(path, _MISSING, "is required")
     return mapping[key]
 
 
-def _named_sections(path, value):
+def _named_sections(path: str, value: Any) -> dict[str, Any]:
     value = _mapping(path, value)
     if not value:
         raise ScenarioError(path, value, "must name at least one entry")
     for key, cfg in value.items():
         if not isinstance(key, str) or not NAME_PATTERN.fullmatch(key) or "__" in key:
-            raise ScenarioError(f"{path}.{key!r}", _MISSING, "is not a valid name (letters, digits, '_', '-', '.'; no '__')")
+            raise ScenarioError(f"{path}.{key!r}", _MISSING,
+                                "is not a valid name (letters, digits, '_', '-', '.'; no '__')")
         check_name(f"{path} name", key)
         cfg = _mapping(f"{path}.{key}", cfg)
         if "kind" not in cfg:
@@ -502,7 +524,7 @@ def _named_sections(path, value):
     return value
 
 
-def _validate_model(model_raw):
+def _validate_model(model_raw: dict[str, Any]) -> dict[str, Any]:
     """`model`: its name resolved through the model registry, its parameters checked by its entry."""
     from harness import model_kinds
 
@@ -522,13 +544,13 @@ def _validate_model(model_raw):
         raise ScenarioError(f"model.{error.param}", value, error.reason) from None
 
 
-def _validate_normalizers(value, training):
+def _validate_normalizers(value: Any, training: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """`normalizers`: each kind resolved through the normalizer registry (harness.norms.kinds), its parameters
     checked by its entry; a plugin kind is also imported and constructed (`harness.plugin_check`)."""
     from harness.norms import kinds
     from harness.norms.spec import NormalizerConfigError
 
-    resolved = {}
+    resolved: dict[str, dict[str, Any]] = {}
     for name, cfg in _named_sections("normalizers", value).items():
         kind_name = cfg["kind"]
         try:
@@ -555,7 +577,7 @@ def _validate_normalizers(value, training):
     return resolved
 
 
-def _check_compared_names(pairs, normalizers):
+def _check_compared_names(pairs: list[list[str]], normalizers: Mapping[str, Any]) -> None:
     """Every name in `analysis.compare` is one of the scenario's normalizers."""
     for i, pair in enumerate(pairs):
         for j, name in enumerate(pair):
@@ -565,10 +587,10 @@ def _check_compared_names(pairs, normalizers):
                                     f"{_did_you_mean(name, normalizers)}")
 
 
-def _validate_sampler_names(value):
+def _validate_sampler_names(value: Any) -> dict[str, dict[str, Any]]:
     import samplers
 
-    resolved = {}
+    resolved: dict[str, dict[str, Any]] = {}
     for name, cfg in _named_sections("samplers", value).items():
         kind = cfg["kind"]
         try:
@@ -587,7 +609,8 @@ def _validate_sampler_names(value):
     return resolved
 
 
-def build_sampler(sampler_config, labels, batch_size, seed, features=None):
+def build_sampler(sampler_config: Mapping[str, Any], labels: np.ndarray, batch_size: int, seed: int,
+                  features: np.ndarray | None = None) -> Sampler:
     """Construct a sampler from its resolved config (`kind` plus parameters)."""
     import samplers
 
@@ -596,7 +619,8 @@ def build_sampler(sampler_config, labels, batch_size, seed, features=None):
     return cls(labels, batch_size, seed=seed, features=features, **params)
 
 
-def sampler_for(sampler_config, x, labels, batch_size, seed):
+def sampler_for(sampler_config: Mapping[str, Any], x: np.ndarray | None, labels: np.ndarray, batch_size: int,
+                seed: int) -> Sampler:
     """The one recipe from examples to a sampler: features are the examples `x` flattened (None: none).
 
     Every caller (validation, the trial, the batch-composition table, the benchmarks) builds its
@@ -606,7 +630,8 @@ def sampler_for(sampler_config, x, labels, batch_size, seed):
     return build_sampler(sampler_config, labels, batch_size, seed, features)
 
 
-def batch_stream(sampler_config, x, labels, batch_size, seed, n_batches, name=None):
+def batch_stream(sampler_config: Mapping[str, Any], x: np.ndarray | None, labels: np.ndarray, batch_size: int,
+                 seed: int, n_batches: int, name: str | None = None) -> np.ndarray:
     """`n_batches` index batches of `sampler_for(...)`: an (n_batches, batch_size) int64 array, checked
     (`harness.plugin_output.checked_batches`: a plugin's wrong shape or out-of-range index is one line naming
     the sampler, `name` or else its kind)."""
@@ -616,13 +641,13 @@ def batch_stream(sampler_config, x, labels, batch_size, seed, n_batches, name=No
     return checked_batches(sampler, n_batches, len(labels), name or sampler_config["kind"])
 
 
-def test_examples(analysis, dataset):
+def test_examples(analysis: Mapping[str, Any], dataset: data_sources.Dataset) -> int:
     """How many test examples the analysis uses (all, or the first `eval_examples`)."""
     n_test = len(dataset.y_test)
     return n_test if analysis["eval_examples"] is None else min(analysis["eval_examples"], n_test)
 
 
-def check_samplers(scenario, dataset):
+def check_samplers(scenario: Scenario, dataset: data_sources.Dataset) -> dict[str, Any]:
     """Construct every sampler on the real training and test labels, so infeasible parameters fail now."""
     import samplers
 
@@ -632,7 +657,8 @@ def check_samplers(scenario, dataset):
             raise ScenarioError("training.batch_size", scenario.training["batch_size"],
                                 f"is larger than the {len(dataset.y_test)} test examples of {dataset.name}")
         raise ScenarioError("analysis.eval_examples", n_test,
-                            f"is fewer test examples than one batch of training.batch_size {scenario.training['batch_size']}")
+                            f"is fewer test examples than one batch of training.batch_size "
+                            f"{scenario.training['batch_size']}")
     for name, cfg in scenario.samplers.items():
         for split, x, labels in (("train", dataset.x_train, dataset.y_train),
                                  ("test", dataset.x_test[:n_test], dataset.y_test[:n_test])):
@@ -652,5 +678,6 @@ def check_samplers(scenario, dataset):
             except (Exception, SystemExit) as error:  # noqa: BLE001 - a plugin's own failure, named in one line
                 from harness.plugin_output import describe_error
 
-                raise ScenarioError(f"samplers.{name}", cfg["kind"], f"could not be built: {describe_error(error)}") from None
+                raise ScenarioError(f"samplers.{name}", cfg["kind"],
+                                    f"could not be built: {describe_error(error)}") from None
     return scenario.samplers

@@ -11,10 +11,14 @@ point (feasibility included) before anything runs. It imports nothing of the har
 so the scenario module can use it without an import circle.
 """
 
+from __future__ import annotations
+
 import copy
 import itertools
 import json
 import math
+from collections.abc import Sequence
+from typing import Any
 
 from harness.errors import MISSING as _MISSING
 from harness.errors import ScenarioError
@@ -22,7 +26,7 @@ from harness.errors import did_you_mean as _did_you_mean
 from harness.limits import MAX_SWEEP_POINTS
 
 
-def _axes(sweep):
+def _axes(sweep: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
     """(paths, list of value tuples) for the product of plain keys and the zipped group."""
     plain = {k: v for k, v in sweep.items() if k != "zip"}
     zipped = sweep.get("zip") or {}
@@ -43,19 +47,19 @@ def _axes(sweep):
     if len(lengths) > 1:
         raise ScenarioError("sweep.zip", {k: len(v) for k, v in zipped.items()}, "lists must have equal lengths")
     if len(lengths) == 1:  # zipped lists may repeat a value, but not a whole row
-        _check_distinct("sweep.zip", [list(row) for row in zip(*zipped.values())])
+        _check_distinct("sweep.zip", [list(row) for row in zip(*zipped.values(), strict=False)])
     n_points = math.prod(len(v) for v in plain.values()) * (lengths.pop() if lengths else 1)
     if n_points > MAX_SWEEP_POINTS:
         raise ScenarioError("sweep", n_points, f"points exceed the limit of {MAX_SWEEP_POINTS:,} per scenario")
     paths = list(plain) + list(zipped)
-    zipped_rows = list(zip(*zipped.values())) if zipped else [()]
+    zipped_rows = list(zip(*zipped.values(), strict=False)) if zipped else [()]
     rows = [tuple(p) + tuple(z) for p in itertools.product(*plain.values()) for z in zipped_rows]
     return paths, rows
 
 
-def _check_distinct(where, values):
+def _check_distinct(where: str, values: Sequence[Any]) -> None:
     """A value given twice would run one point twice and count its result as two."""
-    seen = set()
+    seen: set[str] = set()
     for value in values:
         try:
             key = json.dumps(_numbers_as_floats(value), sort_keys=True, default=repr)
@@ -66,7 +70,7 @@ def _check_distinct(where, values):
         seen.add(key)
 
 
-def _numbers_as_floats(value):
+def _numbers_as_floats(value: Any) -> Any:
     """1 and 1.0 set a float field to the same value."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -75,26 +79,27 @@ def _numbers_as_floats(value):
     return value
 
 
-def _set_path(tree, path, value):
+def _set_path(tree: dict[str, Any], path: str, value: Any) -> None:
     keys = path.split(".")
     node = tree
     for depth, key in enumerate(keys):
         if not isinstance(node, dict) or key not in node:
             known = [".".join(keys[:depth] + [k]) for k in node] if isinstance(node, dict) else []
-            raise ScenarioError(f"sweep.{path}", _MISSING, f"names no field of the scenario{_did_you_mean(path, known)}")
+            raise ScenarioError(f"sweep.{path}", _MISSING,
+                                f"names no field of the scenario{_did_you_mean(path, known)}")
         if depth == len(keys) - 1:
             node[key] = value
         else:
             node = node[key]
 
 
-def _is_kind(path):
+def _is_kind(path: str) -> bool:
     """A swept path that changes a normalizer's or sampler's kind (`normalizers.<name>.kind`)."""
     parts = path.split(".")
     return len(parts) == 3 and parts[0] in ("normalizers", "samplers") and parts[2] == "kind"
 
 
-def grid(base, sweep):
+def grid(base: dict[str, Any], sweep: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """[(point, raw scenario mapping)] for every point of `sweep` applied to the mapping `base` (not validated)."""
     paths, rows = _axes(sweep)
     if any(path.split(".")[0] in ("sweep", "seeds", "name") for path in paths):
@@ -105,7 +110,7 @@ def grid(base, sweep):
         _set_path(copy.deepcopy(base), path, None)  # every path names a field, whatever the values
     points = []
     for row in rows:
-        point = dict(zip(paths, row))
+        point = dict(zip(paths, row, strict=False))
         raw = copy.deepcopy(base)
         for path, value in sorted(point.items(), key=lambda item: not _is_kind(item[0])):  # kinds first
             if _is_kind(path):
