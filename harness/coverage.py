@@ -9,6 +9,8 @@ batch its statistics. An example whose label the sampler does not offer within `
 into any slot (its batch's composition then differs by one example).
 """
 
+import collections
+
 import numpy as np
 
 
@@ -19,25 +21,32 @@ def cover_every_example(batches, sampler, labels, max_extra=200):
     batches = np.asarray(batches, dtype=np.int64)
     labels = np.asarray(labels)
     weights = np.ones(batches.shape, dtype=bool)
-    pending = sorted(set(range(len(labels))) - set(batches.ravel().tolist()))
-    if not pending:
+    missing = sorted(set(range(len(labels))) - set(batches.ravel().tolist()))
+    if not missing:
         return batches, weights
+    # the missing examples by label, each queue in increasing order: a slot takes the smallest missing example of
+    # its label (the last resort, the smallest of all), as scanning one sorted list would, without the scan
+    pending = {}
+    for example in missing:
+        pending.setdefault(labels[example].item(), collections.deque()).append(example)
+    left = len(missing)
     extra, extra_weights = [], []
     for attempt in range(max_extra + 1):
-        if not pending:
+        if not left:
             break
         batch = np.asarray(sampler.batches(1)[0], dtype=np.int64).copy()
         slots = np.zeros(batch.shape, dtype=bool)
         for slot in range(batch.size):
-            if not pending:
+            if not left:
                 break
             if attempt == max_extra:  # last resort: any slot
-                match = 0
+                queue = min((q for q in pending.values() if q), key=lambda q: q[0])
             else:
-                match = next((j for j, e in enumerate(pending) if labels[e] == labels[batch[slot]]), None)
-                if match is None:
+                queue = pending.get(labels[batch[slot]].item())
+                if not queue:
                     continue
-            batch[slot] = pending.pop(match)
+            batch[slot] = queue.popleft()
+            left -= 1
             slots[slot] = True
         if slots.any():
             extra.append(batch)
