@@ -78,10 +78,10 @@ def test_scaling_fit_recovers_known_costs_and_predicts_each_run():
 
 def test_scaling_times_whole_runs_of_each_seed_count(tiny_scenario, write_scenario):
     tiny_scenario["seeds"] = [0]
-    out = bench_run.scaling(write_scenario(tiny_scenario), (1, 2), ())
+    out = bench_run.scaling(write_scenario(tiny_scenario), (1, 2), (), executor="local")
     runs = out["runs"]
     assert [(r["seeds"], r["steps"], r["trials"]) for r in runs] == [(1, 20, 4), (2, 20, 8)]
-    assert all(r["wall_seconds"] > 0 and r["executor"] for r in runs)
+    assert all(r["wall_seconds"] > 0 and r["executor"] == "LocalExecutor" for r in runs)
     assert out["fit"]["predicted_seconds"] == pytest.approx([r["wall_seconds"] for r in runs])
 
 

@@ -35,6 +35,9 @@ def add_arguments(parser):
     parser.add_argument("--scaling-steps", type=_counts, default=SCALING_STEPS, metavar="N,N,...",
                         help="trial lengths of the scaling grid, run at the smallest seed count (default "
                              f"{','.join(map(str, SCALING_STEPS))}; the scenario's own steps are always in it)")
+    parser.add_argument("--scaling-executor", choices=("process", "local", "auto"), default="process",
+                        help="executor of every scaling run (default process: the one `auto` picks for a run of 12+ "
+                             "trials on a CPU machine; one executor for all, or the fit mixes two cost models)")
 
 
 def _counts(text):
@@ -48,7 +51,7 @@ def _counts(text):
     return counts
 
 
-def _timed_run(raw, seeds, steps, work_dir):
+def _timed_run(raw, seeds, steps, work_dir, executor="process"):
     """Wall seconds of `python -m harness run` (a fresh process, as a user runs it, report included) on `raw`
     with the first `seeds` seeds (more are numbered on) and `steps` steps per trial, and its trial count."""
     import subprocess
@@ -62,7 +65,7 @@ def _timed_run(raw, seeds, steps, work_dir):
         yaml.safe_dump(raw, handle, sort_keys=False)
     out = os.path.join(work_dir, f"run_{seeds}x{steps}")
     tic = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "harness", "run", path, "--out", out, "--quiet"],
+    done = subprocess.run([sys.executable, "-m", "harness", "run", path, "--out", out, "--quiet", "--executor", executor],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - tic
     if done.returncode != 0:
@@ -101,7 +104,7 @@ def fit_scaling(points, steps):
             "max_relative_residual": float(np.max(np.abs(predicted - wall) / wall))}
 
 
-def scaling(scenario_path, seeds_grid, steps_grid, smoke=False):
+def scaling(scenario_path, seeds_grid, steps_grid, smoke=False, executor="process"):
     """Time whole runs over seed counts (at the scenario's steps) and trial lengths (at the smallest seed count)
     and fit `fit_scaling` to them: {"runs": [...], "fit": {...}}."""
     import yaml
@@ -116,7 +119,7 @@ def scaling(scenario_path, seeds_grid, steps_grid, smoke=False):
     grid = [(n, steps) for n in sorted(set(seeds_grid))]
     grid += [(min(seeds_grid), s) for s in sorted(set(steps_grid)) if s != steps]
     with tempfile.TemporaryDirectory() as work_dir:
-        runs = [_timed_run(raw, n, s, work_dir) for n, s in grid]
+        runs = [_timed_run(raw, n, s, work_dir, executor) for n, s in grid]
     return {"runs": runs, "fit": fit_scaling(runs, steps)}
 
 
@@ -232,7 +235,8 @@ def main(args):
         "device": device_info(),
     }
     if args.scaling:
-        out["scaling"] = scaling(args.scenario, args.scaling_seeds, args.scaling_steps, args.smoke)
+        out["scaling"] = scaling(args.scenario, args.scaling_seeds, args.scaling_steps, args.smoke,
+                                 args.scaling_executor)
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
