@@ -69,7 +69,10 @@ def test_scaling_fit_recovers_known_costs_and_predicts_each_run():
     assert fit["per_trial_overhead_seconds"] == pytest.approx(0.05)
     assert fit["per_trial_seconds"] == pytest.approx(0.05 + 1500 * 1e-4)
     assert fit["predicted_seconds"] == pytest.approx([r["wall_seconds"] for r in runs])
-    assert fit["max_relative_residual"] == pytest.approx(0, abs=1e-9)
+    assert fit["max_relative_residual"] == pytest.approx(0, abs=1e-9) and fit["consistent"]
+    # a longer run that took less time: a negative cost, flagged
+    assert not bench_run.fit_scaling([{"trials": 4, "steps": 20, "wall_seconds": 9.0},
+                                      {"trials": 8, "steps": 20, "wall_seconds": 7.0}], 20)["consistent"]
     # one trial length: wall = fixed + trials x per_trial, through two points exactly
     two = bench_run.fit_scaling([{"trials": 4, "steps": 20, "wall_seconds": 5.0},
                                  {"trials": 8, "steps": 20, "wall_seconds": 7.0}], 20)

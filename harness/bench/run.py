@@ -101,7 +101,10 @@ def fit_scaling(points, steps):
             "per_trial_step_ms": None if per_step is None else 1000 * per_step,
             "per_trial_overhead_seconds": float(coef[1]) if varied else None,
             "predicted_seconds": [float(v) for v in predicted],
-            "max_relative_residual": float(np.max(np.abs(predicted - wall) / wall))}
+            "max_relative_residual": float(np.max(np.abs(predicted - wall) / wall)),
+            # a negative cost means the timings do not follow the model (a machine busy with other work, too few
+            # runs): the fit then predicts nothing
+            "consistent": bool((coef >= 0).all())}
 
 
 def scaling(scenario_path, seeds_grid, steps_grid, smoke=False, executor="process"):
@@ -263,4 +266,7 @@ def main(args):
         print(f"  fit: wall = {fit['fixed_seconds']:.1f} s fixed + {fit['per_trial_seconds']:.3f} s per trial of "
               f"{fit['per_trial_seconds_at_steps']} steps{steps_part} "
               f"(largest residual {100 * fit['max_relative_residual']:.0f}%)")
+        if not fit["consistent"]:
+            print("  warning: a fitted cost is negative: these timings do not follow the model (a busy machine?); "
+                  "rerun on an idle one before predicting from them")
     return 0
