@@ -11,42 +11,48 @@ into any slot (its batch's composition then differs by one example).
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 
-def cover_every_example(batches: npt.ArrayLike, sampler: Any, labels: npt.ArrayLike, max_extra: int = 200
-                        ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+def cover_every_example(batches: ArrayLike, sampler: Any, labels: ArrayLike,
+                        max_extra: int = 200) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """(batches, weights): `batches` (n, batch_size) followed by padded batches from `sampler` holding every
     example of range(len(labels)) missing from `batches`; weights (same shape, bool) mark the slots that count
     (all of the original batches, the swapped-in slots of the added ones)."""
     given = np.asarray(batches, dtype=np.int64)
     y = np.asarray(labels)
     weights = np.ones(given.shape, dtype=bool)
-    pending = sorted(set(range(len(y))) - set(given.ravel().tolist()))
-    if not pending:
+    missing = sorted(set(range(len(y))) - set(given.ravel().tolist()))
+    if not missing:
         return given, weights
+    # the missing examples by label, each queue in increasing order: a slot takes the smallest missing example of
+    # its label (the last resort, the smallest of all), as scanning one sorted list would, without the scan
+    pending: dict[Any, collections.deque[int]] = {}
+    for example in missing:
+        pending.setdefault(y[example].item(), collections.deque()).append(example)
+    left = len(missing)
     extra: list[NDArray[np.int64]] = []
     extra_weights: list[NDArray[np.bool_]] = []
     for attempt in range(max_extra + 1):
-        if not pending:
+        if not left:
             break
         batch = np.asarray(sampler.batches(1)[0], dtype=np.int64).copy()
         slots = np.zeros(batch.shape, dtype=bool)
         for slot in range(batch.size):
-            if not pending:
+            if not left:
                 break
             if attempt == max_extra:  # last resort: any slot
-                match = 0
+                queue = min((q for q in pending.values() if q), key=lambda q: q[0])
             else:
-                found = next((j for j, e in enumerate(pending) if y[e] == y[batch[slot]]), None)
-                if found is None:
+                queue = pending.get(y[batch[slot]].item())
+                if not queue:
                     continue
-                match = found
-            batch[slot] = pending.pop(match)
+            batch[slot] = queue.popleft()
+            left -= 1
             slots[slot] = True
         if slots.any():
             extra.append(batch)

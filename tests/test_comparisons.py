@@ -127,6 +127,24 @@ def test_seed_guidance_matches_the_power_calculation(tmp_path):
     assert stats.paired_power(row["detectable_80"], row["sd_diff"], int(row["n"])) == pytest.approx(0.8, abs=1e-6)
 
 
+def test_padding_takes_the_smallest_missing_example_of_the_slot_label_then_any_as_last_resort():
+    from harness.coverage import cover_every_example
+
+    class Fixed:  # always offers examples 0 and 1 (label 0)
+        def batches(self, n):
+            return np.array([[0, 1]] * n)
+
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    # missing 2, 3 (label 0) and 4, 5 (label 1): same-label slots first, in increasing order; the last resort
+    # attempt (max_extra) puts 4 and 5 into label-0 slots
+    batches, weights = cover_every_example([[0, 1]], Fixed(), labels, max_extra=1)
+    assert batches.tolist() == [[0, 1], [2, 3], [4, 5]] and weights.all()
+    batches, weights = cover_every_example([[0, 1]], Fixed(), labels, max_extra=0)  # the first try is the last resort
+    assert batches.tolist() == [[0, 1], [2, 3]] and weights.all()
+    batches, weights = cover_every_example([[0, 5], [4, 1]], Fixed(), labels, max_extra=3)
+    assert batches.tolist() == [[0, 5], [4, 1], [2, 3]] and weights.tolist() == [[True, True]] * 3
+
+
 def test_padded_test_batches_score_every_example_once_with_the_sampler_composition():
     from harness.coverage import cover_every_example
     from harness.scenario import build_sampler

@@ -79,7 +79,9 @@ class Analyzer:
         self.x_test, self.y_test = dataset.to_float(dataset.x_test[:n_test]), dataset.y_test[:n_test]
         outputs = [layer.input for layer in self.norm_layers] + [layer.output for layer in self.norm_layers]
         self.probe = keras.Model(model.inputs, outputs + [model.output])
-        chunk = min(INFERENCE_CHUNK, n_test)
+        # equal chunks of at most INFERENCE_CHUNK: padding to a multiple of INFERENCE_CHUNK computed up to ~2x the
+        # test split (540 digits -> 1,024 rows); each example's logits do not depend on its chunk's size
+        chunk = -(-n_test // -(-n_test // INFERENCE_CHUNK))
         padded = np.concatenate([self.x_test, np.zeros((-n_test % chunk, *self.x_test.shape[1:]), np.float32)])
         self._test_chunks = tf.constant(padded.reshape(-1, chunk, *self.x_test.shape[1:]))
         self._renormalizing = [i for i, layer in enumerate(self.norm_layers) if clip_limits(layer) is not None]

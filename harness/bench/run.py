@@ -9,6 +9,7 @@ same process, and the ratio is the median over back-to-back pairs, so it is free
 of the machine's drift; the ms/step measured during the run is printed beside it.
 """
 
+import argparse
 import json
 import os
 import tempfile
@@ -19,12 +20,111 @@ from harness.bench import SCENARIOS_DIR
 
 DEFAULT_SCENARIO = os.path.join(SCENARIOS_DIR, "noniid_small.yaml")
 REPEATS = 9  # back-to-back pairs (harness chunk, bare loop) per normalizer
+SCALING_SEEDS = (3, 10, 30)  # seed counts at the scenario's steps
+SCALING_STEPS = (750, 3000)  # trial lengths at the smallest seed count (the scenario's own steps are in the seed series)
 
 
 def add_arguments(parser):
     parser.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, help="scenario file (default: noniid_small)")
     parser.add_argument("--smoke", action="store_true", help="time the scenario's smoke variant")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--scaling", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time whole `run` commands over a grid of seed counts and trial lengths and fit "
+                             "wall = fixed + trials x (per trial + steps x per trial-step) (default: on)")
+    parser.add_argument("--scaling-seeds", type=_counts, default=SCALING_SEEDS, metavar="N,N,...",
+                        help=f"seed counts of the scaling grid (default {','.join(map(str, SCALING_SEEDS))})")
+    parser.add_argument("--scaling-steps", type=_counts, default=SCALING_STEPS, metavar="N,N,...",
+                        help="trial lengths of the scaling grid, run at the smallest seed count (default "
+                             f"{','.join(map(str, SCALING_STEPS))}; the scenario's own steps are always in it)")
+    parser.add_argument("--scaling-executor", choices=("process", "local", "auto"), default="process",
+                        help="executor of every scaling run (default process: the one `auto` picks for a run of 12+ "
+                             "trials on a CPU machine; one executor for all, or the fit mixes two cost models)")
+
+
+def _counts(text):
+    """'3,10,30' -> (3, 10, 30): positive integers, for the scaling grid's options."""
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every count must be >= 1")
+    return counts
+
+
+def _timed_run(raw, seeds, steps, work_dir, executor="process"):
+    """Wall seconds of `python -m harness run` (a fresh process, as a user runs it, report included) on `raw`
+    with the first `seeds` seeds (more are numbered on) and `steps` steps per trial, and its trial count."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    raw = {**raw, "seeds": list(range(seeds)), "training": {**raw.get("training", {}), "steps": steps}}
+    path = os.path.join(work_dir, f"scaling_{seeds}x{steps}.yaml")
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(raw, handle, sort_keys=False)
+    out = os.path.join(work_dir, f"run_{seeds}x{steps}")
+    tic = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "harness", "run", path, "--out", out, "--quiet", "--executor", executor],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - tic
+    if done.returncode != 0:
+        raise RuntimeError(f"scaling run with {seeds} seeds x {steps} steps failed: {done.stderr.strip()[-500:]}")
+    with open(os.path.join(out, "provenance.json"), encoding="utf-8") as handle:
+        executor = json.load(handle).get("executor")
+    from harness.scenario import validate
+    from harness.run.runner import trial_count
+
+    return {"seeds": seeds, "steps": steps, "trials": trial_count(validate(raw)), "wall_seconds": wall,
+            "executor": executor}
+
+
+def fit_scaling(points, steps):
+    """Least-squares fit of wall = fixed + trials x (per_trial + trial_steps x per_trial_step) to the timed runs.
+
+    Returns the fitted fixed cost (s), cost per trial of `steps` steps (s), cost per trial-step (ms; None when
+    every run had the same trial length), each run's prediction and the largest relative residual. With one
+    trial length the fit is wall = fixed + trials x per_trial.
+    """
+    import numpy as np
+
+    trials = np.array([p["trials"] for p in points], float)
+    lengths = np.array([p["steps"] for p in points], float)
+    wall = np.array([p["wall_seconds"] for p in points], float)
+    varied = len(set(lengths.tolist())) > 1
+    design = np.column_stack([np.ones_like(trials), trials] + ([trials * lengths] if varied else []))
+    coef = np.linalg.lstsq(design, wall, rcond=None)[0]
+    per_step = float(coef[2]) if varied else None
+    predicted = design @ coef
+    return {"fixed_seconds": float(coef[0]), "per_trial_seconds": float(coef[1] + (per_step or 0.0) * steps),
+            "per_trial_seconds_at_steps": steps,
+            "per_trial_step_ms": None if per_step is None else 1000 * per_step,
+            "per_trial_overhead_seconds": float(coef[1]) if varied else None,
+            "predicted_seconds": [float(v) for v in predicted],
+            "max_relative_residual": float(np.max(np.abs(predicted - wall) / wall)),
+            # a negative cost means the timings do not follow the model (a machine busy with other work, too few
+            # runs): the fit then predicts nothing
+            "consistent": bool((coef >= 0).all())}
+
+
+def scaling(scenario_path, seeds_grid, steps_grid, smoke=False, executor="process"):
+    """Time whole runs over seed counts (at the scenario's steps) and trial lengths (at the smallest seed count)
+    and fit `fit_scaling` to them: {"runs": [...], "fit": {...}}."""
+    import yaml
+
+    from harness.scenario import validate
+
+    with open(scenario_path, encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle)
+    if smoke:
+        raw = validate(raw).smoke().to_dict()
+    steps = validate(raw).training["steps"]
+    grid = [(n, steps) for n in sorted(set(seeds_grid))]
+    grid += [(min(seeds_grid), s) for s in sorted(set(steps_grid)) if s != steps]
+    with tempfile.TemporaryDirectory() as work_dir:
+        runs = [_timed_run(raw, n, s, work_dir, executor) for n, s in grid]
+    return {"runs": runs, "fit": fit_scaling(runs, steps)}
 
 
 def training_ms_per_step(config, repeats=REPEATS):
@@ -138,6 +238,9 @@ def main(args):
                         for name in samples},
         "device": device_info(),
     }
+    if args.scaling:
+        out["scaling"] = scaling(args.scenario, args.scaling_seeds, args.scaling_steps, args.smoke,
+                                 args.scaling_executor)
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
@@ -153,4 +256,18 @@ def main(args):
               f"ms/step, speed-up {out['speedup_over_bare_tf_function'][name]:.2f}x (median of {REPEATS} back-to-back "
               f"pairs after the run, quartiles {low:.2f}-{high:.2f}; "
               f"{out['ms_per_step']['in_run'][name]:.2f} ms/step during the run, evaluations overlapping)")
+    if args.scaling:
+        print("scaling (whole `python -m harness run` commands, a fresh process each, report included):")
+        for run, predicted in zip(out["scaling"]["runs"], out["scaling"]["fit"]["predicted_seconds"]):
+            print(f"  {run['seeds']:>3} seeds x {run['steps']:>5} steps = {run['trials']:>4} trials: "
+                  f"{run['wall_seconds']:6.1f} s (fit {predicted:6.1f} s, {run['executor']})")
+        fit = out["scaling"]["fit"]
+        steps_part = (f", of which {fit['per_trial_step_ms']:.3f} ms per trial-step"
+                      if fit["per_trial_step_ms"] is not None else "")
+        print(f"  fit: wall = {fit['fixed_seconds']:.1f} s fixed + {fit['per_trial_seconds']:.3f} s per trial of "
+              f"{fit['per_trial_seconds_at_steps']} steps{steps_part} "
+              f"(largest residual {100 * fit['max_relative_residual']:.0f}%)")
+        if not fit["consistent"]:
+            print("  warning: a fitted cost is negative: these timings do not follow the model (a busy machine?); "
+                  "rerun on an idle one before predicting from them")
     return 0
