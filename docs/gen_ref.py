@@ -3,11 +3,11 @@
 A page asks for a table with a marker line ``<!-- gen: NAME -->``; `on_page_markdown` replaces it with the
 Markdown `GENERATORS[NAME]` returns. Every table is read from the definitions the harness itself uses:
 
-- ``scenario_fields``: the JSON Schema of `harness.schema` (built from the `Field` tables validation checks with);
+- ``scenario_fields``: the JSON Schema of `harness.scenario.schema` (built from the `Field` tables validation checks with);
 - ``builtins``: the built-in data sources, models, normalizers and samplers with their parameters (the same
   schema's variants, described by their registries);
 - ``metrics``: `harness.analysis.metrics.METRICS`;
-- ``run_directory``: the file names and columns of `harness.run.rundir` (and `harness.comparisons`);
+- ``run_directory``: the file names and columns of `harness.results.rundir` (and `harness.results.comparisons`);
 - ``cli``: the argparse parsers of `harness.commands.cli`, every command and option;
 - ``report_sections``: `harness.report.render.SECTIONS`;
 - ``api``: mkdocstrings directives for the public names `harness.__all__` lists (`harness.__version__` when
@@ -121,7 +121,7 @@ def _field_rows(schema: dict, prefix: str, required: list | None = None) -> list
 
 
 def _variants(schema: dict) -> list[tuple[str, str, dict]]:
-    """(key, name, branch schema) of a discriminated object (`harness.schema._discriminated`)."""
+    """(key, name, branch schema) of a discriminated object (`harness.scenario.schema._discriminated`)."""
     out = []
     for branch in schema.get("allOf", []):
         cond = branch.get("if", {}).get("properties", {})
@@ -158,7 +158,7 @@ def _section_of(title: str, schema: dict, prefix: str) -> list[str]:
 
 def scenario_fields() -> str:
     """Every field of the scenario format, from the built-ins-only JSON Schema validation is tested against."""
-    from harness.schema import scenario_schema
+    from harness.scenario.schema import scenario_schema
 
     schema = scenario_schema(plugins=False)
     top = schema["properties"]
@@ -200,11 +200,11 @@ def _describe(registry_name: str, name: str) -> str:
 
 def builtins() -> str:
     """The built-in data sources, models, normalizers and samplers with their parameters."""
-    from harness.schema import scenario_schema
+    from harness.scenario.schema import scenario_schema
 
     top = scenario_schema(plugins=False)["properties"]
-    groups = [("Data sources (`data.name`)", top["data"], "harness.data"),
-              ("Models (`model.name`)", top["model"], "harness.model_kinds"),
+    groups = [("Data sources (`data.name`)", top["data"], "harness.data.sources"),
+              ("Models (`model.name`)", top["model"], "harness.models.kinds"),
               ("Normalizers (`normalizers.<name>.kind`)", top["normalizers"]["additionalProperties"],
                "harness.norms.kinds"),
               ("Samplers (`samplers.<name>.kind`)", top["samplers"]["additionalProperties"], "samplers")]
@@ -268,8 +268,8 @@ COLUMN_DOCS = {
 
 
 def run_directory() -> str:
-    """Every file of a run directory and every column of its tables, from `harness.run.rundir`."""
-    from harness.run import rundir
+    """Every file of a run directory and every column of its tables, from `harness.results.rundir`."""
+    from harness.results import rundir
 
     doc = (rundir.__doc__ or "")
     files = re.findall(r"^\s+<out>/(\S+)\s+(.+)$", doc, re.MULTILINE)
@@ -293,15 +293,15 @@ def run_directory() -> str:
 
 
 def _comparison_columns() -> list[str]:
-    """The columns of comparisons.csv as `harness.comparisons` defines them (without the sweep columns)."""
-    from harness import comparisons
+    """The columns of comparisons.csv as `harness.results.comparisons` defines them (without the sweep columns)."""
+    from harness.results import comparisons
 
     for attr in ("COLUMNS", "COMPARISON_COLUMNS"):
         if isinstance(getattr(comparisons, attr, None), (list, tuple)):
             return list(getattr(comparisons, attr))
     if isinstance(getattr(comparisons, "BASE_COLUMNS", None), list):
         return list(comparisons.BASE_COLUMNS) + list(getattr(comparisons, "VALUE_COLUMNS", []))
-    from harness.run import rundir
+    from harness.results import rundir
 
     for attr in ("COMPARISON_COLUMNS",):
         if isinstance(getattr(rundir, attr, None), (list, tuple)):

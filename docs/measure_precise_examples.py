@@ -13,8 +13,8 @@ import os
 import sys
 
 from harness import scenario as sc
-from harness.run import trial
 from harness.run.runner import plan
+from harness.train import trial
 
 SIZES = [int(x) for x in os.environ.get("SIZES", "400,800,1600,3200,6400").split(",")]
 

@@ -16,7 +16,7 @@ frame = pd.DataFrame([json.loads(line) for line in open(sys.argv[1])])
 sizes = sorted({int(c.split("_")[1]) for c in frame.columns if c.startswith("own_")})
 print("| doubling | estimator | largest cell change (cell) | largest trial change | mean trial change |")
 print("| --- | --- | --- | --- | --- |")
-for a, b in zip(sizes, sizes[1:]):
+for a, b in zip(sizes, sizes[1:], strict=False):
     for estimator in ("iid", "own"):
         change = (frame[f"{estimator}_{b}"] - frame[f"{estimator}_{a}"]) * 100
         cells = frame.assign(change=change).groupby(["scenario", "sampler", "normalizer"])["change"].mean()

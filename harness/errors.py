@@ -8,7 +8,7 @@ without TensorFlow).
     +-- UsageError              a bad command line or argument
     +-- ScenarioError           one problem in a scenario file, as `<file>: <field path>: <value> <reason>`
     +-- ParameterError          a bad parameter, as `.param`, `.value`, `.reason` (callers prefix a field path)
-        +-- PluginError         a plugin that does not resolve or does not fit (harness.plugins)
+        +-- PluginError         a plugin that does not resolve or does not fit (harness.plugins.resolve)
         +-- DataError           a data file that is not what its loader needs
         +-- (samplers.SamplerParameterError, norms.spec.NormalizerConfigError, model_kinds.ModelConfigError)
 """

@@ -1,11 +1,11 @@
 """Name -> sampler class: built-ins, `harness.samplers` entry points, "module.path:ClassName".
 
-Resolved by the harness's one plugin resolver (`harness.plugins`, pure Python: no TensorFlow).
+Resolved by the harness's one plugin resolver (`harness.plugins.resolve`, pure Python: no TensorFlow).
 """
 
 from __future__ import annotations
 
-from harness import plugins
+from harness.plugins import resolve as plugins
 from samplers.base import Sampler, SamplerParameterError
 
 ENTRY_POINT_GROUP = "harness.samplers"

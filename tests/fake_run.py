@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 
 from harness.analysis.metrics import COMPARED
-from harness.run import rundir
+from harness.results import rundir
 
 SAMPLERS = {
     "iid": {"kind": "iid"},
@@ -80,7 +80,7 @@ def write_fake_run(path, *, seed=0, name="noniid_small",
     (run / rundir.TRIALS).mkdir(parents=True, exist_ok=True)
     sweep = dict(sweep or {})
     sweep_keys = list(sweep)
-    points = [dict(zip(sweep_keys, values)) for values in itertools.product(*sweep.values())] or [{}]
+    points = [dict(zip(sweep_keys, values, strict=False)) for values in itertools.product(*sweep.values())] or [{}]
 
     scenario = {
         "name": name, "description": description,
@@ -181,7 +181,7 @@ def write_fake_run(path, *, seed=0, name="noniid_small",
             noniid += [dict(point, sampler=sampler, metric=m, value=float(v)) for m, v in stats.items()]
 
     def _write(rows, name):
-        """The table `name` with the run-directory format's columns (harness.run.rundir.TABLES), those the fake
+        """The table `name` with the run-directory format's columns (harness.results.rundir.TABLES), those the fake
         run has (no init_fingerprint: the optional columns of older run directories stay optional)."""
         frame = pd.DataFrame(rows)
         columns = [c for c in rundir.TABLES[name] if c in frame.columns]

@@ -1,12 +1,11 @@
 """The analyzer on a tiny network whose every metric is recomputed here with NumPy."""
 
+import keras  # noqa: E402
 import numpy as np
 import pytest
 
-import keras  # noqa: E402
-
 from harness.analysis.analyzer import Analyzer  # noqa: E402
-from harness.data import Dataset  # noqa: E402
+from harness.data.sources import Dataset  # noqa: E402
 from harness.norms import build_normalizer  # noqa: E402
 
 EPS = 1e-3
@@ -122,7 +121,7 @@ def test_precise_statistics_match_numpy_and_state_is_restored(setup):
     _, _, logits = numpy_forward(model, precise, data.x_test, training=False)
     before = [v.numpy().copy() for v in model.variables]
     assert analyzer.acc_precise(train_batches) == pytest.approx(np.mean(logits.argmax(-1) == data.y_test))
-    for variable, value in zip(model.variables, before):
+    for variable, value in zip(model.variables, before, strict=False):
         np.testing.assert_array_equal(variable.numpy(), value)
 
 
@@ -147,7 +146,7 @@ def test_training_mode_evaluation_never_changes_state():
     analyzer.layer_statistics(batches)
     analyzer.logit_mismatch(batches)
     analyzer.clip_fraction(batches)
-    for variable, value in zip(model.variables, before):
+    for variable, value in zip(model.variables, before, strict=False):
         np.testing.assert_array_equal(variable.numpy(), value)
 
 
@@ -377,6 +376,6 @@ def test_evaluating_a_snapshot_gives_the_metrics_of_when_it_was_taken(schedule):
     for _ in range(3):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.square(model(data.x_train[:16], training=True)))
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables, strict=False))
     assert analyzer.evaluate(batches, 3) != before  # the model did change
     assert analyzer.evaluate(batches, 3, variables=snapshot) == before

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from harness.augment import Transform, make_transform
-from harness.data import Dataset, with_preprocessing
+from harness.data.augment import Transform, make_transform
+from harness.data.sources import Dataset, with_preprocessing
 
 
 def _images(n=6, size=8, channels=3, seed=0):
@@ -30,7 +30,7 @@ def test_crops_and_flips_are_crops_and_flips_of_the_padded_image():
     out = transform.augment(images, 5).numpy()
     assert out.shape == images.shape and out.dtype == np.uint8
     offsets, flips = set(), set()
-    for image, result in zip(images, out):
+    for image, result in zip(images, out, strict=False):
         matches = [(dy, dx, f) for dy, dx, f, crop in _candidates(image, 2) if np.array_equal(crop, result)]
         assert matches, "not a crop of the zero-padded image"
         offsets.add(matches[0][:2])
@@ -72,7 +72,7 @@ def test_no_padding_flip_only(flip):
     images = _images(n=16)
     transform = Transform(1.0, None, None, 0, flip)
     out = transform.augment(images, 0).numpy()
-    flipped = [not np.array_equal(o, i) for o, i in zip(out, images)]
-    for o, i, f in zip(out, images, flipped):
+    flipped = [not np.array_equal(o, i) for o, i in zip(out, images, strict=False)]
+    for o, i, f in zip(out, images, flipped, strict=False):
         np.testing.assert_array_equal(o, i[:, ::-1] if f else i)
     assert any(flipped) == flip

@@ -7,10 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from harness.bench import device as bench_device, executors as bench_executors, run as bench_run
-from harness import xla
+from harness.bench import device as bench_device
+from harness.bench import executors as bench_executors
+from harness.bench import run as bench_run
 from harness.run.runner import plan
 from harness.scenario import validate
+from harness.train import xla
 
 
 def _main(module, argv):

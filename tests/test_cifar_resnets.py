@@ -9,9 +9,9 @@ import pytest
 BN = {"kind": "batchnorm", "axis": -1, "momentum": 0.99, "epsilon": 1e-3, "microbatch_size": None}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _build(name, shortcut="zero_pad", seed=0):
-    from harness.models import build_model
+    from harness.models.builders import build_model
 
     return build_model({"name": name, "widths": [16, 32, 64], "shortcut": shortcut}, BN, (32, 32, 3), 10, seed)
 
@@ -50,7 +50,7 @@ def test_resnet20_parameter_count_is_the_papers():
 
 def test_option_a_shortcut_subsamples_and_zero_pads():
     """Option A: the shortcut of a stage's first block is x[:, ::2, ::2] with zero channels added on both sides."""
-    from harness.models import _zero_pad
+    from harness.models.builders import _zero_pad
 
     x = np.random.default_rng(0).normal(size=(2, 8, 8, 16)).astype(np.float32)
     out = np.asarray(_zero_pad(32, 2)(x))
@@ -63,7 +63,7 @@ def test_option_b_adds_projections_and_both_are_seeded():
     a, b = _build("resnet20", "zero_pad"), _build("resnet20", "projection")
     assert len(_weight_layers(b)) == len(_weight_layers(a)) + 2  # a 1x1 projection in stages 2 and 3
     again = _build.__wrapped__("resnet20", "zero_pad")
-    for w1, w2 in zip(a.get_weights(), again.get_weights()):
+    for w1, w2 in zip(a.get_weights(), again.get_weights(), strict=False):
         np.testing.assert_array_equal(w1, w2)  # pairing: one seed, one set of initial weights
 
 

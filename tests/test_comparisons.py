@@ -7,14 +7,14 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from fake_run import write_fake_run
 from scipy import stats as scipy_stats
 
-from fake_run import write_fake_run
-from harness import comparisons, stats
-from harness.run import runner
-from harness.report import headline as hl
 from harness.report import write_report
-from harness.report.loader import load_run
+from harness.results import comparisons, stats
+from harness.results import headline as hl
+from harness.results.loader import load_run
+from harness.run import runner
 from harness.scenario import validate
 
 COLUMNS = ["comparison", "sampler", "normalizer", "reference", "metric", "n", "mean_diff", "ci_low", "ci_high",
@@ -30,7 +30,7 @@ def _intervals(html):
 def test_two_seed_run_at_chance_shows_no_impossible_interval_and_no_verdict_colour(tiny_scenario, tmp_path):
     tiny_scenario["data"]["noise"] = 1000.0  # the class signal drowned: chance accuracy
     out = tmp_path / "chance"
-    runner.run(validate(tiny_scenario), str(out), quiet=True, report=True)
+    runner.run(validate(tiny_scenario), str(out), quiet=True, report=write_report)
     table = pd.read_csv(out / "comparisons.csv")
     assert all(c in table.columns for c in COLUMNS)
     assert len(table) == 2 + 2  # drops: one_class x {bn, brn}; differences: {iid, one_class} x brn
@@ -128,7 +128,7 @@ def test_seed_guidance_matches_the_power_calculation(tmp_path):
 
 
 def test_padding_takes_the_smallest_missing_example_of_the_slot_label_then_any_as_last_resort():
-    from harness.coverage import cover_every_example
+    from harness.train.coverage import cover_every_example
 
     class Fixed:  # always offers examples 0 and 1 (label 0)
         def batches(self, n):
@@ -146,8 +146,8 @@ def test_padding_takes_the_smallest_missing_example_of_the_slot_label_then_any_a
 
 
 def test_padded_test_batches_score_every_example_once_with_the_sampler_composition():
-    from harness.coverage import cover_every_example
     from harness.scenario import build_sampler
+    from harness.train.coverage import cover_every_example
 
     labels = np.repeat(np.arange(10), 54)  # 540 examples, as digits' test split
     for config in ({"kind": "iid"}, {"kind": "class_correlated", "classes_per_batch": 1}):

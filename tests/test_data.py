@@ -7,7 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
-from harness import data, datasets_local
+from harness.data import local as datasets_local
+from harness.data import sources as data
 
 
 def test_digits_is_a_stratified_split_scaled_to_unit_range():

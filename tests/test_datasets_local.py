@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from harness import data
-from harness.datasets_local import expected_files, write_cifar
+from harness.data import sources as data
+from harness.data.local import expected_files, write_cifar
 from tests.conftest import harness_env
 
 
@@ -175,7 +175,7 @@ def test_npz_uint8_with_explicit_divisor_stays_uint8(tmp_path):
 def test_replacing_the_files_changes_the_trial_hash(tmp_path, tiny_scenario):
     """Resume reuses a trial only while its data files are the same: generated data swapped for real reruns."""
     from harness.scenario import validate
-    from harness.run.trial import make_trial_config
+    from harness.train.trial import make_trial_config
 
     write_cifar(str(tmp_path), "cifar10", 20, seed=0)
     tiny_scenario["data"] = {"name": "cifar10", "path": str(tmp_path)}

@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from fake_run import write_fake_run
 from scipy import stats as scipy_stats
 
-from fake_run import write_fake_run
-from harness import comparisons
-from harness.run import runner
-from harness.report import headline as hl
 from harness.report import write_report
-from harness.report.loader import load_run
+from harness.results import comparisons
+from harness.results import headline as hl
+from harness.results.loader import load_run
+from harness.run import runner
 from harness.scenario import validate
 from tests.conftest import harness_env
 
@@ -46,14 +46,15 @@ def _t_interval(diffs):
 @pytest.fixture(scope="module")
 def tiny_declared(tmp_path_factory):
     """A real tiny run with a third normalizer, declaring brn vs layernorm and bn vs brn (a reference row)."""
-    from tests.conftest import TINY_SCENARIO
     import copy
+
+    from tests.conftest import TINY_SCENARIO
 
     raw = copy.deepcopy(TINY_SCENARIO)
     raw["normalizers"]["ln"] = {"kind": "layernorm"}
     raw["analysis"]["compare"] = [["brn", "ln"], ["bn", "brn"]]
     out = tmp_path_factory.mktemp("declared") / "run"
-    runner.run(validate(raw), str(out), quiet=True, report=True)
+    runner.run(validate(raw), str(out), quiet=True, report=write_report)
     return out
 
 

@@ -71,7 +71,7 @@ def test_reference_lists_every_field_of_the_json_schema(site):
 def test_reference_lists_every_metric_column_and_command_option(site):
     from harness.analysis.metrics import METRICS
     from harness.commands import cli
-    from harness.run import rundir
+    from harness.results import rundir
 
     metrics = _text(site, "reference/metrics")
     assert [m for m in METRICS if not _has(metrics, m)] == []

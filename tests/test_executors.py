@@ -7,9 +7,10 @@ import sys
 import pandas as pd
 import pytest
 
-from harness.run import runner, trial
+from harness.run import runner
 from harness.run.executors import LocalExecutor, ProcessExecutor, RayExecutor
 from harness.scenario import validate
+from harness.train import trial
 from tests.conftest import finished_trials, start_run_until
 
 
@@ -33,7 +34,7 @@ def test_all_executors_give_identical_results(tiny_scenario, tmp_path):
     runs = {"local": LocalExecutor(), "process": ProcessExecutor(workers=2), "ray": RayExecutor(address=None)}
     try:
         for name, executor in runs.items():
-            runner.run(scenario, str(tmp_path / name), executor=executor, quiet=True, report=False)
+            runner.run(scenario, str(tmp_path / name), executor=executor, quiet=True)
     finally:
         ray.shutdown()
     local = _metrics(tmp_path / "local")
@@ -58,7 +59,7 @@ def test_ctrl_c_keeps_finished_trials_and_the_next_run_resumes(executor, tiny_sc
     kept = finished_trials(out)
     assert 1 <= len(kept) < 8
     seen = []
-    runner.run(validate(tiny_scenario), str(out), quiet=True, report=False, on_result=seen.append)
+    runner.run(validate(tiny_scenario), str(out), quiet=True, on_result=seen.append)
     assert len(seen) == 8 - len(kept)
 
 
@@ -100,8 +101,7 @@ def test_a_dead_process_worker_fails_its_trial_is_replaced_and_the_run_goes_on(t
     tiny_scenario["seeds"] = [0, 1]
     tiny_scenario["training"]["steps"] = 10
     # one worker: the trial after the killed one can only run on its replacement
-    results = runner.run(validate(tiny_scenario), str(tmp_path), executor=ProcessExecutor(workers=1), quiet=True,
-                         report=False)
+    results = runner.run(validate(tiny_scenario), str(tmp_path), executor=ProcessExecutor(workers=1), quiet=True)
     status = {(r["config"]["sampler"], r["config"]["seed"]): r["status"] for r in results}
     assert status == {("iid", 0): "ok", ("iid", 1): "ok", ("killer", 0): "failed", ("killer", 1): "ok"}
     (dead,) = [r for r in results if r["status"] == "failed"]

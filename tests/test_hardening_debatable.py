@@ -7,7 +7,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import ROOT, TINY_SCENARIO, harness_env
 from hardening import assert_refused
 
@@ -39,7 +38,7 @@ def test_names_differing_only_by_case_are_refused(tmp_path, section, names):
 def test_seed_ids_of_another_type_are_damaged_trial_files_and_string_seeds_are_refused(tmp_path):
     """Decided: a seed is an int everywhere: '007' in a scenario is refused, in a trial file it is damage
     (so '007' and 7 can never be two rows of one seed, n = 0 in comparisons.csv)."""
-    from harness.run.rundir import trial_problem
+    from harness.results.rundir import trial_problem
 
     raw = copy.deepcopy(TINY_SCENARIO)
     raw["seeds"] = ["007", 7]

@@ -15,7 +15,6 @@ import tracemalloc
 
 import pytest
 import yaml
-
 from conftest import ROOT
 from hardening import run_cli, snapshot
 

@@ -5,9 +5,8 @@ live run per folder held by an OS lock, and numeric options checked like scenari
 import os
 
 import pytest
-
 from fake_run import write_fake_run
-from hardening import assert_refused, run_cli, snapshot
+from hardening import assert_refused, run_cli
 
 
 @pytest.fixture
@@ -81,7 +80,7 @@ def test_tilde_is_expanded_in_every_path(fake_run, tmp_path, monkeypatch):
 
 
 def test_fresh_removes_only_the_files_the_manifest_lists(tmp_path):
-    from harness.run.rundir import RunDir, TrialResult
+    from harness.results.rundir import RunDir, TrialResult
 
     run = RunDir(tmp_path)
     run.prepare()
@@ -112,7 +111,7 @@ def test_fresh_removes_only_the_files_the_manifest_lists(tmp_path):
 # -- 2. one live run per folder ----------------------------------------------------------------------------
 def test_lock_is_held_by_the_process_not_by_a_file(fake_run, tmp_path):
     from harness.errors import UsageError
-    from harness.run.rundir import RunDir
+    from harness.results.rundir import RunDir
 
     leftover = fake_run / ".lock"
     leftover.write_text("")  # a lock file left behind by an older run means nothing

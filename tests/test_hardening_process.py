@@ -11,7 +11,6 @@ import time
 
 import pytest
 import yaml
-
 from conftest import ROOT, TINY_SCENARIO, harness_env, start_run_until
 from test_hardening_run import _alive, _children
 

@@ -9,7 +9,6 @@ import json
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import TINY_SCENARIO
 from hardening import assert_refused, run_cli
 

@@ -13,7 +13,6 @@ import time
 
 import pytest
 import yaml
-
 from conftest import ROOT, TINY_SCENARIO, finished_trials, harness_env, start_run_until
 from hardening import run_cli
 
@@ -112,7 +111,7 @@ def test_stop_signals_keep_finished_trials_stop_workers_and_exit_128_plus_signal
 def test_disk_full_at_a_trial_file_is_one_line(tmp_path, monkeypatch):
     import errno
 
-    from harness import atomic
+    from harness.runtime import atomic
 
     real = atomic.write_text
 
@@ -134,7 +133,7 @@ def test_disk_full_at_a_trial_file_is_one_line(tmp_path, monkeypatch):
 
 
 def test_damaged_trial_files_and_scenario_copy_count_as_not_finished(tmp_path):
-    from harness.run.rundir import RunDir
+    from harness.results.rundir import RunDir
 
     run_dir = RunDir(str(tmp_path))
     config = {"id": "t", "hash": "h"}

@@ -7,7 +7,6 @@ import json
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import TINY_SCENARIO
 from hardening import assert_refused, run_cli
 
@@ -41,7 +40,7 @@ def finished_run(tmp_path_factory):
 
 
 def test_each_damaged_value_makes_the_trial_unfinished(finished_run):
-    from harness.run.rundir import RunDir, trial_problem
+    from harness.results.rundir import RunDir, trial_problem
 
     _, out = finished_run
     trial_file = next((out / "trials").glob("*.json"))

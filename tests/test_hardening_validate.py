@@ -8,7 +8,6 @@ import time
 import numpy as np
 import pytest
 import yaml
-
 from conftest import TINY_SCENARIO
 from hardening import assert_refused, run_cli, run_subprocess
 
@@ -139,7 +138,7 @@ def test_relative_npz_path_is_relative_to_the_scenario_file(tmp_path):
 
 def test_relative_local_dataset_folder_is_relative_to_the_scenario_file(tmp_path):
     """cifar10 (as every source that takes a `data.path`) resolves a relative folder as npz does."""
-    from harness.datasets_local import write_cifar
+    from harness.data.local import write_cifar
     from harness.scenario import load
 
     folder = tmp_path / "experiment"
@@ -245,7 +244,7 @@ def test_smoke_trains_the_smoke_budget_when_the_sweep_sets_steps(tmp_path):
 # ------------------------------------------------------------------ trial ids
 
 def test_trial_ids_are_unique_file_names():
-    from harness.run.trial import trial_id
+    from harness.train.trial import trial_id
 
     def ident(point):
         return trial_id({"sampler": "iid", "normalizer": "bn", "seed": 0, "point": point})

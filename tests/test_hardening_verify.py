@@ -4,7 +4,6 @@ never "all checks pass"; TensorFlow's start-up log stays silent."""
 import sys
 
 import pytest
-
 from hardening import assert_refused
 
 

@@ -15,10 +15,14 @@ import pytest
 import yaml
 
 import samplers
-from harness import data, errors, model_kinds, plugins, recipe, xla
+from harness import errors
+from harness.data import sources as data
 from harness.errors import ScenarioError
+from harness.models import kinds as model_kinds
 from harness.norms import kinds
-from harness.scenario import validate
+from harness.plugins import resolve as plugins
+from harness.scenario import recipe, validate
+from harness.train import xla
 from tests.conftest import ROOT, TINY_SCENARIO, harness_env
 
 
@@ -37,7 +41,7 @@ def test_paper_scenarios_get_xla_for_training_on_a_gpu_by_family():
 
 
 def test_every_builtin_model_has_a_measured_family_and_the_trial_resolves_by_it():
-    from harness.run.trial import resolve_jit_compile
+    from harness.train.trial import resolve_jit_compile
 
     measured = {family for _, family in xla.AUTO}
     for name in model_kinds.BUILTINS:
@@ -127,7 +131,7 @@ def test_every_user_error_is_one_hierarchy_mapped_to_exit_2():
 def test_a_factory_without_name_builds_named_layers_with_only_the_users_arguments():
     import keras
 
-    from harness.models import NORM_PREFIX, build_model, normalization_layers
+    from harness.models.builders import NORM_PREFIX, build_model, normalization_layers
 
     raw = copy.deepcopy(TINY_SCENARIO)
     raw["normalizers"] = {"mine": {"kind": "tests.kind_plugins:plain_norm", "momentum": 0.5}}
@@ -165,7 +169,7 @@ def test_every_builtin_data_source_is_a_registry_entry_with_its_fields():
 
 def _schema_and_validate_agree(raw):
     """(schema refuses, validate refuses) for a scenario."""
-    from harness.schema import scenario_schema
+    from harness.scenario.schema import scenario_schema
 
     try:
         jsonschema.validate(raw, scenario_schema(plugins=False))
@@ -198,7 +202,7 @@ def test_declared_parameter_ranges_are_refused_by_the_schema_as_by_validate(chan
 
 
 def test_the_shipped_schema_is_the_generated_one():
-    from harness.schema import dumps, scenario_schema
+    from harness.scenario.schema import dumps, scenario_schema
 
     with open(os.path.join(ROOT, "scenarios", "scenario.schema.json"), encoding="utf-8") as handle:
         assert handle.read() == dumps(scenario_schema(plugins=False))
@@ -207,7 +211,7 @@ def test_the_shipped_schema_is_the_generated_one():
 def test_optimizers_are_one_registry_read_by_validation_schema_and_builder():
     import keras
 
-    from harness.schema import scenario_schema
+    from harness.scenario.schema import scenario_schema
 
     schema = scenario_schema(plugins=False)["properties"]["training"]["properties"]["optimizer"]
     assert schema["enum"] == list(recipe.OPTIMIZERS)

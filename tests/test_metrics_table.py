@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from fake_run import write_fake_run
-from harness import atomic, xla
+
 from harness.analysis import metrics as metric_table
-from harness.analysis import tables
 from harness.errors import UsageError
-from harness.run import rundir
+from harness.results import rundir, tables
+from harness.runtime import atomic
+from harness.train import xla
 from tests.conftest import ROOT, TINY_SCENARIO, harness_env
 
 HARNESS = Path(ROOT) / "harness"
@@ -71,8 +71,7 @@ def test_comparisons_use_no_private_name_of_the_tables_module():
 
 
 def test_the_compared_metric_has_one_definition():
-    from harness import comparisons
-    from harness.report import headline
+    from harness.results import comparisons, headline
 
     assert comparisons.METRIC is metric_table.COMPARED and headline.METRIC is metric_table.COMPARED
 
@@ -122,7 +121,7 @@ def test_a_run_directory_from_before_the_precise_split_renders(tmp_path, monkeyp
     """acc_precise (one PreciseBN metric, before acc_precise_own) is read as acc_precise_iid; the report is
     written by the one atomic writer (fsync, readable mode)."""
     from harness.report import write_report
-    from harness.report.loader import load_run
+    from harness.results.loader import load_run
 
     run = write_fake_run(tmp_path / "old", seed=3)
     before = pd.read_csv(run / "summary.csv")
@@ -156,7 +155,7 @@ def _umask():
 
 
 def test_a_run_directory_with_a_metric_no_table_knows_is_refused_in_one_line(tmp_path):
-    from harness.report.loader import load_run
+    from harness.results.loader import load_run
 
     run = write_fake_run(tmp_path / "other", seed=4)
     _rename_metric(run, "logit_kl", "logit_js")
@@ -178,7 +177,7 @@ def ece_site(tmp_path_factory):
 def _hand_ece(probabilities, labels, bins=15):
     """ECE by the definition, one example at a time: bin i holds confidences in (i/bins, (i+1)/bins]."""
     sums = {}
-    for p, y in zip(probabilities, labels):
+    for p, y in zip(probabilities, labels, strict=False):
         confidence = max(p)
         i = min(max(math.ceil(confidence * bins) - 1, 0), bins - 1)
         n, right, conf = sums.get(i, (0, 0, 0.0))
@@ -244,8 +243,8 @@ def test_ece_flows_into_summary_csv_and_the_report(ece_site, tmp_path):
 
 # -- trial identity ---------------------------------------------------------------------------------------
 def test_trial_identity_records_the_device_and_the_resolved_xla(monkeypatch):
-    from harness.run.trial import make_trial_config
     from harness.scenario import validate
+    from harness.train.trial import make_trial_config
 
     scenario = validate(json.loads(json.dumps(TINY_SCENARIO)))
     cpu = make_trial_config(scenario, "iid", "bn", 0, device="cpu")

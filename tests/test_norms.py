@@ -7,9 +7,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import tensorflow as tf
 
 from harness.norms import BatchRenormalization, MicrobatchBatchNormalization
 
@@ -108,7 +108,7 @@ def test_matches_numpy_algorithm_1(case):
         limits=lambda s: (c["r_max"], c["d_max"]),
     )
     clipped = 0
-    for x, want in zip(batches, ref):
+    for x, want in zip(batches, ref, strict=False):
         y_inf_pre = layer(x, training=False).numpy()
         y = layer(x, training=True).numpy()
         np.testing.assert_allclose(y, want["y"], atol=TOL, rtol=TOL)
@@ -297,7 +297,7 @@ def test_microbatches_are_contiguous_groups():
     gamma, beta = set_affine(layer, 16)
     ref = reference_brn(batches, momentum=0.9, gamma=gamma, beta=beta, limits=lambda s: (1.5, 0.5), microbatch=4)
     compiled = tf.function(lambda t: layer(t, training=True))
-    for x, want in zip(batches, ref):
+    for x, want in zip(batches, ref, strict=False):
         np.testing.assert_allclose(compiled(tf.constant(x)).numpy(), want["y"], atol=TOL, rtol=TOL)
         np.testing.assert_allclose(layer.moving_mean.numpy(), want["mu"], atol=TOL, rtol=TOL)
         np.testing.assert_allclose(layer.moving_stddev.numpy(), want["sigma"], atol=TOL, rtol=TOL)

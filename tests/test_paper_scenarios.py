@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.datasets_local import write_cifar
+from harness.data.local import write_cifar
 from tests.conftest import ROOT
 
 FOLDER = os.path.join(ROOT, "scenarios", "paper")
@@ -68,9 +68,9 @@ def test_cifar10_recipe_runs_offline_and_reruns_identically(data_folder, tmp_pat
     training = scenario.training
     assert training["nesterov"] and training["weight_decay"] > 0 and training["lr_schedule"]["kind"] == "cosine"
     assert training["lr_schedule"]["warmup_steps"] > 0 and set(scenario.normalizers) == {"bn", "brn"}
-    results = run(scenario, str(tmp_path / "a"), quiet=True, report=False)
+    results = run(scenario, str(tmp_path / "a"), quiet=True)
     assert [r["status"] for r in results] == ["ok"] * len(results) and len(results) == (4 if FULL else 2)
-    again = run(scenario, str(tmp_path / "b"), quiet=True, report=False)
+    again = run(scenario, str(tmp_path / "b"), quiet=True)
     assert len(again) == len(results)
     first, second = _numbers(tmp_path / "a"), _numbers(tmp_path / "b")
     for name in first:
@@ -93,7 +93,7 @@ def test_paper_scenario_runs_at_smoke(name, data_folder, tmp_path):
     from harness.run.runner import run
 
     scenario = _paper(name, data_folder) if FULL else _paper(name, data_folder, *CUTS[name])
-    results = run(scenario, str(tmp_path / "out"), quiet=True, report=False)
+    results = run(scenario, str(tmp_path / "out"), quiet=True)
     assert results and all(r["status"] == "ok" for r in results), [r.get("error") for r in results]
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert {"acc_inference", "acc_batch_sampler", "acc_precise_iid", "acc_precise_own"} <= set(summary["metric"])

@@ -171,7 +171,13 @@ def test_reference_weights_pair_unseeded_models(site, monkeypatch):
     """Two builds of an unseeded model differ; transplanting the seed's reference makes them equal (and
     equal to the reference), and the BN layers became the scenario's normalizers."""
     monkeypatch.syspath_prepend(site)
-    from harness.models import build_model, init_fingerprint, normalization_layers, reference_weights, transplant
+    from harness.models.builders import (
+        build_model,
+        init_fingerprint,
+        normalization_layers,
+        reference_weights,
+        transplant,
+    )
     from harness.norms import BatchRenormalization
 
     model_config = {"name": "plain_cnn", "filters": 4}
@@ -286,7 +292,7 @@ def _fresh_call(kind, x):
 
 # --------------------------------------------------------------------------------------------- pairing
 def test_unpaired_runs_report_no_differences():
-    from harness.analysis import tables
+    from harness.results import tables
 
     trials = pd.DataFrame({"sampler": ["a", "a", "a", "a"], "normalizer": ["bn", "x", "bn", "x"],
                            "seed": [0, 0, 1, 1], "status": "ok", "diverged_step": None, "error": None,

@@ -77,7 +77,7 @@ def test_numbers_against_numpy_and_scipy():
     acc.update({("y", c): 90 - rng.uniform(0, 1, 5) for c in conditions})
     acc[("y", "b")] = np.r_[acc[("y", "b")][:4], np.nan]  # one failed trial of y at b
     rows = [{"normalizer": n, "condition": c, "seed": s, "metric": "acc_inference", "value": v}
-            for (n, c), values in acc.items() for s, v in zip(seeds, values) if not math.isnan(v)]
+            for (n, c), values in acc.items() for s, v in zip(seeds, values, strict=False) if not math.isnan(v)]
     frame = pd.DataFrame(rows)
     index = compute.indices(frame, ["x", "y"], conditions, "ref")
     drops_x = np.stack([acc[("x", "ref")] - acc[("x", c)] for c in ("a", "b")], axis=1)

@@ -63,7 +63,7 @@ def _rate(schedule, step):
 
 
 def test_cosine_schedule_with_linear_warm_up_matches_the_formula():
-    from harness.recipe import make_schedule
+    from harness.scenario.recipe import make_schedule
 
     rate, steps, warmup = 0.1, 1000, 100
     schedule = make_schedule({"learning_rate": rate, "steps": steps,
@@ -77,7 +77,7 @@ def test_cosine_schedule_with_linear_warm_up_matches_the_formula():
 
 
 def test_step_schedule_and_constant():
-    from harness.recipe import make_schedule
+    from harness.scenario.recipe import make_schedule
 
     schedule = make_schedule({"learning_rate": 0.2, "steps": 100,
                               "lr_schedule": {"kind": "step", "boundaries": [50, 75], "factors": [0.1, 0.01]}})
@@ -88,7 +88,7 @@ def test_step_schedule_and_constant():
 
 def _bn_model():
 
-    from harness.models import build_model
+    from harness.models.builders import build_model
 
     return build_model({"name": "mlp", "widths": [4]}, {"kind": "batchnorm", "axis": -1, "momentum": 0.99,
                                                         "epsilon": 1e-3, "microbatch_size": None}, (3,), 2, seed=0)
@@ -96,7 +96,7 @@ def _bn_model():
 
 def test_decoupled_weight_decay_skips_normalization_and_biases():
     """One SGD step with zero gradients: kernels shrink by lr * wd, normalization parameters and biases do not."""
-    from harness.recipe import make_optimizer
+    from harness.scenario.recipe import make_optimizer
 
     model = _bn_model()
     lr, wd = 0.1, 0.01
@@ -106,7 +106,7 @@ def test_decoupled_weight_decay_skips_normalization_and_biases():
     optimizer.apply_gradients([(np.zeros(v.shape, np.float32), v) for v in model.trainable_variables])
     norm_variables = {id(v) for layer in model.layers if layer.name.startswith("norm_") for v in layer.trainable_variables}
     decayed = 0
-    for variable, old in zip(model.trainable_variables, before):
+    for variable, old in zip(model.trainable_variables, before, strict=False):
         if id(variable) in norm_variables or variable.name == "bias":
             np.testing.assert_array_equal(variable.numpy(), old)
         else:
@@ -119,7 +119,7 @@ def test_decoupled_weight_decay_skips_normalization_and_biases():
                                  "lr_schedule": {"kind": "constant"}}, model)
     before = [v.numpy().copy() for v in model.trainable_variables]
     everything.apply_gradients([(np.zeros(v.shape, np.float32), v) for v in model.trainable_variables])
-    for variable, old in zip(model.trainable_variables, before):
+    for variable, old in zip(model.trainable_variables, before, strict=False):
         np.testing.assert_allclose(variable.numpy(), old * (1 - lr * wd), rtol=1e-6)
 
 
@@ -127,7 +127,7 @@ def test_nesterov_sgd_matches_the_update_rule():
     """Keras's Nesterov SGD: v = m v - lr g; w += m v - lr g (two steps by hand)."""
     import keras
 
-    from harness.recipe import make_optimizer
+    from harness.scenario.recipe import make_optimizer
 
     w = keras.Variable(np.array([1.0, -2.0], np.float32))
     optimizer = make_optimizer({"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.9, "nesterov": True,
@@ -141,7 +141,7 @@ def test_nesterov_sgd_matches_the_update_rule():
 
 
 def test_label_smoothing_matches_numpy():
-    from harness.recipe import make_loss
+    from harness.scenario.recipe import make_loss
 
     logits = np.array([[2.0, -1.0, 0.5], [0.0, 1.0, 3.0]], np.float32)
     labels = np.array([0, 2])
@@ -158,7 +158,7 @@ def test_label_smoothing_matches_numpy():
 def test_adamw_and_mixed_precision_build():
     import keras
 
-    from harness.recipe import make_optimizer, precision_scope
+    from harness.scenario.recipe import make_optimizer, precision_scope
 
     adamw = make_optimizer({"optimizer": "adamw", "learning_rate": 1e-3, "weight_decay": 0.05, "steps": 10,
                             "lr_schedule": {"kind": "constant"}})
@@ -181,7 +181,7 @@ def test_mixed_precision_trial_trains_and_is_analysed(tiny_scenario, tmp_path):
     tiny_scenario["normalizers"] = {"bn": tiny_scenario["normalizers"]["bn"]}
     tiny_scenario["samplers"] = {"iid": {"kind": "iid"}}
     tiny_scenario["seeds"] = [0]
-    [result] = run(validate(tiny_scenario), str(tmp_path), quiet=True, report=False)
+    [result] = run(validate(tiny_scenario), str(tmp_path), quiet=True)
     assert result["status"] == "ok", result["error"]
     assert all(math.isfinite(v) for v in result["final"].values())
     assert {"acc_inference", "acc_precise_iid", "acc_precise_own", "logit_kl"} <= set(result["final"]) and result["layers"]

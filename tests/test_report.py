@@ -6,20 +6,20 @@ import html
 import math
 import re
 
+import fake_run
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from fake_run import DIVERGED, HOSTILE, write_fake_run
 from scipy import stats as scipy_stats
 
-import fake_run
-from fake_run import DIVERGED, HOSTILE, write_fake_run
-from harness.errors import UsageError
 from harness.commands import report as cli
+from harness.errors import UsageError
 from harness.report import write_report
-from harness.report import headline as hl
-from harness.report.loader import load_run
 from harness.report.render import SECTIONS
+from harness.results import headline as hl
+from harness.results.loader import load_run
 
 
 def _reference(run_dir, metric="acc_inference"):
@@ -28,7 +28,7 @@ def _reference(run_dir, metric="acc_inference"):
     summary = pd.read_csv(run_dir / "summary.csv")
     ok = trials[trials.status == "ok"][["sampler", "normalizer", "seed"]]
     frame = summary[summary.metric == metric].merge(ok, on=["sampler", "normalizer", "seed"])
-    return {key: dict(zip(group.seed, 100.0 * group.value)) for key, group in frame.groupby(["sampler", "normalizer"])}
+    return {key: dict(zip(group.seed, 100.0 * group.value, strict=False)) for key, group in frame.groupby(["sampler", "normalizer"])}
 
 
 def _t_interval(diffs):
@@ -100,7 +100,7 @@ def test_sentence_says_plainly_when_the_interval_includes_zero(tmp_path):
     summary = pd.read_csv(run / "summary.csv")
     acc = summary.metric == "acc_inference"
     bn = summary[acc & (summary.sampler == "one_class") & (summary.normalizer == "bn")].set_index("seed")["value"]
-    for seed, delta in zip(bn.index, [0.01, -0.01, 0.005]):  # brn = bn +1, -1, +0.5 points
+    for seed, delta in zip(bn.index, [0.01, -0.01, 0.005], strict=False):  # brn = bn +1, -1, +0.5 points
         mask = acc & (summary.sampler == "one_class") & (summary.normalizer == "brn") & (summary.seed == seed)
         summary.loc[mask, "value"] = bn[seed] + delta
     summary.to_csv(run / "summary.csv", index=False)
@@ -277,7 +277,7 @@ def test_error_bars_are_never_negative_when_the_mean_lies_beyond_its_cut():
     import numpy as np
 
     from harness.report.figures import _ci_err
-    from harness.stats import mean_ci
+    from harness.results.stats import mean_ci
 
     stats = mean_ci(np.array([-1e-8, -3e-8, 1e-9]), bounds=(0.0, math.inf))
     assert stats["mean"] < stats["lo"] == 0.0
@@ -289,8 +289,8 @@ def test_figures_drawn_by_forked_workers_are_the_figures_drawn_here(run_dir, tmp
     code = """
 import os, sys
 from harness.report import render
-from harness.report.headline import headline_point
-from harness.report.loader import load_run, restrict
+from harness.results.headline import headline_point
+from harness.results.loader import load_run, restrict
 data = load_run(sys.argv[1])
 detail = restrict(data, headline_point(data)[0])
 here = render.section_figures(detail, processes=1)

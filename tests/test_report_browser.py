@@ -8,9 +8,9 @@ nobody checked in a browser is not a passing report.
 import shutil
 from pathlib import Path
 
+import fake_run
 import pytest
 
-import fake_run
 from harness.report.render import SECTIONS
 from harness.report.screenshot import BROWSER_ARGS, INSTALL_HINT, find_browser
 

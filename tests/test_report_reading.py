@@ -4,8 +4,6 @@ terminal's intervals cut at the range exactly as the report's.
 
 The real run is the tiny scenario run once through the Python API (`api_run` in conftest.py)."""
 
-import io
-import json
 import re
 import struct
 import xml.etree.ElementTree as ET
@@ -191,7 +189,7 @@ def test_figures_are_exported_and_legible(api_run):
 
 def test_timing_shows_tracing_apart(api_run):
     from harness.report import figures as figs
-    from harness.report.loader import load_run
+    from harness.results.loader import load_run
 
     run, _ = api_run
     timing = figs.trial_timing(load_run(run.path))
@@ -207,7 +205,7 @@ def test_timing_shows_tracing_apart(api_run):
 
 def test_logit_sentence_only_when_the_orders_differ(tmp_path):
     from harness.report import figures as figs
-    from harness.report.loader import load_run
+    from harness.results.loader import load_run
     from tests.fake_run import write_fake_run
 
     run = write_fake_run(tmp_path / "run")

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from harness.run import rundir
 from harness.errors import UsageError
-from harness.run.rundir import RunDir, TrialResult
+from harness.results import rundir
+from harness.results.rundir import RunDir, TrialResult
 
 
 def _config(trial_id="iid__bn__s0", hash_="abc"):

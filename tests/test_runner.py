@@ -16,13 +16,13 @@ from tests.conftest import finished_trials, harness_env, start_run_until
 
 
 def run_quiet(raw, out_dir, **kwargs):
-    return runner.run(validate(raw), str(out_dir), quiet=True, report=False, **kwargs)
+    return runner.run(validate(raw), str(out_dir), quiet=True, **kwargs)
 
 
 def test_normalizers_start_from_identical_weights_and_see_identical_batches():
     import keras
 
-    from harness.models import build_model, normalization_layers
+    from harness.models.builders import build_model, normalization_layers
 
     shapes = {"mlp": (8, 8, 1), "convnet": (8, 8, 1), "resnet": (8, 8, 1)}
     for name, shape in shapes.items():
@@ -36,17 +36,17 @@ def test_normalizers_start_from_identical_weights_and_see_identical_batches():
             keras.backend.clear_session()
         for kind, values in weights.items():
             assert len(values) == len(weights["batchnorm"]) > 0
-            for a, b in zip(values, weights["batchnorm"]):
+            for a, b in zip(values, weights["batchnorm"], strict=False):
                 np.testing.assert_array_equal(a, b)
     # the batch stream depends on sampler and seed only
-    from harness.run.trial import make_trial_config
+    from harness.train.trial import make_trial_config
 
     scenario = validate(_base())
     configs = [make_trial_config(scenario, "one_class", n, 0) for n in scenario.normalizers]
     streams = []
     for config in configs:
         from harness.scenario import build_sampler
-        from harness.run.trial import load_dataset
+        from harness.train.trial import load_dataset
 
         labels = load_dataset(config["data"]).y_train
         streams.append(build_sampler(config["sampler_config"], labels, 8, config["seed"]).batches(20))
@@ -54,8 +54,9 @@ def test_normalizers_start_from_identical_weights_and_see_identical_batches():
 
 
 def _base():
-    from tests.conftest import TINY_SCENARIO
     import copy
+
+    from tests.conftest import TINY_SCENARIO
 
     return copy.deepcopy(TINY_SCENARIO)
 
@@ -89,7 +90,7 @@ def test_run_writes_tidy_tables_and_is_deterministic(tiny_scenario, tmp_path):
 
 
 def test_reused_workbench_gives_the_same_numbers_as_a_fresh_one(tiny_scenario):
-    from harness.run import trial
+    from harness.train import trial
 
     configs = runner.plan(validate(tiny_scenario))
     first, second = configs[0], configs[2]  # same normalizer, different seed
@@ -176,8 +177,8 @@ def test_batch_independent_normalizers_are_analysed_as_identical_in_both_modes(t
 def test_summary_and_report_compare_against_the_same_reference(tiny_scenario, tmp_path):
     """The reference is decided once (analysis.reference in scenario.yaml): with only groupnorm and layernorm
     there is none, and summary.md and the report agree; naming one reruns no trial and both use it."""
-    from harness.report import headline as hl
-    from harness.report.loader import load_run
+    from harness.results import headline as hl
+    from harness.results.loader import load_run
 
     tiny_scenario.update(seeds=[0], normalizers={"gn": {"kind": "groupnorm", "groups": 2}, "ln": {"kind": "layernorm"}})
     tiny_scenario["training"]["steps"] = 10

@@ -163,7 +163,7 @@ def test_sticky_keeps_class_sets_with_probability_p():
         s = samplers.get("sticky")(labels, 8, seed=4, p=p, classes_per_batch=2)
         out = np.concatenate([s.batches(500), s.batches(1), s.batches(499)])
         sets = [frozenset(np.unique(labels[b])) for b in out]
-        same = np.mean([a == b for a, b in zip(sets, sets[1:])])
+        same = np.mean([a == b for a, b in zip(sets, sets[1:], strict=False)])
         chance = 1 / 190  # a fresh pair equal to the previous one
         assert abs(same - (p + (1 - p) * chance)) < 0.06
     stuck = samplers.get("sticky")(labels, 8, seed=4, p=1.0, classes_per_batch=2)
@@ -196,7 +196,7 @@ def test_continuous_is_monotone_from_iid_to_sorted():
     labels = np.repeat(np.arange(10), 320)
     tvs = [M.tv_distance(make("continuous", labels, 32, strictness=s).batches(100), labels).mean()
            for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
-    assert all(a < b for a, b in zip(tvs, tvs[1:]))
+    assert all(a < b for a, b in zip(tvs, tvs[1:], strict=False))
     iid_tv = M.tv_distance(make("iid", labels, 32).batches(100), labels).mean()
     assert abs(tvs[0] - iid_tv) < 0.03
     assert tvs[-1] == pytest.approx(0.9)  # 320 per class = 10 whole batches: one class each

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from harness import model_kinds
+from harness.models import kinds as model_kinds
 from harness.scenario import ScenarioError, load_yaml, validate
 from tests.conftest import harness_env
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import scenario as sc
-from harness.schema import dumps, scenario_schema
+from harness.scenario.schema import dumps, scenario_schema
 from tests.conftest import ROOT, TINY_SCENARIO, harness_env
 
 SHIPPED = os.path.join(ROOT, "scenarios", "scenario.schema.json")

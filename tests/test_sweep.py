@@ -4,8 +4,7 @@ import pandas as pd
 import pytest
 
 from harness.run import runner
-from harness.scenario import ScenarioError, validate
-from harness.scenario import expand
+from harness.scenario import ScenarioError, expand, validate
 
 
 def test_cartesian_product_and_zip(tiny_scenario):
@@ -62,7 +61,7 @@ def test_swept_values_are_columns_of_every_table(tiny_scenario, tmp_path):
     tiny_scenario["sweep"] = {"training.batch_size": [4, 8]}
     tiny_scenario["seeds"] = [0]
     tiny_scenario["training"]["steps"] = 10
-    runner.run(validate(tiny_scenario), str(tmp_path), quiet=True, report=False)
+    runner.run(validate(tiny_scenario), str(tmp_path), quiet=True)
     for name in ("summary", "curves", "layers", "trials", "composition", "noniid"):
         frame = pd.read_csv(tmp_path / f"{name}.csv")
         assert "training.batch_size" in frame.columns, name
@@ -74,7 +73,7 @@ def test_list_valued_sweeps_and_shared_trials_through_the_runner(tiny_scenario, 
     tiny_scenario.update(seeds=[0], normalizers={"bn": {"kind": "batchnorm"}})
     tiny_scenario["training"]["steps"] = 10
     ran = []
-    results = runner.run(validate(tiny_scenario), str(tmp_path), quiet=True, report=False, on_result=ran.append)
+    results = runner.run(validate(tiny_scenario), str(tmp_path), quiet=True, on_result=ran.append)
     # the iid sampler ignores classes_per_batch: its trial at a width runs once and is filed under both points
     assert len(results) == 2 * 2 * 2 and len(ran) == 2 * 2 + 2
     summary = pd.read_csv(tmp_path / "summary.csv")

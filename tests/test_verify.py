@@ -9,10 +9,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse
 
+import broken_layers
 import keras
 import pytest
 
-import broken_layers
 from harness.commands import verify
 from harness.errors import UsageError
 from harness.norms import BatchRenormalization

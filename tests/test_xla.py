@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from harness.run import runner
-from harness import xla
+from harness.runtime.compile import Function
 from harness.scenario import ScenarioError, validate
+from harness.train import xla
 from tests.conftest import harness_env
 
 
@@ -58,7 +59,7 @@ def test_xla_reruns_in_a_fresh_process_are_bit_identical_and_recorded(tiny_scena
                                                                      jit_compile):
     tiny_scenario["training"]["jit_compile"] = jit_compile
     tiny_scenario["seeds"] = [0]
-    results = runner.run(validate(tiny_scenario), str(tmp_path / "here"), quiet=True, report=False)
+    results = runner.run(validate(tiny_scenario), str(tmp_path / "here"), quiet=True)
     assert {json.dumps(r["environment"]["jit_compile"]) for r in results} == {
         json.dumps({"training": jit_compile, "analysis": jit_compile})}
     if not jit_compile:
@@ -91,7 +92,7 @@ def _straight_through_model(seed):
 def test_a_layer_xla_cannot_compile_falls_back_to_tf_function_with_one_warning(capfd):
     import keras
 
-    from harness.run.trial import make_train_chunk
+    from harness.train.trial import make_train_chunk
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 4)).astype(np.float32), rng.integers(0, 3, size=40)
@@ -107,10 +108,10 @@ def test_a_layer_xla_cannot_compile_falls_back_to_tf_function_with_one_warning(c
     assert "PyFunc" in warnings[0] and "plain tf.function" in warnings[0]
     assert chunks[True].jit is False and chunks[False].jit is False
     # the refused call changed nothing: the fallback trains exactly as a plain tf.function does
-    for (losses_a, correct_a), (losses_b, correct_b) in zip(outputs[True], outputs[False]):
+    for (losses_a, correct_a), (losses_b, correct_b) in zip(outputs[True], outputs[False], strict=False):
         np.testing.assert_array_equal(losses_a, losses_b)
         assert int(correct_a) == int(correct_b)
-    for a, b in zip(models[True].get_weights(), models[False].get_weights()):
+    for a, b in zip(models[True].get_weights(), models[False].get_weights(), strict=False):
         np.testing.assert_array_equal(a, b)
 
 
@@ -122,7 +123,7 @@ def test_an_error_that_is_not_xla_refusing_is_raised_and_xla_stays_on():
             raise ValueError("a bug in the traced function")
         return x + 1.0
 
-    function = xla.Function(fails, True, "a test function")
+    function = Function(fails, True, "a test function")
     with pytest.raises(ValueError, match="a bug in the traced function"):
         function(tf.constant([1.0, 2.0]))
     assert function.jit

@@ -8,7 +8,7 @@ Metrics (names as in the run directory's tables):
 - acc_inference: inference mode (population statistics), what a deployed model gets.
 - acc_batch_iid / acc_batch_sampler: training mode (batch statistics) on test batches
   of the training batch size built by the i.i.d. / the scenario's sampler; every test example is scored
-  (examples the sampler's batches miss are padded in from the same sampler: `harness.coverage`).
+  (examples the sampler's batches miss are padded in from the same sampler: `harness.train.coverage`).
 - acc_precise_iid: inference accuracy after re-estimating population statistics on
   i.i.d. training batches (PreciseBN, Wu & Johnson 2021).
 - acc_precise_own: inference accuracy with each layer's statistics set to what its own moving
@@ -31,9 +31,16 @@ import typing
 import numpy as np
 
 from harness.analysis.metrics import QUANTILES
-from harness.models import normalization_layers
+from harness.models.builders import normalization_layers
+
 CLIP_TOLERANCE = 1e-6
 INFERENCE_CHUNK = 512
+
+
+def finite_array(values: typing.Any) -> bool:
+    """True when every element of `values` (logits, activations) is finite: a metric computed from anything else
+    is NaN, never a number (argmax of NaN is class 0; see `harness.results.finite`)."""
+    return bool(np.isfinite(np.asarray(values)).all())
 
 
 class Passes(typing.NamedTuple):
@@ -130,7 +137,7 @@ class Analyzer:
             def training_pass(trainable, non_trainable, xb):
                 outputs, _ = probe.stateless_call(trainable, non_trainable, xb, training=True)
                 moments = []
-                for i, (layer, value) in enumerate(zip(layers, outputs[:len(layers)])):
+                for i, (layer, value) in enumerate(zip(layers, outputs[:len(layers)], strict=False)):
                     value = tf.experimental.numpy.moveaxis(tf.cast(value, tf.float32), _channel_axis(layer), -1)
                     value = tf.reshape(value, [groups[i], -1, tf.shape(value)[-1]])
                     moments.append(tf.nn.moments(value, axes=[1]))
@@ -140,7 +147,7 @@ class Analyzer:
                 return [tf.TensorSpec(v.shape, v.dtype) for v in variables]
 
             def passes(trainable, non_trainable, x_chunks, x_batches):
-                mapping = [*zip(probe.trainable_variables, trainable), *zip(probe.non_trainable_variables, non_trainable)]
+                mapping = [*zip(probe.trainable_variables, trainable, strict=False), *zip(probe.non_trainable_variables, non_trainable, strict=False)]
                 with keras.StatelessScope(state_mapping=mapping):  # the clip references read the given values too
                     references = [[tf.cast(value, tf.float32) for value in renorm_clip_reference(layers[i])]
                                   for i in self._renormalizing]
@@ -175,7 +182,7 @@ class Analyzer:
             return Passes(inference_logits, None, None, None)
         moments = [(np.asarray(m, np.float64), np.asarray(v, np.float64)) for m, v in moments]
         clipped = {}
-        for i, (mean, std, r_max, d_max) in zip(self._renormalizing, references):
+        for i, (mean, std, r_max, d_max) in zip(self._renormalizing, references, strict=False):
             r, d = _renorm_factors(*moments[i], self.norm_layers[i], np.asarray(mean, np.float64),
                                    np.asarray(std, np.float64))
             clipped[i] = _at_clip(r, d, float(r_max), float(d_max)).mean(axis=(1, 2))
@@ -252,7 +259,7 @@ class Analyzer:
 
     def _function(self, python_function, what, input_signature):
         """A compiled pass: under XLA when `jit_compile` (falling back to plain `tf.function` if XLA refuses)."""
-        from harness.xla import Function
+        from harness.runtime.compile import Function
 
         function = Function(python_function, self.jit_compile, f"{what} of {self.model.name}", autograph=False,
                             input_signature=input_signature)
@@ -270,7 +277,7 @@ class Analyzer:
         `probe_batches` sampler batches, from one compiled call: the metrics of every evaluation step.
 
         `variables`: a `snapshot()` to evaluate instead of the model's current state. `weights`: which slots of
-        the batches count for acc_batch_sampler (see `harness.coverage`; default all).
+        the batches count for acc_batch_sampler (see `harness.train.coverage`; default all).
         """
         passes = self.run(self.x_test[sampler_batches], variables=variables)
         metrics = {"acc_inference": _accuracy(passes.inference_logits, self.y_test),
@@ -285,7 +292,7 @@ class Analyzer:
 
     def acc_batch(self, index_batches, weights=None):
         """Training-mode accuracy, each batch normalized with its own statistics, over the slots `weights` marks
-        (default all: padded batches from `harness.coverage` count only their swapped-in examples)."""
+        (default all: padded batches from `harness.train.coverage` count only their swapped-in examples)."""
         return _accuracy(self.run(self.x_test[index_batches], inference=False).logits, self.y_test[index_batches],
                          weights)
 
@@ -340,7 +347,7 @@ class Analyzer:
                         break  # what comes after this layer in training mode has just changed
             return self.acc_inference()
         finally:
-            for variable, value in zip(self.model.non_trainable_variables, saved):
+            for variable, value in zip(self.model.non_trainable_variables, saved, strict=False):
                 variable.assign(value)
 
     def _pooled_input_statistics(self, index_batches, layers, estimate=None):
@@ -390,9 +397,7 @@ class Analyzer:
         layers without batch statistics the KL is ~1e-7 rather than exactly 0).
         """
         passes = self.run(self.x_test[index_batches])
-        from harness.finite import finite_array
-
-        if not (finite_array(passes.logits) and finite_array(passes.inference_logits)):  # see harness.finite
+        if not (finite_array(passes.logits) and finite_array(passes.inference_logits)):  # see harness.results.finite
             return {"logit_disagreement": float("nan"), "logit_kl": float("nan")}
         log_p_train = _log_softmax(passes.logits)
         log_p_inf = _log_softmax(passes.inference_logits[index_batches])
@@ -424,9 +429,7 @@ def _own_statistics(group_means, group_variances, layer):
 
 
 def _accuracy(logits, labels, weights=None):
-    from harness.finite import finite_array
-
-    if not finite_array(logits):  # argmax of NaN is class 0: not an accuracy (harness.finite)
+    if not finite_array(logits):  # argmax of NaN is class 0: not an accuracy (harness.results.finite)
         return float("nan")
     correct = logits.argmax(-1) == labels
     if weights is None:

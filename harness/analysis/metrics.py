@@ -226,9 +226,9 @@ def _plugin_error(name: typing.Any, reason: str) -> Exception:
 def _load_plugin(name: str) -> typing.Any:
     """The object a metric plugin name stands for: an entry point of `harness.metrics` or "module.path:attribute".
 
-    The one place metric plugins are resolved (through `harness.plugins`); nothing here imports TensorFlow.
+    The one place metric plugins are resolved (through `harness.plugins.resolve`); nothing here imports TensorFlow.
     """
-    from harness import plugins
+    from harness.plugins import resolve as plugins
 
     found, _ = plugins.resolve("analysis.metrics", name, {}, ENTRY_POINT_GROUP, "metric plugin",
                                error=lambda _param, value, reason: _plugin_error(value, reason))

@@ -57,8 +57,8 @@ def trial_config(model, steps_per_call=None):
     last normalizer (Batch Renorm in both), seed 0."""
     import yaml
 
-    from harness.run.trial import make_trial_config
     from harness.scenario import validate
+    from harness.train.trial import make_trial_config
 
     path, data = MODELS[model]
     with open(path, encoding="utf-8") as handle:
@@ -86,9 +86,9 @@ def worker(model, xla, steps_per_call=None):
     seconds each "run S" line on stdin asks and answer one JSON line each; "quit" (or end of input) ends it."""
     import numpy as np
 
-    from harness.run.trial import load_dataset, workbench
+    from harness.runtime.tfsetup import device_info, import_tensorflow, set_determinism
     from harness.scenario import batch_stream
-    from harness.tfsetup import device_info, import_tensorflow, set_determinism
+    from harness.train.trial import load_dataset, workbench
 
     tf = import_tensorflow()
     config = trial_config(model, steps_per_call)

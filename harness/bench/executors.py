@@ -17,12 +17,10 @@ import time
 
 from harness.analysis.metrics import COMPARED
 from harness.bench import SCENARIOS_DIR
-from harness.run import rundir
+from harness.commands.numbers import MAX_WORKERS, integer
+from harness.results import rundir
 
 DEFAULT_SCENARIO = os.path.join(SCENARIOS_DIR, "sweep_batch_size.yaml")
-
-
-from harness.commands.numbers import MAX_WORKERS, integer
 
 def add_arguments(parser):
     parser.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
@@ -62,9 +60,9 @@ def main(args):
 
     import pandas as pd
 
+    from harness.api import load_scenario
     from harness.errors import UsageError
     from harness.run.runner import plan
-    from harness.commands.validate import load_scenario
 
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps: {args.steps} must be >= 1")

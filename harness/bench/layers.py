@@ -100,7 +100,7 @@ def measure(steps: int = 50, repeats: int = 15, batch_size: int = 16, seed: int 
     and {"xla_wall": ..., "xla_cpu": ...} under XLA; rounds alternate the order of
     the (variant, mode) loops so slow drifts of a shared machine hit all alike.
     """
-    from harness.tfsetup import import_tensorflow
+    from harness.runtime.tfsetup import import_tensorflow
 
     tf = import_tensorflow()
     import numpy as np
@@ -151,7 +151,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.steps < 1 or args.repeats < 1 or args.batch_size < 1 or args.threads < 0:
         raise UsageError("--steps, --repeats and --batch-size must be >= 1 and --threads >= 0")
-    from harness.tfsetup import device_info, import_tensorflow
+    from harness.runtime.tfsetup import device_info, import_tensorflow
 
     tf = import_tensorflow()
     if args.threads:

@@ -73,8 +73,8 @@ def _timed_run(raw, seeds, steps, work_dir, executor="process"):
         raise RuntimeError(f"scaling run with {seeds} seeds x {steps} steps failed: {done.stderr.strip()[-500:]}")
     with open(os.path.join(out, "provenance.json"), encoding="utf-8") as handle:
         executor = json.load(handle).get("executor")
-    from harness.scenario import validate
     from harness.run.runner import trial_count
+    from harness.scenario import validate
 
     return {"seeds": seeds, "steps": steps, "trials": trial_count(validate(raw)), "wall_seconds": wall,
             "executor": executor}
@@ -140,9 +140,9 @@ def training_ms_per_step(config, repeats=REPEATS):
     import numpy as np
     import tensorflow as tf
 
-    from harness.models import build_model
+    from harness.models.builders import build_model
     from harness.scenario import batch_stream
-    from harness.run.trial import load_dataset, make_optimizer, workbench
+    from harness.train.trial import load_dataset, make_optimizer, workbench
 
     dataset = load_dataset(config["data"])
     batch_size, steps = config["training"]["batch_size"], config["training"]["steps"]
@@ -160,7 +160,7 @@ def training_ms_per_step(config, repeats=REPEATS):
             x, y = tf.gather(x_all, index_batches[i]), tf.gather(y_all, index_batches[i])
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, model(x, training=True))
-            optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+            optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables, strict=False))
         return loss
 
     def bare():
@@ -187,18 +187,21 @@ def training_ms_per_step(config, repeats=REPEATS):
 def main(args):
     import numpy as np
 
-    from harness.tfsetup import device_info, import_tensorflow
-    from harness.commands.validate import load_scenario
+    from harness.api import load_scenario
+    from harness.runtime.tfsetup import device_info, import_tensorflow
 
     import_tensorflow()
-    from harness.run import rundir, runner
+    from harness.results import rundir
+    from harness.run import runner
 
     scenario = load_scenario(args.scenario)
     if args.smoke:
         scenario = scenario.smoke()
     with tempfile.TemporaryDirectory() as out_dir:
         tic = time.perf_counter()
-        results = runner.run(scenario, out_dir, quiet=True, report=True)
+        from harness.report import write_report
+
+        results = runner.run(scenario, out_dir, quiet=True, report=write_report)
         wall = time.perf_counter() - tic
         with open(os.path.join(out_dir, rundir.PROVENANCE)) as handle:
             run_timing = json.load(handle)["timing"]
@@ -258,7 +261,7 @@ def main(args):
               f"{out['ms_per_step']['in_run'][name]:.2f} ms/step during the run, evaluations overlapping)")
     if args.scaling:
         print("scaling (whole `python -m harness run` commands, a fresh process each, report included):")
-        for run, predicted in zip(out["scaling"]["runs"], out["scaling"]["fit"]["predicted_seconds"]):
+        for run, predicted in zip(out["scaling"]["runs"], out["scaling"]["fit"]["predicted_seconds"], strict=False):
             print(f"  {run['seeds']:>3} seeds x {run['steps']:>5} steps = {run['trials']:>4} trials: "
                   f"{run['wall_seconds']:6.1f} s (fit {predicted:6.1f} s, {run['executor']})")
         fit = out["scaling"]["fit"]

@@ -1,6 +1,6 @@
 """`python -m harness bench xla`: the training chunk and the analyzer's passes under `tf.function` vs XLA.
 
-What `training.jit_compile: auto` decides from (`harness.xla.AUTO`). For each model family and normalizer,
+What `training.jit_compile: auto` decides from (`harness.train.xla.AUTO`). For each model family and normalizer,
 on the default scenario's data and batch size: the trial's own compiled training chunk built twice, once
 plain and once with `jit_compile=True`, timed alternately in one process on the same index batches (which
 goes first alternates); the speed-up is the median of the paired ratios, so the drift of a shared machine
@@ -74,11 +74,11 @@ def measure(model_config: dict[str, Any], normalizer_config: dict[str, Any], ste
     import numpy as np
 
     from harness.analysis.analyzer import Analyzer
-    from harness.models import build_model
+    from harness.models.builders import build_model
     from harness.norms.kinds import validate_normalizer_config
-    from harness.run.trial import load_dataset, make_optimizer, make_train_chunk
+    from harness.runtime.tfsetup import set_determinism
     from harness.scenario import build_sampler, load
-    from harness.tfsetup import set_determinism
+    from harness.train.trial import load_dataset, make_optimizer, make_train_chunk
 
     scenario = load(os.path.join(SCENARIOS_DIR, "noniid_small.yaml"), check_feasibility=False)
     set_determinism(0)
@@ -144,7 +144,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("--steps and --repeats must be >= 1")
     families = _names(args.families, FAMILIES, "--families")
     normalizers = _names(args.normalizers, NORMALIZERS, "--normalizers")
-    from harness.tfsetup import device_info, import_tensorflow
+    from harness.runtime.tfsetup import device_info, import_tensorflow
 
     import_tensorflow()
     results: dict[str, dict[str, Any]] = {}

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from harness.errors import HarnessError, exit_code
+from harness.errors import HarnessError, UsageError, exit_code
 
 COMMANDS = {
     "run": ("harness.commands.run", "Run a scenario: train, analyse, write results and the HTML report."),
@@ -57,7 +57,7 @@ def build_parser(command=None):
 
 def main(argv=None):
     """Parse `argv`, run the command and return its exit code."""
-    from harness import signals
+    from harness.run import signals
 
     _survive_any_terminal()  # an ASCII terminal (LC_ALL=C, PYTHONIOENCODING=ascii) gets escapes, never a crash
     signals.install()  # SIGINT, SIGTERM, SIGHUP: unwind, keep finished trials, one line, exit 128 + signal
@@ -67,7 +67,7 @@ def main(argv=None):
         if arg.startswith("--") and arg.endswith("=--"):
             parser.error(f"argument {arg[:-3]}: '--' is not a value")
     args = parser.parse_args(argv)
-    from harness.out_guard import expand_user_paths
+    from harness.run.out_guard import expand_user_paths
 
     expand_user_paths(args)  # `~` means the home folder in every path, quoted or not
     try:

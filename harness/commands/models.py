@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def describe(name: str) -> dict:
     """One model kind as `models --json` lists it: name, source, family, tabular, description, parameters."""
-    from harness import model_kinds
+    from harness.models import kinds as model_kinds
 
     kind = model_kinds.get(name)
     return {"name": name, "source": "plugin" if kind.plugin else "built-in", "family": kind.family,
@@ -28,7 +28,7 @@ def describe(name: str) -> dict:
 
 def main(args: argparse.Namespace) -> int:
     """List the model kinds (or one), as text or JSON."""
-    from harness import model_kinds
+    from harness.models import kinds as model_kinds
 
     if args.name is not None:
         try:

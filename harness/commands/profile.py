@@ -86,8 +86,8 @@ def main(args: argparse.Namespace) -> int:
     battery = _battery(args)
     profiled = arguments.resolve(args.normalizers, battery.references)
     out_dir = args.out or os.path.join("reports", f"profile-{battery.name}")
-    from harness.out_guard import claim
     from harness.run.executors import auto_executor, make_executor
+    from harness.run.out_guard import claim
 
     # workers start now and import TensorFlow while this process validates every condition (pure Python)
     n_trials = len(battery.conditions) * (len(battery.references) + len(profiled)) * len(battery.seeds)
@@ -99,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
         claim(out_dir)
         timing = {"planning": time.perf_counter() - started_clock}
         if name != "process":
-            from harness.tfsetup import import_tensorflow
+            from harness.runtime.tfsetup import import_tensorflow
 
             import_tensorflow()
         return _profile(args, battery, profile_plan, out_dir, executor, timing, started_clock)
@@ -112,7 +112,7 @@ def _profile(args: argparse.Namespace, battery: Battery, profile_plan: Plan, out
     import datetime
 
     from harness.profile import compute, driver, page, result
-    from harness.run import rundir
+    from harness.results import rundir
     from harness.run.runner import provenance
 
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -169,7 +169,7 @@ def _profile(args: argparse.Namespace, battery: Battery, profile_plan: Plan, out
 def _failed_cells(profile_plan: Plan, by_condition: dict[str, list[dict]],
                   cells: pd.DataFrame) -> list[dict[str, str]]:
     """[{normalizer, condition, reason}] of the cells with no value: not planned (skipped) or every trial failed."""
-    from harness.run import rundir
+    from harness.results import rundir
 
     found = [{"normalizer": n, "condition": c, "reason": r} for (n, c), r in profile_plan.skipped.items()]
     have = set(zip(cells["normalizer"], cells["condition"], strict=False))

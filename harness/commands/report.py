@@ -7,7 +7,7 @@ comparison of the two runs instead.
 import os
 from pathlib import Path
 
-from harness.run import rundir
+from harness.results import rundir
 
 
 def add_arguments(parser):
@@ -23,9 +23,8 @@ def add_arguments(parser):
 
 def _check_targets(args):
     """Every file this report would write is absent or a report page the harness wrote; the run is not in use."""
-    from harness import out_guard
     from harness.errors import UsageError
-    from harness.run import rundir
+    from harness.run import out_guard
 
     if rundir.RunDir(args.run_dir).in_use():
         raise UsageError(f"{args.run_dir!r} is in use by a running run; report it once that run has finished")

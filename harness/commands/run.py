@@ -4,11 +4,11 @@ import os
 import shlex
 import sys
 
-from harness.errors import UsageError
-from harness.run import rundir
-from harness.commands.validate import load_scenario
-from harness.run.trial import DEVICES
 from harness.commands.numbers import MAX_GPUS_PER_TRIAL, MAX_RETRIES, MAX_WORKERS, integer, real
+from harness.commands.validate import load_scenario
+from harness.errors import UsageError
+from harness.results import rundir
+from harness.train.trial import DEVICES
 
 
 def add_arguments(parser):
@@ -64,7 +64,7 @@ def dry_run_plan(scenario, args, device: str) -> dict:
     "xla": {"training", "analysis"}}, ...]}."""
     from harness.run.executors import auto_executor, visible_gpus, worker_count
     from harness.run.runner import plan, trial_count
-    from harness.run.trial import model_family
+    from harness.train.trial import model_family
 
     executor = args.executor
     if executor == "auto":
@@ -91,7 +91,7 @@ def _print_plan(found: dict) -> None:
              + ("on" if t["xla"]["analysis"] else "off")] for t in trials]
     widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
     for row in [list(columns), *rows]:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())
 
 
 def main(args):

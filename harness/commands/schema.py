@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Print the scenario JSON Schema on stdout."""
-    from harness.schema import dumps, scenario_schema
+    from harness.scenario.schema import dumps, scenario_schema
 
     sys.stdout.write(dumps(scenario_schema(plugins=not args.builtin_only)))
     return 0

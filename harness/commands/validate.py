@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_scenario(path: str, skip_infeasible: bool = False) -> Any:
     """The validated scenario, or a one-line UsageError naming the field, the value and the reason."""
-    from harness.api import ScenarioError, load_scenario as load
+    from harness.api import ScenarioError
+    from harness.api import load_scenario as load
 
     try:
         return load(path, skip_infeasible=skip_infeasible)

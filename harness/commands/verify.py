@@ -90,7 +90,7 @@ def load_factory(target: str, on_stage: Callable[[str], Any] | None = None) -> C
     """
     module_name, attr = _split_target(target)
     on_stage = on_stage or (lambda text: None)
-    from harness.tfsetup import import_tensorflow
+    from harness.runtime.tfsetup import import_tensorflow
 
     import_tensorflow()  # first, silenced: the user's module may import TensorFlow or Keras itself
     on_stage(f"importing module {module_name}")
@@ -106,7 +106,7 @@ def load_factory(target: str, on_stage: Callable[[str], Any] | None = None) -> C
         if not hasattr(obj, part):
             raise UsageError(f"module {module_name!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
-    from harness.tfsetup import import_tensorflow
+    from harness.runtime.tfsetup import import_tensorflow
 
     import_tensorflow()
     import keras
@@ -136,7 +136,7 @@ class Verifier:
 
     def __init__(self, factory: Callable[[], Any], steps: int = 3000, seed: int = 0) -> None:
         """Checks of layers from `factory`, training at most `steps` steps on data seeded by `seed`."""
-        from harness.tfsetup import import_tensorflow
+        from harness.runtime.tfsetup import import_tensorflow
 
         self.tf = import_tensorflow()
         import numpy as np

@@ -17,7 +17,7 @@ def build_normalizer(config: dict[str, Any], name: str) -> Any:
     kind = kinds.get(cfg.pop("kind"))
     layer = kind.build(name, **cfg)  # type: ignore[misc]  # every registered kind has a builder
     if kind.traits is not None:
-        from harness import plugins
+        from harness.plugins import resolve as plugins
 
         layer._harness_traits = plugins.import_path("traits", kind.traits, kind.traits)
     return layer

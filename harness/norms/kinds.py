@@ -16,9 +16,9 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from harness import plugins
-from harness.fields import Field
 from harness.norms import spec
+from harness.params.fields import Field
+from harness.plugins import resolve as plugins
 
 ENTRY_POINT_GROUP = "harness.normalizers"
 
@@ -118,7 +118,7 @@ def _build_none(name: str) -> Any:
 
 
 # Every built-in parameter declared once, with its type and range: validation (`NormalizerKind.validate`) and the
-# JSON Schema (`harness.schema`) read these; cross-parameter rules are the kinds' `check`.
+# JSON Schema (`harness.scenario.schema`) read these; cross-parameter rules are the kinds' `check`.
 _AXIS = Field(int, -1, doc="The channel axis.")
 _MOMENTUM = Field(float, 0.99, low=0, high=1, low_open=True, high_open=True,
                   doc="Moving-average momentum of the inference statistics.")

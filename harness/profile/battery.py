@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.errors import MISSING, ScenarioError, did_you_mean
-from harness.fields import Field, _check_fields, _mapping
+from harness.params.fields import Field, _check_fields, _mapping
 
 BATTERY_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                            "scenarios", "profile")
@@ -75,7 +75,7 @@ class Battery:
         keep = self.quick["conditions"] or list(self.conditions)
         if self.reference_condition not in keep:
             keep = [self.reference_condition, *keep]
-        from harness.recipe import scale_schedule
+        from harness.scenario.recipe import scale_schedule
 
         training = {**self.scenario["training"], "steps": self.quick["steps"],
                     "steps_per_call": min(self.scenario["training"].get("steps_per_call", 100), self.quick["steps"])}

@@ -1,7 +1,7 @@
 """The profile of trained conditions: per-cell accuracy, paired drops, the minibatch-dependence index, and
 the index differences from each reference normalizer with Holm's correction over the profile's family.
 
-- A cell (normalizer, condition, metric): the mean over seeds with its t interval (`harness.stats.mean_ci`),
+- A cell (normalizer, condition, metric): the mean over seeds with its t interval (`harness.results.stats.mean_ci`),
   and the paired drop from the battery's reference condition (reference condition minus this condition, seed
   by seed, in points: positive is a loss).
 - The index of a normalizer: the mean of its acc_inference drops over the battery's conditions other than
@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from harness import stats
 from harness.analysis.metrics import COMPARED as METRIC
-from harness.comparisons import ALPHA, DIFF_BOUNDS
-from harness.run import rundir
+from harness.results import rundir, stats
+from harness.results.comparisons import ALPHA, DIFF_BOUNDS
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -34,7 +33,7 @@ N_BOOT = 2000
 
 def values_frame(by_condition: dict[str, list[dict]]) -> pd.DataFrame:
     """Tidy (normalizer, condition, seed, metric, value) of every finished trial's accuracy metrics, in points."""
-    from harness.report.loader import ACCURACY_METRICS
+    from harness.results.loader import ACCURACY_METRICS
 
     rows = []
     for condition, results in by_condition.items():

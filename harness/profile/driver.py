@@ -22,7 +22,7 @@ import yaml
 
 from harness.errors import ScenarioError, UsageError
 from harness.profile.arguments import supports_microbatches
-from harness.run import rundir
+from harness.results import rundir
 
 if TYPE_CHECKING:
     from harness.profile.battery import Battery
@@ -131,8 +131,8 @@ def execute(profile_plan: Plan, out_dir: str, executor: Any, quiet: bool = False
             fresh: bool = False) -> tuple[dict[str, list[dict]], dict]:
     """Train every unfinished trial (one executor for all conditions: each shape traced once per worker),
     file each result in its condition's run directory, write its tables; {condition: [results]} and timing."""
-    from harness.analysis import tables
-    from harness.progress import progress_bar
+    from harness.results import tables
+    from harness.runtime.progress import progress_bar
 
     timing = {"trials": 0.0, "io": 0.0}
     configs = trial_configs(profile_plan)
@@ -187,7 +187,7 @@ def trial_seconds(by_condition: dict[str, list[dict]]) -> dict:
 
 def write_battery(battery: Battery, out_dir: str, quick: bool) -> None:
     """battery.yaml: the battery as profiled (after --quick), so the page and --merge read it from the folder."""
-    from harness import atomic
+    from harness.runtime import atomic
 
     text = yaml.safe_dump({"name": battery.name, "description": battery.description, "source": battery.path,
                            "quick": quick, "scenario": battery.scenario, "seeds": battery.seeds,

@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 
 from harness.errors import UsageError
-from harness.run import rundir
+from harness.results import rundir
 
 VERSIONS = ("harness", "tensorflow", "keras", "numpy")
 BATTERY_KEYS = ("name", "quick", "scenario", "seeds", "references", "reference_condition", "conditions")
@@ -90,8 +90,8 @@ def merge_main(folders: list[str], out_dir: str | None = None, as_json: bool = F
     check_compatible(folders, read)
     frame = merged_table(folders, read)
     if out_dir:
-        from harness import atomic
-        from harness.out_guard import claim
+        from harness.run.out_guard import claim
+        from harness.runtime import atomic
 
         claim(out_dir)
         atomic.write_csv(os.path.join(out_dir, "merged.csv"), frame)

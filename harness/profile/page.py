@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from harness.profile.battery import AXES
 from harness.profile.compute import METRIC
 from harness.profile.result import ranked, sentence
-from harness.run import rundir
+from harness.results import rundir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -123,6 +123,6 @@ def render(profile: dict, cells: pd.DataFrame, table: pd.DataFrame, provenance: 
 
 def write(out_dir: str, profile: dict, cells: pd.DataFrame, table: pd.DataFrame, provenance: dict) -> None:
     """index.html of the profile folder, written atomically."""
-    from harness.atomic import write_text
+    from harness.runtime.atomic import write_text
 
     write_text(os.path.join(out_dir, PAGE), render(profile, cells, table, provenance))

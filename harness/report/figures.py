@@ -4,7 +4,7 @@ Each figure function takes a `RunData` (see loader.py) and returns a `Figure` (i
 the embedded image) or None when the run has nothing to show for it. Colours: one per normalizer from
 seaborn's colorblind palette, in scenario order, identical in every figure. Figures are inline SVG with
 text kept as text (small, sharp in print); a figure whose SVG would be too large is embedded as a PNG data
-URI instead. Confidence intervals are the t intervals of `harness.stats`, the same as in the tables.
+URI instead. Confidence intervals are the t intervals of `harness.results.stats`, the same as in the tables.
 """
 
 import base64
@@ -17,10 +17,10 @@ import pandas as pd
 
 from harness.analysis import metrics as metric_table
 from harness.analysis.metrics import METRICS, accuracy_modes, axis_label, display_scale
-from harness.report import headline as hl
-from harness.report.loader import ACCURACY_METRICS
-from harness.run import rundir
-from harness.stats import mean_ci
+from harness.results import headline as hl
+from harness.results import rundir
+from harness.results.loader import ACCURACY_METRICS
+from harness.results.stats import mean_ci
 
 SVG_LIMIT = 400_000  # characters; above this a figure is embedded as PNG
 PNG_DPI = 110
@@ -136,7 +136,7 @@ def _finish(fig, title, handles=None, labels=None, legend_title="normalizer"):
     if handles is None:
         handles, labels = [], []
         for ax in fig.axes:
-            for h, lab in zip(*ax.get_legend_handles_labels()):
+            for h, lab in zip(*ax.get_legend_handles_labels(), strict=False):
                 if lab not in labels:
                     handles.append(h)
                     labels.append(lab)
@@ -165,7 +165,7 @@ def _grouped_bars(ax, groups, data, colours, stats_for, width=0.8):
         positions = x - width / 2 + bar * (i + 0.5)
         ax.bar(positions, means, bar, color=colours[norm], label=norm,
                yerr=_ci_err(stats), capsize=2, error_kw={"elinewidth": 0.8})
-        zero = [p for p, m in zip(positions, means) if m == 0]  # a zero-height bar is invisible: mark it
+        zero = [p for p, m in zip(positions, means, strict=False) if m == 0]  # a zero-height bar is invisible: mark it
         if zero:
             ax.plot(zero, [0.0] * len(zero), "_", color=colours[norm], markersize=10, markeredgewidth=2)
     ax.set_xticks(x)
@@ -201,7 +201,7 @@ def headline_figure(data):
 def short_names(variables):
     """Display names of swept fields: the last dotted component, unless two fields would share it."""
     tails = [v.rsplit(".", 1)[-1] for v in variables]
-    return {v: t if tails.count(t) == 1 else v for v, t in zip(variables, tails)}
+    return {v: t if tails.count(t) == 1 else v for v, t in zip(variables, tails, strict=False)}
 
 
 def _set_sweep_axis(ax, table, xvar, numeric):
@@ -229,7 +229,7 @@ def dependence_figure(data):
     if data.iid_sampler is None or samplers == [data.iid_sampler]:
         metrics = metrics[:1]  # only i.i.d. batches: there is no drop to draw
     if others:
-        combos = [dict(zip(others, row)) for row in
+        combos = [dict(zip(others, row, strict=False)) for row in
                   table[others].drop_duplicates().sort_values(others).itertuples(index=False)][:5]
         cols = combos
         rows = [(s, m) for s in samplers[:3] for m in metrics]
@@ -371,7 +371,7 @@ def _band(frame, by):
         metric = str(group["metric"].iloc[0]) if "metric" in group.columns else ""
         fraction = metric in METRICS and METRICS[metric].unit == "fraction" and group["value"].max() <= 1.0
         stats = mean_ci(group["value"].to_numpy(), bounds=(0.0, 1.0 if fraction else math.inf))
-        rows.append(dict(zip(by, key if isinstance(key, tuple) else (key,)), **stats))
+        rows.append(dict(zip(by, key if isinstance(key, tuple) else (key,), strict=False), **stats))
     return pd.DataFrame(rows)
 
 
@@ -607,7 +607,7 @@ def trial_timing(data):
     trial's wall time (`rest`), read from the trial files of the run directory. Empty when they do not record it."""
     import json
 
-    from harness.analysis.tables import _ids
+    from harness.results.tables import _ids
 
     records = []
     for path in sorted((data.path / "trials").glob("*.json")):

@@ -11,15 +11,15 @@ import os
 import typing
 from pathlib import Path
 
-from harness import atomic
 from harness.analysis import metrics as metric_table
-from harness.run import rundir
-from harness.comparisons import established, family_description
 from harness.errors import UsageError
 from harness.report import figures as figs
-from harness.report import headline as hl
-from harness.report.loader import ACCURACY_METRICS, load_run, restrict
-from harness.stats import mean_ci
+from harness.results import headline as hl
+from harness.results import rundir
+from harness.results.comparisons import established, family_description
+from harness.results.loader import ACCURACY_METRICS, load_run, restrict
+from harness.results.stats import mean_ci
+from harness.runtime import atomic
 
 NONIID_METRICS = [("tv_distance", "TV distance to population"), ("hellinger_distance", "Hellinger distance"),
                   ("effective_classes", "effective classes per batch"), ("coverage", "epoch coverage"),
@@ -276,7 +276,7 @@ def build_context(data):
     detail = restrict(data, point)
     head = hl.headline(data, point)  # at a sweep point, the sentences name it
     comparisons = data.comparisons
-    figures = dict(zip((section.id for section in SECTIONS), section_figures(detail)))
+    figures = dict(zip((section.id for section in SECTIONS), section_figures(detail), strict=False))
     if data.sweep_vars:
         figures["headline"] = _clean([figs.dependence_figure(data), figs.dependence_heatmap(data)]) + figures["headline"]
     number = {section.id: i for i, section in enumerate(SECTIONS, 1)}
@@ -395,7 +395,7 @@ FIGURES_DIR = "figures"
 def write_figures(run_dir, figures):
     """Write every figure as SVG, PDF and PNG (figs.EXPORT_DPI) under `<run_dir>/figures/`, named by section
     (`figs.export_name`); each file atomically. Returns the paths written."""
-    from harness import atomic
+    from harness.runtime import atomic
 
     written = []
     folder = Path(run_dir) / FIGURES_DIR

@@ -1,1 +1,1 @@
-"""Running a scenario: the runner, one trial, executors and the run directory (harness.run.rundir)."""
+"""Running a scenario: the runner, one trial, executors and the run directory (harness.results.rundir)."""

@@ -14,15 +14,15 @@ import os
 import signal
 import threading
 
-from harness.run.rundir import OK
-from harness.tfsetup import environment as local_environment
+from harness.results.rundir import OK
+from harness.runtime.tfsetup import environment as local_environment
 
 
 def _run_or_record(config, on_step=None):
     """Run a trial; a trial that raises, or gives non-finite numbers, is recorded as failed instead of stopping
     the run."""
-    from harness.finite import check_result
-    from harness.run.trial import failed_result, run_trial
+    from harness.results.finite import check_result
+    from harness.train.trial import failed_result, run_trial
 
     try:
         return check_result(run_trial(config, on_step=on_step))
@@ -94,16 +94,16 @@ def worker_count(requested: int | None, trials: int | None, gpus: int = 0, worke
 def _init_worker(intra_op_threads, cuda_visible_devices=None, driver_pid=None, from_main_thread=False):
     # Ctrl-C is the driver's to handle: it stops the workers (a terminal sends SIGINT to the whole group)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from harness.signals import die_with_parent
+    from harness.run.signals import die_with_parent
 
     die_with_parent(driver_pid, kernel=from_main_thread)  # the driver killed by kill -9 leaves no worker behind
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if cuda_visible_devices is not None:  # before TensorFlow is imported: this worker sees its GPU only
         os.environ["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices
-    from harness.tfsetup import set_threads
+    from harness.runtime.tfsetup import set_threads
 
     set_threads(intra_op_threads, 1)
-    import harness.run.trial  # noqa: F401 - imported while the driver is still planning, not on the first trial
+    import harness.train.trial  # noqa: F401 - imported while the driver is still planning, not on the first trial
 
 
 class ProcessExecutor:
@@ -150,7 +150,7 @@ class ProcessExecutor:
             return local_environment()
 
     def run(self, configs, progress=None):
-        from harness.run.trial import failed_result, shape_key
+        from harness.train.trial import failed_result, shape_key
 
         self.start()
         queues = collections.OrderedDict()
@@ -289,12 +289,12 @@ class RayExecutor:
             return
         import ray
 
-        from harness.run.trial import failed_result
+        from harness.train.trial import failed_result
 
         if not ray.is_initialized():
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                      logging_level="ERROR", configure_logging=True)
-            from harness import signals
+            from harness.run import signals
 
             signals.install()  # ray.init replaced our SIGTERM handler with sys.exit (a crash dump, no message)
         task = ray.remote(_ray_trial).options(
@@ -319,11 +319,11 @@ class RayExecutor:
 
 
 def _ray_trial(config, driver_pid=None, driver_host=None):
-    from harness.signals import die_with_process
+    from harness.run.signals import die_with_process
 
     die_with_process(driver_pid, driver_host)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from harness.tfsetup import set_threads
+    from harness.runtime.tfsetup import set_threads
 
     try:
         set_threads(1, 1)

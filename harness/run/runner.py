@@ -1,6 +1,6 @@
 """The scenario runner: plan trials, skip finished ones, run the rest, write tables and the report.
 
-The run directory (`harness.run.rundir`) is the only state. Each finished trial is one JSON file,
+The run directory (`harness.results.rundir`) is the only state. Each finished trial is one JSON file,
 written atomically by this process alone (executors only return results), so a
 killed run loses at most the trials in flight and the next `run` resumes.
 """
@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from harness.run import rundir
+from harness.results import rundir
 
 
 def default_device() -> str:
@@ -28,7 +28,7 @@ def plan(scenario, skip_infeasible=False, device=None):
     """Every trial of the scenario: sweep points x samplers x normalizers x seeds, paired by seed, for `device`
     (cpu or gpu; default `default_device()`)."""
     from harness.scenario import expand
-    from harness.run.trial import make_trial_config
+    from harness.train.trial import make_trial_config
 
     device = device or default_device()
     configs = []
@@ -59,7 +59,7 @@ def _git_commit():
 
 
 def _now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "asimd", "sve")
@@ -91,9 +91,9 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
     import pandas as pd
 
     import samplers.metrics
-    from harness.plugin_output import checked_batches
+    from harness.plugins.output import checked_batches
     from harness.scenario import expand, sampler_for
-    from harness.run.trial import load_dataset
+    from harness.train.trial import load_dataset
 
     composition, noniid = [], []
     for point, point_scenario in expand(scenario, skip_infeasible):
@@ -108,7 +108,7 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
                 print(f"warning: no batch composition for sampler {name}: {error}", file=sys.stderr)
                 continue
             counts = samplers.metrics.composition(stream[:n_batches], dataset.y_train, dataset.num_classes)
-            for label, batch in zip(*counts.nonzero()):
+            for label, batch in zip(*counts.nonzero(), strict=False):
                 composition.append({"sampler": name, **point, "batch": int(batch), "label": int(label),
                                     "count": int(counts[label, batch])})
             for metric, value in samplers.metrics.summarize(stream, dataset.y_train).items():
@@ -121,8 +121,8 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
 
 def write_tables(scenario, out_dir, results):
     """The tidy CSV files and summary.md from all trial results; returns the summary text."""
-    from harness.analysis import tables
     from harness.analysis.metrics import table
+    from harness.results import tables
 
     run_dir = rundir.RunDir(out_dir)
     known = table(scenario.analysis.get("metrics", []))
@@ -147,7 +147,7 @@ def write_tables(scenario, out_dir, results):
 def summary_top(out_dir):
     """The headline sentences (top) and the detailed statements of summary.md; none when the run directory
     cannot be read as the report reads it (e.g. every trial failed): the tables below still say what happened."""
-    from harness.report.headline import summary_sections
+    from harness.results.headline import summary_sections
 
     try:
         return summary_sections(out_dir)
@@ -158,8 +158,8 @@ def summary_top(out_dir):
 def write_comparisons(out_dir, results):
     """comparisons.csv from the tables just written (read back as the report reads them) and the trials'
     per-example correctness (for the bootstrap over test examples)."""
-    from harness import comparisons
-    from harness.report.loader import load_run
+    from harness.results import comparisons
+    from harness.results.loader import load_run
 
     data = load_run(out_dir)
     correctness = comparisons.correctness_from_results(results, data.sweep_vars) if results else None
@@ -168,14 +168,16 @@ def write_comparisons(out_dir, results):
     return frame
 
 
-def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=None, report=True,
+def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=None, report=None,
         on_result=None, skip_infeasible=False, device=None):
-    """Run (or resume) every trial of `scenario` into `out_dir`, then write tables and the report.
+    """Run (or resume) every trial of `scenario` into `out_dir`, then write the tables.
 
-    Returns the list of trial results, in plan order.
+    `report`: called with `out_dir` once the tables are written, while the run directory is still locked (the
+    command layer passes `harness.report.write_report`: the runner never imports the report); its time is
+    recorded as provenance's `timing.report`. Returns the list of trial results, in plan order.
     """
     from harness.run.executors import LocalExecutor
-    from harness.progress import progress_bar
+    from harness.runtime.progress import progress_bar
 
     executor = executor or LocalExecutor()
     configs = plan(scenario, skip_infeasible, device)
@@ -228,11 +230,9 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
         timing["io"] += time.perf_counter() - tic
         info.update(finished=_now(), timing=timing, executor=type(executor).__name__)
         run_dir.write_json(rundir.PROVENANCE, info)
-        if report:
-            from harness.report import write_report
-
+        if report is not None:
             tic = time.perf_counter()
-            write_report(out_dir)
+            report(out_dir)
             timing["report"] = time.perf_counter() - tic
             run_dir.write_json(rundir.PROVENANCE, info)
     if not quiet:

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from harness import data as data_sources
+from harness.data import sources as data_sources
 from harness.errors import ScenarioError
-from harness.fields import (  # noqa: F401 - Field and its helpers are also imported from here by callers
+from harness.params.fields import (  # noqa: F401 - Field and its helpers are also imported from here by callers
     _MISSING,
     _REQUIRED,
     MAX_SEED,  # defined with the fields; callers import it from here
@@ -33,7 +33,7 @@ from harness.fields import (  # noqa: F401 - Field and its helpers are also impo
     _did_you_mean,
     _mapping,
 )
-from harness.recipe import OPTIMIZERS
+from harness.scenario.recipe import OPTIMIZERS
 from harness.scenario.sweep import _axes, grid
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-# for every data source: how stored examples become the network's input (harness/augment.py)
+# for every data source: how stored examples become the network's input (harness/data/augment.py)
 DATA_INPUT_FIELDS = {
     "standardize": Field(bool, False, doc="Per-channel standardisation with the training split's statistics."),
     "augment": Field(dict, {}, doc="In-graph augmentation, deterministic for (seed, step): crop_padding, flip."),
@@ -61,7 +61,7 @@ TRAINING_FIELDS = {
                        doc="Keras optimizer (momentum: sgd with momentum 0.9)."),
     "learning_rate": Field(float, 1e-3, low=0, low_open=True, doc="Peak learning rate (the schedule scales it)."),
     "steps_per_call": Field(int, 100, low=1, doc="Training steps per compiled call."),
-    # the recipe (harness/recipe.py builds it and checks the rules between these fields)
+    # the recipe (harness/scenario/recipe.py builds it and checks the rules between these fields)
     "momentum": Field(float, None, low=0, high=1, nullable=True, doc="SGD momentum (sgd only)."),
     "nesterov": Field(bool, False, doc="Nesterov momentum (sgd only)."),
     "weight_decay": Field(float, 0.0, low=0, doc="Decoupled weight decay."),
@@ -135,7 +135,7 @@ class Scenario:
         warm-up and boundaries) shrink with the step count,
         so a smoke run's Batch Renorm leaves its warm-up as the full run's does.
         """
-        from harness.recipe import scale_schedule
+        from harness.scenario.recipe import scale_schedule
 
         steps = min(self.training["steps"], 60)
         schedule = scale_schedule(self.training.get("lr_schedule", {"kind": "constant"}), self.training["steps"], steps)
@@ -254,8 +254,8 @@ def config_hash(config: object) -> str:
 
 def load_yaml(path: str) -> Any:
     """Read a scenario file with a safe loader only (no tags that build objects), within the limits of
-    `harness.limits`: bounded size and aliases, no duplicate keys."""
-    from harness import limits
+    `harness.params.limits`: bounded size and aliases, no duplicate keys."""
+    from harness.params import limits
 
     if not os.path.exists(path):
         raise ScenarioError("file", path, "does not exist")
@@ -297,7 +297,7 @@ def _takes_path(source: object) -> bool:
 
 
 def _validate_data(data_raw: dict[str, Any]) -> dict[str, Any]:
-    """`data`: its source resolved through the data-source registry (`harness.data`), its fields (the source's
+    """`data`: its source resolved through the data-source registry (`harness.data.sources`), its fields (the source's
     own and the input fields every source takes) checked, then the source's own check."""
     name = _required(data_raw, "name", "data.name")
     if not isinstance(name, str):
@@ -342,7 +342,7 @@ def _resolve_data_paths(raw: Any, folder: str) -> Any:
 
 def check_name(path: str, name: str) -> None:
     """A name that becomes a folder or file name has a bounded length (the file system's limit is ~255 bytes)."""
-    from harness.limits import MAX_NAME_LENGTH
+    from harness.params.limits import MAX_NAME_LENGTH
 
     if len(name) > MAX_NAME_LENGTH:
         raise ScenarioError(path, f"{name[:20]}...", f"is {len(name)} characters long, more than {MAX_NAME_LENGTH}")
@@ -372,7 +372,7 @@ def validate(raw: Any, check_feasibility: bool = True, skip_infeasible: bool = F
     model = _validate_model(_mapping("model", raw["model"]))
 
     training = _check_fields("training", raw.get("training", {}), TRAINING_FIELDS)
-    from harness.recipe import check_training
+    from harness.scenario.recipe import check_training
 
     training = check_training(training)
     seeds = Field(list, list_of=int, low=0, high=MAX_SEED).check("seeds", raw["seeds"])
@@ -458,8 +458,8 @@ def load_data_or_explain(data_config: dict[str, Any]) -> data_sources.Dataset:
 def check_model_fits(scenario: Scenario, dataset: data_sources.Dataset | None = None) -> None:
     """Every normalizer fits the model: a built-in model's slot widths are checked against each built-in
     normalizer's rule (GroupNorm's groups must divide them). A plugin model or normalizer is built and run
-    on a dummy batch (TensorFlow is imported for it): `harness.plugin_check`."""
-    from harness import model_kinds
+    on a dummy batch (TensorFlow is imported for it): `harness.scenario.plugin_check`."""
+    from harness.models import kinds as model_kinds
     from harness.norms import kinds
 
     model_kind = model_kinds.get(scenario.model["name"])
@@ -473,7 +473,7 @@ def check_model_fits(scenario: Scenario, dataset: data_sources.Dataset | None = 
             if problem is not None:
                 raise ScenarioError(f"normalizers.{name}.{problem[0]}", cfg[problem[0]], problem[1])
     if model_kind.plugin or any(kinds.get(cfg["kind"]).plugin for cfg in scenario.normalizers.values()):
-        from harness import plugin_check
+        from harness.scenario import plugin_check
 
         dataset = dataset if dataset is not None else load_data_or_explain(scenario.data)
         plugin_check.check_plugins(scenario, dataset)
@@ -481,7 +481,7 @@ def check_model_fits(scenario: Scenario, dataset: data_sources.Dataset | None = 
 
 def check_input_fits(scenario: Scenario, dataset: data_sources.Dataset) -> None:
     """Tabular (N, F) data feeds only a model kind that accepts it (`tabular`), and is not cropped or flipped."""
-    from harness import model_kinds
+    from harness.models import kinds as model_kinds
 
     if len(dataset.input_shape) == 3:
         return
@@ -526,7 +526,7 @@ def _named_sections(path: str, value: Any) -> dict[str, Any]:
 
 def _validate_model(model_raw: dict[str, Any]) -> dict[str, Any]:
     """`model`: its name resolved through the model registry, its parameters checked by its entry."""
-    from harness import model_kinds
+    from harness.models import kinds as model_kinds
 
     name = _required(model_raw, "name", "model.name")
     try:
@@ -546,7 +546,7 @@ def _validate_model(model_raw: dict[str, Any]) -> dict[str, Any]:
 
 def _validate_normalizers(value: Any, training: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """`normalizers`: each kind resolved through the normalizer registry (harness.norms.kinds), its parameters
-    checked by its entry; a plugin kind is also imported and constructed (`harness.plugin_check`)."""
+    checked by its entry; a plugin kind is also imported and constructed (`harness.scenario.plugin_check`)."""
     from harness.norms import kinds
     from harness.norms.spec import NormalizerConfigError
 
@@ -567,7 +567,7 @@ def _validate_normalizers(value: Any, training: Mapping[str, Any]) -> dict[str, 
             value = _MISSING if error.reason.startswith("is required") else error.value
             raise ScenarioError(f"normalizers.{name}.{error.param}", value, error.reason) from None
         if kind.plugin:
-            from harness import plugin_check
+            from harness.scenario import plugin_check
 
             plugin_check.check_constructs(name, resolved[name])
         microbatch = resolved[name].get("microbatch_size")
@@ -633,9 +633,9 @@ def sampler_for(sampler_config: Mapping[str, Any], x: np.ndarray | None, labels:
 def batch_stream(sampler_config: Mapping[str, Any], x: np.ndarray | None, labels: np.ndarray, batch_size: int,
                  seed: int, n_batches: int, name: str | None = None) -> np.ndarray:
     """`n_batches` index batches of `sampler_for(...)`: an (n_batches, batch_size) int64 array, checked
-    (`harness.plugin_output.checked_batches`: a plugin's wrong shape or out-of-range index is one line naming
+    (`harness.plugins.output.checked_batches`: a plugin's wrong shape or out-of-range index is one line naming
     the sampler, `name` or else its kind)."""
-    from harness.plugin_output import checked_batches
+    from harness.plugins.output import checked_batches
 
     sampler = sampler_for(sampler_config, x, labels, batch_size, seed)
     return checked_batches(sampler, n_batches, len(labels), name or sampler_config["kind"])
@@ -676,7 +676,7 @@ def check_samplers(scenario: Scenario, dataset: data_sources.Dataset) -> dict[st
                     reason += " (in the test split)"
                 raise ScenarioError(path, error.value, f"{reason} ({dataset.name})") from None
             except (Exception, SystemExit) as error:  # noqa: BLE001 - a plugin's own failure, named in one line
-                from harness.plugin_output import describe_error
+                from harness.plugins.output import describe_error
 
                 raise ScenarioError(f"samplers.{name}", cfg["kind"],
                                     f"could not be built: {describe_error(error)}") from None

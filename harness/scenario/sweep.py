@@ -23,7 +23,7 @@ from typing import Any
 from harness.errors import MISSING as _MISSING
 from harness.errors import ScenarioError
 from harness.errors import did_you_mean as _did_you_mean
-from harness.limits import MAX_SWEEP_POINTS
+from harness.params.limits import MAX_SWEEP_POINTS
 
 
 def _axes(sweep: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ScenarioError
-from harness.fields import Field, _check_fields
+from harness.params.fields import Field, _check_fields
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -139,7 +139,7 @@ def make_schedule(training: dict[str, Any]) -> Any:
 
 def weight_decay_exclusions(model: Any) -> list[Any]:
     """Variables that get no weight decay: every normalization layer's, and every bias."""
-    from harness.models import normalization_layers
+    from harness.models.builders import normalization_layers
 
     excluded = [v for layer in normalization_layers(model) for v in layer.trainable_variables]
     excluded += [v for v in model.trainable_variables if v.name == "bias"]

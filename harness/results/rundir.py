@@ -6,12 +6,12 @@ A run directory is the only state of a run and the report's only input::
     <out>/provenance.json   who ran it, where, when, with which versions
     <out>/trials/<id>.json  one finished (or failed) trial each: a `TrialResult`
     <out>/<table>.csv       the tidy tables of `TABLES`, rebuilt from the trial files
-    <out>/comparisons.csv   one row per tested difference (harness.comparisons)
+    <out>/comparisons.csv   one row per tested difference (harness.results.comparisons)
     <out>/summary.md        the plain-text summary
     <out>/index.html        the report
     (the folder itself is flock'ed by the run writing it: RunDir.lock)
     <out>/.harness-manifest the files runs wrote here (one path a line): `--fresh` deletes only those
-    <out>/.harness-run      marks the folder as a run's (harness.out_guard: a run never writes into the user's own folder)
+    <out>/.harness-run      marks the folder as a run's (harness.run.out_guard: a run never writes into the user's own folder)
 
 Trial files are written atomically by the driver alone, so a killed run loses at most the
 trials in flight and the next run resumes from the others (`load_finished`).
@@ -24,7 +24,7 @@ import glob
 import json
 import os
 
-from harness import atomic
+from harness.runtime import atomic
 
 SCENARIO = "scenario.yaml"
 PROVENANCE = "provenance.json"
@@ -53,7 +53,7 @@ BATCH_TABLES = {
     "composition": ["sampler", "batch", "label", "count"],
     "noniid": ["sampler", "metric", "value"],
 }
-# Derived from the tables above after they are written (harness.comparisons); absent in older run directories.
+# Derived from the tables above after they are written (harness.results.comparisons); absent in older run directories.
 COMPARISONS = "comparisons"
 TABLES = {**{name: ID_COLUMNS + cols for name, cols in VALUE_COLUMNS.items()}, **BATCH_TABLES}
 # Columns a reader cannot work without; the others may be absent in older or partial run directories.

@@ -3,13 +3,13 @@
 Loading never imports TensorFlow and never downloads, so a scenario can be
 validated (sampler feasibility is checked against the real labels) before
 TensorFlow starts, offline. digits and synthetic data are float32 in [0, 1];
-mnist, fashion_mnist, cifar10 and cifar100 are read by `harness.datasets_local`
+mnist, fashion_mnist, cifar10 and cifar100 are read by `harness.data.local`
 from `data.path` or Keras's cache (`$KERAS_HOME/datasets`) and kept uint8
-(`Dataset.to_float`, and `harness.augment` in the graph, make the network's input).
+(`Dataset.to_float`, and `harness.data.augment` in the graph, make the network's input).
 
 Every source is one registry entry (`DataSource`, at the end of this module; `BUILTINS` maps names to them):
 its fields, its loader, its own check and the identity of the files it reads. A user's loader is found as
-every plugin is (`harness.plugins`): an entry point of group `harness.datasets`, or `data.name:
+every plugin is (`harness.plugins.resolve`): an entry point of group `harness.datasets`, or `data.name:
 "module.path:function"`, a function whose keyword arguments are its `data.` fields and which returns a
 `Dataset` or the four arrays (x_train, y_train, x_test, y_test).
 """
@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from harness import plugins
 from harness.errors import DataError, ScenarioError
-from harness.fields import MAX_SEED, Field
+from harness.params.fields import MAX_SEED, Field
+from harness.plugins import resolve as plugins
 
 ENTRY_POINT_GROUP = "harness.datasets"
 
@@ -37,7 +37,7 @@ class Dataset:
     """Train and test splits. x: (N, H, W, C) images or (N, F) features, y: (N,) int64 in [0, num_classes).
 
     x is stored as loaded: float32 already in its final form, or uint8 images (kept so
-    on the device, 4x smaller) that `to_float` (NumPy) and `harness.augment` (in the
+    on the device, 4x smaller) that `to_float` (NumPy) and `harness.data.augment` (in the
     compiled step, the same float32 operations) turn into the network's input: divided by
     `scale`, then standardised per channel with `mean` and `std` when these are set.
     """
@@ -91,7 +91,7 @@ class DataSource:
     description : str
         One line.
     fields : dict
-        Its own `data.` fields ({name: `harness.fields.Field`}): validation and the JSON Schema read them. A
+        Its own `data.` fields ({name: `harness.params.fields.Field`}): validation and the JSON Schema read them. A
         field named `path` is a file or folder, relative to the scenario file.
     load : callable
         `load(config) -> Dataset` for the validated `data` section (before `standardize`). Never imports
@@ -282,8 +282,8 @@ def _check_npz_arrays(path: object, x_train: np.ndarray, y_train: np.ndarray, x_
 
 def _keras_dataset(config: dict[str, Any], num_classes: int = 10) -> Dataset:
     """mnist, fashion_mnist, cifar10, cifar100 from `data.path` or Keras's cache, as uint8 images (/255 in the
-    graph); never downloads (harness.datasets_local says which files are missing and where they go)."""
-    from harness.datasets_local import read_local
+    graph); never downloads (harness.data.local says which files are missing and where they go)."""
+    from harness.data.local import read_local
 
     name = config["name"]
     x_train, y_train, x_test, y_test = read_local(name, config.get("path"))
@@ -322,7 +322,7 @@ def _npz_identity(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_synthetic(data: dict[str, Any]) -> None:
-    from harness.limits import MAX_SYNTHETIC_VALUES
+    from harness.params.limits import MAX_SYNTHETIC_VALUES
 
     values = data["num_classes"] * data["examples_per_class"] * data["image_size"] ** 2 * data["channels"]
     if values > MAX_SYNTHETIC_VALUES:
@@ -331,7 +331,7 @@ def _check_synthetic(data: dict[str, Any]) -> None:
 
 
 def _local_identity(config: dict[str, Any]) -> dict[str, Any]:
-    from harness.datasets_local import source_files
+    from harness.data.local import source_files
 
     return {"data_files": source_files(config["name"], config.get("path"))}
 
@@ -371,11 +371,11 @@ CIFAR100 = _local_source("cifar100", "CIFAR-100 (32x32 colour, 100 fine classes)
                          100)
 
 BUILTINS = {
-    "digits": "harness.data:DIGITS",
-    "synthetic": "harness.data:SYNTHETIC",
-    "npz": "harness.data:NPZ",
-    "mnist": "harness.data:MNIST",
-    "fashion_mnist": "harness.data:FASHION_MNIST",
-    "cifar10": "harness.data:CIFAR10",
-    "cifar100": "harness.data:CIFAR100",
+    "digits": "harness.data.sources:DIGITS",
+    "synthetic": "harness.data.sources:SYNTHETIC",
+    "npz": "harness.data.sources:NPZ",
+    "mnist": "harness.data.sources:MNIST",
+    "fashion_mnist": "harness.data.sources:FASHION_MNIST",
+    "cifar10": "harness.data.sources:CIFAR10",
+    "cifar100": "harness.data.sources:CIFAR100",
 }

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import stats
 from harness.analysis import metrics as metric_table
-from harness.run.rundir import ID_COLUMNS, OK, VALUE_COLUMNS
+from harness.results import stats
+from harness.results.rundir import ID_COLUMNS, OK, VALUE_COLUMNS
 
 TRIAL_VALUES = tuple(VALUE_COLUMNS["trials"])
 

@@ -8,7 +8,7 @@ The family (what Holm's correction runs over) is every row of the table: at ever
 - kind `pair`: for each pair [a, b] the scenario declares in `analysis.compare` and each sampler, acc_inference
   of a minus of b (`normalizer` is a, `reference` is b), paired over seeds. A declared pair that is already a
   `normalizer` row (b is the reference normalizer, or a is: the same test with the sign flipped) adds no row, so
-  no test counts twice in the family; `harness.report.headline.pair_row` reads the existing row (with the signs
+  no test counts twice in the family; `harness.results.headline.pair_row` reads the existing row (with the signs
   turned for [reference, b]).
 
 Every difference is in percentage points. Columns: comparison kind, sampler, normalizer, reference, metric,
@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from harness import stats
 from harness.analysis.metrics import COMPARED
-from harness.analysis.tables import cell
-from harness.run.rundir import OK
+from harness.results import stats
+from harness.results.rundir import OK
+from harness.results.tables import cell
 
 if TYPE_CHECKING:
-    from harness.report.loader import RunData
+    from harness.results.loader import RunData
 
 METRIC = COMPARED  # the one compared metric, owned by the metrics table
 ALPHA = 0.05
@@ -143,7 +143,7 @@ def pair_is_reference_row(data: RunData, a: str, b: str) -> bool:
 
 
 def compute(data: RunData, correctness: dict[Any, np.ndarray] | None = None) -> pd.DataFrame:
-    """The comparisons table of a loaded run (`harness.report.loader.RunData`), Holm applied over all its rows."""
+    """The comparisons table of a loaded run (`harness.results.loader.RunData`), Holm applied over all its rows."""
 
     scale = data.accuracy_scale
     rows = []

@@ -7,7 +7,7 @@ own argument checks), never stricter: a scenario the schema rejects is rejected 
 
 Examples
 --------
->>> from harness.schema import scenario_schema
+>>> from harness.scenario.schema import scenario_schema
 >>> schema = scenario_schema(plugins=False)
 >>> schema["properties"]["training"]["properties"]["batch_size"]["minimum"]
 1
@@ -20,8 +20,8 @@ import math
 from types import ModuleType
 from typing import Any
 
-from harness import fields as field_defs
 from harness import scenario as sc
+from harness.params import fields as field_defs
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # A plugin given as "module.path:ClassOrFunction": the schema cannot know its parameters.
@@ -82,7 +82,7 @@ def _data_schema() -> dict:
     own closed object of fields)."""
     common = _fields_object(sc.DATA_INPUT_FIELDS)["properties"]
     common["augment"] = {**common["augment"], **_fields_object(sc.AUGMENT_FIELDS)}
-    from harness import data as data_sources
+    from harness.data import sources as data_sources
 
     variants = {name: _fields_object(data_sources.get(name).fields, extra=common) for name in data_sources.BUILTINS}
     return _discriminated("name", variants, PLUGIN_PATTERN,
@@ -90,7 +90,7 @@ def _data_schema() -> dict:
 
 
 def _parameter_schema(field: field_defs.Field) -> dict:
-    """A registry entry's parameter: its declared type and range (`harness.fields.Field`), or, for a plugin's
+    """A registry entry's parameter: its declared type and range (`harness.params.fields.Field`), or, for a plugin's
     parameter known only by its default, that default's type."""
     if field.kind is object:
         return _default_schema(None if field.default is field_defs._REQUIRED else field.default)
@@ -98,9 +98,9 @@ def _parameter_schema(field: field_defs.Field) -> dict:
 
 
 def _registry_variants(registry: ModuleType, plugins: bool) -> dict:
-    """{name: object schema of its parameters} for a registry (`harness.model_kinds`, `harness.norms.kinds`):
+    """{name: object schema of its parameters} for a registry (`harness.models.kinds`, `harness.norms.kinds`):
     the built-ins, and with `plugins` the entry-point plugins installed here (a broken one is left out)."""
-    from harness import plugins as plugin_api
+    from harness.plugins import resolve as plugin_api
 
     names = list(registry.BUILTINS) if not plugins else registry.available()
     variants = {}
@@ -121,7 +121,7 @@ def _registry_variants(registry: ModuleType, plugins: bool) -> dict:
 
 
 def _model_schema(plugins: bool) -> dict:
-    from harness import model_kinds
+    from harness.models import kinds as model_kinds
 
     return _discriminated("name", _registry_variants(model_kinds, plugins), PLUGIN_PATTERN,
                           "The network, a built-in or a plugin 'module.path:function'; every normalization slot "

@@ -2,7 +2,7 @@
 
 Non-finite logits make every accuracy computed from them meaningless (argmax of NaN picks class 0, an
 "accuracy" of 1/num_classes), so the analysis reports NaN for a metric whose inputs were not finite
-(`finite_array`), and `check_result` turns a finished trial holding any non-finite metric, curve point or
+(`harness.analysis.analyzer.finite_array`), and `check_result` turns a finished trial holding any non-finite metric, curve point or
 layer statistic into a failed trial naming the metrics: listed with its reason in trials.csv, summary.md and
 the report, never averaged into a table.
 """
@@ -10,13 +10,6 @@ the report, never averaged into a table.
 from __future__ import annotations
 
 import math
-
-import numpy as np
-
-
-def finite_array(values) -> bool:
-    """True when every element of `values` (logits, activations) is finite."""
-    return bool(np.isfinite(np.asarray(values)).all())
 
 
 def _bad(value) -> bool:
@@ -35,7 +28,7 @@ def nonfinite_metrics(result: dict) -> list[str]:
 def check_result(result: dict) -> dict:
     """`result` (a trial result dict), or when it finished (ok) holding non-finite numbers, the same trial
     marked failed with a reason naming them (its numbers dropped: they are not results)."""
-    from harness.run.rundir import FAILED, OK
+    from harness.results.rundir import FAILED, OK
 
     if result.get("status") != OK:
         return result

@@ -16,15 +16,16 @@ import traceback
 
 import numpy as np
 
-from harness import data as data_sources
-from harness.coverage import cover_every_example
 from harness.analysis import metrics
-from harness.plugin_output import checked_batches
-from harness.run.rundir import DIVERGED, OK, TrialResult
+from harness.data import sources as data_sources
+from harness.plugins.output import checked_batches
+from harness.results.rundir import DIVERGED, OK, TrialResult
+from harness.results.stats import pack_correct
 from harness.scenario import batch_stream, config_hash, sampler_for, test_examples
-from harness.stats import pack_correct
+
 # make_optimizer: bench_run imports it from here
-from harness.recipe import float32_logits, make_loss, make_optimizer, precision_scope  # noqa: F401
+from harness.scenario.recipe import float32_logits, make_loss, make_optimizer, precision_scope  # noqa: F401
+from harness.train.coverage import cover_every_example
 
 TEST_SAMPLER_SEED_OFFSET = 7919
 PRECISE_SEED_OFFSET = 104729
@@ -48,7 +49,7 @@ def unique_file_name(readable, point):
     otherwise (a '/', NUL or other character a file name cannot hold, a '__' or a string that reads as a
     number inside a value, or a name too long for the file system) shortened, sanitised and given a short hash
     of the point, so two points never share a file."""
-    from harness.limits import MAX_ID_LENGTH
+    from harness.params.limits import MAX_ID_LENGTH
 
     safe = _SAFE_ID.sub("-", readable)
     ambiguous = any(isinstance(v, str) and ("__" in v or not _reads_as_itself(v)) for v in point.values())
@@ -74,16 +75,16 @@ DEVICES = ("cpu", "gpu")
 def _xla_plan(config: dict, device: str) -> dict:
     """{"training": bool, "analysis": bool}: where XLA runs for this trial config on `device` (cpu or gpu).
 
-    The one call of the XLA rule (`harness.xla.resolve`) for trial configs; pure (no TensorFlow import).
+    The one call of the XLA rule (`harness.train.xla.resolve`) for trial configs; pure (no TensorFlow import).
     """
-    from harness.xla import resolve_for
+    from harness.train.xla import resolve_for
 
     return resolve_for(config["model"], device.upper(), setting=config["training"].get("jit_compile", "auto"))
 
 
 def model_family(model_name: str) -> str | None:
-    """The family of a model kind (`harness.model_kinds`), or None where the kind does not declare one."""
-    from harness import model_kinds
+    """The family of a model kind (`harness.models.kinds`), or None where the kind does not declare one."""
+    from harness.models import kinds as model_kinds
 
     if model_name not in getattr(model_kinds, "BUILTINS", {}):
         return None  # a plugin model: resolving it would import TensorFlow
@@ -149,7 +150,7 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size, loss_fn=Non
     Several steps run per call (a `tf.range` loop inside one `tf.function`), so
     Python dispatch does not dominate small models. Returns the per-step losses (to
     find the step a loss turns NaN) and the number of correct predictions in all.
-    `transform(images, step)` (harness.augment) turns a gathered batch, as stored (uint8
+    `transform(images, step)` (harness.data.augment) turns a gathered batch, as stored (uint8
     images stay uint8 on the device), into the network's float input, augmented for
     the optimizer's step; None feeds the stored arrays as they are.
     With `jit_compile` the function is compiled by XLA, or, if XLA cannot compile
@@ -159,7 +160,7 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size, loss_fn=Non
     import keras
     import tensorflow as tf
 
-    from harness.xla import Function
+    from harness.runtime.compile import Function
 
     x_all = tf.constant(x_train)
     y_all = tf.constant(y_train)
@@ -180,7 +181,7 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size, loss_fn=Non
                 loss = loss_fn(y, logits)
                 scaled = optimizer.scale_loss(loss)  # the loss itself unless mixed precision scales it
             gradients = tape.gradient(scaled, model.trainable_variables)
-            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=False))
             correct += tf.math.count_nonzero(tf.equal(tf.argmax(logits, -1), y))
             losses = losses.write(i, tf.cast(loss, tf.float32))
         return losses.stack(), correct
@@ -194,7 +195,7 @@ def resolve_jit_compile(config: dict) -> dict:
     planned (`xla`, part of its identity); a config from before that resolved for this process's device."""
     if "xla" in config:
         return dict(config["xla"])
-    from harness.xla import device_type
+    from harness.train.xla import device_type
 
     return _xla_plan(config, device_type().lower())
 
@@ -216,7 +217,7 @@ class _Workbench:
     Tracing the compiled step costs about as much as training a small model, so
     trials that differ only in seed or sampler share one traced graph. `reset`
     gives the model's non-normalization layers the weights of the seed's reference
-    model (`harness.models.reference_weights`: one per seed and model, so every
+    model (`harness.models.builders.reference_weights`: one per seed and model, so every
     normalizer starts from the same weights), its normalization layers their weights
     as built, and the optimizer its initial state, so a trial's numbers do not depend
     on which trials ran before it in the process.
@@ -224,8 +225,8 @@ class _Workbench:
 
     def __init__(self, config, dataset):
         from harness.analysis.analyzer import Analyzer
-        from harness.augment import make_transform
-        from harness.models import build_model, normalization_layers, seeded
+        from harness.data.augment import make_transform
+        from harness.models.builders import build_model, normalization_layers, seeded
 
         self.config = config
         self.dataset = dataset
@@ -246,13 +247,13 @@ class _Workbench:
                                  self.jit_compile["analysis"])
 
     def reset(self, seed):
-        from harness.models import normalization_layers, reference_weights, transplant
+        from harness.models.builders import normalization_layers, reference_weights, transplant
 
         transplant(self.model, reference_weights(self.config["model"], self.dataset.input_shape,
                                                  self.dataset.num_classes, seed))
-        for layer, weights in zip(normalization_layers(self.model), self.initial_norm_weights):
+        for layer, weights in zip(normalization_layers(self.model), self.initial_norm_weights, strict=False):
             layer.set_weights(weights)
-        for variable, value in zip(self.optimizer.variables, self.initial_optimizer_state):
+        for variable, value in zip(self.optimizer.variables, self.initial_optimizer_state, strict=False):
             variable.assign(value)
         if self.transform is not None:
             self.transform.reset(seed)
@@ -285,7 +286,7 @@ def workbench(config, dataset):
 
 def environment():
     """Versions and device name of the process that ran a trial (a resumed run may mix several)."""
-    from harness.tfsetup import environment as process_environment
+    from harness.runtime.tfsetup import environment as process_environment
 
     process = process_environment()
     device = process["device"]
@@ -295,10 +296,10 @@ def environment():
 
 def run_trial(config, on_step=None):
     """Train and analyse one trial; returns its result dict. Exceptions are the caller's to record."""
-    from harness.tfsetup import import_tensorflow, set_determinism
+    from harness.runtime.tfsetup import import_tensorflow, set_determinism
 
     import_tensorflow()
-    from harness.xla import device_type
+    from harness.train.xla import device_type
 
     here = device_type().lower()
     if config.get("device", here) != here:  # its identity says where it runs: never file a result from elsewhere
@@ -323,7 +324,7 @@ def run_trial(config, on_step=None):
     iid_test, iid_weights = cover_every_example(iid_sampler.batches(test_batches), iid_sampler, test_y)
 
     bench = workbench(config, dataset)
-    from harness.models import init_fingerprint
+    from harness.models.builders import init_fingerprint
 
     fingerprint = init_fingerprint(bench.model)
     train_chunk, analyzer = bench.train_chunk, bench.analyzer

@@ -1,6 +1,6 @@
 """Models: Keras networks whose every normalization layer comes from one normalizer config.
 
-`build_model` builds the scenario's model from its registry entry (`harness.model_kinds`): the builder gets
+`build_model` builds the scenario's model from its registry entry (`harness.models.kinds`): the builder gets
 `norm`, which returns a new layer of the scenario's normalizer per slot, named `norm_1`, `norm_2`, ... in
 the order they are asked for (the analyzer finds them by that prefix); a builder that never calls `norm`
 gets each `keras.layers.BatchNormalization` of its model replaced by the scenario's normalizer (same axis).
@@ -24,7 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from harness.model_kinds import ModelConfigError
+from harness.models.kinds import ModelConfigError
 
 NORM_PREFIX = "norm_"
 
@@ -170,7 +170,7 @@ def build_model(model_config: dict[str, Any], normalizer_config: dict[str, Any],
     Raises ModelConfigError (param `name`) when the builder returns something that is not a functional
     Keras model with one output of `num_classes` logits; a builder's own exceptions propagate.
     """
-    from harness import model_kinds
+    from harness.models import kinds as model_kinds
     from harness.norms import build_normalizer
 
     name = model_config["name"]

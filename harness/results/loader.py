@@ -18,7 +18,7 @@ import yaml
 from harness.analysis import metrics as metric_table
 from harness.analysis.metrics import accuracy_modes
 from harness.errors import UsageError
-from harness.run import rundir
+from harness.results import rundir
 from harness.scenario import default_iid_control, default_reference
 
 TRIAL_KEYS = rundir.ID_COLUMNS
@@ -53,7 +53,7 @@ class RunData:
 
     @property
     def comparisons(self) -> pd.DataFrame:
-        """The run's comparisons.csv (see `harness.comparisons`); computed from the summary (without the
+        """The run's comparisons.csv (see `harness.results.comparisons`); computed from the summary (without the
         bootstrap over test examples) for a run directory written before the runner wrote it."""
         if self._comparisons is None:
             path = self.path / rundir.table_file(rundir.COMPARISONS)
@@ -64,7 +64,7 @@ class RunData:
                         frame[column] = frame[column].astype(str)
                 self._comparisons = frame
             else:
-                from harness.comparisons import compute
+                from harness.results.comparisons import compute
 
                 self._comparisons = compute(self)
         return self._comparisons
@@ -193,7 +193,7 @@ def load_run(run_dir: str | Path) -> RunData:
         {s: {"kind": data.sampler_kinds[s]} for s in data.samplers})
     data.reference = analysis["reference"] if "reference" in analysis else default_reference(
         {n: {"kind": data.normalizer_kinds[n]} for n in data.normalizers})
-    from harness.analysis.tables import unpaired_message
+    from harness.results.tables import unpaired_message
 
     data.unpaired = unpaired_message(data.trials)
     if data.unpaired is not None:

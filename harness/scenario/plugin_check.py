@@ -10,8 +10,8 @@ parameter the constructor rejected), or `model.name`.
 
 import re
 
-from harness.plugins import one_line
 from harness.errors import ScenarioError
+from harness.plugins.resolve import one_line
 
 
 def _rejected_parameter(error, cfg):
@@ -27,7 +27,7 @@ def _rejected_parameter(error, cfg):
 def check_constructs(name, cfg):
     """The plugin normalizer `normalizers.<name>` constructs with its arguments, into a Keras layer."""
     from harness.norms import kinds
-    from harness.tfsetup import import_tensorflow
+    from harness.runtime.tfsetup import import_tensorflow
 
     import_tensorflow()
     import keras
@@ -48,10 +48,10 @@ def check_constructs(name, cfg):
 def check_output_values(outputs, layers, mode, blame):
     """Each normalization layer's output (`outputs[len(layers):-1]`) and the logits (`outputs[-1]`) of one call
     in `mode` are floating point and finite: an integer output cuts the gradient, a NaN one makes every
-    accuracy meaningless (harness.finite). `blame(reason)` is the ScenarioError to raise."""
+    accuracy meaningless (harness.results.finite). `blame(reason)` is the ScenarioError to raise."""
     import numpy as np
 
-    for layer, output in zip(layers, outputs[len(layers):-1]):
+    for layer, output in zip(layers, outputs[len(layers):-1], strict=False):
         if output.dtype.kind != "f":
             raise blame(f"gives {output.dtype} output in {mode} mode, not floating point (layer {layer.name}): "
                         "no gradient passes it")
@@ -78,7 +78,7 @@ def check_training_step(model, layers, x, num_classes, blame):
         gradients = tape.gradient(loss, weights)
     except Exception as error:  # noqa: BLE001 - a layer that cannot be differentiated, in one line
         raise blame("fails a training step on a dummy batch", error) from None
-    for weight, gradient in zip(weights, gradients):
+    for weight, gradient in zip(weights, gradients, strict=False):
         if gradient is None and id(weight) not in norm_weights:
             raise blame(f"cuts the gradient in a training step: no gradient reaches {weight.path}")
         if gradient is not None and not np.isfinite(np.asarray(gradient)).all():
@@ -89,10 +89,10 @@ def check_plugins(scenario, dataset):
     """Build the model with each normalizer that involves a plugin and run it on a dummy batch."""
     import numpy as np
 
-    from harness import model_kinds
-    from harness.models import build_model, normalization_layers, reference_weights, seeded, transplant
+    from harness.models import kinds as model_kinds
+    from harness.models.builders import build_model, normalization_layers, reference_weights, seeded, transplant
     from harness.norms import kinds
-    from harness.tfsetup import import_tensorflow
+    from harness.runtime.tfsetup import import_tensorflow
 
     import_tensorflow()
     import keras
@@ -106,7 +106,7 @@ def check_plugins(scenario, dataset):
         if not (model_plugin or norm_plugin):
             continue
 
-        def blame(reason, error=None):
+        def blame(reason, error=None):  # noqa: B023 - called within this iteration only
             """The field to name: the plugin normalizer, else the plugin model."""
             detail = f" ({one_line(error)})" if error is not None else ""
             if norm_plugin:

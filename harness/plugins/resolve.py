@@ -88,7 +88,7 @@ def resolve(param: str, name: object, builtins: dict[str, str], group: str, what
 def quiet_tensorflow() -> None:
     """`prepare` for plugins that import Keras: TensorFlow is imported first through the harness, which
     silences its start-up."""
-    from harness.tfsetup import import_tensorflow
+    from harness.runtime.tfsetup import import_tensorflow
 
     import_tensorflow()
 
@@ -143,7 +143,7 @@ def yaml_safe(value: object) -> bool:
 class Entry:
     """What a normalizer kind and a model share as registry entries: a name, one line, the parameters.
 
-    `parameters` is given as {parameter: `harness.fields.Field`} (its type, default and range, declared once:
+    `parameters` is given as {parameter: `harness.params.fields.Field`} (its type, default and range, declared once:
     validation and the JSON Schema read it) or, for a plugin known only by its signature, {parameter: default};
     afterwards `parameters` holds the defaults (`REQUIRED` for none) and `fields` the declarations (a plain
     default becomes an open `Field(object, default)`).
@@ -157,7 +157,7 @@ class Entry:
     fields: dict = dataclasses.field(default=None, kw_only=True, compare=False)  # type: ignore[arg-type]  # None: derived in __post_init__
 
     def __post_init__(self) -> None:
-        from harness.fields import _REQUIRED, Field
+        from harness.params.fields import _REQUIRED, Field
 
         if self.fields is None:
             declared = {key: value if isinstance(value, Field)

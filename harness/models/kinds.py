@@ -1,7 +1,7 @@
 """The model registry: every network a scenario's `model.name` can name, each one entry.
 
 Pure Python: a scenario with a built-in model is validated without importing TensorFlow. The builders
-live in `harness.models` (or in a plugin) and are imported when a model is built.
+live in `harness.models.builders` (or in a plugin) and are imported when a model is built.
 
 Builder contract: `build(norm, input_shape, num_classes, **params) -> keras.Model` returning logits, where
 `norm()` returns a new layer of the scenario's normalizer for each normalization slot. A builder that never
@@ -9,7 +9,7 @@ calls `norm` and returns a model with `keras.layers.BatchNormalization` layers g
 the scenario's normalizer. A builder that accepts a `seed` keyword gets the trial's seed.
 
 Built-ins are found exactly as plugins are: `BUILTINS` maps each name to the "module:attribute" of its
-entry. Plugins: an entry point of group `harness.models`, or the name "module.path:function".
+entry. Plugins: an entry point of group `harness.models.builders`, or the name "module.path:function".
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from harness import plugins
-from harness.fields import Field
+from harness.params.fields import Field
+from harness.plugins import resolve as plugins
 
 ENTRY_POINT_GROUP = "harness.models"
 
@@ -49,7 +49,7 @@ class ModelKind(plugins.Entry):
         `slot_widths(params) -> list of int`: the channel counts its normalization slots see (lets a
         normalizer check it fits without building the model).
     family : str, optional
-        The architecture family XLA's `auto` setting is measured by (`harness.xla.AUTO`: mlp, convnet,
+        The architecture family XLA's `auto` setting is measured by (`harness.train.xla.AUTO`: mlp, convnet,
         resnet); None (a plugin that declares none): XLA off under `auto` until measured.
     tabular : bool, optional
         Whether it accepts flat (N, F) tabular input; None (a plugin that declares nothing): not refused
@@ -78,7 +78,7 @@ class ModelKind(plugins.Entry):
 
 # ------------------------------------------------------------------------------------------ built-ins
 # Every built-in parameter declared once, with its type and range: validation (`ModelKind.validate`) and the JSON
-# Schema (`harness.schema`) read these; cross-parameter rules are the kinds' `check`.
+# Schema (`harness.scenario.schema`) read these; cross-parameter rules are the kinds' `check`.
 def _widths_field(default: list[int]) -> Field:
     return Field(list, default, list_of=int, low=1, doc="Units or channels of each stage (its normalization slots).")
 
@@ -88,15 +88,15 @@ def _widths(params: dict[str, Any]) -> list[int]:
 
 
 MLP = ModelKind("mlp", "Dense layers of `widths` units, each followed by the normalizer and ReLU",
-                {"widths": _widths_field([128, 128])}, "harness.models:mlp", None, _widths, family="mlp",
+                {"widths": _widths_field([128, 128])}, "harness.models.builders:mlp", None, _widths, family="mlp",
                 tabular=True)
 CONVNET = ModelKind("convnet", "3x3 convolutions of `widths` filters (normalizer, ReLU, 2x2 max-pooling between)",
-                    {"widths": _widths_field([32, 64])}, "harness.models:convnet", None, _widths, family="convnet",
+                    {"widths": _widths_field([32, 64])}, "harness.models.builders:convnet", None, _widths, family="convnet",
                     tabular=False)
 RESNET = ModelKind("resnet", "a small residual network: one stage of `blocks_per_stage` basic blocks per width",
                    {"widths": _widths_field([16, 32]),
                     "blocks_per_stage": Field(int, 1, low=1, high=8, doc="Basic blocks per stage.")},
-                   "harness.models:resnet", None, _widths, family="resnet", tabular=False)
+                   "harness.models.builders:resnet", None, _widths, family="resnet", tabular=False)
 
 SHORTCUTS = ("zero_pad", "projection")
 
@@ -115,19 +115,19 @@ def _cifar_resnet(depth: int, blocks: int) -> ModelKind:
                      {"widths": _widths_field([16, 32, 64]),
                       "shortcut": Field(str, "zero_pad", choices=SHORTCUTS,
                                         doc="Where the shape changes: zero_pad (option A) or projection (B).")},
-                     f"harness.models:resnet{depth}", _check_cifar_resnet, _widths, family="resnet",
+                     f"harness.models.builders:resnet{depth}", _check_cifar_resnet, _widths, family="resnet",
                      tabular=False)
 
 
 RESNET20, RESNET32, RESNET56 = _cifar_resnet(20, 3), _cifar_resnet(32, 5), _cifar_resnet(56, 9)
 
 BUILTINS = {
-    "mlp": "harness.model_kinds:MLP",
-    "convnet": "harness.model_kinds:CONVNET",
-    "resnet": "harness.model_kinds:RESNET",
-    "resnet20": "harness.model_kinds:RESNET20",
-    "resnet32": "harness.model_kinds:RESNET32",
-    "resnet56": "harness.model_kinds:RESNET56",
+    "mlp": "harness.models.kinds:MLP",
+    "convnet": "harness.models.kinds:CONVNET",
+    "resnet": "harness.models.kinds:RESNET",
+    "resnet20": "harness.models.kinds:RESNET20",
+    "resnet32": "harness.models.kinds:RESNET32",
+    "resnet56": "harness.models.kinds:RESNET56",
 }
 
 # Arguments the harness passes itself: never a scenario's model parameter.

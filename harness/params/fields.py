@@ -1,6 +1,6 @@
 """Scenario fields: the typed, range-checked `Field` each scenario value is validated with, and the helpers
 that validate a mapping of them. One place, so the scenario, the recipe and the JSON Schema use the same
-definitions (`harness.schema` renders them; `harness.scenario` and `harness.recipe` check with them).
+definitions (`harness.scenario.schema` renders them; `harness.scenario` and `harness.scenario.recipe` check with them).
 
 Pure Python: validation never imports TensorFlow.
 """
@@ -67,7 +67,7 @@ class Field:
         return value
 
     def json_schema(self) -> dict[str, Any]:
-        """This field as a JSON Schema (draft 2020-12): type, range, choices, default; see `harness.schema`."""
+        """This field as a JSON Schema (draft 2020-12): type, range, choices, default; see `harness.scenario.schema`."""
         schema: dict[str, Any]
         if self.list_of is not None:
             schema = {"type": "array", "items": Field(self.list_of, low=self.low, high=self.high,

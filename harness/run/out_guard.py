@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable
 
 from harness.errors import UsageError
-from harness.run.rundir import MARKER, PROVENANCE, TRIALS
+from harness.results.rundir import MARKER, PROVENANCE, TRIALS
 
 REPORT_GENERATOR = b'<meta name="generator" content="minibatch-harness report">'
 """The tag every report page carries (templates/base.html.j2): an existing page with it was written by us."""

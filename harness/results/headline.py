@@ -3,7 +3,7 @@
 All accuracies are in percentage points. The drop of a normalizer on a sampler is the paired difference
 acc_inference(iid) - acc_inference(sampler) over seeds (the same seed gives the same initial weights);
 the normalizer comparison is the paired difference normalizer - reference (BN) on the same sampler.
-Both use the t interval of `harness.stats`; pairs where either trial did not finish are dropped.
+Both use the t interval of `harness.results.stats`; pairs where either trial did not finish are dropped.
 """
 
 import math
@@ -11,8 +11,8 @@ import math
 import pandas as pd
 
 from harness.analysis.metrics import COMPARED, TRAINING_ACCURACY
-from harness.comparisons import declared_pairs, values
-from harness.stats import MIN_SEEDS, mean_ci, paired_difference, seeds_needed
+from harness.results.comparisons import declared_pairs, values
+from harness.results.stats import MIN_SEEDS, mean_ci, paired_difference, seeds_needed
 
 METRIC = COMPARED  # the one compared metric, owned by the metrics table
 ACC_BOUNDS = (0.0, 100.0)
@@ -86,7 +86,7 @@ def pair_row(frame, a, b, sampler, point=None):
 
 def is_established(row):
     """The comparison survives Holm's correction over the report's family (adjusted p < 0.05)."""
-    from harness.comparisons import established
+    from harness.results.comparisons import established
 
     return row is not None and established(row)
 
@@ -239,7 +239,7 @@ def verdict_phrase(stats, row):
 
 def seed_guidance(diff):
     """What these seeds can detect and what a TARGET_EFFECT-point difference would need (paired t, 80% power)."""
-    from harness.stats import detectable_effect
+    from harness.results.stats import detectable_effect
 
     if diff["n"] < 2 or not diff["sd"] > 0:
         return None
@@ -471,7 +471,7 @@ def dependence_table(data):
 def summary_sections(run_dir):
     """(top, details) of summary.md in the report's order: the plain sentences first (as the report's headline),
     and the full statements (intervals, Holm p, bootstrap, power, seeds needed, training failures) for the end."""
-    from harness.report.loader import load_run
+    from harness.results.loader import load_run
 
     head = headline(load_run(run_dir))
     top = "\n\n".join(head["plain"])

@@ -1,0 +1,1 @@
+"""Data sources: the source registry, local datasets, npz files and augmentation."""

@@ -1,0 +1,1 @@
+"""Models: the model kinds (family, tabular input) and their builders."""

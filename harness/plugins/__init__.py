@@ -1,0 +1,1 @@
+"""Plugins: one resolver for every kind, and the checks of what sampler plugins hand back."""

@@ -1,0 +1,1 @@
+"""The run directory: its format, what counts as a result, tables, comparisons and statistics."""

@@ -1,0 +1,1 @@
+"""Runtime: TensorFlow set-up, compiled functions, progress bars and atomic writes."""

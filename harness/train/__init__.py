@@ -1,0 +1,1 @@
+"""Training: the trial loop, XLA's `auto` rule and the test batches."""
