@@ -3,12 +3,14 @@
 A page asks for a table with a marker line ``<!-- gen: NAME -->``; `on_page_markdown` replaces it with the
 Markdown `GENERATORS[NAME]` returns. Every table is read from the definitions the harness itself uses:
 
-- ``scenario_fields``: the JSON Schema of `harness.scenario.schema` (built from the `Field` tables validation checks with);
+- ``scenario_fields``: the JSON Schema of `harness.scenario.schema` (built from the `Field` tables validation
+  checks with);
 - ``builtins``: the built-in data sources, models, normalizers and samplers with their parameters (the same
   schema's variants, described by their registries);
 - ``metrics``: `harness.analysis.metrics.METRICS`;
 - ``run_directory``: the file names and columns of `harness.results.rundir` (and `harness.results.comparisons`);
 - ``cli``: the argparse parsers of `harness.commands.cli`, every command and option;
+- ``exit_codes``: `harness.errors.EXIT_CODES`, each error class with its exit code;
 - ``report_sections``: `harness.report.render.SECTIONS`;
 - ``api``: mkdocstrings directives for the public names `harness.__all__` lists (`harness.__version__` when
   there is no `__all__`).
@@ -185,17 +187,20 @@ def scenario_fields() -> str:
 
 # ------------------------------------------------------------------------------------------ built-ins
 def _describe(registry_name: str, name: str) -> str:
-    """The registry's one-line description of a built-in, or '' when it has none."""
-    try:
-        if registry_name == "samplers":
-            import samplers
+    """The registry's one-line description of a built-in (`samplers`, or a `harness.*` module's `get`); a
+    model's family and whether it takes tabular input follow its description."""
+    if registry_name == "samplers":
+        import samplers
 
-            return samplers.get(name).description()
-        module = importlib.import_module(registry_name)
-        entry = module.get(name)
-        return getattr(entry, "description", "") or ""
-    except Exception:  # a registry another branch reshaped: the parameters still come from the schema
-        return ""
+        return samplers.get(name).description()
+    entry = importlib.import_module(registry_name).get(name)
+    text = entry.description or ""
+    if registry_name == "harness.models.kinds":
+        traits = [f"family `{entry.family}`" if entry.family else "no family (XLA off under `auto`)"]
+        if entry.tabular:
+            traits.append("takes tabular input")
+        text += " (" + "; ".join(traits) + ")"
+    return text
 
 
 def builtins() -> str:
@@ -282,13 +287,11 @@ def run_directory() -> str:
         for column in columns:
             rows.append([f"`{rundir.table_file(name)}`", f"`{column}`", COLUMN_DOCS.get(column, "")])
     comparisons = _comparison_columns()
-    name = getattr(rundir, "COMPARISONS", "comparisons")
+    name = rundir.COMPARISONS
     for column in comparisons:
         rows.append([f"`{rundir.table_file(name)}`", f"`{column}`", COLUMN_DOCS.get(column, "")])
     parts.append(_table(["file", "column", "meaning"], rows))
-    statuses = getattr(rundir, "STATUSES", ())
-    if statuses:
-        parts.append("Trial statuses: " + ", ".join(f"`{s}`" for s in statuses) + ".\n")
+    parts.append("Trial statuses: " + ", ".join(f"`{s}`" for s in rundir.STATUSES) + ".\n")
     return "\n".join(parts)
 
 
@@ -296,17 +299,7 @@ def _comparison_columns() -> list[str]:
     """The columns of comparisons.csv as `harness.results.comparisons` defines them (without the sweep columns)."""
     from harness.results import comparisons
 
-    for attr in ("COLUMNS", "COMPARISON_COLUMNS"):
-        if isinstance(getattr(comparisons, attr, None), (list, tuple)):
-            return list(getattr(comparisons, attr))
-    if isinstance(getattr(comparisons, "BASE_COLUMNS", None), list):
-        return list(comparisons.BASE_COLUMNS) + list(getattr(comparisons, "VALUE_COLUMNS", []))
-    from harness.results import rundir
-
-    for attr in ("COMPARISON_COLUMNS",):
-        if isinstance(getattr(rundir, attr, None), (list, tuple)):
-            return list(getattr(rundir, attr))
-    return []
+    return list(comparisons.BASE_COLUMNS) + list(comparisons.VALUE_COLUMNS)
 
 
 # ------------------------------------------------------------------------------------------ CLI
@@ -355,16 +348,23 @@ def cli() -> str:
     return "\n".join(parts)
 
 
+def _first_line(obj: object) -> str:
+    return ((getattr(obj, "__doc__", None) or "").strip().splitlines() or [""])[0]
+
+
 def exit_codes() -> str:
-    """The exit codes, from the error hierarchy's table when the code has one."""
+    """The exit codes, from `harness.errors.EXIT_CODES` (error class -> exit code): each class with its
+    subclasses in `harness.errors`, which exit with the same code."""
     from harness import errors
 
-    table = getattr(errors, "EXIT_CODES", None)
-    if isinstance(table, dict) and table:
-        rows = [[f"`{getattr(k, '__name__', k)}`", f"`{v}`", (getattr(k, "__doc__", "") or "").strip()
-                 .splitlines()[0] if getattr(k, "__doc__", None) else ""] for k, v in table.items()]
-        return _table(["error", "exit code", "meaning"], rows)
-    return ""
+    rows = []
+    for error, code in errors.EXIT_CODES.items():
+        subclasses = [c.__name__ for c in vars(errors).values()
+                      if isinstance(c, type) and c is not error and issubclass(c, error)]
+        meaning = _first_line(error) + (" Raised as " + ", ".join(f"`{s}`" for s in subclasses) + "."
+                                        if subclasses else "")
+        rows.append([f"`{error.__name__}`", f"`{code}`", meaning])
+    return _table(["error", "exit code", "meaning"], rows)
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -372,7 +372,8 @@ def report_sections() -> str:
     """The report's sections, in page order, from `harness.report.render.SECTIONS`."""
     from harness.report import render
 
-    rows = [[str(i), f"`{s.id}`", s.title, "the headline sweep point" if getattr(s, "at_point", False) else "every point",
+    rows = [[str(i), f"`{s.id}`", s.title,
+             "the headline sweep point" if getattr(s, "at_point", False) else "every point",
              f"`harness/report/templates/{s.template}`"] for i, s in enumerate(render.SECTIONS, 1)]
     return _table(["#", "id", "title", "shows (sweeps)", "template"], rows)
 

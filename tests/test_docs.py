@@ -14,8 +14,6 @@ import pytest
 
 from tests.conftest import ROOT, harness_env
 
-NOTEBOOK = "docs/tutorials/first_stress_test.ipynb"
-
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
@@ -90,6 +88,27 @@ def test_reference_lists_every_metric_column_and_command_option(site):
         assert [o for o in options if not _has(commands, o)] == [], command
 
 
+def test_exit_codes_and_model_families_come_from_the_code(site):
+    from harness import errors
+    from harness.models import kinds
+
+    commands = _text(site, "reference/cli")
+    for error, code in errors.EXIT_CODES.items():
+        assert re.search(rf"{error.__name__}\s*{code}", commands), error
+    builtins = _text(site, "reference/builtins")
+    for name in kinds.BUILTINS:
+        family = kinds.get(name).family
+        assert family is None or f"family {family}" in builtins, name
+
+
+def test_profile_tutorial_holds_the_measured_table(site):
+    text = _text(site, "tutorials/profile-normalizer")
+    for word in ("python -m harness profile", "--quick", "--json", "--merge", "scenarios/profile/",
+                 "minibatch-dependence index", "drop_ci_low", "Ranked by minibatch-dependence index",
+                 "mbn=batchnorm,microbatch_size=4"):
+        assert word in text, word
+
+
 def test_example_code_in_the_tutorials_is_the_installed_packages(site):
     """The tutorials show the files the plugin tests install (included by snippet, not copied)."""
     for page, path in (("tutorials/sampler-plugin", "docs/examples/sampler_plugin/round_robin/__init__.py"),
@@ -108,8 +127,9 @@ def test_readme_is_short_and_reaches_every_tutorial_in_one_click():
     assert len(tutorials) >= 6
     links = set(re.findall(r"\]\((docs/[^)#]+)", readme))
     assert [t for t in tutorials if f"docs/{t}" not in links] == []
+    assert "docs/tutorials/first_stress_test.ipynb" in links  # the notebook tutorial, through the Python API
     missing = sorted(link for link in links if not os.path.exists(os.path.join(ROOT, link)))
-    assert missing in ([], [NOTEBOOK]), missing  # the notebook tutorial ships with the Python API
+    assert missing == [], missing
     for command in ("pip install -e . && python -m harness run scenarios/noniid_small.yaml",
                     'pip install -e ".[test]" && bash tests/install_browser.sh && python -m pytest'):
         assert command in readme
