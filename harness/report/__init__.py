@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import os
     from pathlib import Path
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None, compare_dir: str | Path | None = None) -> Path:
+def write_report(run_dir: str | Path, out: str | os.PathLike | None = None,
+                 compare_dir: str | Path | None = None) -> Path:
     """Write `<run_dir>/index.html` (or `out`; a comparison when `compare_dir` is given); return its Path."""
     from harness.report.render import write_report as _write_report
 

@@ -430,7 +430,7 @@ def write_figures(run_dir: str | Path, figures: dict[str, list[figs.Figure]]) ->
     return written
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None,
+def write_report(run_dir: str | Path, out: str | os.PathLike | None = None,
                  compare_dir: str | Path | None = None) -> Path:
     """Write the HTML report of `run_dir` and return its path.
 
