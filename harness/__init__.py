@@ -12,6 +12,13 @@ Examples
 >>> run.summary.head()                                                        # doctest: +SKIP
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
+
 __version__ = "0.1.0"
 
 __all__ = ["Run", "ScenarioError", "__version__", "load_run", "run_scenario", "validate"]
@@ -19,7 +26,7 @@ __all__ = ["Run", "ScenarioError", "__version__", "load_run", "run_scenario", "v
 _API = {"Run", "load_run", "run_scenario", "validate", "ScenarioError"}
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     """The API's names, imported from `harness.api` when first asked for."""
     if name in _API:
         import importlib
@@ -29,5 +36,6 @@ def __getattr__(name):
     raise AttributeError(f"module 'harness' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
+    """The package's names, the lazily imported API's included."""
     return sorted(set(globals()) | _API)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ScenarioError, UsageError
 from harness.results import rundir
@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
     from harness.scenario import Scenario
 
-ScenarioLike = Union[str, os.PathLike, Mapping[str, Any]]
+ScenarioLike = str | os.PathLike | Mapping[str, Any]
 
 EXECUTORS = ("auto", "local", "process", "ray")
 
@@ -252,6 +252,7 @@ class Run:
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
+        """A view of the run directory `path`; nothing is read until a table is asked for."""
         self.path = Path(path)
         self._tables: dict = {}
 

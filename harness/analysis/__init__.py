@@ -1,3 +1,4 @@
-"""Measuring a trained network: the analyzer (analyzer.py), its metric table (metrics.py) and the tidy tables (tables.py).
+"""Measuring a trained network: the analyzer (analyzer.py), its metric table (metrics.py) and the tidy tables
+(tables.py).
 
 Importing this package imports no TensorFlow (the report reads metrics and tables); only analyzer.py does."""

@@ -15,15 +15,22 @@ Without a GPU it measures the CPU and says that no GPU was seen. The parent neve
 holds no device memory.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from harness.bench import SCENARIOS_DIR
 
-MODELS = {
+if TYPE_CHECKING:
+    import argparse
+
+MODELS: dict[str, tuple[str, dict[str, Any] | None]] = {
     # name: (scenario the shape comes from, changes to its data section: generated data of the same shape)
     "resnet20": (os.path.join(SCENARIOS_DIR, "paper", "cifar10_resnet20_bn_brn.yaml"),
                  {"name": "synthetic", "num_classes": 10, "image_size": 32, "channels": 3,
@@ -32,10 +39,11 @@ MODELS = {
 }
 WORKERS = (1, 2, 4, 8)
 SECONDS = 8.0  # timed window per worker count
-QUICK = {"workers": (1, 2), "seconds": 2.0, "steps_per_call": 10}
+QUICK: dict[str, Any] = {"workers": (1, 2), "seconds": 2.0, "steps_per_call": 10}
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options and arguments, added to `parser` (its subcommand parser)."""
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--workers-per-gpu", type=int, nargs="+", default=None, metavar="K",
                         help=f"worker counts sharing the device (default: {' '.join(map(str, WORKERS))}; "
@@ -52,7 +60,7 @@ def add_arguments(parser):
                         help="a reduced grid for a first look or a test: 1 and 2 workers, short windows, short calls")
 
 
-def trial_config(model, steps_per_call=None):
+def trial_config(model: str, steps_per_call: int | None = None) -> dict[str, Any]:
     """The trial config a worker trains: the model's scenario (generated data for resnet20), first sampler,
     last normalizer (Batch Renorm in both), seed 0."""
     import yaml
@@ -72,7 +80,7 @@ def trial_config(model, steps_per_call=None):
                              scenario.seeds[0])
 
 
-def _peak_memory_mb(tf):
+def _peak_memory_mb(tf: Any) -> tuple[float, str]:
     """(MB, what): the process's peak device memory on a GPU, else its peak resident set size."""
     if tf.config.list_physical_devices("GPU"):
         return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2 ** 20, "gpu_allocator_peak"
@@ -81,7 +89,7 @@ def _peak_memory_mb(tf):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_peak_rss"
 
 
-def worker(model, xla, steps_per_call=None):
+def worker(model: str, xla: bool, steps_per_call: int | None = None) -> int:
     """A worker process: build and warm up the trial's compiled training, say "ready", then train for the
     seconds each "run S" line on stdin asks and answer one JSON line each; "quit" (or end of input) ends it."""
     import numpy as np
@@ -101,7 +109,7 @@ def worker(model, xla, steps_per_call=None):
     bench = workbench(config, dataset)
     chunks = [stream[i:i + per_call] for i in range(0, len(stream), per_call)]
 
-    def call(i):
+    def call(i: int) -> None:
         losses, _ = bench.train_chunk(chunks[i % len(chunks)])
         np.asarray(losses)  # wait for the device
 
@@ -128,21 +136,25 @@ def worker(model, xla, steps_per_call=None):
     return 0
 
 
-def _start_workers(model, xla, count, steps_per_call):
+def _start_workers(model: str, xla: bool, count: int, steps_per_call: int | None) -> list[subprocess.Popen[str]]:
+    """`count` worker processes (this module with --worker), their stdin and stdout piped as text."""
     command = [sys.executable, "-m", "harness.bench.device", "--worker", json.dumps(
         {"model": model, "xla": xla, "steps_per_call": steps_per_call})]
     return [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             for _ in range(count)]
 
 
-def _read(process):
+def _read(process: subprocess.Popen[str]) -> dict[str, Any]:
+    """The next JSON line of a worker; RuntimeError when it exited instead."""
+    assert process.stdout is not None  # piped by _start_workers
     line = process.stdout.readline()
     if not line:
         raise RuntimeError(f"a bench device worker exited with status {process.wait()} (its error is above)")
     return json.loads(line)
 
 
-def measure(model, xla, workers, seconds, steps_per_call=None):
+def measure(model: str, xla: bool, workers: Sequence[int], seconds: float,
+            steps_per_call: int | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(device, [result per worker count]) for one model and XLA setting; see the module docstring."""
     processes = _start_workers(model, xla, max(workers), steps_per_call)
     try:
@@ -150,6 +162,7 @@ def measure(model, xla, workers, seconds, steps_per_call=None):
         rows = []
         for k in sorted(set(workers)):
             for process in processes[:k]:
+                assert process.stdin is not None  # piped by _start_workers
                 process.stdin.write(f"run {seconds}\n")
                 process.stdin.flush()
             answers = [_read(p) for p in processes[:k]]
@@ -162,6 +175,7 @@ def measure(model, xla, workers, seconds, steps_per_call=None):
     finally:
         for process in processes:
             try:
+                assert process.stdin is not None  # piped by _start_workers
                 process.stdin.write("quit\n")
                 process.stdin.close()
             except OSError:
@@ -174,7 +188,8 @@ def measure(model, xla, workers, seconds, steps_per_call=None):
                 process.wait()
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
+    """Measure every (model, XLA) pair at each worker count and print the table (or one JSON object)."""
     from harness.errors import UsageError
 
     workers = args.workers_per_gpu or (QUICK["workers"] if args.quick else WORKERS)
@@ -192,6 +207,7 @@ def main(args):
         for xla in settings:
             device, rows = measure(model, xla, workers, seconds, steps_per_call)
             results.extend(rows)
+    assert device is not None  # --models names one model or more
     out = {"device": {**device, "gpu_seen": device["type"] == "GPU"},
            "memory": "peak_device_mb: " + ("TensorFlow's GPU allocator peak per worker" if device["type"] == "GPU"
                                            else "no GPU was seen: peak resident set size (CPU RAM) per worker"),
@@ -204,8 +220,8 @@ def main(args):
     print(f"device: {device['name']} ({device['type']}), {seconds:g} s per window, {out['wall_seconds']:.0f} s in all")
     print(f"  {'model':<9} {'XLA':<4} {'workers':>7} {'steps/s':>9} {'per worker':>11} {'peak MB':>9}")
     for row in results:
-        xla = ("on" if row["xla_ran"] else "off*") if row["xla"] else "off"
-        print(f"  {row['model']:<9} {xla:<4} {row['workers']:>7} {row['steps_per_s']:>9.1f} "
+        xla_shown = ("on" if row["xla_ran"] else "off*") if row["xla"] else "off"
+        print(f"  {row['model']:<9} {xla_shown:<4} {row['workers']:>7} {row['steps_per_s']:>9.1f} "
               f"{row['steps_per_s'] / row['workers']:>11.1f} {row['peak_device_mb']:>9.0f}")
     if any(row["xla"] and not row["xla_ran"] for row in results):
         print("  off*: XLA was asked for but refused the graph; plain tf.function ran")

@@ -7,6 +7,8 @@ local run used: a local run already keeps more than one core busy (TensorFlow's
 threads, evaluation overlapping training), which bounds what N workers can gain.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import resource
@@ -14,29 +16,37 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING, Any
 
 from harness.analysis.metrics import COMPARED
 from harness.bench import SCENARIOS_DIR
 from harness.commands.numbers import MAX_WORKERS, integer
 from harness.results import rundir
 
+if TYPE_CHECKING:
+    import argparse
+
 DEFAULT_SCENARIO = os.path.join(SCENARIOS_DIR, "sweep_batch_size.yaml")
 
-def add_arguments(parser):
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options and arguments, added to `parser` (its subcommand parser)."""
     parser.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
                         help="scenario file (default: sweep_batch_size, 90 trials of 15 shapes)")
     parser.add_argument("--steps", type=int, default=None, help="training steps per trial (default: the scenario's)")
-    parser.add_argument("--workers", type=integer(1, MAX_WORKERS), default=None, help="process executor workers (default: cores)")
+    parser.add_argument("--workers", type=integer(1, MAX_WORKERS), default=None,
+                        help="process executor workers (default: cores)")
     parser.add_argument("--ray", action="store_true", help="also time the Ray executor on a local instance")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _children_cpu_seconds():
+def _children_cpu_seconds() -> float:
+    """User and system CPU seconds of this process's finished children so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
-def time_run(scenario_path, executor, out_dir, workers=None):
+def time_run(scenario_path: str, executor: str, out_dir: str, workers: int | None = None) -> dict[str, Any]:
     """Wall and CPU seconds of `python -m harness run` with this executor, and its trial phase's seconds."""
     command = [sys.executable, "-m", "harness", "run", scenario_path, "--executor", executor, "--out", out_dir,
                "--quiet", "--no-report", "--fresh"]
@@ -55,7 +65,8 @@ def time_run(scenario_path, executor, out_dir, workers=None):
     return {"wall": wall, "cpu": None if executor == "ray" else _children_cpu_seconds() - cpu, "trials": trials}
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
+    """Time the whole `run` command on each executor and print the ratios (or one JSON object)."""
     import dataclasses
 
     import pandas as pd
@@ -74,7 +85,8 @@ def main(args):
             scenario, training={**scenario.training, "steps": args.steps},
             analysis={**scenario.analysis, "eval_every": min(scenario.analysis["eval_every"], args.steps)})
     names = ["local", "process"] + (["ray"] if args.ray else [])
-    timings, acc = {}, {}
+    timings: dict[str, dict[str, Any]] = {}
+    acc: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         scenario_path = os.path.join(tmp, rundir.SCENARIO)
         with open(scenario_path, "w", encoding="utf-8") as handle:

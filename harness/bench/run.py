@@ -9,11 +9,15 @@ same process, and the ratio is the median over back-to-back pairs, so it is free
 of the machine's drift; the ms/step measured during the run is printed beside it.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import os
 import tempfile
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from harness.analysis.metrics import STEP_TIME
 from harness.bench import SCENARIOS_DIR
@@ -21,11 +25,14 @@ from harness.bench import SCENARIOS_DIR
 DEFAULT_SCENARIO = os.path.join(SCENARIOS_DIR, "noniid_small.yaml")
 REPEATS = 9  # back-to-back pairs (harness chunk, bare loop) per normalizer
 SCALING_SEEDS = (3, 10, 30)  # seed counts at the scenario's steps
-SCALING_STEPS = (750, 3000)  # trial lengths at the smallest seed count (the scenario's own steps are in the seed series)
+# trial lengths at the smallest seed count (the scenario's own steps are in the seed series)
+SCALING_STEPS = (750, 3000)
 
 
-def add_arguments(parser):
-    parser.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, help="scenario file (default: noniid_small)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options and arguments, added to `parser` (its subcommand parser)."""
+    parser.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
+                        help="scenario file (default: noniid_small)")
     parser.add_argument("--smoke", action="store_true", help="time the scenario's smoke variant")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--scaling", action=argparse.BooleanOptionalAction, default=True,
@@ -41,7 +48,7 @@ def add_arguments(parser):
                              "trials on a CPU machine; one executor for all, or the fit mixes two cost models)")
 
 
-def _counts(text):
+def _counts(text: str) -> tuple[int, ...]:
     """'3,10,30' -> (3, 10, 30): positive integers, for the scaling grid's options."""
     try:
         counts = tuple(int(part) for part in text.split(","))
@@ -52,7 +59,8 @@ def _counts(text):
     return counts
 
 
-def _timed_run(raw, seeds, steps, work_dir, executor="process"):
+def _timed_run(raw: dict[str, Any], seeds: int, steps: int, work_dir: str,
+               executor: str = "process") -> dict[str, Any]:
     """Wall seconds of `python -m harness run` (a fresh process, as a user runs it, report included) on `raw`
     with the first `seeds` seeds (more are numbered on) and `steps` steps per trial, and its trial count."""
     import subprocess
@@ -66,7 +74,8 @@ def _timed_run(raw, seeds, steps, work_dir, executor="process"):
         yaml.safe_dump(raw, handle, sort_keys=False)
     out = os.path.join(work_dir, f"run_{seeds}x{steps}")
     tic = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "harness", "run", path, "--out", out, "--quiet", "--executor", executor],
+    done = subprocess.run([sys.executable, "-m", "harness", "run", path, "--out", out, "--quiet",
+                           "--executor", executor],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - tic
     if done.returncode != 0:
@@ -80,7 +89,7 @@ def _timed_run(raw, seeds, steps, work_dir, executor="process"):
             "executor": executor}
 
 
-def fit_scaling(points, steps):
+def fit_scaling(points: Sequence[dict[str, Any]], steps: int) -> dict[str, Any]:
     """Least-squares fit of wall = fixed + trials x (per_trial + trial_steps x per_trial_step) to the timed runs.
 
     Returns the fitted fixed cost (s), cost per trial of `steps` steps (s), cost per trial-step (ms; None when
@@ -108,7 +117,8 @@ def fit_scaling(points, steps):
             "consistent": bool((coef >= 0).all())}
 
 
-def scaling(scenario_path, seeds_grid, steps_grid, smoke=False, executor="process"):
+def scaling(scenario_path: str, seeds_grid: Sequence[int], steps_grid: Sequence[int], smoke: bool = False,
+            executor: str = "process") -> dict[str, Any]:
     """Time whole runs over seed counts (at the scenario's steps) and trial lengths (at the smallest seed count)
     and fit `fit_scaling` to them: {"runs": [...], "fit": {...}}."""
     import yaml
@@ -127,14 +137,15 @@ def scaling(scenario_path, seeds_grid, steps_grid, smoke=False, executor="proces
     return {"runs": runs, "fit": fit_scaling(runs, steps)}
 
 
-def training_ms_per_step(config, repeats=REPEATS):
+def training_ms_per_step(config: dict[str, Any], repeats: int = REPEATS) -> dict[str, list[float]]:
     """ms/step of the harness's compiled training and of a bare loop, timed alternately `repeats` times each.
 
     The harness side is the trial's own compiled chunk (`steps_per_call` steps per call, per-step losses and
     the count of correct predictions returned), called as `run_trial` calls it; the bare side is a minimal
     hand-written loop doing the same training work, every step in one call. Alternating the two, in one process
-    on the same batches, keeps this VM's drift out of each pair; which goes first alternates too. Evaluation is not included: its cost is in the
-    time split. Returns {"harness": [ms/step, ...], "bare_loop": [...]}, pair i measured back to back.
+    on the same batches, keeps this VM's drift out of each pair; which goes first alternates too. Evaluation is
+    not included: its cost is in the time split. Returns {"harness": [ms/step, ...], "bare_loop": [...]}, pair i
+    measured back to back.
     """
     import keras
     import numpy as np
@@ -147,7 +158,8 @@ def training_ms_per_step(config, repeats=REPEATS):
     dataset = load_dataset(config["data"])
     batch_size, steps = config["training"]["batch_size"], config["training"]["steps"]
     per_call = config["training"]["steps_per_call"]
-    indices = batch_stream(config["sampler_config"], dataset.x_train, dataset.y_train, batch_size, config["seed"], steps)
+    indices = batch_stream(config["sampler_config"], dataset.x_train, dataset.y_train, batch_size, config["seed"],
+                           steps)
     model = build_model(config["model"], config["normalizer_config"], dataset.input_shape, dataset.num_classes, 0)
     optimizer = make_optimizer(config["training"])
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -155,26 +167,27 @@ def training_ms_per_step(config, repeats=REPEATS):
 
     # the number of steps left open: the 2-step warm-up call below traces the function the timed calls run
     @tf.function(input_signature=[tf.TensorSpec([None, batch_size], tf.as_dtype(indices.dtype))])
-    def train(index_batches):
+    def train(index_batches: Any) -> Any:
         for i in tf.range(tf.shape(index_batches)[0]):
             x, y = tf.gather(x_all, index_batches[i]), tf.gather(y_all, index_batches[i])
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, model(x, training=True))
-            optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables, strict=False))
+            optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables,
+                                          strict=False))
         return loss
 
-    def bare():
+    def bare() -> None:
         train(indices).numpy()
 
     chunk = workbench(config, dataset).train_chunk  # the run's traced chunk (its shape's workbench is cached)
 
-    def harness():
+    def harness() -> None:
         for start in range(0, steps, per_call):
             [np.asarray(t) for t in chunk(indices[start:start + per_call])]  # read back, as a trial reads them
 
     train(indices[:2]).numpy()  # trace once
     harness()  # traced by the run already, or here
-    times = {"harness": [], "bare_loop": []}
+    times: dict[str, list[float]] = {"harness": [], "bare_loop": []}
     for repeat in range(repeats):
         pair = (("harness", harness), ("bare_loop", bare))
         for name, work in pair[::-1] if repeat % 2 else pair:  # each goes first in every other pair
@@ -184,7 +197,8 @@ def training_ms_per_step(config, repeats=REPEATS):
     return times
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
+    """Run the scenario, split its wall time, time the harness against a bare loop (and the scaling grid); print."""
     import numpy as np
 
     from harness.api import load_scenario
@@ -210,7 +224,7 @@ def main(args):
     trace = sum(r["timing"]["trace"] for r in ok)
     analysis = sum(r["timing"]["analysis"] for r in ok)
     other = wall - train - analysis - run_timing["io"] - run_timing["report"]
-    run_ms = {}
+    run_ms: dict[str, list[float]] = {}
     for r in ok:
         run_ms.setdefault(r["config"]["normalizer"], []).append(r["final"][STEP_TIME])
     samples = {name: training_ms_per_step(next(r["config"] for r in ok if r["config"]["normalizer"] == name))

@@ -6,11 +6,16 @@ is given, and none imports TensorFlow at import time, so `--help` and
 `validate` never pay for it.
 """
 
+from __future__ import annotations
+
 import argparse
 import importlib
 import os
 import signal
 import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any, NoReturn
 
 from harness.errors import HarnessError, UsageError, exit_code
 
@@ -31,16 +36,18 @@ COMMANDS = {
 class _Parser(argparse.ArgumentParser):
     """argparse whose errors are one line and exit code 2, like every other usage error."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
+        """Print `error: <message>` (one line) on stderr and exit 2."""
         self.exit(2, f"error: {message}\n")
 
 
-def _module_for(command):
+def _module_for(command: str) -> ModuleType:
+    """The module of `command` (imported now: each command's imports are paid only when it is given)."""
     module_name, _ = COMMANDS[command]
     return importlib.import_module(module_name)
 
 
-def build_parser(command=None):
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only `command`'s own arguments are loaded (so one command's imports never slow another)."""
     parser = _Parser(
         prog="python -m harness",
@@ -55,7 +62,7 @@ def build_parser(command=None):
     return parser
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv`, run the command and return its exit code."""
     from harness.run import signals
 
@@ -93,7 +100,7 @@ def main(argv=None):
         return 2
 
 
-def _say(line):
+def _say(line: str) -> None:
     """Print `line` on stderr; a stderr that cannot take it (full, closed) changes nothing: the exit code still
     says what happened."""
     try:
@@ -105,7 +112,7 @@ def _say(line):
             pass
 
 
-def _working_directory_gone():
+def _working_directory_gone() -> bool:
     """True when this process's working directory has been deleted (relative paths then mean nothing)."""
     try:
         os.getcwd()
@@ -114,17 +121,18 @@ def _working_directory_gone():
     return False
 
 
-def _survive_any_terminal():
+def _survive_any_terminal() -> None:
     """Print what the terminal's encoding cannot show as backslash escapes instead of raising
     UnicodeEncodeError (a non-ASCII path under LC_ALL=C, a surrogate-escaped argument)."""
-    for stream in (sys.stdout, sys.stderr):
+    streams: tuple[Any, ...] = (sys.stdout, sys.stderr)  # any stream: a captured one may lack reconfigure
+    for stream in streams:
         try:
             stream.reconfigure(errors="backslashreplace")
         except (AttributeError, ValueError, OSError):  # not a text stream we may change (captured, closed)
             pass
 
 
-def _silence_stdout():
+def _silence_stdout() -> None:
     """After a broken pipe, point stdout at /dev/null so flushing it at exit raises nothing."""
     import os
 
@@ -135,5 +143,6 @@ def _silence_stdout():
         pass
 
 
-def run_cli():
+def run_cli() -> NoReturn:
+    """The `harness` console script: `main()` on the process's arguments, its result as the exit code."""
     sys.exit(main())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import cast
 
 
 def _parse(text: str, kind: type, low: float | None, high: float | None) -> int | float:
@@ -28,7 +29,7 @@ def _parse(text: str, kind: type, low: float | None, high: float | None) -> int 
 def integer(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
     """An argparse `type` for an integer option in [low, high] (either bound optional)."""
     def parse(text: str) -> int:
-        return _parse(text, int, low, high)
+        return cast(int, _parse(text, int, low, high))  # an int: int(text) parsed it
 
     parse.__name__ = "integer"
     return parse

@@ -4,13 +4,20 @@ Rebuilds the report from the saved results alone (no retraining); with a second 
 comparison of the two runs instead.
 """
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.results import rundir
 
+if TYPE_CHECKING:
+    import argparse
 
-def add_arguments(parser):
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command's options and arguments, added to `parser` (its subcommand parser)."""
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by `python -m harness run`")
     parser.add_argument("other_run_dir", metavar="OTHER_RUN_DIR", nargs="?", default=None,
                         help="a second run of the same scenario shape: write a comparison (B = this run)")
@@ -21,7 +28,7 @@ def add_arguments(parser):
                              "needs playwright and a Chromium (see the README)")
 
 
-def _check_targets(args):
+def _check_targets(args: argparse.Namespace) -> None:
     """Every file this report would write is absent or a report page the harness wrote; the run is not in use."""
     from harness.errors import UsageError
     from harness.run import out_guard
@@ -42,7 +49,8 @@ def _check_targets(args):
     out_guard.check_file_target(target, option, out_guard.is_report_page, "report page")
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
+    """Write the report (or the comparison) of the run directory, and its screenshots when asked."""
     from harness.api import Run
     from harness.report import write_report
 

@@ -1,8 +1,11 @@
 """`python -m harness run SCENARIO`: validate, train every trial (resuming), analyse, write tables and report."""
 
+from __future__ import annotations
+
 import os
 import shlex
 import sys
+from typing import TYPE_CHECKING, Any
 
 from harness.commands.numbers import MAX_GPUS_PER_TRIAL, MAX_RETRIES, MAX_WORKERS, integer, real
 from harness.commands.validate import load_scenario
@@ -10,8 +13,14 @@ from harness.errors import UsageError
 from harness.results import rundir
 from harness.train.trial import DEVICES
 
+if TYPE_CHECKING:
+    import argparse
 
-def add_arguments(parser):
+    from harness.scenario import Scenario
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command's options and arguments, added to `parser` (its subcommand parser)."""
     parser.add_argument("scenario", help="scenario YAML file")
     parser.add_argument("--out", help="run directory (default: reports/<scenario name>)")
     parser.add_argument("--fresh", action="store_true", help="discard finished trials and start over")
@@ -31,8 +40,10 @@ def add_arguments(parser):
                              "to GPUs x this)")
     parser.add_argument("--address", default=None,
                         help="ray executor: 'auto' or a cluster address to join (default: start a local instance)")
-    parser.add_argument("--gpus-per-trial", type=real(0, MAX_GPUS_PER_TRIAL), default=0.0, help="ray executor: GPUs per trial")
-    parser.add_argument("--max-retries", type=integer(0, MAX_RETRIES), default=2, help="ray executor: retries of a task whose worker died")
+    parser.add_argument("--gpus-per-trial", type=real(0, MAX_GPUS_PER_TRIAL), default=0.0,
+                        help="ray executor: GPUs per trial")
+    parser.add_argument("--max-retries", type=integer(0, MAX_RETRIES), default=2,
+                        help="ray executor: retries of a task whose worker died")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plan (each trial's id, model, normalizer, sampler, seed, device, XLA; the "
                              "executor and workers) without running anything or writing any file")
@@ -58,7 +69,7 @@ def choose_device(requested: str | None) -> str:
     return "gpu" if seen else "cpu"
 
 
-def dry_run_plan(scenario, args, device: str) -> dict:
+def dry_run_plan(scenario: Scenario, args: argparse.Namespace, device: str) -> dict[str, Any]:
     """The run's plan, computed without TensorFlow and without writing anything: {"scenario", "device",
     "executor", "workers", "trials": [{"id", "model", "family", "normalizer", "sampler", "seed", "device",
     "xla": {"training", "analysis"}}, ...]}."""
@@ -80,10 +91,12 @@ def dry_run_plan(scenario, args, device: str) -> dict:
             "trials": trials}
 
 
-def _print_plan(found: dict) -> None:
+def _print_plan(found: dict[str, Any]) -> None:
+    """The plan of `dry_run_plan` as a header line and one aligned row per trial."""
     trials = found["trials"]
     print(f"{found['scenario']}: {len(trials)} trials on the {found['device']}, executor {found['executor']}"
-          + (f", {found['workers']} workers" if found["workers"] else "") + " (dry run: nothing runs, nothing is written)")
+          + (f", {found['workers']} workers" if found["workers"] else "")
+          + " (dry run: nothing runs, nothing is written)")
     columns = ("id", "model", "family", "normalizer", "sampler", "seed", "device", "xla")
     rows = [[str(t["id"]), str(t["model"]), str(t["family"] or "-"), str(t["normalizer"]), str(t["sampler"]),
              str(t["seed"]), str(t["device"]),
@@ -94,7 +107,8 @@ def _print_plan(found: dict) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
+    """Validate the scenario, then print its plan (`--dry-run`) or run it; 1 when every trial failed."""
     from harness import api
 
     if args.json and not args.dry_run:

@@ -512,7 +512,7 @@ def verify(factory: Callable[[], Any], checks: Iterable[str] | None = None, step
     return Verifier(factory, steps=steps, seed=seed).run(checks)
 
 
-def _user_output_to_stderr():
+def _user_output_to_stderr() -> None:
     """Point this process's stdout (the Python stream and file descriptor 1) at stderr."""
     import os
     import sys
@@ -535,7 +535,8 @@ def _check_in_child(conn: Connection, target: str, checks: Iterable[str] | None,
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _user_output_to_stderr()  # stdout is the verdict's (`--json` must parse): what the user's code prints goes to stderr
+    # stdout is the verdict's (`--json` must parse): what the user's code prints goes to stderr
+    _user_output_to_stderr()
     on_stage = lambda text: conn.send(("stage", text))  # noqa: E731
     try:
         factory = load_factory(target, on_stage=on_stage)

@@ -91,8 +91,8 @@ MLP = ModelKind("mlp", "Dense layers of `widths` units, each followed by the nor
                 {"widths": _widths_field([128, 128])}, "harness.models.builders:mlp", None, _widths, family="mlp",
                 tabular=True)
 CONVNET = ModelKind("convnet", "3x3 convolutions of `widths` filters (normalizer, ReLU, 2x2 max-pooling between)",
-                    {"widths": _widths_field([32, 64])}, "harness.models.builders:convnet", None, _widths, family="convnet",
-                    tabular=False)
+                    {"widths": _widths_field([32, 64])}, "harness.models.builders:convnet", None, _widths,
+                    family="convnet", tabular=False)
 RESNET = ModelKind("resnet", "a small residual network: one stage of `blocks_per_stage` basic blocks per width",
                    {"widths": _widths_field([16, 32]),
                     "blocks_per_stage": Field(int, 1, low=1, high=8, doc="Basic blocks per stage.")},

@@ -4,7 +4,10 @@ Imports TensorFlow/Keras lazily: `harness.norms.spec` is pure Python and is
 imported by scenario validation, which must stay fast.
 """
 
+from __future__ import annotations
+
 import importlib
+from typing import Any
 
 _LAZY = {
     "BatchRenormalization": "harness.norms.batch_renorm",
@@ -26,11 +29,13 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
+    """The package's names, imported from their modules (TensorFlow with them) when first asked for."""
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'harness.norms' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
+    """The package's lazily imported names."""
     return __all__

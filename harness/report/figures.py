@@ -7,10 +7,14 @@ text kept as text (small, sharp in print); a figure whose SVG would be too large
 URI instead. Confidence intervals are the t intervals of `harness.results.stats`, the same as in the tables.
 """
 
+from __future__ import annotations
+
 import base64
 import io
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +25,11 @@ from harness.results import headline as hl
 from harness.results import rundir
 from harness.results.loader import ACCURACY_METRICS
 from harness.results.stats import mean_ci
+
+if TYPE_CHECKING:
+    from harness.results.loader import RunData
+
+Stats = dict[str, Any]  # a mean_ci dict
 
 SVG_LIMIT = 400_000  # characters; above this a figure is embedded as PNG
 PNG_DPI = 110
@@ -52,10 +61,11 @@ class Figure:
     kind: str
     content: str
     alt: str
-    exports: dict = field(default_factory=dict)  # {"svg"|"pdf"|"png": bytes}: the files for figures/
+    exports: dict[str, bytes] = field(default_factory=dict)  # {"svg"|"pdf"|"png": bytes}: the files for figures/
 
 
-def _plt():
+def _plt() -> Any:
+    """matplotlib.pyplot, imported on first use (Agg backend unless one was chosen)."""
     import os
     import sys
 
@@ -70,7 +80,7 @@ def _plt():
     return plt
 
 
-def palette(normalizers):
+def palette(normalizers: Sequence[str]) -> dict[str, Any]:
     """{normalizer: colour}: seaborn's colorblind palette in the given order (cycled past 10)."""
     import seaborn as sns
 
@@ -78,14 +88,14 @@ def palette(normalizers):
     return {n: colours[i % len(colours)] for i, n in enumerate(normalizers)}
 
 
-def embed(fig, fig_id, title, caption):
+def embed(fig: Any, fig_id: str, title: str, caption: str) -> Figure:
     """Render a matplotlib figure to inline SVG (or PNG when the SVG is too large) and close it."""
     plt = _plt()
     with plt.rc_context({"svg.hashsalt": fig_id, **RC}):
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
         svg = buffer.getvalue()
-        exports = {"svg": svg.encode("utf-8")}
+        exports: dict[str, bytes] = {"svg": svg.encode("utf-8")}
         # the tight box is found once (as savefig's bbox_inches="tight" does, with its 0.1 in pad) and reused:
         # each format then draws the figure once instead of twice
         box = fig.get_tightbbox().padded(plt.rcParams["savefig.pad_inches"])
@@ -108,21 +118,22 @@ def embed(fig, fig_id, title, caption):
     return Figure(fig_id, title, caption, kind, content, alt=title, exports=exports)
 
 
-def export_name(section, figure):
+def export_name(section: str, figure: Figure) -> str:
     """The file name (without extension) of `figure` of `section` under figures/: the section's id, then the
     figure's own name when it differs (`headline`, `layers-mismatch`, `headline-dependence`)."""
     name = figure.id.removeprefix("fig-")
     return section if name == section else f"{section}-{name}"
 
 
-def _wrap(label, width):
+def _wrap(label: object, width: int) -> str:
     """`label` broken into lines of at most `width` characters (at spaces), so 9-point labels fit their panel."""
     import textwrap
 
     return "\n".join(textwrap.wrap(" ".join(str(label).split()), width)) or str(label)
 
 
-def _subplots(n_cols, n_rows=1, width=3.6, height=2.9, **kwargs):
+def _subplots(n_cols: int, n_rows: int = 1, width: float = 3.6, height: float = 2.9,
+              **kwargs: Any) -> tuple[Any, Any]:
     plt = _plt()
     with plt.rc_context(RC):
         fig, axes = plt.subplots(n_rows, n_cols, figsize=(min(width * n_cols, MAX_WIDTH), height * n_rows),
@@ -130,7 +141,8 @@ def _subplots(n_cols, n_rows=1, width=3.6, height=2.9, **kwargs):
     return fig, axes
 
 
-def _finish(fig, title, handles=None, labels=None, legend_title="normalizer"):
+def _finish(fig: Any, title: str, handles: list[Any] | None = None, labels: list[Any] | None = None,
+            legend_title: str = "normalizer") -> None:
     """Figure title and one shared legend below the panels."""
     fig.suptitle(title, fontweight="bold")
     if handles is None:
@@ -141,11 +153,12 @@ def _finish(fig, title, handles=None, labels=None, legend_title="normalizer"):
                     handles.append(h)
                     labels.append(lab)
     if handles:
+        assert labels is not None  # given with the handles
         fig.legend(handles, labels, title=legend_title, loc="outside lower center",
                    ncol=min(len(labels), 6), frameon=False)
 
 
-def _ci_err(stats_list):
+def _ci_err(stats_list: Sequence[Stats]) -> np.ndarray:
     """Asymmetric error bars (2, n) from mean_ci dicts; NaN intervals become zero-length bars, and so does the
     side of an interval cut at its range where the mean lies beyond the cut (a KL of -1e-8 from rounding,
     its interval cut at 0)."""
@@ -154,7 +167,8 @@ def _ci_err(stats_list):
     return np.array([lower, upper])
 
 
-def _grouped_bars(ax, groups, data, colours, stats_for, width=0.8):
+def _grouped_bars(ax: Any, groups: Sequence[Any], data: RunData, colours: dict[str, Any],
+                  stats_for: Callable[[Any, str], Stats], width: float = 0.8) -> np.ndarray:
     """Bars at each group position, one per normalizer, with CI error bars."""
     norms = data.normalizers
     bar = width / max(len(norms), 1)
@@ -172,7 +186,7 @@ def _grouped_bars(ax, groups, data, colours, stats_for, width=0.8):
     return x
 
 
-def _stats_of(data, metric, sampler, norm, scale=1.0):
+def _stats_of(data: RunData, metric: str, sampler: str, norm: str, scale: float = 1.0) -> Stats:
     """mean_ci of a final metric, cut at its range: accuracies in points at [0, 100], everything else this
     report draws as bars (times, disagreement, KL) at 0 from below."""
     known = getattr(data, "metrics", None) or METRICS
@@ -181,7 +195,7 @@ def _stats_of(data, metric, sampler, norm, scale=1.0):
 
 
 # ----------------------------------------------------------------------------- section "headline"
-def headline_figure(data):
+def headline_figure(data: RunData) -> Figure:
     """acc_inference per sampler, one bar per normalizer: the verdict table as a picture."""
     colours = palette(data.normalizers)
     fig, axes = _subplots(1, width=max(6.5, 2.2 * len(data.samplers)), height=3.2, layout="constrained")
@@ -198,13 +212,14 @@ def headline_figure(data):
                  "depends on the composition of its training batches.")
 
 
-def short_names(variables):
+def short_names(variables: Sequence[str]) -> dict[str, str]:
     """Display names of swept fields: the last dotted component, unless two fields would share it."""
     tails = [v.rsplit(".", 1)[-1] for v in variables]
     return {v: t if tails.count(t) == 1 else v for v, t in zip(variables, tails, strict=False)}
 
 
-def _set_sweep_axis(ax, table, xvar, numeric):
+def _set_sweep_axis(ax: Any, table: pd.DataFrame, xvar: str, numeric: bool) -> None:
+    """A log2 axis for a positive swept batch size; ticks at the swept values of a numeric field."""
     if numeric and xvar.endswith("batch_size") and (table[xvar] > 0).all():
         ax.set_xscale("log", base=2)
     if numeric:
@@ -213,7 +228,7 @@ def _set_sweep_axis(ax, table, xvar, numeric):
         ax.minorticks_off()
 
 
-def dependence_figure(data):
+def dependence_figure(data: RunData) -> Figure | None:
     """Sweeps: acc_inference and its drop from i.i.d. against the first swept field, one line per normalizer.
 
     One swept field: rows = (accuracy, drop), columns = non-i.i.d. samplers. More fields: columns = the
@@ -272,7 +287,7 @@ def dependence_figure(data):
                  "grows, the more it depends on its minibatch.")
 
 
-def dependence_heatmap(data):
+def dependence_heatmap(data: RunData) -> Figure | None:
     """Two swept fields: the drop from i.i.d. per normalizer as a heatmap, plus the difference from BN."""
     if len(data.sweep_vars) != 2:
         return None
@@ -307,7 +322,7 @@ def dependence_heatmap(data):
 
 
 # ----------------------------------------------------------------------------- section "modes"
-def modes_figure(data):
+def modes_figure(data: RunData) -> Figure | None:
     """Accuracy in each evaluation mode, grouped bars per sampler (a panel widens with the number of modes, so
     their two-line tick labels do not collide)."""
     modes = [m for m in ACCURACY_METRICS if (data.summary["metric"] == m).any()]
@@ -318,8 +333,11 @@ def modes_figure(data):
                           layout="constrained")
     for col, sampler in enumerate(data.samplers):
         ax = axes[0, col]
-        _grouped_bars(ax, modes, data, colours,
-                      lambda m, n, s=sampler: _stats_of(data, m, s, n, data.accuracy_scale))
+
+        def mode_stats(m: str, n: str, s: str = sampler) -> Stats:
+            return _stats_of(data, m, s, n, data.accuracy_scale)
+
+        _grouped_bars(ax, modes, data, colours, mode_stats)
         ax.set_xticklabels([_wrap(MODE_LABELS[m], 11) for m in modes], fontsize=MIN_FONT)
         ax.set_title(f"sampler: {sampler}")
         ax.set_ylim(0, 100)
@@ -335,7 +353,7 @@ def modes_figure(data):
 RELIES_POINTS = 10.0
 
 
-def modes_caption(data):
+def modes_caption(data: RunData) -> str:
     """The modes figure's caption, written from this run's numbers: which normalizers score much better with
     batch statistics on sampler batches than in inference mode, and which did not learn the task."""
     relies, scale = [], data.accuracy_scale
@@ -363,7 +381,7 @@ def modes_caption(data):
 
 
 # ----------------------------------------------------------------------------- section "curves"
-def _band(frame, by):
+def _band(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Mean and t interval of `value` per group (one row per group)."""
     rows = []
     for key, group in frame.groupby(by, sort=True):
@@ -375,7 +393,7 @@ def _band(frame, by):
     return pd.DataFrame(rows)
 
 
-def curves_figure(data):
+def curves_figure(data: RunData) -> Figure | None:
     """Learning curves with CI bands over seeds: train loss, acc_inference, acc_batch_sampler."""
     metrics = [(m, axis_label(m), data.accuracy_scale if m in ACCURACY_METRICS else display_scale(m))
                for m in metric_table.in_group(metric_table.CURVES)]
@@ -412,7 +430,7 @@ def curves_figure(data):
 
 
 # ----------------------------------------------------------------------------- section "layers"
-def mismatch_figure(data):
+def mismatch_figure(data: RunData) -> Figure | None:
     """Relative L2 train/inference mismatch per layer depth, local (dashed) and propagated (solid)."""
     local, propagated = metric_table.in_group(metric_table.MISMATCH)
     frame = data.layers[data.layers["metric"].isin([local, propagated])]
@@ -449,7 +467,7 @@ def mismatch_figure(data):
                  "zero mean training and inference modes compute the same activations.")
 
 
-def rd_figure(data):
+def rd_figure(data: RunData) -> Figure | None:
     """Distributions of |log r| and |d| per layer as box plots drawn from the stored quantiles."""
     quantiles = ["q05", "q25", "q50", "q75", "q95"]
     rows = [(p, label) for p, label in (("abs_log_r", "|log r| = |log(sigma_B / sigma)| (unitless)"),
@@ -495,7 +513,7 @@ def rd_figure(data):
                  "statistics used at inference; Batch Renorm's r and d correct exactly this difference.")
 
 
-def clip_figure(data):
+def clip_figure(data: RunData) -> Figure | None:
     """Fraction of channels at the r/d clip over training, for the normalizers that clip."""
     frame = data.curves[data.curves["metric"].isin(metric_table.in_group(metric_table.CLIP))]
     if frame.empty:
@@ -522,7 +540,7 @@ def clip_figure(data):
 
 
 # ----------------------------------------------------------------------------- section "logits"
-def logits_figure(data):
+def logits_figure(data: RunData) -> Figure | None:
     """Prediction disagreement and KL between training-mode and inference-mode logits."""
     metrics = [(m, axis_label(m), display_scale(m)) for m in metric_table.in_group(metric_table.LOGITS)
                if (data.summary["metric"] == m).any()]
@@ -532,7 +550,11 @@ def logits_figure(data):
     fig, axes = _subplots(len(metrics), width=4.6, height=3.0, layout="constrained")
     for col, (metric, label, scale) in enumerate(metrics):
         ax = axes[0, col]
-        _grouped_bars(ax, data.samplers, data, colours, lambda s, n, m=metric, k=scale: _stats_of(data, m, s, n, k))
+
+        def logit_stats(s: str, n: str, m: str = metric, k: float = scale) -> Stats:
+            return _stats_of(data, m, s, n, k)
+
+        _grouped_bars(ax, data.samplers, data, colours, logit_stats)
         ax.set_xticklabels(data.samplers)
         ax.set_xlabel("sampler")
         ax.set_ylabel(label, fontsize=MIN_FONT)
@@ -544,12 +566,13 @@ def logits_figure(data):
     return embed(fig, "fig-logits", "Logit-level mismatch", caption + (" " + order if order else ""))
 
 
-def _sampler_order(data, metric, norm):
+def _sampler_order(data: RunData, metric: str, norm: str) -> list[str]:
+    """The samplers of `data` by the mean of `metric` for `norm`, highest first (NaN means left out)."""
     means = {s: hl.values(data, metric, s, norm).mean() for s in data.samplers}
     return [s for s in sorted(means, key=lambda s: -means[s]) if not math.isnan(means[s])]
 
 
-def logit_order_sentence(data):
+def logit_order_sentence(data: RunData) -> str | None:
     """A sentence for the logit figure when prediction disagreement and KL rank the samplers differently for a
     normalizer (highest first), with why that can happen; None when they agree everywhere."""
     measures = metric_table.in_group(metric_table.LOGITS)  # (prediction disagreement, KL), as the table orders them
@@ -571,7 +594,7 @@ def logit_order_sentence(data):
 
 
 # ----------------------------------------------------------------------------- section "composition"
-def composition_figure(data):
+def composition_figure(data: RunData) -> Figure | None:
     """Label composition of the first training batches of each sampler."""
     if data.composition.empty:
         return None
@@ -601,7 +624,7 @@ def composition_figure(data):
 
 
 # ----------------------------------------------------------------------------- section "timing"
-def trial_timing(data):
+def trial_timing(data: RunData) -> pd.DataFrame:
     """Per trial of `data` (its sampler, normalizer, seed and sweep point): the seconds spent tracing the training
     step (`trace`: the first trial of each model shape traces it, later ones reuse the graph) and the rest of the
     trial's wall time (`rest`), read from the trial files of the run directory. Empty when they do not record it."""
@@ -629,15 +652,15 @@ def trial_timing(data):
     return frame.merge(wanted, on=keys)
 
 
-def timing_figure(data):
+def timing_figure(data: RunData) -> Figure | None:
     """Cost per normalizer: the trial's wall time without tracing, the tracing of the training step apart (the
     first trial of each shape pays it), and the table's other timing metrics (time per training step)."""
     timing = trial_timing(data)
     metrics = []
     shown = [m for m in metric_table.in_group(metric_table.TIMING) if (data.summary["metric"] == m).any()]
     if not timing.empty:
-        def timing_stats(column):
-            def stats(sampler, norm):
+        def timing_stats(column: str) -> Callable[[Any, str], Stats]:
+            def stats(sampler: Any, norm: str) -> Stats:
                 rows = timing[(timing["sampler"] == str(sampler)) & (timing["normalizer"] == str(norm))]
                 return mean_ci(rows[column].to_numpy(dtype=float), bounds=(0.0, math.inf))
             return stats
@@ -646,8 +669,10 @@ def timing_figure(data):
                     ("tracing the training step (s)", "tracing (first trial of a shape)", timing_stats("trace"))]
         shown = [m for m in shown if m == metric_table.STEP_TIME]  # the wall time is split above
     for name in shown:
-        metrics.append((axis_label(name), metric_table.METRICS[name].label,
-                        lambda s, n, name=name: _stats_of(data, name, s, n)))
+        def metric_stats(s: str, n: str, name: str = name) -> Stats:
+            return _stats_of(data, name, s, n)
+
+        metrics.append((axis_label(name), metric_table.METRICS[name].label, metric_stats))
     if not metrics:
         return None
     colours = palette(data.normalizers)
@@ -668,7 +693,7 @@ def timing_figure(data):
 
 
 # ----------------------------------------------------------------------------- comparison of two runs
-def compare_figure(run_a, run_b, label_a, label_b):
+def compare_figure(run_a: RunData, run_b: RunData, label_a: str, label_b: str) -> Figure:
     """acc_inference per sampler and normalizer in both runs: run A solid bars, run B hatched."""
     from matplotlib.patches import Patch
 
@@ -699,13 +724,13 @@ def compare_figure(run_a, run_b, label_a, label_b):
                  "from run A to run B helped that normalizer on that sampler.")
 
 
-def compare_curves_figure(run_a, run_b):
+def compare_curves_figure(run_a: RunData, run_b: RunData) -> Figure:
     """acc_inference learning curves of both runs: A solid, B dashed, CI bands over seeds."""
     from matplotlib.lines import Line2D
 
     colours = palette(run_a.normalizers)
     fig, axes = _subplots(len(run_a.samplers), width=3.6, height=2.8, sharey=True, layout="constrained")
-    for which, (run, style) in enumerate(((run_a, "-"), (run_b, "--"))):
+    for run, style in ((run_a, "-"), (run_b, "--")):
         frame = run.curves[run.curves["metric"] == hl.METRIC]
         if frame.empty:
             continue

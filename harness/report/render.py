@@ -4,12 +4,16 @@ The HTML is one self-contained file: CSS inline, figures inline (SVG) or as data
 nothing fetched from the network, so it opens offline and survives being mailed around.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import difflib
 import math
 import os
 import typing
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.analysis import metrics as metric_table
 from harness.errors import UsageError
@@ -21,12 +25,16 @@ from harness.results.loader import ACCURACY_METRICS, load_run, restrict
 from harness.results.stats import mean_ci
 from harness.runtime import atomic
 
+if TYPE_CHECKING:
+    from harness.results.loader import RunData
+
 NONIID_METRICS = [("tv_distance", "TV distance to population"), ("hellinger_distance", "Hellinger distance"),
                   ("effective_classes", "effective classes per batch"), ("coverage", "epoch coverage"),
                   ("repeat_rate", "within-batch repeats")]
 
 
-def _environment():
+def _environment() -> Any:
+    """The Jinja2 environment of the report's templates (autoescaped, strict), with its `ci` and `num` filters."""
     import jinja2
 
     env = jinja2.Environment(
@@ -38,7 +46,8 @@ def _environment():
     return env
 
 
-def _num(x, digits=1, signed=False):
+def _num(x: float | None, digits: int = 1, signed: bool = False) -> str:
+    """`x` with `digits` decimals (a sign when `signed`; never '-0.0'), or 'n/a' for None or NaN."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
     if round(x, digits) == 0:
@@ -49,7 +58,7 @@ def _num(x, digits=1, signed=False):
 CUT_MARK = "†"
 
 
-def _ci_filter(stats, digits=1, signed=False):
+def _ci_filter(stats: dict[str, Any] | None, digits: int = 1, signed: bool = False) -> str:
     """'12.3 [10.1, 14.5]' for a mean_ci dict (the interval omitted when undefined); an end cut at the
     quantity's range is marked with CUT_MARK; all seeds equal: 'no interval (all seeds agree)'."""
     if not stats or stats["n"] == 0:
@@ -64,7 +73,8 @@ def _ci_filter(stats, digits=1, signed=False):
     return text
 
 
-def _noniid_table(data):
+def _noniid_table(data: RunData) -> list[dict[str, Any]]:
+    """One row per sampler: its kind and the mean of each of NONIID_METRICS over its batches."""
     frame = data.noniid.groupby(["sampler", "metric"])["value"].mean()
     rows = []
     for sampler in data.samplers:
@@ -73,7 +83,7 @@ def _noniid_table(data):
     return rows
 
 
-def _cost_ratios(data):
+def _cost_ratios(data: RunData) -> list[dict[str, Any]]:
     """Per non-reference normalizer: ms/step divided by the reference's, paired over (sampler, seed)."""
     if data.reference is None:
         return []
@@ -93,7 +103,7 @@ def _cost_ratios(data):
     return rows
 
 
-def _mode_table(data):
+def _mode_table(data: RunData) -> tuple[list[str], list[dict[str, Any]]]:
     """acc per mode (points) per sampler x normalizer, for the table under the modes figure."""
     modes = [m for m in ACCURACY_METRICS if (data.summary["metric"] == m).any()]
     rows = []
@@ -105,14 +115,15 @@ def _mode_table(data):
     return modes, rows
 
 
-def _shown_stats(data, metric, sampler, norm):
+def _shown_stats(data: RunData, metric: str, sampler: str, norm: str) -> dict[str, Any]:
     """mean_ci of a final metric as the report shows it (fractions in percent), cut at its range."""
     scale = metric_table.display_scale(metric, data.metrics)
     return mean_ci(hl.values(data, metric, sampler, norm, None, scale).to_numpy(),
                    bounds=metric_table.bounds(metric, data.metrics, scale))
 
 
-def _logit_table(data):
+def _logit_table(data: RunData) -> list[dict[str, Any]]:
+    """One row per sampler x normalizer: prediction disagreement and KL as the report shows them."""
     disagreement, kl = metric_table.in_group(metric_table.LOGITS)
     rows = []
     for sampler in data.samplers:
@@ -123,23 +134,26 @@ def _logit_table(data):
     return rows
 
 
-def _extra_metrics(data, detail):
+def _extra_metrics(data: RunData, detail: RunData) -> dict[str, Any]:
     """The "other metrics" section: the metrics of the run's table in its `extra` group (metric plugins)."""
-    names = [m for m in metric_table.in_group(metric_table.EXTRA, data.metrics) if (detail.summary["metric"] == m).any()]
+    names = [m for m in metric_table.in_group(metric_table.EXTRA, data.metrics)
+             if (detail.summary["metric"] == m).any()]
     rows = [{"sampler": sampler, "normalizer": norm, "values": [_shown_stats(detail, m, sampler, norm) for m in names]}
             for sampler in detail.samplers for norm in detail.normalizers]
     return {"extra_metrics": [{"name": m, "header": f"{metric_table.axis_label(m, data.metrics)}"} for m in names],
             "extra_rows": rows}
 
 
-def _bad_trials(data):
+def _bad_trials(data: RunData) -> list[dict[str, Any]]:
+    """One row per trial that did not finish OK: where it ran, its status and why."""
     rows = []
     for record in data.bad_trials.to_dict("records"):
         reason = record.get("error")
         if not isinstance(reason, str) or not reason:
             reason = ""
         step = record.get("diverged_step")
-        if record["status"] == rundir.DIVERGED and step is not None and not (isinstance(step, float) and math.isnan(step)):
+        if (record["status"] == rundir.DIVERGED and step is not None
+                and not (isinstance(step, float) and math.isnan(step))):
             reason = f"diverged at step {int(step)}" + (f": {reason}" if reason else "")
         where = hl.point_label({v: record[v] for v in data.sweep_vars if v in record})
         rows.append({"sampler": record["sampler"], "normalizer": record["normalizer"], "seed": record["seed"],
@@ -147,20 +161,22 @@ def _bad_trials(data):
     return rows
 
 
-def _provenance(data):
+def _provenance(data: RunData) -> list[tuple[str, str]]:
+    """(label, text) pairs of the run's provenance: command, times, commit, host, device, CPU, versions."""
     prov = data.provenance or {}
     versions = prov.get("versions") or {}
     device = prov.get("device") or {}
     items = [("command", prov.get("command")), ("started", prov.get("started")),
              ("finished", prov.get("finished")), ("git commit", prov.get("git_commit") or "none recorded"),
              ("hostname", prov.get("hostname")),
-             ("device", " / ".join(dict.fromkeys(str(device[k]) for k in ("type", "name", "cpu_model") if device.get(k)))),
+             ("device", " / ".join(dict.fromkeys(str(device[k]) for k in ("type", "name", "cpu_model")
+                                                if device.get(k)))),
              ("CPU instruction set", _cpu_flags(prov))]
     items += [(f"{k} version", v) for k, v in versions.items()]
     return [(k, "" if v is None else str(v)) for k, v in items]
 
 
-def _cpu_flags(prov):
+def _cpu_flags(prov: dict[str, Any]) -> str:
     """The SIMD extensions of the run's CPU (provenance `cpu`), or why they are not known."""
     cpu = prov.get("cpu") or {}
     parts = [str(cpu[k]) for k in ("machine",) if cpu.get(k)]
@@ -169,7 +185,8 @@ def _cpu_flags(prov):
     return " / ".join(parts) or "not recorded"
 
 
-def _clean(figures):
+def _clean(figures: Sequence[figs.Figure | None]) -> list[figs.Figure]:
+    """`figures` without the Nones (figures a run has nothing to show for)."""
     return [f for f in figures if f is not None]
 
 
@@ -190,11 +207,13 @@ class Section:
     at_point: bool = True  # shows the hardest sweep point only (the headline note names these sections)
 
     @property
-    def template(self):
+    def template(self) -> str:
+        """The section's template, relative to the report's templates folder."""
         return f"sections/{self.id}.html.j2"
 
 
-def _modes_context(data, detail):
+def _modes_context(data: RunData, detail: RunData) -> dict[str, Any]:
+    """The modes section's table: the evaluation modes shown and their rows."""
     modes, mode_rows = _mode_table(detail)
     return {"modes": modes, "mode_rows": mode_rows}
 
@@ -218,14 +237,15 @@ SECTIONS = [
 ]
 
 
-_DETAIL = None  # the run a forked figure worker draws from (inherited, not pickled)
+_DETAIL: RunData | None = None  # the run a forked figure worker draws from (inherited, not pickled)
 
 
-def _figures_of(index):
+def _figures_of(index: int) -> list[figs.Figure]:
+    """The figures of section `index`, drawn from `_DETAIL` (in a forked worker)."""
     return _clean(SECTIONS[index].figures(_DETAIL))
 
 
-def section_figures(detail, processes=None):
+def section_figures(detail: RunData, processes: int | None = None) -> list[list[figs.Figure]]:
     """Each section's rendered figures, in SECTIONS order.
 
     Drawing is pure Python (matplotlib holds the GIL), so on a machine with several cores the sections are
@@ -255,7 +275,7 @@ def section_figures(detail, processes=None):
         _DETAIL = None
 
 
-def _quiet_worker():
+def _quiet_worker() -> None:
     """A forked figure worker leaves signals to its parent: Ctrl-C and SIGTERM stop it without a traceback."""
     import signal
 
@@ -263,14 +283,14 @@ def _quiet_worker():
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _span(numbers):
+def _span(numbers: list[int]) -> str:
     """'2–7' for consecutive section numbers (a list otherwise)."""
     if numbers and numbers == list(range(numbers[0], numbers[-1] + 1)):
         return f"{numbers[0]}–{numbers[-1]}" if len(numbers) > 1 else str(numbers[0])
     return ", ".join(str(n) for n in numbers)
 
 
-def build_context(data):
+def build_context(data: RunData) -> dict[str, Any]:
     """Everything the single-run template shows (figures already rendered)."""
     point, point_rule = hl.headline_point(data)
     detail = restrict(data, point)
@@ -278,7 +298,8 @@ def build_context(data):
     comparisons = data.comparisons
     figures = dict(zip((section.id for section in SECTIONS), section_figures(detail), strict=False))
     if data.sweep_vars:
-        figures["headline"] = _clean([figs.dependence_figure(data), figs.dependence_heatmap(data)]) + figures["headline"]
+        figures["headline"] = (_clean([figs.dependence_figure(data), figs.dependence_heatmap(data)])
+                               + figures["headline"])
     number = {section.id: i for i, section in enumerate(SECTIONS, 1)}
     context = {
         "title": f"Minibatch dependence report: {data.name}",
@@ -304,7 +325,8 @@ def build_context(data):
     return context
 
 
-def _compare_rows(run_a, run_b):
+def _compare_rows(run_a: RunData, run_b: RunData) -> list[dict[str, Any]]:
+    """Per sampler x normalizer: inference accuracy in each run and the paired difference B minus A."""
     rows = []
     for sampler in run_a.samplers:
         for norm in run_a.normalizers:
@@ -315,7 +337,7 @@ def _compare_rows(run_a, run_b):
     return rows
 
 
-def build_compare_context(run_a, run_b):
+def build_compare_context(run_a: RunData, run_b: RunData) -> dict[str, Any]:
     """Everything the comparison template shows. Both runs must have the same samplers and normalizers."""
     if set(run_a.samplers) != set(run_b.samplers) or set(run_a.normalizers) != set(run_b.normalizers):
         raise UsageError(
@@ -355,11 +377,11 @@ def build_compare_context(run_a, run_b):
     }
 
 
-def _changed_fields(a, b, limit=3):
+def _changed_fields(a: dict[str, Any], b: dict[str, Any], limit: int = 3) -> str:
     """`: <field>, <field> differ` naming the scenario fields that differ between two runs (or nothing)."""
-    def flat(tree, prefix=""):
+    def flat(tree: Any, prefix: str = "") -> dict[str, Any]:
         if isinstance(tree, dict):
-            out = {}
+            out: dict[str, Any] = {}
             for key, value in tree.items():
                 out.update(flat(value, f"{prefix}{key}."))
             return out
@@ -373,7 +395,7 @@ def _changed_fields(a, b, limit=3):
     return f": {shown} {'differs' if len(changed) == 1 else 'differ'}"
 
 
-def _render(run_dir, compare_dir=None):
+def _render(run_dir: str | Path, compare_dir: str | Path | None = None) -> tuple[str, dict[str, list[figs.Figure]]]:
     """(HTML text, {section id: [Figure]}) of the report of `run_dir` (no figures to export for a comparison)."""
     env = _environment()
     run = load_run(run_dir)
@@ -384,7 +406,7 @@ def _render(run_dir, compare_dir=None):
     return env.get_template("compare.html.j2").render(**build_compare_context(run, other)), {}
 
 
-def render(run_dir, compare_dir=None):
+def render(run_dir: str | Path, compare_dir: str | Path | None = None) -> str:
     """The report's HTML text for `run_dir` (or the comparison with `compare_dir`)."""
     return _render(run_dir, compare_dir)[0]
 
@@ -392,7 +414,7 @@ def render(run_dir, compare_dir=None):
 FIGURES_DIR = "figures"
 
 
-def write_figures(run_dir, figures):
+def write_figures(run_dir: str | Path, figures: dict[str, list[figs.Figure]]) -> list[Path]:
     """Write every figure as SVG, PDF and PNG (figs.EXPORT_DPI) under `<run_dir>/figures/`, named by section
     (`figs.export_name`); each file atomically. Returns the paths written."""
     from harness.runtime import atomic
@@ -408,7 +430,8 @@ def write_figures(run_dir, figures):
     return written
 
 
-def write_report(run_dir, out=None, compare_dir=None):
+def write_report(run_dir: str | Path, out: str | os.PathLike | None = None,
+                 compare_dir: str | Path | None = None) -> Path:
     """Write the HTML report of `run_dir` and return its path.
 
     out: the file to write; default `<run_dir>/index.html`, or `<run_dir>/compare_<other>.html` when
