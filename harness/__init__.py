@@ -12,12 +12,7 @@ Examples
 >>> run.summary.head()                                                        # doctest: +SKIP
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from typing import Any
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -38,4 +33,4 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     """The package's names, the lazily imported API's included."""
-    return sorted(set(globals()) | _API)
+    return sorted({name for name in globals() if not name.startswith("_") or name == "__version__"} | _API)
