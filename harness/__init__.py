@@ -12,7 +12,7 @@ Examples
 >>> run.summary.head()                                                        # doctest: +SKIP
 """
 
-from typing import Any
+import typing
 
 __version__ = "0.1.0"
 
@@ -21,7 +21,7 @@ __all__ = ["Run", "ScenarioError", "__version__", "load_run", "run_scenario", "v
 _API = {"Run", "load_run", "run_scenario", "validate", "ScenarioError"}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> typing.Any:
     """The API's names, imported from `harness.api` when first asked for."""
     if name in _API:
         import importlib
@@ -33,4 +33,4 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     """The package's names, the lazily imported API's included."""
-    return sorted({name for name in globals() if not name.startswith("_") or name == "__version__"} | _API)
+    return sorted({name for name in globals() if name == "__version__" or not name.startswith("_") and name != "typing"} | _API)
