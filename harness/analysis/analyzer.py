@@ -25,13 +25,24 @@ Each of these metrics is described (when produced, label, unit, range, report gr
 after training are the `Evaluator` entries there (each names what it returns), which call the methods here.
 """
 
+from __future__ import annotations
+
 import inspect
 import typing
+from collections.abc import Callable
 
 import numpy as np
 
 from harness.analysis.metrics import QUANTILES
 from harness.models.builders import normalization_layers
+
+if typing.TYPE_CHECKING:
+    from harness.data.sources import Dataset
+
+Statistics = tuple[np.ndarray, np.ndarray]
+"""(mean, variance) per channel of a layer's input."""
+Estimate = Callable[[np.ndarray, np.ndarray, typing.Any], Statistics]
+"""`estimate(group_means, group_variances, layer)`: a layer's population statistics from its groups' moments."""
 
 CLIP_TOLERANCE = 1e-6
 INFERENCE_CHUNK = 512
@@ -55,10 +66,10 @@ class Passes(typing.NamedTuple):
     from these moments and the clip reference read in the same compiled call.
     """
 
-    inference_logits: object
-    logits: object
-    moments: object
-    clipped: object
+    inference_logits: typing.Any
+    logits: typing.Any
+    moments: typing.Any
+    clipped: typing.Any
 
 
 class Analyzer:
@@ -73,7 +84,10 @@ class Analyzer:
     Analyzer serves every trial that reuses the model.
     """
 
-    def __init__(self, model, dataset, eval_examples=None, jit_compile=False):
+    def __init__(self, model: typing.Any, dataset: Dataset, eval_examples: int | None = None,
+                 jit_compile: bool = False) -> None:
+        """Analyze `model` (a Keras model) on the first `eval_examples` test examples of `dataset` (all by default);
+        `jit_compile`: compile the passes with XLA."""
         import keras
         import tensorflow as tf
 
@@ -92,19 +106,19 @@ class Analyzer:
         padded = np.concatenate([self.x_test, np.zeros((-n_test % chunk, *self.x_test.shape[1:]), np.float32)])
         self._test_chunks = tf.constant(padded.reshape(-1, chunk, *self.x_test.shape[1:]))
         self._renormalizing = [i for i, layer in enumerate(self.norm_layers) if clip_limits(layer) is not None]
-        self._compiled = {}
+        self._compiled: dict[typing.Any, Callable[..., typing.Any]] = {}
         self._last_batch_size = 1
         self.jit_compile = bool(jit_compile)  # XLA for the passes; False once XLA has refused one of them
 
     # -- running the network -------------------------------------------------
-    def _variables(self):
+    def _variables(self) -> tuple[list[typing.Any], list[typing.Any]]:
         """The probe's variable values, read when the compiled function runs, for `stateless_call`."""
         import tensorflow as tf
 
         return ([tf.convert_to_tensor(v.value) for v in self.probe.trainable_variables],
                 [tf.convert_to_tensor(v.value) for v in self.probe.non_trainable_variables])
 
-    def snapshot(self):
+    def snapshot(self) -> typing.Any:
         """The model's variable values now, for `evaluate(..., variables=)` later.
 
         TensorFlow copies a variable's buffer before updating it while a read of it is
@@ -117,7 +131,7 @@ class Analyzer:
             self._compiled["snapshot"] = tf.function(self._variables, autograph=False)
         return self._compiled["snapshot"]()
 
-    def _passes(self, batch_size):
+    def _passes(self, batch_size: int) -> Callable[..., typing.Any]:
         """The compiled call behind `Passes`, for batches of `batch_size`.
 
         Inference is a sequential map over chunks of the test split (examples are
@@ -134,20 +148,22 @@ class Analyzer:
             groups = [batch_size // (getattr(layer, "microbatch_size", None) or batch_size) for layer in layers]
             shape = self.x_test.shape[1:]
 
-            def training_pass(trainable, non_trainable, xb):
+            def training_pass(trainable: typing.Any, non_trainable: typing.Any, xb: typing.Any) -> typing.Any:
                 outputs, _ = probe.stateless_call(trainable, non_trainable, xb, training=True)
-                moments = []
+                moments: list[typing.Any] = []
                 for i, (layer, value) in enumerate(zip(layers, outputs[:len(layers)], strict=False)):
                     value = tf.experimental.numpy.moveaxis(tf.cast(value, tf.float32), _channel_axis(layer), -1)
                     value = tf.reshape(value, [groups[i], -1, tf.shape(value)[-1]])
                     moments.append(tf.nn.moments(value, axes=[1]))
                 return outputs[-1], moments
 
-            def specs(variables):
+            def specs(variables: typing.Any) -> list[typing.Any]:
                 return [tf.TensorSpec(v.shape, v.dtype) for v in variables]
 
-            def passes(trainable, non_trainable, x_chunks, x_batches):
-                mapping = [*zip(probe.trainable_variables, trainable, strict=False), *zip(probe.non_trainable_variables, non_trainable, strict=False)]
+            def passes(trainable: typing.Any, non_trainable: typing.Any, x_chunks: typing.Any,
+                       x_batches: typing.Any) -> typing.Any:
+                mapping = [*zip(probe.trainable_variables, trainable, strict=False),
+                           *zip(probe.non_trainable_variables, non_trainable, strict=False)]
                 with keras.StatelessScope(state_mapping=mapping):  # the clip references read the given values too
                     references = [[tf.cast(value, tf.float32) for value in renorm_clip_reference(layers[i])]
                                   for i in self._renormalizing]
@@ -163,7 +179,8 @@ class Analyzer:
         self._last_batch_size = batch_size
         return self._compiled["passes", batch_size]
 
-    def run(self, x_batches=None, inference=True, variables=None):
+    def run(self, x_batches: np.ndarray | None = None, inference: bool = True,
+            variables: typing.Any = None) -> Passes:
         """One compiled call: inference logits of the test split (if `inference`) and the training-mode pass
         over (n_batches, batch, ...) inputs (if given), with the model's current variables or a `snapshot()`.
         Returns `Passes`. Without batches it reuses the function of the last batch size (its training half
@@ -181,22 +198,23 @@ class Analyzer:
         if x_batches is None:
             return Passes(inference_logits, None, None, None)
         moments = [(np.asarray(m, np.float64), np.asarray(v, np.float64)) for m, v in moments]
-        clipped = {}
+        clipped: dict[int, np.ndarray] = {}
         for i, (mean, std, r_max, d_max) in zip(self._renormalizing, references, strict=False):
-            r, d = _renorm_factors(*moments[i], self.norm_layers[i], np.asarray(mean, np.float64),
+            group_means, group_variances = moments[i]
+            r, d = _renorm_factors(group_means, group_variances, self.norm_layers[i], np.asarray(mean, np.float64),
                                    np.asarray(std, np.float64))
             clipped[i] = _at_clip(r, d, float(r_max), float(d_max)).mean(axis=(1, 2))
         return Passes(inference_logits, np.asarray(logits), moments, clipped)
 
-    def inference_logits(self):
+    def inference_logits(self) -> np.ndarray:
         """Inference-mode logits of the whole test split."""
         return self.run().inference_logits
 
-    def input_moments(self, x_batches):
+    def input_moments(self, x_batches: np.ndarray) -> list[Statistics]:
         """Per normalization layer, (means, variances) of its training-mode input per batch: see `Passes`."""
         return self.run(x_batches, inference=False).moments
 
-    def output_mismatch(self, x_batches):
+    def output_mismatch(self, x_batches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per normalization layer, relative L2 of training- vs inference-mode output, per batch.
 
         Returns (local, propagated), each (n_batches, n_layers): local feeds the layer
@@ -207,7 +225,7 @@ class Analyzer:
         local, propagated = self._mismatch_function(x_batches.shape[1])(x_batches)
         return np.asarray(local, np.float64), np.asarray(propagated, np.float64)
 
-    def warm_up_mismatch(self, batch_size):
+    def warm_up_mismatch(self, batch_size: int) -> None:
         """Trace and instantiate `output_mismatch`'s function for `batch_size` ahead of need.
 
         The runner calls it on its evaluation thread while training goes on, so the end of
@@ -217,7 +235,7 @@ class Analyzer:
         if ("mismatch", batch_size) not in self._compiled:
             self._mismatch_function(batch_size)(np.zeros((1, batch_size, *self.x_test.shape[1:]), np.float32))
 
-    def _mismatch_function(self, batch_size):
+    def _mismatch_function(self, batch_size: int) -> Callable[..., typing.Any]:
         """The compiled per-batch mismatch pass: a sequential map (final analysis only, on a few batches,
         so cheaper to trace than a vectorised one)."""
         key = "mismatch", batch_size
@@ -229,14 +247,15 @@ class Analyzer:
         n = len(layers)
         has_mode = ["training" in inspect.signature(layer.call).parameters for layer in layers]
 
-        def relative_l2(a, b):
+        def relative_l2(a: typing.Any, b: typing.Any) -> typing.Any:
             a, b = tf.cast(a, tf.float32), tf.cast(b, tf.float32)  # float16 layers under mixed precision
             return tf.norm(a - b) / tf.maximum(tf.norm(b), 1e-12)
 
-        def mismatch_of_batch(trainable, non_trainable, xb):
+        def mismatch_of_batch(trainable: typing.Any, non_trainable: typing.Any, xb: typing.Any) -> typing.Any:
             train, _ = probe.stateless_call(trainable, non_trainable, xb, training=True)
             inference, _ = probe.stateless_call(trainable, non_trainable, xb, training=False)
-            local, propagated = [], []
+            local: list[typing.Any] = []
+            propagated: list[typing.Any] = []
             for i, layer in enumerate(layers):
                 propagated.append(relative_l2(train[n + i], inference[n + i]))
                 if not has_mode[i]:
@@ -248,7 +267,7 @@ class Analyzer:
                 local.append(relative_l2(y_train, inference[n + i]))
             return tf.stack(local), tf.stack(propagated)
 
-        def over_batches(x_batches):
+        def over_batches(x_batches: typing.Any) -> typing.Any:
             trainable, non_trainable = self._variables()
             return tf.map_fn(lambda xb: mismatch_of_batch(trainable, non_trainable, xb), x_batches,
                              fn_output_signature=(tf.float32, tf.float32))
@@ -257,14 +276,15 @@ class Analyzer:
             tf.TensorSpec([None, batch_size, *self.x_test.shape[1:]])])
         return self._compiled[key]
 
-    def _function(self, python_function, what, input_signature):
+    def _function(self, python_function: Callable[..., typing.Any], what: str,
+                  input_signature: list[typing.Any]) -> Callable[..., typing.Any]:
         """A compiled pass: under XLA when `jit_compile` (falling back to plain `tf.function` if XLA refuses)."""
         from harness.runtime.compile import Function
 
         function = Function(python_function, self.jit_compile, f"{what} of {self.model.name}", autograph=False,
                             input_signature=input_signature)
 
-        def call(*args):
+        def call(*args: typing.Any) -> typing.Any:
             outputs = function(*args)
             self.jit_compile = self.jit_compile and function.jit
             return outputs
@@ -272,7 +292,8 @@ class Analyzer:
         return call
 
     # -- what is tracked along training ------------------------------------
-    def evaluate(self, sampler_batches, probe_batches, variables=None, weights=None):
+    def evaluate(self, sampler_batches: np.ndarray, probe_batches: int, variables: typing.Any = None,
+                 weights: np.ndarray | None = None) -> dict[str, float]:
         """acc_inference, acc_batch_sampler and (renormalizing models only) the clip fraction on the first
         `probe_batches` sampler batches, from one compiled call: the metrics of every evaluation step.
 
@@ -287,16 +308,17 @@ class Analyzer:
         return metrics
 
     # -- accuracies ---------------------------------------------------------
-    def acc_inference(self):
+    def acc_inference(self) -> float:
+        """acc_inference: inference-mode accuracy on the test split."""
         return _accuracy(self.inference_logits(), self.y_test)
 
-    def acc_batch(self, index_batches, weights=None):
+    def acc_batch(self, index_batches: np.ndarray, weights: np.ndarray | None = None) -> float:
         """Training-mode accuracy, each batch normalized with its own statistics, over the slots `weights` marks
         (default all: padded batches from `harness.train.coverage` count only their swapped-in examples)."""
         return _accuracy(self.run(self.x_test[index_batches], inference=False).logits, self.y_test[index_batches],
                          weights)
 
-    def acc_precise(self, train_index_batches):
+    def acc_precise(self, train_index_batches: np.ndarray) -> float | None:
         """acc_precise_iid: inference accuracy with population statistics re-estimated on i.i.d. training batches
         (Wu & Johnson's PreciseBN).
 
@@ -311,7 +333,7 @@ class Analyzer:
         """
         return self._reestimated_accuracy(train_index_batches, _pooled_statistics)
 
-    def acc_precise_own(self, train_index_batches):
+    def acc_precise_own(self, train_index_batches: np.ndarray) -> float | None:
         """acc_precise_own: inference accuracy with each layer's statistics set to what its own moving average
         tracks, averaged with equal weights over the given training batches (the scenario's sampler), without the
         moving average's staleness.
@@ -324,7 +346,7 @@ class Analyzer:
         """
         return self._reestimated_accuracy(train_index_batches, _own_statistics)
 
-    def _reestimated_accuracy(self, train_index_batches, estimate):
+    def _reestimated_accuracy(self, train_index_batches: np.ndarray, estimate: Estimate) -> float | None:
         """Inference accuracy after setting each normalization layer's statistics to `estimate(group_means,
         group_variances, layer)` of its training-mode input over the batches (depth order, see acc_precise)."""
         from harness.norms import clip_limits, set_population_statistics, traits
@@ -350,7 +372,8 @@ class Analyzer:
             for variable, value in zip(self.model.non_trainable_variables, saved, strict=False):
                 variable.assign(value)
 
-    def _pooled_input_statistics(self, index_batches, layers, estimate=None):
+    def _pooled_input_statistics(self, index_batches: np.ndarray, layers: list[tuple[int, typing.Any]],
+                                 estimate: Estimate | None = None) -> dict[int, Statistics]:
         """{layer index: (mean, variance)} of each layer's training-mode input over the batches (pooled over all
         examples by default, else `estimate(group_means, group_variances, layer)`)."""
         estimate = estimate or _pooled_statistics
@@ -358,7 +381,7 @@ class Analyzer:
         return {i: estimate(*moments[i], layer) for i, layer in layers}
 
     # -- layers and logits -------------------------------------------------
-    def clip_fraction(self, index_batches):
+    def clip_fraction(self, index_batches: np.ndarray) -> float | None:
         """Fraction of (channel, batch) pairs whose r or d sits at the clip, averaged over renormalizing layers.
 
         r and d are taken against the statistics the layer itself renormalizes with
@@ -367,19 +390,20 @@ class Analyzer:
         clipped = self.run(self.x_test[index_batches], inference=False).clipped
         return _mean_clip_fraction(clipped, len(index_batches)) if clipped else None
 
-    def layer_statistics(self, index_batches):
+    def layer_statistics(self, index_batches: np.ndarray) -> list[dict[str, float]]:
         """One dict per normalization layer (depth from 1): r/d quantiles, mismatches, clip fraction."""
         from harness.norms import population_statistics
 
         passes = self.run(self.x_test[index_batches], inference=False)
         local, propagated = self.output_mismatch(self.x_test[index_batches])
-        rows = []
+        rows: list[dict[str, float]] = []
         for i, layer in enumerate(self.norm_layers):
-            row = {"layer": i + 1, "mismatch_local": float(np.mean(local[:, i])),
+            row: dict[str, float] = {"layer": i + 1, "mismatch_local": float(np.mean(local[:, i])),
                    "mismatch_propagated": float(np.mean(propagated[:, i]))}
             population = population_statistics(layer)
             if population is not None:
-                r, d = _renorm_factors(*passes.moments[i], layer, *population)
+                group_means, group_variances = passes.moments[i]
+                r, d = _renorm_factors(group_means, group_variances, layer, *population)
                 abs_log_r, abs_d = np.abs(np.log(r)).ravel(), np.abs(d).ravel()
                 for q in QUANTILES:
                     row[f"abs_log_r_q{round(q * 100):02d}"] = float(np.quantile(abs_log_r, q))
@@ -389,7 +413,7 @@ class Analyzer:
             rows.append(row)
         return rows
 
-    def logit_mismatch(self, index_batches):
+    def logit_mismatch(self, index_batches: np.ndarray) -> dict[str, float]:
         """Disagreement rate of the predicted class and mean KL(p_train || p_inference) on sampler batches.
 
         Inference mode treats every example on its own, so its logits are those of the test split, gathered
@@ -406,7 +430,7 @@ class Analyzer:
                 "logit_kl": float(np.mean(kl))}
 
 
-def _pooled_statistics(group_means, group_variances, layer):
+def _pooled_statistics(group_means: np.ndarray, group_variances: np.ndarray, layer: typing.Any) -> Statistics:
     """PreciseBN's population estimate: mean and variance of all examples pooled over equal-sized groups
     (mean of group means; mean of group variances plus the variance of group means: law of total variance)."""
     mean = group_means.mean(axis=(0, 1))
@@ -414,7 +438,7 @@ def _pooled_statistics(group_means, group_variances, layer):
     return mean, variance
 
 
-def _own_statistics(group_means, group_variances, layer):
+def _own_statistics(group_means: np.ndarray, group_variances: np.ndarray, layer: typing.Any) -> Statistics:
     """What the layer's moving averages track, averaged with equal weights over (micro)batches: the mean of group
     means, and the mean of group sigmas (layers keeping a standard deviation) or of group variances (BN).
     Returned as (mean, variance without epsilon), what `set_population_statistics` takes."""
@@ -428,7 +452,7 @@ def _own_statistics(group_means, group_variances, layer):
     return mean, group_variances.mean(axis=(0, 1))
 
 
-def _accuracy(logits, labels, weights=None):
+def _accuracy(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
     if not finite_array(logits):  # argmax of NaN is class 0: not an accuracy (harness.results.finite)
         return float("nan")
     correct = logits.argmax(-1) == labels
@@ -438,28 +462,29 @@ def _accuracy(logits, labels, weights=None):
     return float(np.sum(correct & weights) / np.sum(weights))
 
 
-def _mean_clip_fraction(clipped, n_batches):
+def _mean_clip_fraction(clipped: dict[int, np.ndarray], n_batches: int) -> float:
     """Mean over renormalizing layers of the clip fraction on the first `n_batches` batches."""
     return float(np.mean([fractions[:n_batches].mean() for fractions in clipped.values()]))
 
 
-def _channel_axis(layer):
+def _channel_axis(layer: typing.Any) -> int:
     axis = getattr(layer, "axis", -1)
     return axis[0] if isinstance(axis, (list, tuple)) else axis
 
 
-def _renorm_factors(group_means, group_variances, layer, population_mean, population_std):
+def _renorm_factors(group_means: np.ndarray, group_variances: np.ndarray, layer: typing.Any,
+                    population_mean: np.ndarray, population_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per (micro)batch and channel: r = sigma_B / sigma and d = (mu_B - mu) / sigma, as Algorithm 1 defines them."""
     epsilon = float(getattr(layer, "epsilon", 1e-3))
     sigma_b = np.sqrt(group_variances + epsilon)
     return sigma_b / population_std, (group_means - population_mean) / population_std
 
 
-def _at_clip(r, d, r_max, d_max):
+def _at_clip(r: np.ndarray, d: np.ndarray, r_max: float, d_max: float) -> np.ndarray:
     """Where r or d sits at its clip limit (so the layer is not the exact inference transform there)."""
     return (np.abs(np.log(r)) >= np.log(r_max) - CLIP_TOLERANCE) | (np.abs(d) >= d_max - CLIP_TOLERANCE)
 
 
-def _log_softmax(logits):
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))

@@ -2,9 +2,9 @@
 
 Non-finite logits make every accuracy computed from them meaningless (argmax of NaN picks class 0, an
 "accuracy" of 1/num_classes), so the analysis reports NaN for a metric whose inputs were not finite
-(`harness.analysis.analyzer.finite_array`), and `check_result` turns a finished trial holding any non-finite metric, curve point or
-layer statistic into a failed trial naming the metrics: listed with its reason in trials.csv, summary.md and
-the report, never averaged into a table.
+(`harness.analysis.analyzer.finite_array`), and `check_result` turns a finished trial holding any non-finite
+metric, curve point or layer statistic into a failed trial naming the metrics: listed with its reason in
+trials.csv, summary.md and the report, never averaged into a table.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 
-def _bad(value) -> bool:
+def _bad(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value)
 
 

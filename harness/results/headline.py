@@ -6,13 +6,21 @@ the normalizer comparison is the paired difference normalizer - reference (BN) o
 Both use the t interval of `harness.results.stats`; pairs where either trial did not finish are dropped.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from harness.analysis.metrics import COMPARED, TRAINING_ACCURACY
 from harness.results.comparisons import declared_pairs, values
 from harness.results.stats import MIN_SEEDS, mean_ci, paired_difference, seeds_needed
+
+if TYPE_CHECKING:
+    from harness.results.loader import RunData
 
 METRIC = COMPARED  # the one compared metric, owned by the metrics table
 ACC_BOUNDS = (0.0, 100.0)
@@ -26,25 +34,26 @@ TARGET_EFFECT = 1.0
 DROP_CLASSES = [(2.0, "good", "small"), (10.0, "warn", "moderate"), (math.inf, "bad", "large")]
 
 
-def point_label(point):
+def point_label(point: dict[str, Any]) -> str:
     """`training.batch_size=4, ...` for a sweep point (empty string without a sweep)."""
     return ", ".join(f"{k}={v}" for k, v in point.items())
 
 
-def paired(a, b, bounds=DIFF_BOUNDS):
+def paired(a: pd.Series, b: pd.Series, bounds: tuple[float, float] = DIFF_BOUNDS) -> dict[str, Any]:
     """`paired_difference` of two per-seed series over the seeds both have (cut at +-100 points)."""
     common = a.index.intersection(b.index)
     return paired_difference(a.loc[common].to_numpy(), b.loc[common].to_numpy(), bounds=bounds)
 
 
-def _same(a, b):
+def _same(a: Any, b: Any) -> bool:
     try:
         return float(a) == float(b)
     except (TypeError, ValueError):
         return str(a) == str(b)
 
 
-def comparison(data, kind, sampler, normalizer, point=None):
+def comparison(data: RunData, kind: str, sampler: object, normalizer: object,
+               point: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The row of `data.comparisons` for one tested difference at `point` (a dict), or None."""
     frame = data.comparisons
     if frame is None or frame.empty:
@@ -58,7 +67,8 @@ def comparison(data, kind, sampler, normalizer, point=None):
     return rows.iloc[0].to_dict() if len(rows) else None
 
 
-def pair_row(frame, a, b, sampler, point=None):
+def pair_row(frame: pd.DataFrame | None, a: object, b: object, sampler: object,
+             point: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The row of the comparisons table `frame` testing a - b on `sampler` at `point` (a dict), or None.
 
     A `pair` row when the table has one; else the `normalizer` row of a - b, or of b - a with its mean,
@@ -84,14 +94,15 @@ def pair_row(frame, a, b, sampler, point=None):
     return None
 
 
-def is_established(row):
+def is_established(row: dict[str, Any] | None) -> bool:
     """The comparison survives Holm's correction over the report's family (adjusted p < 0.05)."""
     from harness.results.comparisons import established
 
     return row is not None and established(row)
 
 
-def drop_class(drop, stats=None, row=None):
+def drop_class(drop: float | None, stats: dict[str, Any] | None = None,
+               row: dict[str, Any] | None = None) -> tuple[str, str]:
     """('good'|'warn'|'bad'|'na', words) for a drop in points.
 
     With the drop's `stats` (mean_ci dict) and its comparisons `row`, a colour is given only to an
@@ -113,15 +124,16 @@ def drop_class(drop, stats=None, row=None):
     return "bad", "large" + (", established" if stats is not None else "")
 
 
-def verdict_table(data, point=None):
+def verdict_table(data: RunData, point: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """One row per (sampler, normalizer): acc_inference, the drop from i.i.d. and the difference from BN."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     scale = data.accuracy_scale
     for sampler in data.samplers:
         for norm in data.normalizers:
             acc = values(data, METRIC, sampler, norm, point, scale)
-            row = {"sampler": sampler, "normalizer": norm, "acc": mean_ci(acc.to_numpy(), bounds=ACC_BOUNDS),
-                   "drop": None, "diff": None, "drop_test": None, "diff_test": None}
+            row: dict[str, Any] = {"sampler": sampler, "normalizer": norm,
+                                   "acc": mean_ci(acc.to_numpy(), bounds=ACC_BOUNDS),
+                                   "drop": None, "diff": None, "drop_test": None, "diff_test": None}
             if data.iid_sampler is not None and sampler != data.iid_sampler:
                 row["drop"] = paired(values(data, METRIC, data.iid_sampler, norm, point, scale), acc)
                 row["drop_test"] = comparison(data, "drop", sampler, norm, point)
@@ -134,11 +146,11 @@ def verdict_table(data, point=None):
     return rows
 
 
-def pair_table(data, point=None):
+def pair_table(data: RunData, point: dict[str, Any] | None = None) -> dict[str, list[dict[str, Any]]]:
     """{sampler: [dict(a, b, diff=paired stats of a - b, test=comparisons row)]} for the declared pairs
     (`analysis.compare`), every sampler; empty when the scenario declares none."""
     scale = data.accuracy_scale
-    table = {}
+    table: dict[str, list[dict[str, Any]]] = {}
     for sampler in data.samplers:
         table[sampler] = [{"a": a, "b": b,
                            "diff": paired(values(data, METRIC, sampler, a, point, scale),
@@ -151,19 +163,19 @@ def pair_table(data, point=None):
     return table if declared_pairs(data) else {}
 
 
-def compared_normalizers(data):
+def compared_normalizers(data: RunData) -> list[str]:
     """Normalizers the headline compares with the reference: the Batch Renorm ones, else all others."""
     others = [n for n in data.normalizers if n != data.reference]
     renorm = [n for n in others if data.normalizer_kinds.get(n) == "batchrenorm"]
     return renorm or others
 
 
-def non_iid_samplers(data):
+def non_iid_samplers(data: RunData) -> list[str]:
     """The samplers the headline is about: every sampler but the i.i.d. control."""
     return [s for s in data.samplers if s != data.iid_sampler]
 
 
-def headline_point(data):
+def headline_point(data: RunData) -> tuple[dict[str, Any], str | None]:
     """(point, rule): the sweep point the headline reports and how it was chosen, fixed before the results.
 
     `analysis.headline_point` when the scenario declares it, else the last listed value of each swept field.
@@ -176,7 +188,8 @@ def headline_point(data):
     sweep = data.scenario.get("sweep") or {}
     listed = {k: v for k, v in sweep.items() if k != "zip"}
     listed.update(sweep.get("zip") or {})
-    wanted, rule = {}, []
+    wanted: dict[str, Any] = {}
+    rule: list[str] = []
     for var in data.sweep_vars:
         if var in declared:
             wanted[var] = declared[var]
@@ -192,7 +205,8 @@ def headline_point(data):
     return points[-1], "the last sweep point (the scenario's sweep lists were not found)"
 
 
-def fmt(x, signed=False):
+def fmt(x: float | None, signed: bool = False) -> str:
+    """`x` to one decimal (signed: with its sign), "n/a" for None or NaN, never "-0.0"."""
     if x is None or math.isnan(x):
         return "n/a"
     if round(x, 1) == 0:
@@ -200,7 +214,7 @@ def fmt(x, signed=False):
     return f"{x:+.1f}" if signed else f"{x:.1f}"
 
 
-def ci_text(stats, signed=True):
+def ci_text(stats: dict[str, Any], signed: bool = True) -> str:
     """'95% CI +1.2 to +3.4' (differences are signed, levels are not) or why there is none; an end cut at the
     quantity's range is said to be cut."""
     if stats.get("agree"):
@@ -211,13 +225,13 @@ def ci_text(stats, signed=True):
     return f"95% CI {fmt(stats['lo'], signed)} to {fmt(stats['hi'], signed)}{cut}"
 
 
-def _p(p):
+def _p(p: float | None) -> str:
     if p is None or (isinstance(p, float) and math.isnan(p)):
         return "n/a"
     return f"{p:.3f}" if p >= 0.001 else "< 0.001"
 
 
-def verdict_phrase(stats, row):
+def verdict_phrase(stats: dict[str, Any], row: dict[str, Any] | None) -> str:
     """Whether a tested difference is established, in words: 'established' appears only when the comparison's
     Holm-adjusted p is below 0.05 (the unadjusted interval is given beside it by the caller)."""
     n = stats["n"]
@@ -237,7 +251,7 @@ def verdict_phrase(stats, row):
     return f"not shown beyond seed noise (Holm-adjusted p {_p(p)}){boot}"
 
 
-def seed_guidance(diff):
+def seed_guidance(diff: dict[str, Any]) -> str | None:
     """What these seeds can detect and what a TARGET_EFFECT-point difference would need (paired t, 80% power)."""
     from harness.results.stats import detectable_effect
 
@@ -250,18 +264,19 @@ def seed_guidance(diff):
             f"{needed} seeds")
 
 
-def _loss_phrase(norm, drop, row=None):
+def _loss_phrase(norm: str, drop: dict[str, Any], row: dict[str, Any] | None = None) -> str:
     if drop["n"] == 0:
         return f"{norm} has no finished paired trials"
     verb = "loses" if drop["mean"] >= 0 else "gains"
     return f"{norm} {verb} {fmt(abs(drop['mean']))} points ({ci_text(drop)}; {verdict_phrase(drop, row)})"
 
 
-def _listed(parts):
+def _listed(parts: Sequence[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def _diff_phrase(norm, reference, diff, row=None):
+def _diff_phrase(norm: str, reference: str | None, diff: dict[str, Any],
+                 row: dict[str, Any] | None = None) -> str:
     """' brn minus bn: +3.1 points (unadjusted 95% CI ..., paired over 3 seeds): established (Holm ...): brn keeps
     more accuracy.' "established" only where the comparison's Holm-adjusted p < 0.05."""
     if diff["n"] == 0:
@@ -277,12 +292,12 @@ def _diff_phrase(norm, reference, diff, row=None):
     return text + (f"; {guidance}." if guidance else ".")
 
 
-def not_learned(data, point=None):
+def not_learned(data: RunData, point: dict[str, Any] | None = None) -> list[tuple[str, str, float, float]]:
     """[(sampler, normalizer, train_acc, control_acc)] where a normalizer's final training accuracy (last window,
     points) is NOT_LEARNED_POINTS or more below its own on the i.i.d. sampler: it did not learn the task there."""
     if data.iid_sampler is None:
         return []
-    found = []
+    found: list[tuple[str, str, float, float]] = []
     for norm in data.normalizers:
         control = values(data, TRAINING_ACCURACY, data.iid_sampler, norm, point, data.accuracy_scale)
         if control.empty:
@@ -294,13 +309,13 @@ def not_learned(data, point=None):
     return found
 
 
-def sweep_sentence(data, point, sampler):
+def sweep_sentence(data: RunData, point: dict[str, Any], sampler: str) -> str | None:
     """How acc_inference changes across the first swept field (others held at `point`), per normalizer."""
     xvar = data.sweep_vars[0]
     values_x = sorted({p[xvar] for p in data.points()})
     if len(values_x) < 2:
         return None
-    ends = []
+    ends: list[dict[str, float]] = []
     for value in (values_x[-1], values_x[0]):
         at = dict(point, **{xvar: value})
         ends.append({n: mean_ci(values(data, METRIC, sampler, n, at, data.accuracy_scale).to_numpy())["mean"]
@@ -315,14 +330,14 @@ def sweep_sentence(data, point, sampler):
             f"accuracy goes {_listed(parts)}{note}.")
 
 
-def _established_word(stats, row):
+def _established_word(stats: dict[str, Any] | None, row: dict[str, Any] | None) -> str:
     """'established' when the tested difference survives Holm's correction with enough seeds, else 'not
     established' (the reasons are given in the report's details)."""
     ok = (stats is not None and stats["n"] >= MIN_SEEDS and not stats.get("agree") and is_established(row))
     return "established" if ok else "not established"
 
 
-def _keeps_phrase(norm, reference, diff, row):
+def _keeps_phrase(norm: str, reference: str, diff: dict[str, Any] | None, row: dict[str, Any] | None) -> str | None:
     """'brn keeps 32.9 points more than bn (established)' (or 'less'), or None without finished pairs."""
     if diff is None or diff["n"] == 0 or math.isnan(diff["mean"]):
         return None
@@ -330,14 +345,14 @@ def _keeps_phrase(norm, reference, diff, row):
     return f"{norm} keeps {fmt(abs(diff['mean']))} points {more} than {reference} ({_established_word(diff, row)})"
 
 
-def plain_sentence(data, sampler, by_norm, prefix="On"):
+def plain_sentence(data: RunData, sampler: str, by_norm: dict[str, dict[str, Any]], prefix: str = "On") -> str:
     """One sentence a reader can repeat for a non-i.i.d. `sampler`: what the reference normalizer loses against
     the i.i.d. control, what each compared normalizer keeps relative to it, and whether each is established
     (Holm-adjusted p < 0.05 with at least MIN_SEEDS seeds). `by_norm`: the verdict rows of `sampler` by
     normalizer. Without a reference, every normalizer's loss is given."""
     reference = data.reference if data.reference in by_norm else None
     losers = [reference] if reference else list(by_norm)
-    parts = []
+    parts: list[str] = []
     for norm in losers:
         drop, row = by_norm[norm]["drop"], by_norm[norm]["drop_test"]
         if drop is None or drop["n"] == 0 or math.isnan(drop["mean"]):
@@ -348,34 +363,36 @@ def plain_sentence(data, sampler, by_norm, prefix="On"):
         parts.append(f"{norm} {verb} {fmt(abs(drop['mean']))} points{what} ({_established_word(drop, row)})")
     head = f"{prefix} {sampler} batches " + _listed(parts)
     if reference:
-        keeps = [_keeps_phrase(n, reference, by_norm[n]["diff"], by_norm[n]["diff_test"])
-                 for n in compared_normalizers(data) if n in by_norm]
-        keeps = [k for k in keeps if k]
+        phrases = [_keeps_phrase(n, reference, by_norm[n]["diff"], by_norm[n]["diff_test"])
+                   for n in compared_normalizers(data) if n in by_norm]
+        keeps = [k for k in phrases if k]
         if keeps:
             head += "; " + _listed(keeps)
     return head + "."
 
 
-def plain_accuracy_sentence(data, sampler, by_norm, prefix="On"):
+def plain_accuracy_sentence(data: RunData, sampler: str, by_norm: dict[str, dict[str, Any]],
+                            prefix: str = "On") -> str:
     """Without an i.i.d. control: each normalizer's inference accuracy on `sampler` and what each compared
     normalizer keeps relative to the reference, in one sentence."""
     parts = [f"{n} {fmt(r['acc']['mean'])}%" if r["acc"]["n"] else f"{n} no finished trials"
              for n, r in by_norm.items()]
     text = f"{prefix} {sampler} batches, inference accuracy is " + _listed(parts)
-    if data.reference in by_norm:
-        keeps = [_keeps_phrase(n, data.reference, r["diff"], r["diff_test"]) for n, r in by_norm.items()
-                 if n != data.reference]
-        keeps = [k for k in keeps if k]
+    reference = data.reference
+    if reference is not None and reference in by_norm:
+        phrases = [_keeps_phrase(n, reference, r["diff"], r["diff_test"]) for n, r in by_norm.items()
+                   if n != reference]
+        keeps = [k for k in phrases if k]
         if keeps:
             text += "; " + _listed(keeps)
     return text + "."
 
 
-def headline(data, point=None):
+def headline(data: RunData, point: dict[str, Any] | None = None) -> dict[str, Any]:
     """Sentences for the top of the report plus the numbers behind them.
 
-    Returns dict(plain=[str], sentences=[str], items=[dict(sampler, drops={norm: stats}, diffs={norm: stats})], point, rows,
-    pairs={sampler: [dict(a, b, diff, test)]}). Each pair the scenario declares (`analysis.compare`) gets a
+    Returns dict(plain=[str], sentences=[str], items=[dict(sampler, drops={norm: stats}, diffs={norm: stats})],
+    point, rows, pairs={sampler: [dict(a, b, diff, test)]}). Each pair the scenario declares (`analysis.compare`) gets a
     sentence per sampler the others are given for, worded like the differences from the reference.
     Without a non-i.i.d. sampler (e.g. a batch-size sweep on i.i.d. batches) the sentences give each
     normalizer's accuracy and its paired difference from the reference instead of drops.
@@ -388,7 +405,9 @@ def headline(data, point=None):
         point, _ = headline_point(data)
     rows = verdict_table(data, point)
     pairs = pair_table(data, point)
-    sentences, items, plain = [], [], []
+    sentences: list[str] = []
+    items: list[dict[str, Any]] = []
+    plain: list[str] = []
     focus = non_iid_samplers(data)
     n_max = max([r["acc"]["n"] for r in rows] or [0])
     if n_max < MIN_SEEDS:
@@ -454,10 +473,10 @@ def headline(data, point=None):
     return {"plain": plain, "sentences": sentences, "items": items, "point": point, "rows": rows, "pairs": pairs}
 
 
-def dependence_table(data):
+def dependence_table(data: RunData) -> pd.DataFrame:
     """Per sweep point, sampler and normalizer: acc_inference, its drop from i.i.d. and its difference from
     the reference, each as mean/lo/hi/n columns (points)."""
-    records = []
+    records: list[dict[str, Any]] = []
     for point in data.points():
         for row in verdict_table(data, point):
             rec = dict(point, sampler=row["sampler"], normalizer=row["normalizer"])
@@ -468,7 +487,7 @@ def dependence_table(data):
     return pd.DataFrame(records)
 
 
-def summary_sections(run_dir):
+def summary_sections(run_dir: str | Path) -> tuple[str, str]:
     """(top, details) of summary.md in the report's order: the plain sentences first (as the report's headline),
     and the full statements (intervals, Holm p, bootstrap, power, seeds needed, training failures) for the end."""
     from harness.results.loader import load_run

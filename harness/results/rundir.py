@@ -11,7 +11,8 @@ A run directory is the only state of a run and the report's only input::
     <out>/index.html        the report
     (the folder itself is flock'ed by the run writing it: RunDir.lock)
     <out>/.harness-manifest the files runs wrote here (one path a line): `--fresh` deletes only those
-    <out>/.harness-run      marks the folder as a run's (harness.run.out_guard: a run never writes into the user's own folder)
+    <out>/.harness-run      marks the folder as a run's (harness.run.out_guard: a run never writes into the
+                            user's own folder)
 
 Trial files are written atomically by the driver alone, so a killed run loses at most the
 trials in flight and the next run resumes from the others (`load_finished`).
@@ -23,8 +24,12 @@ import dataclasses
 import glob
 import json
 import os
+from typing import TYPE_CHECKING, Any, cast
 
 from harness.runtime import atomic
+
+if TYPE_CHECKING:
+    from typing import Self
 
 SCENARIO = "scenario.yaml"
 PROVENANCE = "provenance.json"
@@ -63,7 +68,7 @@ NUMERIC_COLUMNS = {"summary": ["value"], "curves": ["step", "value"], "layers": 
                    "composition": ["batch", "label", "count"], "noniid": ["value"]}
 
 
-def table_file(name):
+def table_file(name: str) -> str:
     """`summary` -> `summary.csv`."""
     return f"{name}.csv"
 
@@ -91,15 +96,17 @@ class TrialResult:
     init_fingerprint: str | None = None  # hash of the initial non-normalization weights: equal within a seed
     extra: dict = dataclasses.field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
+        """Refuse an unknown status."""
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}. Received: status={self.status!r}")
 
     @property
-    def finished(self):
+    def finished(self) -> bool:
+        """True for a trial that ran to its end (ok or diverged)."""
         return self.status in FINISHED
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """The JSON-able dict (the file's layout: `environment` only when known, `extra` keys at the top level)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
         if out["environment"] is None:
@@ -108,29 +115,32 @@ class TrialResult:
         return out
 
     @classmethod
-    def from_dict(cls, value):
+    def from_dict(cls, value: dict[str, Any]) -> Self:
+        """The result a `to_dict` dict holds (unknown keys kept in `extra`)."""
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         known = {k: v for k, v in value.items() if k in names}
         return cls(**known, extra={k: v for k, v in value.items() if k not in names})
 
-    def to_json(self):
+    def to_json(self) -> str:
+        """The trial file's text: `to_dict` as indented JSON."""
         return json.dumps(self.to_dict(), indent=1, default=atomic._jsonable, allow_nan=True) + "\n"
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text: str) -> Self:
+        """The result a trial file's text holds."""
         return cls.from_dict(json.loads(text))
 
     @classmethod
-    def failed(cls, config, error):
+    def failed(cls, config: dict[str, Any], error: str) -> Self:
         """The record of a trial that raised (`error`: one line)."""
         return cls(id=config["id"], hash=config["hash"], config=config, status=FAILED, error=error)
 
 
-def _is_number(value):
+def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _problem_in_rows(rows, field, key_kinds):
+def _problem_in_rows(rows: object, field: str, key_kinds: dict[str, tuple[str, bool]]) -> str | None:
     """What is wrong with `rows` (a list of dicts whose `key_kinds` keys hold (kind, may be None)), or None."""
     if not isinstance(rows, list):
         return f"{field}: {type(rows).__name__}, not a list"
@@ -151,7 +161,7 @@ def _problem_in_rows(rows, field, key_kinds):
     return None
 
 
-def trial_problem(value):
+def trial_problem(value: object) -> str | None:
     """What makes `value` (a trial file's parsed JSON) not a trial result of the run-directory format, or None.
 
     Every field is checked (types, ranges, required keys): a file that keeps its hash but carries "oops",
@@ -165,10 +175,10 @@ def trial_problem(value):
             return f"{key}: missing"
         if not isinstance(value[key], kind):
             return f"{key}: {value[key]!r} is not a {kind.__name__}"
-    for key, kind in (("sampler", str), ("normalizer", str), ("seed", int)):  # the ids of the tables' rows
+    for key, id_kind in (("sampler", str), ("normalizer", str), ("seed", int)):  # the ids of the tables' rows
         given = value["config"].get(key)
-        if given is not None and (not isinstance(given, kind) or isinstance(given, bool)):
-            return f"config.{key}: {given!r} is not a {kind.__name__}"
+        if given is not None and (not isinstance(given, id_kind) or isinstance(given, bool)):
+            return f"config.{key}: {given!r} is not a {id_kind.__name__}"
     if value["status"] not in STATUSES:
         return f"status: {value['status']!r} is not one of {', '.join(STATUSES)}"
     step = value.get("diverged_step")
@@ -199,13 +209,14 @@ def trial_problem(value):
 class RunDir:
     """One run directory: paths, trial files, tables, lock."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike) -> None:
+        """The run directory at `path` (nothing is read or written yet)."""
         self.path = str(path)
         self.fresh = False  # set by prepare(fresh=True): files already here are not results of this run
-        self._listed = None  # the manifest's entries, read on first use
+        self._listed: set[str] | None = None  # the manifest's entries, read on first use
 
     # -- the manifest: what the harness wrote here ------------------------------
-    def listed(self):
+    def listed(self) -> set[str]:
         """The relative paths the manifest lists (files runs wrote into this folder)."""
         if self._listed is None:
             try:
@@ -215,30 +226,32 @@ class RunDir:
                 self._listed = set()
         return self._listed
 
-    def _record(self, path):
+    def _record(self, path: str) -> None:
         """Add `path` (a file this run just wrote) to the manifest, once."""
         relative = os.path.relpath(path, self.path)
         if relative in self.listed():
             return
-        self._listed.add(relative)
+        self.listed().add(relative)
         with open(self.file(MANIFEST), "a", encoding="utf-8") as handle:
             handle.write(relative + "\n")
 
-    def file(self, name):
+    def file(self, name: str) -> str:
+        """The path of `name` in the run directory."""
         return os.path.join(self.path, name)
 
-    def trial_path(self, config):
+    def trial_path(self, config: dict[str, Any]) -> str:
+        """The path of the trial file of `config`."""
         return os.path.join(self.path, TRIALS, f"{config['id']}.json")
 
     # -- trials ---------------------------------------------------------------
-    def prepare(self, fresh=False):
+    def prepare(self, fresh: bool = False) -> None:
         """Create the folders, drop files half-written by a killed run, and with `fresh` every trial file."""
         os.makedirs(os.path.join(self.path, TRIALS), exist_ok=True)
         for path in glob.glob(os.path.join(self.path, TRIALS, ".tmp-*")):
             os.unlink(path)
         if fresh:
             self.fresh = True
-            kept = set()
+            kept: set[str] = set()
             for relative in self.listed():
                 folder, name = os.path.split(relative)
                 path = self.file(relative)
@@ -250,7 +263,7 @@ class RunDir:
             self._listed = kept
             atomic.write_text(self.file(MANIFEST), "".join(f"{line}\n" for line in sorted(kept)))
 
-    def load_finished(self, config):
+    def load_finished(self, config: dict[str, Any]) -> dict[str, Any] | None:
         """The saved result (a dict) of this exact trial config, if it finished (ok or diverged).
 
         None after `prepare(fresh=True)`: a file this run did not write is not its result."""
@@ -268,19 +281,19 @@ class RunDir:
             return None
         return result.to_dict() if result.hash == config["hash"] and result.finished else None
 
-    def save_trial(self, config, result):
+    def save_trial(self, config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         """File `result` (a dict from an executor) under `config`'s id; returns what was written."""
         filed = TrialResult.from_dict({**result, "id": config["id"], "config": config}).to_dict()
         atomic.write_json(self.trial_path(config), filed)
         self._record(self.trial_path(config))
         return filed
 
-    def damaged_trials(self):
+    def damaged_trials(self) -> list[tuple[str, str]]:
         """(path, problem) of each trial file here that is not a trial result of the run-directory format:
         the files the manifest lists, or every trials/*.json of a run directory without one."""
         listed = [self.file(p) for p in sorted(self.listed()) if os.path.dirname(p) == TRIALS and p.endswith(".json")]
         paths = listed if self.listed() else sorted(glob.glob(os.path.join(self.path, TRIALS, "*.json")))
-        damaged = []
+        damaged: list[tuple[str, str]] = []
         for path in paths:
             if not os.path.exists(path):
                 continue
@@ -294,19 +307,22 @@ class RunDir:
         return damaged
 
     # -- tables and text files -------------------------------------------------
-    def write_table(self, name, frame):
+    def write_table(self, name: str, frame: Any) -> None:
+        """Write the table `name` (a DataFrame) as `<name>.csv`, atomically."""
         atomic.write_csv(self.file(table_file(name)), frame)
         self._record(self.file(table_file(name)))
 
-    def write_text(self, name, text):
+    def write_text(self, name: str, text: str) -> None:
+        """Write the file `name`, atomically."""
         atomic.write_text(self.file(name), text)
         self._record(self.file(name))
 
-    def write_json(self, name, value):
+    def write_json(self, name: str, value: object) -> None:
+        """Write `value` as the JSON file `name`, atomically."""
         atomic.write_json(self.file(name), value)
         self._record(self.file(name))
 
-    def scenario_name(self):
+    def scenario_name(self) -> str | None:
         """The `name` of the scenario stored here, or None (no file, or not readable)."""
         import yaml
 
@@ -317,7 +333,7 @@ class RunDir:
             return None
 
     # -- one writer at a time --------------------------------------------------
-    def lock(self):
+    def lock(self) -> _DirectoryLock:
         """An exclusive lock on the run directory, held by this process (a handle; close it, or use it in `with`,
         to release).
 
@@ -331,13 +347,13 @@ class RunDir:
 
         handle = _DirectoryLock(self.path)
         try:
-            fcntl.flock(handle.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(cast(int, handle.fd), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
             raise UsageError(f"--out: {self.path!r} is in use by another run") from None
         return handle
 
-    def in_use(self):
+    def in_use(self) -> bool:
         """True while a live run holds this run directory's lock (`lock`); False for a free or missing folder."""
         import fcntl
 
@@ -346,14 +362,14 @@ class RunDir:
         except OSError:
             return False
         try:
-            fcntl.flock(handle.fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(cast(int, handle.fd), fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
             return True
         finally:
             handle.close()
         return False
 
-    def refuse_another_scenario(self, name, fresh):
+    def refuse_another_scenario(self, name: str, fresh: bool) -> None:
         """A run directory holds one scenario: resuming another one into it would mix two runs' files."""
         from harness.errors import UsageError
 
@@ -366,16 +382,17 @@ class RunDir:
 class _DirectoryLock:
     """An open read-only descriptor of a folder, the object of the run lock; closing it releases the lock."""
 
-    def __init__(self, path):
-        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    def __init__(self, path: str) -> None:
+        self.fd: int | None = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
 
-    def close(self):
+    def close(self) -> None:
+        """Release the lock (once)."""
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
 
-    def __enter__(self):
+    def __enter__(self) -> _DirectoryLock:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()

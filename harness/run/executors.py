@@ -7,18 +7,22 @@
 A trial is a pure function of its config, so all three give the same numbers.
 """
 
+from __future__ import annotations
+
 import collections
 import concurrent.futures
 import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from harness.results.rundir import OK
 from harness.runtime.tfsetup import environment as local_environment
 
 
-def _run_or_record(config, on_step=None):
+def _run_or_record(config: dict[str, Any], on_step: Callable[[int, int], object] | None = None) -> dict[str, Any]:
     """Run a trial; a trial that raises, or gives non-finite numbers, is recorded as failed instead of stopping
     the run."""
     from harness.results.finite import check_result
@@ -35,19 +39,20 @@ class LocalExecutor:
 
     environment = staticmethod(local_environment)
 
-    def shutdown(self):
+    def shutdown(self) -> None:
         """Nothing to stop."""
 
-    def run(self, configs, progress=None):
+    def run(self, configs: Iterable[dict[str, Any]], progress: Any = None) -> Iterator[dict[str, Any]]:
+        """Run each trial in turn, yielding its result; `progress` (a bar) shows the current step."""
         for config in configs:
-            def on_step(step, steps, config=config):
+            def on_step(step: int, steps: int, config: dict[str, Any] = config) -> None:
                 if progress is not None:
                     progress.set_postfix_str(f"{config['id']} step {step}/{steps}")
 
             yield _run_or_record(config, on_step)
 
 
-def visible_gpus():
+def visible_gpus() -> list[str]:
     """The GPUs this machine shows, as ids for CUDA_VISIBLE_DEVICES, found without importing TensorFlow:
     CUDA_VISIBLE_DEVICES if set, else one id per line of `nvidia-smi -L`, else none."""
     import subprocess
@@ -63,7 +68,7 @@ def visible_gpus():
         if listing.returncode == 0 else []
 
 
-def gpu_assignment(workers, gpus, workers_per_gpu=1):
+def gpu_assignment(workers: int, gpus: Sequence[str], workers_per_gpu: int = 1) -> list[str | None]:
     """CUDA_VISIBLE_DEVICES for each of `workers` worker processes: the GPUs dealt round-robin, so at most
     ceil(workers / len(gpus)) share one; None for every worker when there is no GPU (CPU workers).
     `workers_per_gpu` is how many may share one GPU: more workers than len(gpus) * workers_per_gpu is refused.
@@ -72,7 +77,8 @@ def gpu_assignment(workers, gpus, workers_per_gpu=1):
         raise ValueError(f"workers and workers_per_gpu must be >= 1. Received: workers={workers}, "
                          f"workers_per_gpu={workers_per_gpu}")
     if not gpus:
-        return [None] * workers
+        none: list[str | None] = [None] * workers
+        return none
     if workers > len(gpus) * workers_per_gpu:
         raise ValueError(f"{workers} workers do not fit {len(gpus)} GPUs at {workers_per_gpu} per GPU. "
                          f"Received: workers={workers}, gpus={list(gpus)}, workers_per_gpu={workers_per_gpu}")
@@ -91,7 +97,8 @@ def worker_count(requested: int | None, trials: int | None, gpus: int = 0, worke
     return max(count, 1)
 
 
-def _init_worker(intra_op_threads, cuda_visible_devices=None, driver_pid=None, from_main_thread=False):
+def _init_worker(intra_op_threads: int, cuda_visible_devices: str | None = None, driver_pid: int | None = None,
+                 from_main_thread: bool = False) -> None:
     # Ctrl-C is the driver's to handle: it stops the workers (a terminal sends SIGINT to the whole group)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from harness.run.signals import die_with_parent
@@ -118,20 +125,22 @@ class ProcessExecutor:
     resume; it is replaced and the run goes on.
     """
 
-    def __init__(self, workers=None, workers_per_gpu=1, gpus=None, trials=None):
+    def __init__(self, workers: int | None = None, workers_per_gpu: int = 1, gpus: Sequence[str] | None = None,
+                 trials: int | None = None) -> None:
+        """Start `workers` workers (default: one per core, or per GPU x `workers_per_gpu`), at most `trials`."""
         self.gpus = visible_gpus() if gpus is None else list(gpus)
         self.workers = worker_count(workers, trials, len(self.gpus), workers_per_gpu)
         # with GPUs: worker i sees only GPU devices[i] (CUDA_VISIBLE_DEVICES), several workers per GPU optional
         self.devices = gpu_assignment(self.workers, self.gpus, workers_per_gpu)
-        self._pools = []
+        self._pools: list[concurrent.futures.ProcessPoolExecutor] = []
         self.start()
 
-    def start(self):
+    def start(self) -> None:
         """Start the workers (again after `shutdown`)."""
         if not self._pools:
             self._pools = [self._start_worker(i) for i in range(self.workers)]
 
-    def _start_worker(self, index):
+    def _start_worker(self, index: int) -> concurrent.futures.ProcessPoolExecutor:
         threads = max((os.cpu_count() or 1) // self.workers, 1)
         pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
@@ -140,7 +149,7 @@ class ProcessExecutor:
         pool.submit(int)  # spawn the process now
         return pool
 
-    def environment(self):
+    def environment(self) -> dict[str, Any]:
         """Versions and device as a worker sees them (this process need not import TensorFlow)."""
         self.start()
         try:
@@ -149,19 +158,22 @@ class ProcessExecutor:
             self._pools[0] = self._start_worker(0)
             return local_environment()
 
-    def run(self, configs, progress=None):
+    def run(self, configs: Iterable[dict[str, Any]], progress: Any = None) -> Iterator[dict[str, Any]]:
+        """Run the trials on the workers, a shape's trials on the same worker where possible; yield each result as
+        it finishes."""
         from harness.train.trial import failed_result, shape_key
 
         self.start()
-        queues = collections.OrderedDict()
+        queues: collections.OrderedDict[str, collections.deque[dict[str, Any]]] = collections.OrderedDict()
         for config in configs:
             queues.setdefault(shape_key(config), collections.deque()).append(config)
-        shapes = [None] * self.workers  # the shape each worker last ran
-        joined = [set() for _ in range(self.workers)]  # the shapes each worker has traced (its workbenches)
+        shapes: list[str | None] = [None] * self.workers  # the shape each worker last ran
+        # the shapes each worker has traced (its workbenches)
+        joined: list[set[str]] = [set() for _ in range(self.workers)]
         costs = ShapeCosts()
-        running = {}  # future -> (worker, config)
+        running: dict[concurrent.futures.Future[dict[str, Any]], tuple[int, dict[str, Any]]] = {}  # -> (worker, config)
 
-        def submit(worker):
+        def submit(worker: int) -> None:
             shape = _next_shape(queues, shapes, worker, costs.helping_pays(queues, shapes, joined[worker]))
             if shape is None:
                 return
@@ -199,14 +211,14 @@ class ProcessExecutor:
             # on Ctrl-C or an error, trials in flight are abandoned (resume reruns them)
             self.shutdown()
 
-    def shutdown(self):
+    def shutdown(self) -> None:
         """Stop the workers now, busy or not: whatever they still hold is not wanted."""
         for pool in self._pools:
             _stop(pool)
         self._pools = []
 
 
-def _stop(pool):
+def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
     """Terminate a one-worker pool's process and shut the pool down without waiting.
 
     `shutdown(wait=False)` alone lets a running trial finish, and Python waits for it at exit.
@@ -221,27 +233,31 @@ class ShapeCosts:
     that has not (building the model, tracing and compiling: the first trial's extra seconds), both measured
     from the results as they come back."""
 
-    def __init__(self):
-        self.first, self.steady = {}, collections.defaultdict(list)
+    def __init__(self) -> None:
+        """No cost measured yet."""
+        self.first: dict[str, list[float]] = {}
+        self.steady: collections.defaultdict[str, list[float]] = collections.defaultdict(list)
 
-    def record(self, shape, result, first):
+    def record(self, shape: str, result: dict[str, Any], first: bool) -> None:
+        """Note a finished trial's seconds: a join cost when `first` (the worker's first of `shape`), else steady."""
         seconds = result.get("seconds")
         if seconds is None or result.get("status") != OK:
             return
         (self.first.setdefault(shape, []) if first else self.steady[shape]).append(float(seconds))
 
-    def estimate(self, shape):
+    def estimate(self, shape: str) -> tuple[float, float] | None:
         """(join seconds, trial seconds) of `shape`, or None before a worker has run two of its trials."""
         if not self.first.get(shape) or not self.steady.get(shape):
             return None
         trial = sorted(self.steady[shape])[len(self.steady[shape]) // 2]
         return max(min(self.first[shape]) - trial, 0.0), trial
 
-    def helping_pays(self, queues, shapes, joined):
+    def helping_pays(self, queues: dict[str, collections.deque[dict[str, Any]]], shapes: Sequence[str | None],
+                     joined: set[str]) -> Callable[[str], bool]:
         """A test for `_next_shape`: does a worker that has traced the shapes `joined` finish the run sooner by
         joining the m workers on `shape` (its k trials left then take k t / (m + 1) after the join cost c,
         instead of k t / m)? Unmeasured shapes are joined."""
-        def pays(shape):
+        def pays(shape: str) -> bool:
             cost = self.estimate(shape)
             if shape in joined or cost is None:
                 return True
@@ -252,7 +268,8 @@ class ShapeCosts:
         return pays
 
 
-def _next_shape(queues, shapes, worker, pays=lambda shape: True):
+def _next_shape(queues: dict[str, Any], shapes: Sequence[str | None], worker: int,
+                pays: Callable[[str], bool] = lambda shape: True) -> str | None:
     """The shape `worker` runs next: its own while trials of it remain, else one no worker runs (the largest),
     else the one with most trials left if joining it `pays`; None when nothing is left for this worker."""
     if not queues:
@@ -273,7 +290,9 @@ class RayExecutor:
     retried `max_retries` times, and a trial whose worker died is recorded as failed and rerun on resume.
     """
 
-    def __init__(self, address=None, gpus_per_trial=0.0, max_retries=2, cpus_per_trial=1.0):
+    def __init__(self, address: str | None = None, gpus_per_trial: float = 0.0, max_retries: int = 2,
+                 cpus_per_trial: float = 1.0) -> None:
+        """Settings only: Ray starts (or joins `address`) on the first `run`."""
         self.address = address
         self.gpus_per_trial = gpus_per_trial
         self.max_retries = max_retries
@@ -281,10 +300,11 @@ class RayExecutor:
 
     environment = staticmethod(local_environment)  # the driver's; each trial records where it ran
 
-    def shutdown(self):
+    def shutdown(self) -> None:
         """The Ray instance stays up for the process (a cluster is not ours to stop)."""
 
-    def run(self, configs, progress=None):
+    def run(self, configs: Sequence[dict[str, Any]], progress: Any = None) -> Iterator[dict[str, Any]]:
+        """Run each trial as a Ray task, yielding results as they finish (a lost task as a failed trial)."""
         if not configs:
             return
         import ray
@@ -318,7 +338,8 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
 
 
-def _ray_trial(config, driver_pid=None, driver_host=None):
+def _ray_trial(config: dict[str, Any], driver_pid: int | None = None,
+               driver_host: str | None = None) -> dict[str, Any]:
     from harness.run.signals import die_with_process
 
     die_with_process(driver_pid, driver_host)
@@ -338,7 +359,7 @@ AUTO_MIN_TRIALS = 12
 10.4 s at 16."""
 
 
-def auto_executor(n_trials, cores=None, gpus=None):
+def auto_executor(n_trials: int, cores: int | None = None, gpus: Sequence[str] | None = None) -> str:
     """What `--executor auto` (the default) runs: "process" on a CPU-only machine with two or more cores and at
     least AUTO_MIN_TRIALS trials, else "local".
 
@@ -350,8 +371,9 @@ def auto_executor(n_trials, cores=None, gpus=None):
     return "process" if not gpus and cores >= 2 and n_trials >= AUTO_MIN_TRIALS else "local"
 
 
-def make_executor(name, workers=None, address=None, gpus_per_trial=0.0, max_retries=2, workers_per_gpu=1,
-                  trials=None):
+def make_executor(name: str, workers: int | None = None, address: str | None = None, gpus_per_trial: float = 0.0,
+                  max_retries: int = 2, workers_per_gpu: int = 1,
+                  trials: int | None = None) -> LocalExecutor | ProcessExecutor | RayExecutor:
     """The executor `name` (local, process or ray); `trials` (how many the run has) caps the process workers."""
     if name == "local":
         return LocalExecutor()

@@ -14,6 +14,7 @@ Each refusal is a one-line UsageError (exit 2) before anything is written.
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Callable
 
@@ -24,7 +25,7 @@ REPORT_GENERATOR = b'<meta name="generator" content="minibatch-harness report">'
 """The tag every report page carries (templates/base.html.j2): an existing page with it was written by us."""
 
 
-def expand_user_paths(args) -> None:
+def expand_user_paths(args: argparse.Namespace) -> None:
     """Expand a leading `~` in every string argument of a parsed command line (in place): paths mean the same
     whether or not the shell expanded them."""
     for name, value in vars(args).items():

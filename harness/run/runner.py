@@ -5,6 +5,8 @@ written atomically by this process alone (executors only return results), so a
 killed run loses at most the trials in flight and the next `run` resumes.
 """
 
+from __future__ import annotations
+
 import datetime
 import os
 import platform
@@ -12,8 +14,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from harness.results import rundir
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from harness.scenario import Scenario
 
 
 def default_device() -> str:
@@ -24,7 +33,7 @@ def default_device() -> str:
     return "gpu" if visible_gpus() else "cpu"
 
 
-def plan(scenario, skip_infeasible=False, device=None):
+def plan(scenario: Scenario, skip_infeasible: bool = False, device: str | None = None) -> list[dict[str, Any]]:
     """Every trial of the scenario: sweep points x samplers x normalizers x seeds, paired by seed, for `device`
     (cpu or gpu; default `default_device()`)."""
     from harness.scenario import expand
@@ -40,7 +49,7 @@ def plan(scenario, skip_infeasible=False, device=None):
     return configs
 
 
-def trial_count(scenario):
+def trial_count(scenario: Scenario) -> int:
     """How many trials `plan` gives (sweep points sharing a trial counted apart), from the scenario's shape
     alone: sweep points are counted, not validated again (`--executor auto` chooses from it)."""
     from harness.scenario.sweep import _axes
@@ -49,7 +58,7 @@ def trial_count(scenario):
     return points * len(scenario.samplers) * len(scenario.seeds) * len(scenario.normalizers)
 
 
-def _git_commit():
+def _git_commit() -> str | None:
     try:
         here = os.path.dirname(os.path.abspath(__file__))
         out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
@@ -58,17 +67,18 @@ def _git_commit():
         return None
 
 
-def _now():
+def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
-SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "asimd", "sve")
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "asimd",
+              "sve")
 
 
-def cpu_info():
+def cpu_info() -> dict[str, Any]:
     """This machine's architecture and the SIMD extensions its CPU reports (from /proc/cpuinfo on Linux):
     float results can differ between CPUs whose kernels take different vector paths."""
-    flags = set()
+    flags: set[str] = set()
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
@@ -80,13 +90,13 @@ def cpu_info():
     return {"machine": platform.machine(), "simd": [f for f in SIMD_FLAGS if f in flags]}
 
 
-def provenance(command, started, environment):
+def provenance(command: str, started: str, environment: dict[str, Any]) -> dict[str, Any]:
     """Who ran the run: `environment` (versions and device, from the executor: where trials run) and this machine."""
     return {**environment, "command": command, "started": started, "finished": None, "git_commit": _git_commit(),
             "hostname": socket.gethostname(), "platform": platform.platform(), "cpu": cpu_info()}
 
 
-def write_batch_composition(scenario, out_dir, skip_infeasible=False):
+def write_batch_composition(scenario: Scenario, out_dir: str, skip_infeasible: bool = False) -> None:
     """composition.csv and noniid.csv: what each sampler's first training batches hold, and how non-i.i.d. they are."""
     import pandas as pd
 
@@ -95,7 +105,8 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
     from harness.scenario import expand, sampler_for
     from harness.train.trial import load_dataset
 
-    composition, noniid = [], []
+    composition: list[dict[str, Any]] = []
+    noniid: list[dict[str, Any]] = []
     for point, point_scenario in expand(scenario, skip_infeasible):
         dataset = load_dataset(point_scenario.data)
         batch_size = point_scenario.training["batch_size"]
@@ -119,7 +130,7 @@ def write_batch_composition(scenario, out_dir, skip_infeasible=False):
         run_dir.write_table(name, pd.DataFrame(rows) if rows else pd.DataFrame(columns=rundir.TABLES[name]))
 
 
-def write_tables(scenario, out_dir, results):
+def write_tables(scenario: Scenario, out_dir: str, results: list[dict[str, Any]]) -> str:
     """The tidy CSV files and summary.md from all trial results; returns the summary text."""
     from harness.analysis.metrics import table
     from harness.results import tables
@@ -144,7 +155,7 @@ def write_tables(scenario, out_dir, results):
     return text  # printed after the run: the details stay in summary.md
 
 
-def summary_top(out_dir):
+def summary_top(out_dir: str) -> tuple[str, str]:
     """The headline sentences (top) and the detailed statements of summary.md; none when the run directory
     cannot be read as the report reads it (e.g. every trial failed): the tables below still say what happened."""
     from harness.results.headline import summary_sections
@@ -155,7 +166,7 @@ def summary_top(out_dir):
         return f"(no headline: {error})", ""
 
 
-def write_comparisons(out_dir, results):
+def write_comparisons(out_dir: str, results: list[dict[str, Any]]) -> pd.DataFrame:
     """comparisons.csv from the tables just written (read back as the report reads them) and the trials'
     per-example correctness (for the bootstrap over test examples)."""
     from harness.results import comparisons
@@ -168,8 +179,10 @@ def write_comparisons(out_dir, results):
     return frame
 
 
-def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=None, report=None,
-        on_result=None, skip_infeasible=False, device=None):
+def run(scenario: Scenario, out_dir: str, *, fresh: bool = False, executor: Any = None, quiet: bool = False,
+        command: str | None = None, report: Callable[[str], object] | None = None,
+        on_result: Callable[[dict[str, Any]], object] | None = None, skip_infeasible: bool = False,
+        device: str | None = None) -> list[dict[str, Any]]:
     """Run (or resume) every trial of `scenario` into `out_dir`, then write the tables.
 
     `report`: called with `out_dir` once the tables are written, while the run directory is still locked (the
@@ -200,7 +213,7 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
         todo = [c for c in configs if results[c["id"]] is None]
         # Sweep points that resolve to the same trial (e.g. the i.i.d. control while another sampler is swept)
         # share one run: the first config of each hash runs, its result is filed under every point.
-        same_trial = {}
+        same_trial: dict[str, list[dict[str, Any]]] = {}
         for config in todo:
             same_trial.setdefault(config["hash"], []).append(config)
         unique = [group[0] for group in same_trial.values()]
@@ -225,7 +238,7 @@ def run(scenario, out_dir, *, fresh=False, executor=None, quiet=False, command=N
         timing["trials"] = time.perf_counter() - tic - timing["io"]
         timing["io"] += composition_seconds
         tic = time.perf_counter()
-        ordered = [results[c["id"]] for c in configs]
+        ordered = cast("list[dict[str, Any]]", [results[c["id"]] for c in configs])  # each trial has one by now
         text = write_tables(scenario, out_dir, ordered)
         timing["io"] += time.perf_counter() - tic
         info.update(finished=_now(), timing=timing, executor=type(executor).__name__)

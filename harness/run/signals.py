@@ -5,29 +5,34 @@ disk, and the CLI prints one line and exits with the conventional code 128 + sig
 ignored when the process started (`nohup`) stays ignored.
 """
 
+from __future__ import annotations
+
 import os
 import signal
 import sys
 import threading
+from types import FrameType
 
 
 class Terminated(KeyboardInterrupt):
     """A stop signal other than SIGINT; `signum` is the signal's number."""
 
-    def __init__(self, signum):
+    def __init__(self, signum: int) -> None:
+        """The exception for signal number `signum`."""
         super().__init__(signum)
         self.signum = signum
 
 
-_received = []  # stop signals seen: some native code (Ray's wait) re-raises our exception as a plain KeyboardInterrupt
+# stop signals seen: some native code (Ray's wait) re-raises our exception as a plain KeyboardInterrupt
+_received: list[int] = []
 
 
-def _raise(signum, frame):
+def _raise(signum: int, frame: FrameType | None) -> None:
     _received.append(signum)
     raise Terminated(signum)
 
 
-def install():
+def install() -> None:
     """Route SIGINT, SIGTERM and SIGHUP to exceptions (main thread only; a no-op elsewhere)."""
     if threading.current_thread() is not threading.main_thread():
         return
@@ -38,7 +43,7 @@ def install():
         signal.signal(signal.SIGHUP, _raise)
 
 
-def exit_code(interrupt):
+def exit_code(interrupt: BaseException) -> int:
     """128 + the signal number: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
     return 128 + getattr(interrupt, "signum", _received[-1] if _received else signal.SIGINT)
 
@@ -46,7 +51,7 @@ def exit_code(interrupt):
 PARENT_WATCH_SECONDS = 1.0
 
 
-def die_with_parent(parent=None, kernel=True):
+def die_with_parent(parent: int | None = None, kernel: bool = True) -> None:
     """Make this (worker) process end when the process that started it dies, even by kill -9: no orphans.
 
     On Linux the kernel sends SIGKILL on the parent's death (prctl PR_SET_PDEATHSIG, through ctypes); on every
@@ -66,7 +71,7 @@ def die_with_parent(parent=None, kernel=True):
         except (OSError, AttributeError):  # no libc prctl: the watch thread alone
             pass
 
-    def watch():
+    def watch() -> None:
         import time
 
         while True:
@@ -79,10 +84,10 @@ def die_with_parent(parent=None, kernel=True):
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-_watched = set()
+_watched: set[int] = set()
 
 
-def die_with_process(pid, host=None):
+def die_with_process(pid: int | None, host: str | None = None) -> None:
     """End this process when process `pid` on machine `host` ends (a daemon thread polls it): a Ray worker
     of a local Ray instance is the raylet's child, not the driver's, so it watches the driver by pid. On another
     machine (`host` differs) nothing is watched. Once per pid per process (Ray reuses workers)."""
@@ -92,7 +97,7 @@ def die_with_process(pid, host=None):
         return
     _watched.add(pid)
 
-    def watch():
+    def watch() -> None:
         import time
 
         while True:

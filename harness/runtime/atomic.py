@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from typing import Any
 
 
 def _file_mode() -> int:
@@ -63,12 +64,12 @@ def write_json(path: str | os.PathLike, value: object) -> str:
     return write_text(path, json.dumps(value, indent=1, default=_jsonable, allow_nan=True) + "\n")
 
 
-def write_csv(path: str | os.PathLike, frame) -> str:
+def write_csv(path: str | os.PathLike, frame: Any) -> str:
     """A pandas DataFrame as CSV without its index, written atomically."""
     return write_text(path, frame.to_csv(index=False))
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,5 +1,7 @@
 """Importing TensorFlow quietly, deterministically, and describing the device it runs on."""
 
+from __future__ import annotations
+
 import contextlib
 import functools
 import logging
@@ -7,12 +9,14 @@ import os
 import platform
 import sys
 import warnings
+from collections.abc import Iterator
+from typing import Any
 
 _VERBOSE = False
 
 
 @contextlib.contextmanager
-def quiet_native_stderr():
+def quiet_native_stderr() -> Iterator[None]:
     """Send file descriptor 2 to /dev/null for the duration.
 
     TensorFlow's native start-up lines (CUDA probing, absl's "before
@@ -34,7 +38,7 @@ def quiet_native_stderr():
         os.close(saved)
 
 
-def import_tensorflow(verbose=False):
+def import_tensorflow(verbose: bool = False) -> Any:
     """Import TensorFlow with its start-up chatter (oneDNN, CUDA probing) silenced unless `verbose`.
 
     The environment variables only take effect before the first import, so every
@@ -66,7 +70,7 @@ PROCESS_SEED = 0
 
 
 @functools.lru_cache(maxsize=1)
-def _seed_process():
+def _seed_process() -> None:
     """TensorFlow's and Keras's global seeds (a constant) and TF op determinism, once per process.
 
     Setting TF's seed clears its kernel cache, so every compiled function would re-instantiate on its
@@ -83,7 +87,7 @@ def _seed_process():
         pass
 
 
-def set_determinism(seed):
+def set_determinism(seed: int) -> None:
     """Seed Python and NumPy and make TF ops deterministic, so a trial is a pure function of its config."""
     import random
 
@@ -94,14 +98,14 @@ def set_determinism(seed):
     np.random.seed(int(seed))
 
 
-def set_threads(intra_op, inter_op):
+def set_threads(intra_op: int, inter_op: int) -> None:
     """Pin TensorFlow's thread pools (before any op runs), so parallel workers do not fight over cores."""
     tf = import_tensorflow()
     tf.config.threading.set_intra_op_parallelism_threads(int(intra_op))
     tf.config.threading.set_inter_op_parallelism_threads(int(inter_op))
 
 
-def _cpu_model():
+def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:
@@ -112,7 +116,7 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
-def device_info():
+def device_info() -> dict[str, Any]:
     """Where training runs: device type and name, GPU names if any, CPU model and core count."""
     tf = import_tensorflow()
     gpus = tf.config.list_physical_devices("GPU")
@@ -132,7 +136,7 @@ def device_info():
     }
 
 
-def _gpu_memory():
+def _gpu_memory() -> list[int]:
     """Each visible GPU's memory as TensorFlow's device list reports it (bytes available to TensorFlow)."""
     try:
         from tensorflow.python.client import device_lib  # no public API gives a GPU's total memory
@@ -142,14 +146,14 @@ def _gpu_memory():
         return []
 
 
-def _host_memory():
+def _host_memory() -> int | None:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return None
 
 
-def versions():
+def versions() -> dict[str, str]:
     """Versions of everything a result depends on."""
     import keras
     import numpy
@@ -169,6 +173,6 @@ def versions():
 
 
 @functools.lru_cache(maxsize=1)
-def environment():
+def environment() -> dict[str, Any]:
     """Versions and device (with details) of this process's TensorFlow: what provenance records."""
     return {"versions": versions(), "device": device_info()}

@@ -515,7 +515,7 @@ def _named_sections(path: str, value: Any) -> dict[str, Any]:
             raise ScenarioError(f"{path}.{key}.kind", _MISSING, "is required")
         if not isinstance(cfg["kind"], str):
             raise ScenarioError(f"{path}.{key}.kind", cfg["kind"], f"must be str, got {type(cfg['kind']).__name__}")
-    folded = {}
+    folded: dict[str, str] = {}
     for key in value:  # names become file names: bn and BN would be one file on a case-insensitive file system
         other = folded.setdefault(key.casefold(), key)
         if other != key:

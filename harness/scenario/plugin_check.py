@@ -8,13 +8,24 @@ the scenario. Each failure is one `ScenarioError` naming the field: `normalizers
 parameter the constructor rejected), or `model.name`.
 """
 
+from __future__ import annotations
+
 import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from harness.errors import ScenarioError
 from harness.plugins.resolve import one_line
 
+if TYPE_CHECKING:
+    from harness.data.sources import Dataset
+    from harness.scenario import Scenario
 
-def _rejected_parameter(error, cfg):
+Blame = Callable[..., ScenarioError]
+"""`blame(reason, error=None)`: the ScenarioError naming the field at fault (`check_plugins`)."""
+
+
+def _rejected_parameter(error: BaseException, cfg: Mapping[str, Any]) -> str:
     """The parameter a constructor's error names (Keras style "Argument `x`", or an unexpected keyword)."""
     text = str(error)
     for pattern in (r"Argument `(\w+)`", r"unexpected keyword argument '(\w+)'"):
@@ -24,7 +35,7 @@ def _rejected_parameter(error, cfg):
     return "kind"
 
 
-def check_constructs(name, cfg):
+def check_constructs(name: str, cfg: Mapping[str, Any]) -> None:
     """The plugin normalizer `normalizers.<name>` constructs with its arguments, into a Keras layer."""
     from harness.norms import kinds
     from harness.runtime.tfsetup import import_tensorflow
@@ -35,7 +46,7 @@ def check_constructs(name, cfg):
     kind = kinds.get(cfg["kind"])
     params = {k: v for k, v in cfg.items() if k != "kind"}
     try:
-        layer = kind.build("norm_check", **params)
+        layer = cast(Callable[..., Any], kind.build)("norm_check", **params)  # a plugin always has one
     except Exception as error:  # noqa: BLE001 - any failure of the user's constructor is reported in one line
         param = _rejected_parameter(error, cfg)
         raise ScenarioError(f"normalizers.{name}.{param}", cfg[param],
@@ -45,7 +56,7 @@ def check_constructs(name, cfg):
                             f"returned {type(layer).__name__}, not a keras.layers.Layer")
 
 
-def check_output_values(outputs, layers, mode, blame):
+def check_output_values(outputs: Sequence[Any], layers: Sequence[Any], mode: str, blame: Blame) -> None:
     """Each normalization layer's output (`outputs[len(layers):-1]`) and the logits (`outputs[-1]`) of one call
     in `mode` are floating point and finite: an integer output cuts the gradient, a NaN one makes every
     accuracy meaningless (harness.results.finite). `blame(reason)` is the ScenarioError to raise."""
@@ -62,7 +73,7 @@ def check_output_values(outputs, layers, mode, blame):
         raise blame(f"makes the logits non-finite (NaN or infinity) in {mode} mode on a dummy batch")
 
 
-def check_training_step(model, layers, x, num_classes, blame):
+def check_training_step(model: Any, layers: Sequence[Any], x: Any, num_classes: int, blame: Blame) -> None:
     """One training step's gradients on `x` (random labels): finite, and reaching every trainable weight of the
     layers outside normalization (a layer that cuts the gradient leaves the layers before it untrained)."""
     import numpy as np
@@ -85,7 +96,7 @@ def check_training_step(model, layers, x, num_classes, blame):
             raise blame(f"gives non-finite gradients (NaN or infinity) in a training step ({weight.path})")
 
 
-def check_plugins(scenario, dataset):
+def check_plugins(scenario: Scenario, dataset: Dataset) -> None:
     """Build the model with each normalizer that involves a plugin and run it on a dummy batch."""
     import numpy as np
 
@@ -106,7 +117,8 @@ def check_plugins(scenario, dataset):
         if not (model_plugin or norm_plugin):
             continue
 
-        def blame(reason, error=None):  # noqa: B023 - called within this iteration only
+        def blame(reason: str, error: BaseException | None = None, name: str = name, cfg: Mapping[str, Any] = cfg,
+                  norm_plugin: bool = norm_plugin) -> ScenarioError:  # the loop's values bound: called in it only
             """The field to name: the plugin normalizer, else the plugin model."""
             detail = f" ({one_line(error)})" if error is not None else ""
             if norm_plugin:

@@ -48,9 +48,10 @@ def cover_every_example(batches: ArrayLike, sampler: Any, labels: ArrayLike,
             if attempt == max_extra:  # last resort: any slot
                 queue = min((q for q in pending.values() if q), key=lambda q: q[0])
             else:
-                queue = pending.get(y[batch[slot]].item())
-                if not queue:
+                found = pending.get(y[batch[slot]].item())
+                if not found:
                     continue
+                queue = found
             batch[slot] = queue.popleft()
             left -= 1
             slots[slot] = True

@@ -6,6 +6,8 @@ touches nothing else, so the runner can cache it, resume it, or run it in
 another process or on another machine.
 """
 
+from __future__ import annotations
+
 import collections
 import concurrent.futures
 import functools
@@ -13,6 +15,8 @@ import json
 import re
 import time
 import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,12 +31,16 @@ from harness.scenario import batch_stream, config_hash, sampler_for, test_exampl
 from harness.scenario.recipe import float32_logits, make_loss, make_optimizer, precision_scope  # noqa: F401
 from harness.train.coverage import cover_every_example
 
+if TYPE_CHECKING:
+    from harness.runtime.compile import Function
+    from harness.scenario import Scenario
+
 TEST_SAMPLER_SEED_OFFSET = 7919
 PRECISE_SEED_OFFSET = 104729
 FINAL_METRICS = frozenset(metrics.produced(metrics.FINAL))  # of the last evaluation's metrics, the final ones too
 
 
-def trial_id(config):
+def trial_id(config: dict[str, Any]) -> str:
     """A readable, unique file name for a trial: sampler, normalizer, seed and any swept values."""
     parts = [config["sampler"], config["normalizer"], f"s{config['seed']}"]
     for path, value in sorted(config.get("point", {}).items()):
@@ -44,7 +52,7 @@ def trial_id(config):
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.=+-]")
 
 
-def unique_file_name(readable, point):
+def unique_file_name(readable: str, point: dict[str, Any]) -> str:
     """`readable` as a file name that identifies the sweep point: kept as it is when that is safe and unique;
     otherwise (a '/', NUL or other character a file name cannot hold, a '__' or a string that reads as a
     number inside a value, or a name too long for the file system) shortened, sanitised and given a short hash
@@ -59,12 +67,12 @@ def unique_file_name(readable, point):
     return f"{safe[:MAX_ID_LENGTH - 10]}~{digest}"
 
 
-def _reads_as_itself(text):
+def _reads_as_itself(text: str) -> bool:
     """Whether a swept string would print like no other YAML value (`1`, `true`, `null` print like numbers...)."""
     import yaml
 
     try:
-        return yaml.safe_load(text) == text
+        return bool(yaml.safe_load(text) == text)
     except yaml.YAMLError:
         return True
 
@@ -94,7 +102,7 @@ def model_family(model_name: str) -> str | None:
         return None
 
 
-def make_trial_config(scenario, sampler: str, normalizer: str, seed: int, point: dict | None = None,
+def make_trial_config(scenario: Scenario, sampler: str, normalizer: str, seed: int, point: dict | None = None,
                       device: str = "cpu") -> dict:
     """Everything that determines a trial's result, and nothing else: the scenario's settings for this trial,
     the device kind it runs on (cpu or gpu) and where XLA runs there (`xla`, resolved), so a trial run on
@@ -120,7 +128,7 @@ def make_trial_config(scenario, sampler: str, normalizer: str, seed: int, point:
     return config
 
 
-def trial_hash(config):
+def trial_hash(config: dict[str, Any]) -> str:
     """What makes a saved result reusable: the config (sweep point aside: two points that resolve to the same
     trial share it), the harness version, and for a user's npz file its size and modification time."""
     import harness
@@ -134,17 +142,18 @@ def trial_hash(config):
 
 
 @functools.lru_cache(maxsize=4)
-def _dataset(data_json):
+def _dataset(data_json: str) -> data_sources.Dataset:
     return data_sources.load(json.loads(data_json))
 
 
-def load_dataset(data_config):
+def load_dataset(data_config: dict[str, Any]) -> data_sources.Dataset:
     """The dataset, loaded once per process for all trials that share it."""
     return _dataset(json.dumps(data_config, sort_keys=True))
 
 
-def make_train_chunk(model, optimizer, x_train, y_train, batch_size, loss_fn=None, transform=None,
-                     jit_compile=False):
+def make_train_chunk(model: Any, optimizer: Any, x_train: np.ndarray, y_train: np.ndarray, batch_size: int,
+                     loss_fn: Any = None, transform: Callable[[Any, Any], Any] | None = None,
+                     jit_compile: bool = False) -> Function:
     """A compiled function running one training step per row of an (n, batch_size) index array.
 
     Several steps run per call (a `tf.range` loop inside one `tf.function`), so
@@ -167,7 +176,7 @@ def make_train_chunk(model, optimizer, x_train, y_train, batch_size, loss_fn=Non
     loss_fn = loss_fn or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     optimizer.build(model.trainable_variables)
 
-    def train_chunk(indices):
+    def train_chunk(indices: Any) -> tuple[Any, Any]:
         n = tf.shape(indices)[0]
         losses = tf.TensorArray(tf.float32, size=n)
         correct = tf.constant(0, tf.int64)
@@ -201,12 +210,12 @@ def resolve_jit_compile(config: dict) -> dict:
 
 
 @functools.lru_cache(maxsize=1)
-def _evaluation_thread():
+def _evaluation_thread() -> concurrent.futures.ThreadPoolExecutor:
     """One background thread for evaluations, shared by the trials of this process."""
     return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="evaluate")
 
 
-def _eval_steps(steps, eval_every):
+def _eval_steps(steps: int, eval_every: int) -> list[int]:
     points = list(range(eval_every, steps, eval_every))
     return points + [steps]
 
@@ -223,7 +232,7 @@ class _Workbench:
     on which trials ran before it in the process.
     """
 
-    def __init__(self, config, dataset):
+    def __init__(self, config: dict[str, Any], dataset: data_sources.Dataset) -> None:
         from harness.analysis.analyzer import Analyzer
         from harness.data.augment import make_transform
         from harness.models.builders import build_model, normalization_layers, seeded
@@ -246,7 +255,7 @@ class _Workbench:
         self.analyzer = Analyzer(self.model, dataset, config["analysis"]["eval_examples"],
                                  self.jit_compile["analysis"])
 
-    def reset(self, seed):
+    def reset(self, seed: int) -> None:
         from harness.models.builders import normalization_layers, reference_weights, transplant
 
         transplant(self.model, reference_weights(self.config["model"], self.dataset.input_shape,
@@ -259,18 +268,18 @@ class _Workbench:
             self.transform.reset(seed)
 
 
-_WORKBENCHES = collections.OrderedDict()
+_WORKBENCHES: collections.OrderedDict[str, _Workbench] = collections.OrderedDict()
 MAX_WORKBENCHES = 8
 
 
-def shape_key(config):
+def shape_key(config: dict[str, Any]) -> str:
     """What the traced graph depends on (not the number of steps, the seed or the sampler)."""
     training = {k: v for k, v in config["training"].items() if k != "steps"}
     return json.dumps({"data": config["data"], "model": config["model"], "normalizer": config["normalizer_config"],
                        "training": training, "eval_examples": config["analysis"]["eval_examples"]}, sort_keys=True)
 
 
-def workbench(config, dataset):
+def workbench(config: dict[str, Any], dataset: data_sources.Dataset) -> _Workbench:
     """The cached workbench for this trial's shape; the least recently used is dropped past MAX_WORKBENCHES."""
     key = shape_key(config)
     if key in _WORKBENCHES:
@@ -284,7 +293,7 @@ def workbench(config, dataset):
     return bench
 
 
-def environment():
+def environment() -> dict[str, Any]:
     """Versions and device name of the process that ran a trial (a resumed run may mix several)."""
     from harness.runtime.tfsetup import environment as process_environment
 
@@ -294,7 +303,7 @@ def environment():
             **({"cuda_visible_devices": device["cuda_visible_devices"]} if device.get("gpus") else {})}
 
 
-def run_trial(config, on_step=None):
+def run_trial(config: dict[str, Any], on_step: Callable[[int, int], object] | None = None) -> dict[str, Any]:
     """Train and analyse one trial; returns its result dict. Exceptions are the caller's to record."""
     from harness.runtime.tfsetup import import_tensorflow, set_determinism
 
@@ -330,11 +339,14 @@ def run_trial(config, on_step=None):
     train_chunk, analyzer = bench.train_chunk, bench.analyzer
     probe = sampler_batches[: analysis["probe_batches"]]
 
-    curves, chunk_times, timing = [], [], {"train": 0.0, "analysis": 0.0}
+    curves: list[dict[str, Any]] = []
+    chunk_times: list[tuple[float, int]] = []
+    timing = {"train": 0.0, "analysis": 0.0}
     step, status, diverged_step = 0, OK, None
     window_losses, window_correct = [], 0
     # Evaluations run on a snapshot of the variables on another thread, overlapping the training that follows.
-    evaluations, warm_up = [], None
+    evaluations: list[tuple[int, dict[str, Any], concurrent.futures.Future[dict[str, Any]]]] = []
+    warm_up: concurrent.futures.Future[Any] | None = None
     try:
         for eval_step in _eval_steps(steps, analysis["eval_every"]):
             while step < eval_step:
@@ -409,7 +421,7 @@ def run_trial(config, on_step=None):
     return result.to_dict()
 
 
-def failed_result(config, error):
+def failed_result(config: dict[str, Any], error: BaseException) -> dict[str, Any]:
     """The record of a trial that raised: kept, listed in the report, retried on resume."""
     last = traceback.format_exception_only(type(error), error)[-1].strip()
     return TrialResult.failed(config, last.splitlines()[0][:500]).to_dict()
