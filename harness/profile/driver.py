@@ -16,7 +16,7 @@ import copy
 import dataclasses
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
@@ -165,7 +165,7 @@ def execute(profile_plan: Plan, out_dir: str, executor: Any, quiet: bool = False
     tic = time.perf_counter()
     by_condition: dict[str, list[dict]] = {c: [] for c in profile_plan.scenarios}
     for condition, config in configs:
-        by_condition[condition].append(results[(condition, config["id"])])
+        by_condition[condition].append(cast(dict, results[(condition, config["id"])]))  # every trial ran by now
     for condition, run_dir in dirs.items():
         for name, frame in tables.trial_tables(by_condition[condition]).items():
             if name in ("summary", "trials"):

@@ -15,12 +15,13 @@ from harness.results import rundir
 
 if TYPE_CHECKING:
     import pandas as pd
+    from harness.report.figures import Figure
 
 PAGE = rundir.REPORT
 TEMPLATE = "profile.html.j2"
 
 
-def curves_figure(profile: dict, cells: pd.DataFrame) -> str:
+def curves_figure(profile: dict, cells: pd.DataFrame) -> Figure | None:
     """acc_inference against each axis of the battery (batch size, classes per batch, Dirichlet alpha,
     microbatch size), one line per normalizer with its t interval, all panels on one y axis."""
     from harness.report import figures
@@ -95,12 +96,10 @@ def context(profile: dict, cells: pd.DataFrame, table: pd.DataFrame, provenance:
 
 def provenance_items(profile: dict, provenance: dict) -> list[tuple[str, str]]:
     """The report's provenance list plus the battery and where the time went."""
-    import types
-
-    from harness.report.render import _provenance
+    from harness.report.render import provenance_items
 
     items = [("battery", f"{profile['battery']} ({profile['battery_source']})")]
-    items += _provenance(types.SimpleNamespace(provenance=provenance or {}))
+    items += provenance_items(provenance or {})
     timing = (provenance or {}).get("timing") or {}
     if timing:
         shown = {k: f"{v:.1f} s" for k, v in timing.items() if isinstance(v, (int, float))}

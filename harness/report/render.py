@@ -163,7 +163,11 @@ def _bad_trials(data: RunData) -> list[dict[str, Any]]:
 
 def _provenance(data: RunData) -> list[tuple[str, str]]:
     """(label, text) pairs of the run's provenance: command, times, commit, host, device, CPU, versions."""
-    prov = data.provenance or {}
+    return provenance_items(data.provenance or {})
+
+
+def provenance_items(prov: dict) -> list[tuple[str, str]]:
+    """(label, text) pairs of a provenance.json mapping: command, times, commit, host, device, CPU, versions."""
     versions = prov.get("versions") or {}
     device = prov.get("device") or {}
     items = [("command", prov.get("command")), ("started", prov.get("started")),
