@@ -3,7 +3,8 @@
 A page asks for a table with a marker line ``<!-- gen: NAME -->``; `on_page_markdown` replaces it with the
 Markdown `GENERATORS[NAME]` returns. Every table is read from the definitions the harness itself uses:
 
-- ``scenario_fields``: the JSON Schema of `harness.scenario.schema` (built from the `Field` tables validation checks with);
+- ``scenario_fields``: the JSON Schema of `harness.scenario.schema` (built from the `Field` tables validation
+  checks with);
 - ``builtins``: the built-in data sources, models, normalizers and samplers with their parameters (the same
   schema's variants, described by their registries);
 - ``metrics``: `harness.analysis.metrics.METRICS`;
@@ -372,7 +373,8 @@ def report_sections() -> str:
     """The report's sections, in page order, from `harness.report.render.SECTIONS`."""
     from harness.report import render
 
-    rows = [[str(i), f"`{s.id}`", s.title, "the headline sweep point" if getattr(s, "at_point", False) else "every point",
+    rows = [[str(i), f"`{s.id}`", s.title,
+             "the headline sweep point" if getattr(s, "at_point", False) else "every point",
              f"`harness/report/templates/{s.template}`"] for i, s in enumerate(render.SECTIONS, 1)]
     return _table(["#", "id", "title", "shows (sweeps)", "template"], rows)
 
