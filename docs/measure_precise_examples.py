@@ -30,7 +30,8 @@ for path in sys.argv[2:]:
                "acc_inference": result["final"]["acc_inference"]}
         for n in SIZES:
             k = -(-n // batch_size)
-            iid = sc.build_sampler({"kind": "iid"}, data.y_train, batch_size, seed + trial.PRECISE_SEED_OFFSET).batches(k)
+            iid = sc.build_sampler({"kind": "iid"}, data.y_train, batch_size,
+                                   seed + trial.PRECISE_SEED_OFFSET).batches(k)
             own = sc.build_sampler(config["sampler_config"], data.y_train, batch_size, seed + trial.PRECISE_SEED_OFFSET,
                                    features).batches(k)
             row[f"iid_{n}"] = bench.analyzer.acc_precise(iid)

@@ -116,7 +116,8 @@ class GradientThroughRD(SimpleBRN):
 
 
 class TraceTimeSchedule(SimpleBRN):
-    """Schedule computed from a Python counter: advances in eager mode, frozen inside tf.function (keras-contrib #127)."""
+    """Schedule computed from a Python counter: advances in eager mode, frozen inside tf.function
+    (keras-contrib #127)."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("warmup_steps", 20)
@@ -158,7 +159,8 @@ class BatchStatsAtInference(SimpleBRN):
 
 
 class UnsavedStep(SimpleBRN):
-    """Step counter kept in a plain tf.Variable, which a .keras file does not store: a loaded model restarts its warm-up."""
+    """Step counter kept in a plain tf.Variable, which a .keras file does not store: a loaded model restarts
+    its warm-up."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("warmup_steps", 20)

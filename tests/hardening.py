@@ -23,7 +23,8 @@ def snapshot(folder):
 
 
 def run_cli(argv, cwd=None):
-    """Run harness.commands.cli.main(argv) in this process: (exit code, stdout, stderr). Signal handlers are restored."""
+    """Run harness.commands.cli.main(argv) in this process: (exit code, stdout, stderr).
+    Signal handlers are restored."""
     from harness.commands import cli
 
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}

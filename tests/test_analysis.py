@@ -242,7 +242,8 @@ def test_local_and_propagated_mismatch_differ_and_match_numpy():
         x = data.x_test[b]
         (h1_inf, h2_inf), (z1_inf, z2_inf), _ = numpy_conv_forward(model, stats, x, training=False)
         _, (z1_tr, z2_tr), _ = numpy_conv_forward(model, stats, x, training=True)
-        for depth, h_inf, z_inf, z_tr, s in ((1, h1_inf, z1_inf, z1_tr, stats[0]), (2, h2_inf, z2_inf, z2_tr, stats[1])):
+        for depth, h_inf, z_inf, z_tr, s in ((1, h1_inf, z1_inf, z1_tr, stats[0]),
+                                             (2, h2_inf, z2_inf, z2_tr, stats[1])):
             local[depth].append(np.linalg.norm(numpy_norm(h_inf, s, True) - z_inf) / np.linalg.norm(z_inf))
             propagated[depth].append(np.linalg.norm(z_tr - z_inf) / np.linalg.norm(z_inf))
     for row in rows:
@@ -302,9 +303,11 @@ def test_own_statistics_of_renorm_layers_average_sigma_b_in_depth_order():
         expected_stats[depth].update(mean=mean, std=sigma)
     _, _, logits = numpy_conv_forward(model, expected_stats, data.x_test, training=False)
     pooled_std = np.sqrt(np.concatenate([numpy_conv_forward(model, stats, data.x_train[b], True, **clip)[0][0]
-                                         for b in train_batches]).reshape(-1, expected_stats[0]["mean"].size).var(0) + EPS)
+                                         for b in train_batches])
+                         .reshape(-1, expected_stats[0]["mean"].size).var(0) + EPS)
     assert not np.allclose(pooled_std, expected_stats[0]["std"], rtol=1e-3)  # own differs from PreciseBN's here
-    assert Analyzer(model, data).acc_precise_own(train_batches) == pytest.approx(np.mean(logits.argmax(-1) == data.y_test))
+    assert Analyzer(model, data).acc_precise_own(train_batches) == pytest.approx(
+        np.mean(logits.argmax(-1) == data.y_test))
 
 
 def test_keras_renorm_clip_fraction_uses_its_own_renorm_statistics():
@@ -332,7 +335,8 @@ def test_evaluate_gives_the_separate_metrics_in_one_call():
     batches = np.arange(48).reshape(6, 8)[::-1]
     metrics = analyzer.evaluate(batches, 3)
     assert 0 < metrics["clip_fraction"] < 1
-    assert metrics == pytest.approx({"acc_inference": analyzer.acc_inference(), "acc_batch_sampler": analyzer.acc_batch(batches),
+    assert metrics == pytest.approx({"acc_inference": analyzer.acc_inference(),
+                                     "acc_batch_sampler": analyzer.acc_batch(batches),
                                      "clip_fraction": analyzer.clip_fraction(batches[:3])})
     plain, _ = tiny_model("batchnorm")
     assert "clip_fraction" not in Analyzer(plain, make_dataset()).evaluate(batches, 3)
@@ -349,7 +353,7 @@ def test_every_metric_the_analyzer_gives_is_described_and_in_its_range():
     batches = np.arange(48).reshape(6, 8)[::-1]
     given = [(CURVE, analyzer.evaluate(batches, 3)), (FINAL, {"acc_batch_iid": analyzer.acc_batch(batches),
                                                               "acc_precise_iid": analyzer.acc_precise(batches),
-                                                                  "acc_precise_own": analyzer.acc_precise_own(batches)}),
+                                                              "acc_precise_own": analyzer.acc_precise_own(batches)}),
              (FINAL, analyzer.logit_mismatch(batches))]
     given += [(LAYER, {k: v for k, v in row.items() if k != "layer"}) for row in analyzer.layer_statistics(batches)]
     for where, values in given:
@@ -376,6 +380,7 @@ def test_evaluating_a_snapshot_gives_the_metrics_of_when_it_was_taken(schedule):
     for _ in range(3):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.square(model(data.x_train[:16], training=True)))
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables, strict=False))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables,
+                                      strict=False))
     assert analyzer.evaluate(batches, 3) != before  # the model did change
     assert analyzer.evaluate(batches, 3, variables=snapshot) == before

@@ -33,7 +33,7 @@ def test_depth_and_stages(name, blocks):
     assert [c.filters for c in convs] == [16] * (2 * blocks + 1) + [32] * (2 * blocks) + [64] * (2 * blocks)
     assert [c.output.shape[1] for c in convs] == [32] * (2 * blocks + 1) + [16] * (2 * blocks) + [8] * (2 * blocks)
     assert model.output.shape[-1] == 10
-    assert len([l for l in model.layers if l.name.startswith("norm_")]) == 6 * blocks + 1
+    assert len([layer for layer in model.layers if layer.name.startswith("norm_")]) == 6 * blocks + 1
 
 
 def test_resnet20_parameter_count_is_the_papers():
@@ -41,10 +41,13 @@ def test_resnet20_parameter_count_is_the_papers():
     model = _build("resnet20")
     import keras
 
-    biases = sum(int(np.prod(l.bias.shape)) for l in _weight_layers(model) if isinstance(l, keras.layers.Conv2D))
-    norm = sum(int(np.prod(v.shape)) for l in model.layers if l.name.startswith("norm_") for v in l.trainable_variables)
+    biases = sum(int(np.prod(layer.bias.shape)) for layer in _weight_layers(model)
+                 if isinstance(layer, keras.layers.Conv2D))
+    norm = sum(int(np.prod(v.shape)) for layer in model.layers if layer.name.startswith("norm_")
+               for v in layer.trainable_variables)
     convs_and_dense = model.count_params() - biases - norm - sum(
-        int(np.prod(v.shape)) for l in model.layers if l.name.startswith("norm_") for v in l.non_trainable_variables)
+        int(np.prod(v.shape)) for layer in model.layers if layer.name.startswith("norm_")
+        for v in layer.non_trainable_variables)
     assert 265_000 < convs_and_dense + norm < 275_000
 
 

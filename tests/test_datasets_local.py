@@ -76,13 +76,15 @@ def test_missing_files_are_named(tmp_path):
         data.load({"name": "cifar10", "path": str(tmp_path), "train_limit": None})
     message = str(error.value)
     assert error.value.field == "path" and "\n" not in message
-    assert f"{tmp_path}/cifar-10-batches-py/{{data_batch_1,data_batch_2,data_batch_3,data_batch_4,data_batch_5,test_batch}}" in message
+    assert (f"{tmp_path}/cifar-10-batches-py/{{data_batch_1,data_batch_2,data_batch_3,"
+            f"data_batch_4,data_batch_5,test_batch}}") in message
     assert "cifar-10-python.tar.gz | tar xz -C" in message
 
 
 def _scenario(tmp_path, folder):
     return {
-        "name": "cifar_tiny", "data": {"name": "cifar10", "path": str(folder), "augment": {"crop_padding": 4, "flip": True}},
+        "name": "cifar_tiny",
+        "data": {"name": "cifar10", "path": str(folder), "augment": {"crop_padding": 4, "flip": True}},
         "model": {"name": "resnet20"},
         "normalizers": {"bn": {"kind": "batchnorm"}, "brn": {"kind": "batchrenorm"}},
         "samplers": {"iid": {"kind": "iid"}},
@@ -134,7 +136,8 @@ def test_validate_works_without_tensorflow_or_network(tmp_path):
     result = _cli("validate", str(path), cwd=tmp_path, code=BLOCKED)
     assert result.returncode == 0, result.stderr
     assert "ok (2 trials" in result.stdout
-    blocked = _cli("-c", "import tensorflow", cwd=tmp_path, code=BLOCKED.replace("runpy.run_module('harness', run_name='__main__')", "exec(sys.argv[2])"))
+    blocked = _cli("-c", "import tensorflow", cwd=tmp_path,
+                   code=BLOCKED.replace("runpy.run_module('harness', run_name='__main__')", "exec(sys.argv[2])"))
     assert blocked.returncode != 0 and "blocked in this test" in blocked.stderr  # the block works
 
 

@@ -96,7 +96,8 @@ def test_memory_stays_flat_over_fifty_trials(tiny_scenario, tmp_path):
 
 
 def test_a_dead_process_worker_fails_its_trial_is_replaced_and_the_run_goes_on(tiny_scenario, tmp_path):
-    tiny_scenario["samplers"] = {"iid": {"kind": "iid"}, "killer": {"kind": "tests.broken_sampler:WorkerKillingSampler"}}
+    tiny_scenario["samplers"] = {"iid": {"kind": "iid"},
+                                 "killer": {"kind": "tests.broken_sampler:WorkerKillingSampler"}}
     tiny_scenario["normalizers"] = {"bn": tiny_scenario["normalizers"]["bn"]}
     tiny_scenario["seeds"] = [0, 1]
     tiny_scenario["training"]["steps"] = 10

@@ -66,7 +66,8 @@ def test_no_orphans_after_kill_9_of_the_driver(tmp_path, executor):
     if executor == "ray":
         pytest.importorskip("ray")
         if not os.environ.get("HARNESS_RAY_KILL_TEST"):
-            pytest.skip("about 3 minutes on a 2-core machine (Ray's start and timeouts): HARNESS_RAY_KILL_TEST=1 runs it")
+            pytest.skip("about 3 minutes on a 2-core machine (Ray's start and timeouts): "
+                        "HARNESS_RAY_KILL_TEST=1 runs it")
     raw = copy.deepcopy(TINY_SCENARIO)
     raw["samplers"] = {"iid": {"kind": "tests.broken_sampler:StallingSampler"}}
     raw["normalizers"] = {"bn": {"kind": "batchnorm"}}

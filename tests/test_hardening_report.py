@@ -124,7 +124,8 @@ def test_zero_height_bar_gets_a_visible_marker_at_zero(zero_kl_run, monkeypatch)
     caps = {id(line) for c in kl_ax.containers if getattr(c, "errorbar", None) for line in c.errorbar.lines[1]}
     markers = [line for line in kl_ax.lines if id(line) not in caps and line.get_visible()
                and line.get_marker() not in (None, "", "None", " ") and line.get_markersize() >= 6
-               and any(np.isclose(x, centre) and y == 0 for x, y in zip(line.get_xdata(), line.get_ydata(), strict=False))]
+               and any(np.isclose(x, centre) and y == 0
+                       for x, y in zip(line.get_xdata(), line.get_ydata(), strict=False))]
     assert markers, "no marker drawn at y=0 for the zero-height bar"
     assert mcolors.same_color(markers[0].get_color(), zero_bars[0].get_facecolor())  # in the normalizer's colour
 

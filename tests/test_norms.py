@@ -55,7 +55,8 @@ def reference_brn(batches, *, axis=-1, momentum=0.99, eps=1e-3, gamma, beta, lim
         y_inf = gamma * (g - mu) / sigma + beta
         mu = mu + (1 - momentum) * (mb.mean(axis=tuple(range(g.ndim - 1))) - mu)
         sigma = sigma + (1 - momentum) * (sb.mean(axis=tuple(range(g.ndim - 1))) - sigma)
-        back = lambda a: np.moveaxis(a.reshape(x.shape), -1, axis)  # noqa: E731
+        # B023: back() is called only below, in this same iteration, so it sees this iteration's x
+        back = lambda a: np.moveaxis(a.reshape(x.shape), -1, axis)  # noqa: E731, B023
         out.append(dict(y=back(y), y_inf=back(y_inf), r=r, d=d, mu=mu.copy(), sigma=sigma.copy()))
     return out
 

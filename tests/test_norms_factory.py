@@ -13,7 +13,8 @@ from harness.norms import kinds, spec
 
 
 def test_spec_import_does_not_load_tensorflow():
-    code = "import sys, harness.norms, harness.norms.kinds; harness.norms.NORMALIZER_KINDS; print('tensorflow' in sys.modules)"
+    code = ("import sys, harness.norms, harness.norms.kinds; harness.norms.NORMALIZER_KINDS; "
+            "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

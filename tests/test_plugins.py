@@ -1,5 +1,6 @@
-"""Sampler, normalizer and model plugins: the documentation's example packages installed with pip, run next to bn and brn;
-pairing by init_fingerprint; bad plugins refused at validation; the layer contract over every registered kind."""
+"""Sampler, normalizer and model plugins: the documentation's example packages installed with pip, run next to bn
+and brn; pairing by init_fingerprint; bad plugins refused at validation; the layer contract over every registered
+kind."""
 
 import copy
 import json

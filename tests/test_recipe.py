@@ -28,7 +28,8 @@ def test_schedule_defaults_are_filled(tiny_scenario):
 
 @pytest.mark.parametrize("fields, expected", [
     ({"optimizer": "lamb"}, "training.optimizer: 'lamb' is not one of adam, adamw, sgd, momentum, rmsprop"),
-    ({"optimizer": "adam", "momentum": 0.9}, "training.momentum: 0.9 applies to optimizer sgd (or momentum) only, not adam"),
+    ({"optimizer": "adam", "momentum": 0.9},
+     "training.momentum: 0.9 applies to optimizer sgd (or momentum) only, not adam"),
     ({"optimizer": "rmsprop", "nesterov": True}, "training.nesterov: true applies to optimizer sgd"),
     ({"optimizer": "sgd", "nesterov": True}, "training.nesterov: true needs training.momentum > 0"),
     ({"optimizer": "sgd", "momentum": 1.5}, "training.momentum: 1.5 must be <= 1"),
@@ -36,11 +37,15 @@ def test_schedule_defaults_are_filled(tiny_scenario):
     ({"label_smoothing": 2}, "training.label_smoothing: 2.0 must be <= 1"),
     ({"lr_schedule": "cosine"}, "training.lr_schedule: 'cosine' must be dict, got str"),
     ({"lr_schedule": {"kind": "linear"}}, "training.lr_schedule.kind: 'linear' is not one of constant, cosine, step"),
-    ({"lr_schedule": {"kind": "cosine", "warmup": 3}}, "training.lr_schedule.warmup: unknown key (did you mean 'warmup_steps'?)"),
-    ({"lr_schedule": {"kind": "cosine", "warmup_steps": 20}}, "training.lr_schedule.warmup_steps: 20 must be fewer than training.steps 20"),
+    ({"lr_schedule": {"kind": "cosine", "warmup": 3}},
+     "training.lr_schedule.warmup: unknown key (did you mean 'warmup_steps'?)"),
+    ({"lr_schedule": {"kind": "cosine", "warmup_steps": 20}},
+     "training.lr_schedule.warmup_steps: 20 must be fewer than training.steps 20"),
     ({"lr_schedule": {"kind": "step", "factors": [0.1]}}, "training.lr_schedule.boundaries: is required"),
-    ({"lr_schedule": {"kind": "step", "boundaries": [10, 5], "factors": [0.1, 0.01]}}, "training.lr_schedule.boundaries: [10, 5] must be strictly increasing"),
-    ({"lr_schedule": {"kind": "step", "boundaries": [5, 10], "factors": [0.1]}}, "training.lr_schedule.factors: [0.1] must have one factor per boundary (2)"),
+    ({"lr_schedule": {"kind": "step", "boundaries": [10, 5], "factors": [0.1, 0.01]}},
+     "training.lr_schedule.boundaries: [10, 5] must be strictly increasing"),
+    ({"lr_schedule": {"kind": "step", "boundaries": [5, 10], "factors": [0.1]}},
+     "training.lr_schedule.factors: [0.1] must have one factor per boundary (2)"),
 ])
 def test_bad_recipe_fields(tiny_scenario, fields, expected):
     tiny_scenario["training"].update(fields)
@@ -104,7 +109,8 @@ def test_decoupled_weight_decay_skips_normalization_and_biases():
                                 "lr_schedule": {"kind": "constant"}}, model)
     before = [v.numpy().copy() for v in model.trainable_variables]
     optimizer.apply_gradients([(np.zeros(v.shape, np.float32), v) for v in model.trainable_variables])
-    norm_variables = {id(v) for layer in model.layers if layer.name.startswith("norm_") for v in layer.trainable_variables}
+    norm_variables = {id(v) for layer in model.layers if layer.name.startswith("norm_")
+                      for v in layer.trainable_variables}
     decayed = 0
     for variable, old in zip(model.trainable_variables, before, strict=False):
         if id(variable) in norm_variables or variable.name == "bias":
@@ -184,4 +190,5 @@ def test_mixed_precision_trial_trains_and_is_analysed(tiny_scenario, tmp_path):
     [result] = run(validate(tiny_scenario), str(tmp_path), quiet=True)
     assert result["status"] == "ok", result["error"]
     assert all(math.isfinite(v) for v in result["final"].values())
-    assert {"acc_inference", "acc_precise_iid", "acc_precise_own", "logit_kl"} <= set(result["final"]) and result["layers"]
+    assert ({"acc_inference", "acc_precise_iid", "acc_precise_own", "logit_kl"} <= set(result["final"])
+            and result["layers"])

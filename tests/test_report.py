@@ -28,7 +28,8 @@ def _reference(run_dir, metric="acc_inference"):
     summary = pd.read_csv(run_dir / "summary.csv")
     ok = trials[trials.status == "ok"][["sampler", "normalizer", "seed"]]
     frame = summary[summary.metric == metric].merge(ok, on=["sampler", "normalizer", "seed"])
-    return {key: dict(zip(group.seed, 100.0 * group.value, strict=False)) for key, group in frame.groupby(["sampler", "normalizer"])}
+    return {key: dict(zip(group.seed, 100.0 * group.value, strict=False))
+            for key, group in frame.groupby(["sampler", "normalizer"])}
 
 
 def _t_interval(diffs):
@@ -73,7 +74,8 @@ def test_headline_drops_and_differences_match_independent_computation(run_dir):
         assert (diff["mean"], diff["lo"], diff["hi"], diff["n"]) == pytest.approx((mean, lo, hi, n))
         sentence = next(s for s in result["sentences"] if f"On {sampler} batches" in s)
         assert f"bn loses {mean_drop(ref, sampler, 'bn'):.1f} points" in sentence
-        assert f"brn minus bn: {mean:+.1f} points (unadjusted 95% CI {lo:+.1f} to {hi:+.1f}, paired over {n} seeds)" in sentence
+        assert (f"brn minus bn: {mean:+.1f} points (unadjusted 95% CI {lo:+.1f} to {hi:+.1f}, "
+                f"paired over {n} seeds)") in sentence
         row = hl.comparison(data, "normalizer", sampler, "brn")
         claim = sentence.split("brn minus bn:")[1]
         assert ("established" in claim) == (row["p_holm"] < 0.05)
@@ -187,7 +189,8 @@ def test_sweep_report_draws_dependence_curves_and_heatmap(tmp_path):
     scenario = yaml.safe_load((run / "scenario.yaml").read_text())
     scenario.setdefault("analysis", {})["headline_point"] = {"training.batch_size": 4}
     (run / "scenario.yaml").write_text(yaml.safe_dump(scenario))
-    assert "At sweep point training.batch_size=4, samplers.one_class.classes_per_batch=2" in write_report(run).read_text()
+    assert ("At sweep point training.batch_size=4, samplers.one_class.classes_per_batch=2"
+            in write_report(run).read_text())
 
 
 def test_comparison_of_two_runs(tmp_path):

@@ -19,7 +19,8 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "reports" / "test-artifacts"  
 DECODE_ALL = """
 async () => {
   const sources = [...document.querySelectorAll('img')].map(i => i.currentSrc || i.src)
-    .concat([...document.querySelectorAll('svg image')].map(i => i.getAttribute('href') || i.getAttribute('xlink:href')));
+    .concat([...document.querySelectorAll('svg image')].map(i => i.getAttribute('href') ||
+      i.getAttribute('xlink:href')));
   const sizes = [];
   for (const src of sources) {
     const im = new Image();

@@ -20,7 +20,8 @@ def test_trial_result_round_trips_through_json_and_keeps_unknown_keys():
                          layers=[{"layer": 1, "mismatch_local": 0.1}], seconds=1.5, timing={"train": 1.0},
                          environment={"device": "cpu"}, extra={"correct_by_a_newer_harness": "f00d"})
     text = result.to_json()
-    assert json.loads(text)["correct_by_a_newer_harness"] == "f00d"  # a key of a newer harness is written back at the top
+    # a key of a newer harness is written back at the top
+    assert json.loads(text)["correct_by_a_newer_harness"] == "f00d"
     assert TrialResult.from_json(text) == result
     failed = TrialResult.failed(_config(), "ValueError: boom")
     assert failed.to_dict()["status"] == "failed" and "environment" not in failed.to_dict() and not failed.finished

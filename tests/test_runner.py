@@ -34,7 +34,7 @@ def test_normalizers_start_from_identical_weights_and_see_identical_batches():
             norm_names = {layer.name for layer in normalization_layers(model)}
             weights[kind] = [w.numpy() for layer in model.layers if layer.name not in norm_names for w in layer.weights]
             keras.backend.clear_session()
-        for kind, values in weights.items():
+        for values in weights.values():
             assert len(values) == len(weights["batchnorm"]) > 0
             for a, b in zip(values, weights["batchnorm"], strict=False):
                 np.testing.assert_array_equal(a, b)
@@ -74,8 +74,9 @@ def test_run_writes_tidy_tables_and_is_deterministic(tiny_scenario, tmp_path):
         pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=True)
     summary = pd.read_csv(tmp_path / "a" / "summary.csv")
     assert list(summary.columns) == ["sampler", "normalizer", "seed", "metric", "value"]
-    assert set(summary["metric"]) >= {"acc_inference", "acc_batch_iid", "acc_batch_sampler", "acc_precise_iid", "acc_precise_own",
-                                      "train_loss", "train_acc", "logit_disagreement", "logit_kl", "ms_per_step"}
+    assert set(summary["metric"]) >= {"acc_inference", "acc_batch_iid", "acc_batch_sampler", "acc_precise_iid",
+                                      "acc_precise_own", "train_loss", "train_acc", "logit_disagreement", "logit_kl",
+                                      "ms_per_step"}
     assert len(summary.groupby(["sampler", "normalizer", "seed"])) == 2 * 2 * 2
     layers = pd.read_csv(tmp_path / "a" / "layers.csv")
     assert set(layers.query("normalizer == 'brn'")["metric"]) >= {"mismatch_local", "mismatch_propagated",
@@ -186,7 +187,8 @@ def test_summary_and_report_compare_against_the_same_reference(tiny_scenario, tm
     run_quiet(tiny_scenario, out)
     assert yaml.safe_load((out / "scenario.yaml").read_text())["analysis"]["reference"] is None
     summary_md = (out / "summary.md").read_text()
-    assert "| sampler | normalizer | acc_inference | acc_batch_sampler | acc_precise_iid | acc_precise_own |\n" in summary_md
+    assert ("| sampler | normalizer | acc_inference | acc_batch_sampler | acc_precise_iid | acc_precise_own |\n"
+            in summary_md)
     assert " - gn " not in summary_md and " - ln " not in summary_md
     data = load_run(out)
     assert data.reference is None and data.iid_sampler == "iid"
@@ -205,7 +207,8 @@ def test_summary_and_report_compare_against_the_same_reference(tiny_scenario, tm
 
 
 def test_every_normalizer_kind_runs_through_every_model(tiny_scenario, tmp_path):
-    """The whole pipeline (training, analysis, tables) for each normalizer kind on conv models, microbatches included."""
+    """The whole pipeline (training, analysis, tables) for each normalizer kind on conv models, microbatches
+    included."""
     tiny_scenario.update(seeds=[0], samplers={"one_class": tiny_scenario["samplers"]["one_class"]})
     tiny_scenario["data"]["image_size"] = 8
     tiny_scenario["normalizers"] = {

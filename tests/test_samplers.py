@@ -60,7 +60,8 @@ def test_import_pulls_no_framework():
 def test_batches_are_valid_deterministic_and_continue_the_stream(data, name, seed, n):
     labels, batch_size = data
     params = {"classes_per_batch": 1} if name in ("class_correlated", "sticky") else {}
-    if name in ("class_correlated", "sticky") and np.bincount(np.unique(labels, return_inverse=True)[1]).min() < batch_size:
+    if (name in ("class_correlated", "sticky")
+            and np.bincount(np.unique(labels, return_inverse=True)[1]).min() < batch_size):
         params["replace"] = False
         with pytest.raises(SamplerParameterError):
             make(name, labels, batch_size, seed, **params)

@@ -29,7 +29,8 @@ def test_valid_scenario_resolves_defaults(tiny_scenario):
 
 @pytest.mark.parametrize("normalizers, samplers, given, reference, iid_control", [
     ({"bn": "batchnorm", "brn": "batchrenorm"}, {"iid": "iid", "one": "class_correlated"}, {}, "bn", "iid"),
-    ({"brn": "batchrenorm", "plain": "batchnorm"}, {"one": "class_correlated", "shuffled": "iid"}, {}, "plain", "shuffled"),
+    ({"brn": "batchrenorm", "plain": "batchnorm"}, {"one": "class_correlated", "shuffled": "iid"}, {}, "plain",
+     "shuffled"),
     ({"gn": "groupnorm", "ln": "layernorm"}, {"one": "class_correlated"}, {}, None, None),
     ({"gn": "groupnorm", "ln": "layernorm"}, {"iid": "iid"}, {"reference": "ln", "iid_control": None}, "ln", None),
     ({"bn": "batchnorm", "brn": "batchrenorm"}, {"iid": "iid"}, {"reference": None}, None, "iid"),
@@ -48,7 +49,8 @@ def test_reference_and_iid_control_are_decided_at_validation(tiny_scenario, norm
 
 
 @pytest.mark.parametrize("key, value, expected", [
-    ("reference", "bnn", "analysis.reference: 'bnn' is not a normalizer of this scenario (bn, brn) (did you mean 'bn'?)"),
+    ("reference", "bnn", "analysis.reference: 'bnn' is not a normalizer of this scenario (bn, brn) "
+                         "(did you mean 'bn'?)"),
     ("iid_control", "one_class", None),
     ("iid_control", "idd", "analysis.iid_control: 'idd' is not a sampler of this scenario (iid, one_class) "
                            "(did you mean 'iid'?)"),
@@ -90,12 +92,16 @@ def test_smoke_scales_the_renorm_schedule_with_its_steps():
     (lambda s: s["training"].update(batch_size="8"), "training.batch_size: '8' must be int, got str"),
     (lambda s: s["training"].update(learning_rate=0), "training.learning_rate: 0.0 must be > 0"),
     (lambda s: s["data"].update(name="imagenet"), "data.name: 'imagenet' is not one of"),
-    (lambda s: s["model"].update(name="mpl"), f"model.name: 'mpl' is not one of {', '.join(model_kinds.available())} (did you mean 'mlp'?)"),
+    (lambda s: s["model"].update(name="mpl"),
+     f"model.name: 'mpl' is not one of {', '.join(model_kinds.available())} (did you mean 'mlp'?)"),
     (lambda s: s["normalizers"]["bn"].update(kind="batchnrom"), "normalizers.bn.kind: 'batchnrom' is not one of"),
     (lambda s: s["normalizers"]["brn"].update(r_max=0.5), "normalizers.brn.r_max: 0.5"),
-    (lambda s: s["normalizers"]["bn"].update(microbatch_size=3), "normalizers.bn.microbatch_size: 3 does not divide training.batch_size 8"),
+    (lambda s: s["normalizers"]["bn"].update(microbatch_size=3),
+     "normalizers.bn.microbatch_size: 3 does not divide training.batch_size 8"),
     (lambda s: s["samplers"]["one_class"].update(classes_per_batch=12), "samplers.one_class.classes_per_batch: 12"),
-    (lambda s: s["samplers"]["one_class"].update(clases_per_batch=1), "samplers.one_class.clases_per_batch: unknown parameter for sampler class_correlated (did you mean 'classes_per_batch'?)"),
+    (lambda s: s["samplers"]["one_class"].update(clases_per_batch=1),
+     "samplers.one_class.clases_per_batch: unknown parameter for sampler class_correlated "
+     "(did you mean 'classes_per_batch'?)"),
     (lambda s: s["samplers"]["iid"].update(kind="nosuch"), "samplers.iid.kind: 'nosuch'"),
     (lambda s: s.update(seeds=[]), "seeds: [] must be a non-empty list of int"),
     (lambda s: s.update(seeds=[1, 1]), "seeds: [1, 1] has repeated seeds"),
@@ -171,11 +177,15 @@ def test_shipped_scenarios_validate():
     (lambda s: s.update(seeds=[-1]), "seeds[0]: -1 must be >= 0"),
     (lambda s: s.update(seeds=[2**40]), "seeds[0]: 1099511627776 must be <="),
     (lambda s: s["data"].update(split_seed=-1), "data.split_seed: -1 must be >= 0"),
-    (lambda s: s["data"].update(test_fraction=0.001), "data.test_fraction: 0.001 splits 160 examples into 159 train / 1 test, fewer than the 4 classes"),
-    (lambda s: s["analysis"].update(eval_examples=5), "analysis.eval_examples: 5 is fewer test examples than one batch"),
-    (lambda s: s["normalizers"].update(gn={"kind": "groupnorm", "groups": 3}), "normalizers.gn.groups: 3 does not divide model width 8"),
+    (lambda s: s["data"].update(test_fraction=0.001),
+     "data.test_fraction: 0.001 splits 160 examples into 159 train / 1 test, fewer than the 4 classes"),
+    (lambda s: s["analysis"].update(eval_examples=5),
+     "analysis.eval_examples: 5 is fewer test examples than one batch"),
+    (lambda s: s["normalizers"].update(gn={"kind": "groupnorm", "groups": 3}),
+     "normalizers.gn.groups: 3 does not divide model width 8"),
     (lambda s: s.update(sweep={"zip": [1, 2]}), "sweep.zip: [1, 2] must map field paths to lists"),
-    (lambda s: s.update(sweep={"training.steps": [5], "zip": {"training.steps": [6]}}), "sweep.zip.training.steps: is also swept outside zip"),
+    (lambda s: s.update(sweep={"training.steps": [5], "zip": {"training.steps": [6]}}),
+     "sweep.zip.training.steps: is also swept outside zip"),
 ])
 def test_more_bad_scenarios(tiny_scenario, mutate, expected):
     mutate(tiny_scenario)

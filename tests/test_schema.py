@@ -71,7 +71,8 @@ def test_schema_command_validates_every_shipped_scenario():
 def test_schema_carries_defaults_ranges_and_kinds(validator):
     schema = validator.schema
     training = schema["properties"]["training"]["properties"]
-    assert training["batch_size"] == {"type": "integer", "minimum": 1, "default": sc.TRAINING_FIELDS["batch_size"].default,
+    assert training["batch_size"] == {"type": "integer", "minimum": 1,
+                                      "default": sc.TRAINING_FIELDS["batch_size"].default,
                                       "description": sc.TRAINING_FIELDS["batch_size"].doc}
     assert all(field.get("description") for field in training.values())  # editors show what each field means
     assert training["optimizer"]["enum"] == list(sc.TRAINING_FIELDS["optimizer"].choices)
@@ -140,7 +141,8 @@ def _swept_paths(sweep):
     return {str(k) for k in sweep if k != "zip"} | {str(k) for k in zipped}
 
 
-@settings(max_examples=int(os.environ.get("SCHEMA_EXAMPLES", 300)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("SCHEMA_EXAMPLES", 300)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(scenario_index=st.integers(0, len(SCENARIOS) - 1), data=st.data())
 def test_schema_is_never_stricter_than_validate(scenario_index, data):
     """Random mutations of the shipped scenarios: whatever the schema rejects, validate rejects."""

@@ -45,7 +45,8 @@ def test_skip_infeasible_drops_points_with_a_warning(tiny_scenario, capsys):
 
 
 @pytest.mark.parametrize("sweep, expected", [
-    ({"training.batch_sise": [4]}, "sweep.training.batch_sise: names no field of the scenario (did you mean 'training.batch_size'?)"),
+    ({"training.batch_sise": [4]},
+     "sweep.training.batch_sise: names no field of the scenario (did you mean 'training.batch_size'?)"),
     ({"training.batch_size": []}, "sweep.training.batch_size: [] must be a non-empty list"),
     ({"zip": {"training.steps": [5, 6], "training.batch_size": [4]}}, "sweep.zip:"),
     ({"seeds": [[1]]}, "sweep: [\"seeds\"] may not sweep"),

@@ -68,7 +68,7 @@ def sh(*args):
 
 
 def move_files(dry):
-    for pkg, doc in NEW_PACKAGES.items():
+    for pkg in NEW_PACKAGES:
         init = os.path.join(pkg, "__init__.py")
         if not dry and not os.path.exists(init):
             os.makedirs(pkg, exist_ok=True)
