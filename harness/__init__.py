@@ -33,4 +33,5 @@ def __getattr__(name: str) -> typing.Any:
 
 def __dir__() -> list[str]:
     """The package's names, the lazily imported API's included."""
-    return sorted({name for name in globals() if name == "__version__" or not name.startswith("_") and name != "typing"} | _API)
+    public = {name for name in globals() if name == "__version__" or not name.startswith("_") and name != "typing"}
+    return sorted(public | _API)

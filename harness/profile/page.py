@@ -15,6 +15,7 @@ from harness.results import rundir
 
 if TYPE_CHECKING:
     import pandas as pd
+
     from harness.report.figures import Figure
 
 PAGE = rundir.REPORT
