@@ -149,3 +149,129 @@ def test_workers_are_capped_at_the_trials_and_the_cores():
     assert worker_count(None, trials=1, cores=16) == 1
     assert worker_count(4, trials=100, cores=2) == 4  # asked for: more than the cores is allowed
     assert worker_count(None, trials=3, gpus=2, workers_per_gpu=2, cores=64) == 3
+
+
+def _numeric_actions():
+    """(argv prefix, action) of every option of every command and bench subcommand, from the parsers themselves."""
+    import argparse
+
+    from harness.commands import cli
+
+    def walk(parser, prefix):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, [*prefix, name])
+            elif action.option_strings:
+                yield prefix, action
+
+    for command in cli.COMMANDS:
+        top = cli.build_parser(command)
+        command_parser = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+        yield from walk(command_parser, [command])
+
+
+def _is_numeric(action):
+    default = action.default
+    return action.type in (int, float) or (action.type is None and action.nargs != 0 and not isinstance(default, bool)
+                                           and isinstance(default, (int, float)))
+
+
+def _bad_values(kind):
+    """Values every option of this numbers type refuses, with a word of the reason."""
+    low, high = kind.bounds
+    integer = kind.__name__ == "integer"
+    bad = [("nan", "not " + ("an integer" if integer else "finite")), ("inf", "not " + ("an integer" if integer else
+                                                                                         "finite")),
+           ("seven", "not an integer" if integer else "not a number")]
+    if low is not None:
+        below = low if getattr(kind, "open_low", False) else low - 1
+        bad.append((str(below if integer else float(below)), ">"))
+        if low >= 0:
+            bad.append(("-1", ">"))
+    if high is not None:
+        bad.append((str(10**30) if integer else "1e30", "<= "))
+    return list(dict.fromkeys(bad))
+
+
+def _numeric_cases():
+    from harness.commands import numbers
+
+    cases = []
+    for prefix, action in _numeric_actions():
+        if getattr(action.type, "__module__", None) != numbers.__name__:
+            continue
+        option = action.option_strings[-1]
+        for value, reason in _bad_values(action.type):
+            cases.append(pytest.param(prefix, option, value, reason, id=f"{' '.join(prefix)} {option}={value}"))
+    return cases
+
+
+def test_every_numeric_option_is_checked_by_a_numbers_type():
+    """A new numeric option without `integer(...)` / `real(...)` (a bare int/float type) fails here."""
+    from harness.commands import numbers
+
+    unchecked = [f"{' '.join(prefix)} {action.option_strings[-1]}" for prefix, action in _numeric_actions()
+                 if _is_numeric(action) or (getattr(action.type, "__name__", "") in ("integer", "number")
+                                            and action.type.__module__ != numbers.__name__)]
+    assert not unchecked, f"numeric options without harness.commands.numbers types: {unchecked}"
+    assert len(_numeric_cases()) > 60
+
+
+@pytest.mark.parametrize("prefix, option, value, reason", _numeric_cases())
+def test_every_numeric_option_refuses_bad_values_in_one_line(tmp_path, prefix, option, value, reason):
+    import sys
+
+    tensorflow_before = "tensorflow" in sys.modules
+    line = assert_refused([*prefix, f"{option}={value}"], tmp_path, option, reason, repr(value), cwd=tmp_path)
+    assert line.startswith(f"error: argument {option}")
+    assert tensorflow_before or "tensorflow" not in sys.modules  # refused while parsing: nothing heavy imported
+
+
+# -- the screenshots of `report --screenshot DIR` ----------------------------------------------------------
+def test_screenshot_never_replaces_a_file_the_harness_did_not_write(fake_run, tmp_path):
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    own = shots / "report_top.png"
+    own.write_bytes(b"\x89PNG\r\n\x1a\n not a screenshot of ours")
+    before = own.read_bytes()
+    assert_refused(["report", fake_run, "--screenshot", shots], tmp_path, "--screenshot", "report_top.png",
+                   "not a screenshot the harness wrote")
+    assert own.read_bytes() == before
+    (tmp_path / "file").write_text("x")
+    assert_refused(["report", fake_run, "--screenshot", tmp_path / "file"], tmp_path, "--screenshot", "not a folder")
+
+
+def test_screenshots_carry_the_harness_tag_and_are_recognised(tmp_path):
+    import struct
+    import zlib
+
+    from harness.report.screenshot import tag_png
+    from harness.run.out_guard import is_screenshot
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b""))
+    path = tmp_path / "shot.png"
+    path.write_bytes(png)
+    assert not is_screenshot(str(path))
+    tagged = tag_png(png)
+    path.write_bytes(tagged)
+    assert is_screenshot(str(path)) and tag_png(tagged) == tagged
+    # a valid PNG still: every chunk's CRC matches, the tag is a tEXt chunk right after IHDR
+    offset, kinds = 8, []
+    while offset < len(tagged):
+        (length,) = struct.unpack(">I", tagged[offset:offset + 4])
+        kind, data = tagged[offset + 4:offset + 8], tagged[offset + 8:offset + 8 + length]
+        assert struct.unpack(">I", tagged[offset + 8 + length:offset + 12 + length])[0] == zlib.crc32(kind + data)
+        kinds.append(kind)
+        offset += 12 + length
+    assert kinds == [b"IHDR", b"tEXt", b"IDAT", b"IEND"]
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    with Image.open(path) as image:
+        assert image.info.get("Software") == "minibatch-harness"

@@ -28,8 +28,9 @@ def _harness(*args, env=None):
 
 def _in_process(args):
     """Exit code, stderr and whether TensorFlow was imported, for the CLI run in a fresh interpreter."""
-    code = ("import sys, json; from harness.commands.cli import main; rc = main(sys.argv[1:]); "
-            "print(json.dumps([rc, 'tensorflow' in sys.modules]))")
+    code = ("import sys, json\nfrom harness.commands.cli import main\n"
+            "try:\n    rc = main(sys.argv[1:])\nexcept SystemExit as exit_:  # an option refused while parsing\n"
+            "    rc = exit_.code\nprint(json.dumps([rc, 'tensorflow' in sys.modules]))")
     done = subprocess.run([sys.executable, "-c", code, "profile", *args], env=harness_env(), capture_output=True,
                           text=True, cwd=ROOT)
     rc, tf = json.loads(done.stdout.strip().splitlines()[-1])

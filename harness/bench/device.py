@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from harness.bench import SCENARIOS_DIR
+from harness.commands.numbers import MAX_SECONDS, MAX_STEPS, MAX_WORKERS, integer, real
 
 if TYPE_CHECKING:
     import argparse
@@ -45,15 +46,15 @@ QUICK: dict[str, Any] = {"workers": (1, 2), "seconds": 2.0, "steps_per_call": 10
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options and arguments, added to `parser` (its subcommand parser)."""
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--workers-per-gpu", type=int, nargs="+", default=None, metavar="K",
+    parser.add_argument("--workers-per-gpu", type=integer(1, MAX_WORKERS), nargs="+", default=None, metavar="K",
                         help=f"worker counts sharing the device (default: {' '.join(map(str, WORKERS))}; "
                              f"--quick: {' '.join(map(str, QUICK['workers']))})")
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS),
                         help="shapes to measure (default: resnet20 mlp)")
     parser.add_argument("--xla", choices=("both", "on", "off"), default="both", help="XLA settings to measure")
-    parser.add_argument("--seconds", type=float, default=None,
+    parser.add_argument("--seconds", type=real(0, MAX_SECONDS, open_low=True), default=None,
                         help=f"timed window per worker count (default {SECONDS:g}; --quick {QUICK['seconds']:g})")
-    parser.add_argument("--steps-per-call", type=int, default=None,
+    parser.add_argument("--steps-per-call", type=integer(1, MAX_STEPS), default=None,
                         help="training steps per compiled call (default: the scenario's; --quick "
                              f"{QUICK['steps_per_call']})")
     parser.add_argument("--quick", action="store_true",

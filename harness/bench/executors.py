@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.analysis.metrics import COMPARED
 from harness.bench import SCENARIOS_DIR
-from harness.commands.numbers import MAX_WORKERS, integer
+from harness.commands.numbers import MAX_STEPS, MAX_WORKERS, integer
 from harness.results import rundir
 
 if TYPE_CHECKING:
@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options and arguments, added to `parser` (its subcommand parser)."""
     parser.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
                         help="scenario file (default: sweep_batch_size, 90 trials of 15 shapes)")
-    parser.add_argument("--steps", type=int, default=None, help="training steps per trial (default: the scenario's)")
+    parser.add_argument("--steps", type=integer(1, MAX_STEPS), default=None,
+                        help="training steps per trial (default: the scenario's)")
     parser.add_argument("--workers", type=integer(1, MAX_WORKERS), default=None,
                         help="process executor workers (default: cores)")
     parser.add_argument("--ray", action="store_true", help="also time the Ray executor on a local instance")

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from harness.commands.numbers import MAX_BATCH_SIZE, MAX_REPEATS, MAX_SEED, MAX_STEPS, MAX_THREADS, integer
+
 if TYPE_CHECKING:
     import argparse
 
@@ -28,13 +30,15 @@ MODES = ("tf_function", "xla")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `bench layers` options to `parser`."""
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    parser.add_argument("--steps", type=int, default=50, help="training steps per timed compiled call (default 50)")
-    parser.add_argument("--repeats", type=int, default=15, help="interleaved timing rounds (default 15)")
-    parser.add_argument("--batch-size", type=int, default=16, help="examples per step (default 16)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for weights and data (default 0)")
-    parser.add_argument(
-        "--threads", type=int, default=0, help="TensorFlow intra/inter-op threads (default 0: TensorFlow's choice)"
-    )
+    parser.add_argument("--steps", type=integer(1, MAX_STEPS), default=50,
+                        help="training steps per timed compiled call (default 50)")
+    parser.add_argument("--repeats", type=integer(1, MAX_REPEATS), default=15,
+                        help="interleaved timing rounds (default 15)")
+    parser.add_argument("--batch-size", type=integer(1, MAX_BATCH_SIZE), default=16,
+                        help="examples per step (default 16)")
+    parser.add_argument("--seed", type=integer(0, MAX_SEED), default=0, help="seed for weights and data (default 0)")
+    parser.add_argument("--threads", type=integer(0, MAX_THREADS), default=0,
+                        help="TensorFlow intra/inter-op threads (default 0: TensorFlow's choice)")
 
 
 def _normalizer(variant: str, name: str) -> Any:

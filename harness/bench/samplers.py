@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from harness.commands.numbers import MAX_CHUNK, MAX_LABELS, MAX_SECONDS, integer, real
+
 if TYPE_CHECKING:
     import argparse
 
@@ -39,11 +41,11 @@ VARIANTS: dict[str, dict[str, Any]] = {"class_correlated": {"classes_per_batch":
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `bench samplers` options to `parser`."""
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--seconds", type=float, default=1.0,
+    parser.add_argument("--seconds", type=real(0, MAX_SECONDS, open_low=True), default=1.0,
                         help="minimum timed seconds per sampler (default 1.0)")
-    parser.add_argument("--chunk", type=int, default=1024,
+    parser.add_argument("--chunk", type=integer(1, MAX_CHUNK), default=1024,
                         help="batches drawn per batches(n) call (default 1024)")
-    parser.add_argument("--labels", type=int, default=N_LABELS,
+    parser.add_argument("--labels", type=integer(BATCH_SIZE, MAX_LABELS), default=N_LABELS,
                         help=f"number of labels (default {N_LABELS:,})")
 
 

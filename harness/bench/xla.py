@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from harness.bench import SCENARIOS_DIR
+from harness.commands.numbers import MAX_REPEATS, MAX_STEPS, integer
 
 if TYPE_CHECKING:
     import argparse
@@ -45,8 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated (default {','.join(FAMILIES)})")
     parser.add_argument("--normalizers", default=",".join(NORMALIZERS),
                         help=f"comma-separated (default {','.join(NORMALIZERS)})")
-    parser.add_argument("--steps", type=int, default=50, help="training steps per timed call (default 50)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed pairs per model and normalizer (default 5)")
+    parser.add_argument("--steps", type=integer(1, MAX_STEPS), default=50,
+                        help="training steps per timed call (default 50)")
+    parser.add_argument("--repeats", type=integer(1, MAX_REPEATS), default=5,
+                        help="timed pairs per model and normalizer (default 5)")
     parser.add_argument("--no-analysis", action="store_true", help="time the training chunk only")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 

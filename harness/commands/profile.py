@@ -12,6 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from harness.commands.numbers import MAX_SEEDS, MAX_WORKERS, integer
 from harness.errors import ScenarioError, UsageError
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--battery", default="digits", help="a battery of scenarios/profile/ or a battery file "
                                                             "(default: digits)")
     parser.add_argument("--model", default=None, help="model name replacing the battery's (its defaults)")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds (default: the battery's)")
+    parser.add_argument("--seeds", type=integer(1, MAX_SEEDS), default=None, help="seeds (default: the battery's)")
     parser.add_argument("--out", default=None, help="output folder (default: reports/profile-<battery>)")
     parser.add_argument("--json", action="store_true", help="print the profile as JSON on stdout")
     parser.add_argument("--quick", action="store_true",
@@ -40,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--executor", choices=("auto", "local", "process"), default="auto",
                         help="where trials run (default: process workers on a CPU machine with 2+ cores)")
-    parser.add_argument("--workers", type=int, default=None, help="process executor: worker processes")
+    parser.add_argument("--workers", type=integer(1, MAX_WORKERS), default=None,
+                        help="process executor: worker processes")
     parser.add_argument("--merge", nargs="+", metavar="DIR", default=None,
                         help="merge finished profile folders into one ranked table (with --out: merged.csv and "
                              "index.html there)")

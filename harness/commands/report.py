@@ -47,6 +47,14 @@ def _check_targets(args: argparse.Namespace) -> None:
         name = rundir.REPORT if args.other_run_dir is None else f"compare_{Path(args.other_run_dir).name}.html"
         target, option = os.path.join(args.run_dir, name), "RUN_DIR"
     out_guard.check_file_target(target, option, out_guard.is_report_page, "report page")
+    if args.screenshot:
+        from harness.report.screenshot import FIGURE, TOP
+
+        if os.path.exists(args.screenshot) and not os.path.isdir(args.screenshot):
+            raise UsageError(f"--screenshot: {args.screenshot!r} is a file, not a folder")
+        for name in (TOP, FIGURE):
+            out_guard.check_file_target(os.path.join(args.screenshot, name), "--screenshot", out_guard.is_screenshot,
+                                        "screenshot")
 
 
 def main(args: argparse.Namespace) -> int:

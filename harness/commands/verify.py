@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from harness.commands.numbers import MAX_SEED, MAX_STEPS, integer
 from harness.errors import UsageError
 
 if TYPE_CHECKING:
@@ -63,13 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--steps",
-        type=int,
+        type=integer(FIRST_CHUNK, MAX_STEPS),
         default=3000,
         help="training-step budget for the statistics to converge and any warm-up/ramp to finish (default 3000)",
     )
     parser.add_argument("--check", action="append", choices=sorted(CHECKS), help="run only this check (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
+    parser.add_argument("--seed", type=integer(0, MAX_SEED), default=0, help="seed of the synthetic data (default 0)")
 
 
 def _split_target(target: str) -> tuple[str, str]:

@@ -14,11 +14,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import struct
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
+from harness.run.out_guard import PNG_SIGNATURE, SCREENSHOT_TAG
+from harness.runtime import atomic
 
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -27,6 +31,7 @@ INSTALL_HINT = ("install one: `apt-get install -y chromium` (Debian/Ubuntu) and 
                 "`pip install playwright` (never `playwright install`: it downloads its own browser), "
                 "or set HARNESS_CHROMIUM to a Chromium/Chrome executable")
 KEY_FIGURE = "#fig-modes"
+TOP, FIGURE = "report_top.png", "report_figure.png"  # the files screenshot_report writes into its folder
 
 
 def find_browser(explicit: str | None = None) -> str | None:
@@ -58,6 +63,17 @@ def sync_playwright() -> Any:
     return _sync_playwright()
 
 
+def tag_png(png: bytes) -> bytes:
+    """`png` with a tEXt chunk 'Software: minibatch-harness' right after its IHDR chunk: the mark by which a later
+    `report --screenshot` knows the file is its own to replace (harness.run.out_guard.is_screenshot)."""
+    if not png.startswith(PNG_SIGNATURE) or SCREENSHOT_TAG in png[:4096]:
+        return png
+    (ihdr_length,) = struct.unpack(">I", png[8:12])
+    end = 8 + 12 + ihdr_length  # signature, then IHDR: length, type, data, CRC
+    chunk = struct.pack(">I", len(SCREENSHOT_TAG) - 4) + SCREENSHOT_TAG + struct.pack(">I", zlib.crc32(SCREENSHOT_TAG))
+    return png[:end] + chunk + png[end:]
+
+
 def screenshot_report(html: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, browser: str | None = None,
                       width: int = 1280, height: int = 900) -> list[Path]:
     """Save `report_top.png` (viewport at the top) and `report_figure.png` (the key figure) into out_dir."""
@@ -72,13 +88,13 @@ def screenshot_report(html: str | os.PathLike[str], out_dir: str | os.PathLike[s
         try:
             page = chromium.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
             page.goto(html_path.as_uri(), wait_until="load")
-            top = out_path / "report_top.png"
-            page.screenshot(path=str(top), full_page=False)
+            top = out_path / TOP
+            atomic.write_bytes(top, tag_png(page.screenshot(full_page=False)))
             written.append(top)
             figure = page.query_selector(KEY_FIGURE) or page.query_selector("figure")
             if figure is not None:
-                path = out_path / "report_figure.png"
-                figure.screenshot(path=str(path))
+                path = out_path / FIGURE
+                atomic.write_bytes(path, tag_png(figure.screenshot()))
                 written.append(path)
         finally:
             chromium.close()

@@ -22,6 +22,8 @@ from harness.errors import UsageError
 from harness.results.rundir import MARKER, PROVENANCE, TRIALS
 
 REPORT_GENERATOR = b'<meta name="generator" content="minibatch-harness report">'
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SCREENSHOT_TAG = b"tEXtSoftware\x00minibatch-harness"  # the tEXt chunk the screenshot writer puts after IHDR
 """The tag every report page carries (templates/base.html.j2): an existing page with it was written by us."""
 
 
@@ -83,6 +85,16 @@ def is_report_page(path: str) -> bool:
             return REPORT_GENERATOR in handle.read(4096)
     except OSError:
         return False
+
+
+def is_screenshot(path: str) -> bool:
+    """True when the file at `path` is a PNG screenshot the harness wrote (its tEXt chunk, right after IHDR)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return head.startswith(PNG_SIGNATURE) and SCREENSHOT_TAG in head
 
 
 def check_file_target(path: str, option: str, ours: Callable[[str], bool], what: str) -> None:
