@@ -57,14 +57,14 @@ def test_statuses_and_file_names_are_spelled_by_the_run_directory_module_only():
     found = []
     for path in sorted(HARNESS.rglob("*.py")):
         relative = path.relative_to(HARNESS).as_posix()
-        if relative == "run/rundir.py":
+        if relative == "results/rundir.py":
             continue
         found += [f"{relative}:{line}: {value!r}" for line, value in _string_literals(path) if value in owned]
     assert not found, found
 
 
 def test_comparisons_use_no_private_name_of_the_tables_module():
-    tree = ast.parse((HARNESS / "comparisons.py").read_text(encoding="utf-8"))
+    tree = ast.parse((HARNESS / "results" / "comparisons.py").read_text(encoding="utf-8"))
     imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                 for alias in node.names]
     assert not [name for name in imported if name.startswith("_")], imported

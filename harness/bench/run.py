@@ -21,6 +21,7 @@ from typing import Any
 
 from harness.analysis.metrics import STEP_TIME
 from harness.bench import SCENARIOS_DIR
+from harness.results import rundir
 
 DEFAULT_SCENARIO = os.path.join(SCENARIOS_DIR, "noniid_small.yaml")
 REPEATS = 9  # back-to-back pairs (harness chunk, bare loop) per normalizer
@@ -80,7 +81,7 @@ def _timed_run(raw: dict[str, Any], seeds: int, steps: int, work_dir: str,
     wall = time.perf_counter() - tic
     if done.returncode != 0:
         raise RuntimeError(f"scaling run with {seeds} seeds x {steps} steps failed: {done.stderr.strip()[-500:]}")
-    with open(os.path.join(out, "provenance.json"), encoding="utf-8") as handle:
+    with open(os.path.join(out, rundir.PROVENANCE), encoding="utf-8") as handle:
         executor = json.load(handle).get("executor")
     from harness.run.runner import trial_count
     from harness.scenario import validate
@@ -205,7 +206,6 @@ def main(args: argparse.Namespace) -> int:
     from harness.runtime.tfsetup import device_info, import_tensorflow
 
     import_tensorflow()
-    from harness.results import rundir
     from harness.run import runner
 
     scenario = load_scenario(args.scenario)

@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable
 
 from harness.errors import UsageError
-from harness.results.rundir import MARKER, PROVENANCE, TRIALS
+from harness.results.rundir import MARKER, PROVENANCE, REPORT, TRIALS
 
 REPORT_GENERATOR = b'<meta name="generator" content="minibatch-harness report">'
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -106,7 +106,7 @@ def check_file_target(path: str, option: str, ours: Callable[[str], bool], what:
         raise UsageError(f"{option}: {path!r} is a symbolic link; the harness writes no file through a link")
     if os.path.isdir(path):
         raise UsageError(f"{option}: {path!r} is a folder; give the file to write "
-                         f"(e.g. {os.path.join(path, 'index.html')!r})")
+                         f"(e.g. {os.path.join(path, REPORT)!r})")
     if os.path.exists(path) and not ours(path):
         raise UsageError(f"{option}: {path!r} exists and is not a {what} the harness wrote; it is not replaced "
                          "(choose another file, or delete it yourself)")
