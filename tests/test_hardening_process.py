@@ -12,7 +12,7 @@ import time
 import pytest
 import yaml
 from conftest import ROOT, TINY_SCENARIO, harness_env, start_run_until
-from test_hardening_run import _alive, _children
+from test_hardening_run import _alive, _children, stalling_run
 
 
 def _one_trial_scenario(tmp_path):
@@ -68,14 +68,7 @@ def test_no_orphans_after_kill_9_of_the_driver(tmp_path, executor):
         if not os.environ.get("HARNESS_RAY_KILL_TEST"):
             pytest.skip("about 3 minutes on a 2-core machine (Ray's start and timeouts): "
                         "HARNESS_RAY_KILL_TEST=1 runs it")
-    raw = copy.deepcopy(TINY_SCENARIO)
-    raw["samplers"] = {"iid": {"kind": "tests.broken_sampler:StallingSampler"}}
-    raw["normalizers"] = {"bn": {"kind": "batchnorm"}}
-    path = tmp_path / "scenario.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    out = tmp_path / "run"
-    command = [sys.executable, "-m", "harness", "run", str(path), "--out", str(out), "--no-report",
-               "--executor", executor] + (["--workers", "2"] if executor == "process" else [])
+    command, out = stalling_run(tmp_path, executor, workers=2)
     process = start_run_until(command, out, 1)  # a worker finished a trial: the workers are up, one stalls
     workers = _descendants(process.pid)
     assert workers, f"the {executor} executor should have started worker processes"

@@ -75,11 +75,9 @@ def _alive(pid):
         return False
 
 
-@pytest.mark.parametrize("executor, signum", [("local", signal.SIGTERM), ("process", signal.SIGHUP),
-                                              ("ray", signal.SIGTERM)])
-def test_stop_signals_keep_finished_trials_stop_workers_and_exit_128_plus_signal(executor, signum, tmp_path):
-    if executor == "ray":
-        pytest.importorskip("ray")
+def stalling_run(tmp_path, executor, workers):
+    """(command, run directory) of a tiny run whose sampler stalls after its first trial (tests.broken_sampler),
+    so a signal or a kill finds it mid-run; `workers` process workers with the process executor."""
     raw = copy.deepcopy(TINY_SCENARIO)
     raw["samplers"] = {"iid": {"kind": "tests.broken_sampler:StallingSampler"}}
     raw["normalizers"] = {"bn": {"kind": "batchnorm"}}
@@ -87,7 +85,16 @@ def test_stop_signals_keep_finished_trials_stop_workers_and_exit_128_plus_signal
     path.write_text(yaml.safe_dump(raw))
     out = tmp_path / "run"
     command = [sys.executable, "-m", "harness", "run", str(path), "--out", str(out), "--no-report",
-               "--executor", executor] + (["--workers", "1"] if executor == "process" else [])
+               "--executor", executor] + (["--workers", str(workers)] if executor == "process" else [])
+    return command, out
+
+
+@pytest.mark.parametrize("executor, signum", [("local", signal.SIGTERM), ("process", signal.SIGHUP),
+                                              ("ray", signal.SIGTERM)])
+def test_stop_signals_keep_finished_trials_stop_workers_and_exit_128_plus_signal(executor, signum, tmp_path):
+    if executor == "ray":
+        pytest.importorskip("ray")
+    command, out = stalling_run(tmp_path, executor, workers=1)
     # as a scheduler starts it: SIGHUP not ignored (under nohup, as CI may be, the run would inherit it ignored)
     process = start_run_until(command, out, 1, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     workers = _children(process.pid)
