@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from harness.errors import MISSING, ScenarioError, did_you_mean
@@ -150,6 +150,17 @@ def _mapping(path: str, value: Any) -> dict:
     if not isinstance(value, dict):
         raise ScenarioError(path, value, f"must be a mapping, got {type(value).__name__}")
     return value
+
+
+def check_keys(given: Mapping[str, Any], allowed: Iterable[str], required: Iterable[str]) -> None:
+    """Refuse a top-level key of `given` not in `allowed` (naming the closest one) and a missing `required` key."""
+    allowed = list(allowed)
+    for key in given:
+        if key not in allowed:
+            raise ScenarioError(key, _MISSING, f"unknown key{_did_you_mean(key, allowed)}")
+    for key in required:
+        if key not in given:
+            raise ScenarioError(key, _MISSING, "is required")
 
 
 def _check_fields(path: str, given: Any, fields: Mapping[str, Field]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.errors import MISSING, ScenarioError, did_you_mean
-from harness.params.fields import Field, _check_fields, _mapping
+from harness.params.fields import Field, _check_fields, _mapping, check_keys
 
 BATTERY_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                            "scenarios", "profile")
@@ -131,12 +131,7 @@ def validate(raw: dict, path: str = "<battery>") -> Battery:
     from harness.scenario import MAX_SEED, NAME_PATTERN, _named_sections
 
     raw = _mapping("battery", raw)
-    for key in raw:
-        if key not in TOP_LEVEL:
-            raise ScenarioError(key, MISSING, f"unknown key{did_you_mean(key, TOP_LEVEL)}")
-    for key in ("name", "scenario", "seeds", "references", "reference_condition", "conditions"):
-        if key not in raw:
-            raise ScenarioError(key, MISSING, "is required")
+    check_keys(raw, TOP_LEVEL, ("name", "scenario", "seeds", "references", "reference_condition", "conditions"))
     name = Field(str).check("name", raw["name"])
     if not NAME_PATTERN.fullmatch(name):
         raise ScenarioError("name", name, "must be letters, digits, '_', '-' or '.'")

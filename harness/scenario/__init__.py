@@ -32,6 +32,7 @@ from harness.params.fields import (  # noqa: F401 - Field and its helpers are al
     _check_fields,
     _did_you_mean,
     _mapping,
+    check_keys,
 )
 from harness.scenario.recipe import OPTIMIZERS
 from harness.scenario.sweep import _axes, grid
@@ -355,12 +356,7 @@ def validate(raw: Any, check_feasibility: bool = True, skip_infeasible: bool = F
     error, or dropped with a warning when `skip_infeasible`).
     """
     raw = _mapping("scenario", raw)
-    for key in raw:
-        if key not in TOP_LEVEL:
-            raise ScenarioError(key, _MISSING, f"unknown key{_did_you_mean(key, TOP_LEVEL)}")
-    for key in ("name", "data", "model", "normalizers", "samplers", "seeds"):
-        if key not in raw:
-            raise ScenarioError(key, _MISSING, "is required")
+    check_keys(raw, TOP_LEVEL, ("name", "data", "model", "normalizers", "samplers", "seeds"))
     name = Field(str).check("name", raw["name"])
     if not NAME_PATTERN.fullmatch(name):
         raise ScenarioError("name", name, "must be letters, digits, '_', '-' or '.' (it names the output folder)")
