@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import ScenarioError, UsageError
 from harness.results import rundir
+from harness.runtime import heavy
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -95,7 +96,7 @@ def check_options(executor: str = "local", workers: int | None = None, workers_p
         raise UsageError(f"--max-retries: {max_retries} must be >= 0")
     if executor == "ray":
         try:
-            import ray  # noqa: F401
+            heavy.ray()
         except ImportError:
             raise UsageError('--executor ray: Ray is not installed (pip install -e ".[ray]")') from None
 
@@ -130,9 +131,7 @@ def execute(scenario: Scenario, out: str | os.PathLike | None = None, *, fresh: 
         raise UsageError(f"--workers: {error}") from None
     try:
         if executor != "process":
-            from harness.runtime.tfsetup import import_tensorflow
-
-            import_tensorflow(verbose=verbose)  # this process trains: TensorFlow here
+            heavy.tensorflow(verbose=verbose)  # this process trains: TensorFlow here
         from harness.report import write_report
 
         results = run(scenario, out_dir, fresh=fresh, executor=running, quiet=quiet, command=command,

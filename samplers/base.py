@@ -20,6 +20,7 @@ import numpy.typing as npt
 from numpy.typing import NDArray
 
 from harness.errors import ParameterError
+from harness.runtime import heavy
 
 
 class _Required:
@@ -180,7 +181,7 @@ class Sampler:
         at a time from this sampler's stream (so it advances this object).
         TensorFlow is imported here only.
         """
-        import tensorflow as tf
+        tf = heavy.tensorflow()
 
         if num_batches is not None:
             return tf.data.Dataset.from_tensor_slices(self.batches(check_int("num_batches", num_batches, 0)))

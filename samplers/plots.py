@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from harness.runtime import heavy
 from samplers.metrics import composition
 
 
@@ -17,8 +18,8 @@ def composition_heatmap(batches: npt.ArrayLike, labels: npt.ArrayLike, n_batches
     Draws into `ax` when given, else into a new Figure (no pyplot, so no GUI
     backend and no global figure state).
     """
-    import seaborn as sns
-    from matplotlib.figure import Figure
+    sns = heavy.seaborn()
+    Figure = heavy.module("matplotlib.figure").Figure
 
     b = np.asarray(batches, dtype=np.int64)[:n_batches]
     counts = composition(b, labels)

@@ -35,6 +35,7 @@ import numpy as np
 
 from harness.analysis.metrics import QUANTILES
 from harness.models.builders import normalization_layers
+from harness.runtime import heavy
 
 if typing.TYPE_CHECKING:
     from harness.data.sources import Dataset
@@ -88,10 +89,9 @@ class Analyzer:
                  jit_compile: bool = False) -> None:
         """Analyze `model` (a Keras model) on the first `eval_examples` test examples of `dataset` (all by default);
         `jit_compile`: compile the passes with XLA."""
-        import keras
-        import tensorflow as tf
-
         from harness.norms import clip_limits
+
+        keras, tf = heavy.keras(), heavy.tensorflow()
 
         self.model = model
         self.norm_layers = normalization_layers(model)
@@ -113,7 +113,7 @@ class Analyzer:
     # -- running the network -------------------------------------------------
     def _variables(self) -> tuple[list[typing.Any], list[typing.Any]]:
         """The probe's variable values, read when the compiled function runs, for `stateless_call`."""
-        import tensorflow as tf
+        tf = heavy.tensorflow()
 
         return ([tf.convert_to_tensor(v.value) for v in self.probe.trainable_variables],
                 [tf.convert_to_tensor(v.value) for v in self.probe.non_trainable_variables])
@@ -126,7 +126,7 @@ class Analyzer:
         another thread, overlapping training, and give what evaluating now would.
         """
         if "snapshot" not in self._compiled:
-            import tensorflow as tf
+            tf = heavy.tensorflow()
 
             self._compiled["snapshot"] = tf.function(self._variables, autograph=False)
         return self._compiled["snapshot"]()
@@ -139,10 +139,9 @@ class Analyzer:
         over batches. `stateless_call`: the model is read, never written.
         """
         if ("passes", batch_size) not in self._compiled:
-            import keras
-            import tensorflow as tf
-
             from harness.norms import renorm_clip_reference
+
+            keras, tf = heavy.keras(), heavy.tensorflow()
 
             probe, layers = self.probe, self.norm_layers
             groups = [batch_size // (getattr(layer, "microbatch_size", None) or batch_size) for layer in layers]
@@ -241,7 +240,7 @@ class Analyzer:
         key = "mismatch", batch_size
         if key in self._compiled:
             return self._compiled[key]
-        import tensorflow as tf
+        tf = heavy.tensorflow()
 
         probe, layers = self.probe, self.norm_layers
         n = len(layers)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.bench import SCENARIOS_DIR
 from harness.commands.numbers import MAX_SECONDS, MAX_STEPS, MAX_WORKERS, integer, real
+from harness.runtime import heavy
 
 if TYPE_CHECKING:
     import argparse
@@ -95,11 +96,11 @@ def worker(model: str, xla: bool, steps_per_call: int | None = None) -> int:
     seconds each "run S" line on stdin asks and answer one JSON line each; "quit" (or end of input) ends it."""
     import numpy as np
 
-    from harness.runtime.tfsetup import device_info, import_tensorflow, set_determinism
+    from harness.runtime.tfsetup import device_info, set_determinism
     from harness.scenario import batch_stream
     from harness.train.trial import load_dataset, workbench
 
-    tf = import_tensorflow()
+    tf = heavy.tensorflow()
     config = trial_config(model, steps_per_call)
     config["training"] = {**config["training"], "jit_compile": bool(xla)}
     set_determinism(config["seed"])

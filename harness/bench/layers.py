@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from harness.commands.numbers import MAX_BATCH_SIZE, MAX_REPEATS, MAX_SEED, MAX_STEPS, MAX_THREADS, integer
+from harness.runtime import heavy
 
 if TYPE_CHECKING:
     import argparse
@@ -42,9 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _normalizer(variant: str, name: str) -> Any:
-    import keras
-
     from harness.norms import BatchRenormalization
+
+    keras = heavy.keras()
 
     if variant == "keras_bn":
         return keras.layers.BatchNormalization(name=name)
@@ -57,7 +58,7 @@ def _normalizer(variant: str, name: str) -> Any:
 
 def build_model(variant: str, seed: int) -> Any:
     """Digits-sized conv net: 8x8x1 -> conv32 -> norm -> relu -> conv64 -> norm -> relu -> pool -> dense10."""
-    import keras
+    keras = heavy.keras()
 
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((8, 8, 1))
@@ -72,8 +73,7 @@ def build_model(variant: str, seed: int) -> Any:
 
 def make_loop(model: Any, images: Any, labels: Any, jit_compile: bool = False) -> Callable[[Any], Any]:
     """A compiled function running `n` SGD training steps over the fixed batches (under XLA if `jit_compile`)."""
-    import keras
-    import tensorflow as tf
+    keras, tf = heavy.keras(), heavy.tensorflow()
 
     optimizer = keras.optimizers.SGD(0.01)
     optimizer.build(model.trainable_variables)
@@ -104,10 +104,9 @@ def measure(steps: int = 50, repeats: int = 15, batch_size: int = 16, seed: int 
     and {"xla_wall": ..., "xla_cpu": ...} under XLA; rounds alternate the order of
     the (variant, mode) loops so slow drifts of a shared machine hit all alike.
     """
-    from harness.runtime.tfsetup import import_tensorflow
-
-    tf = import_tensorflow()
     import numpy as np
+
+    tf = heavy.tensorflow()
 
     rng = np.random.default_rng(seed)
     images = tf.constant(rng.normal(size=(8, batch_size, 8, 8, 1)).astype("float32"))
@@ -155,9 +154,9 @@ def main(args: argparse.Namespace) -> int:
 
     if args.steps < 1 or args.repeats < 1 or args.batch_size < 1 or args.threads < 0:
         raise UsageError("--steps, --repeats and --batch-size must be >= 1 and --threads >= 0")
-    from harness.runtime.tfsetup import device_info, import_tensorflow
+    from harness.runtime.tfsetup import device_info
 
-    tf = import_tensorflow()
+    tf = heavy.tensorflow()
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)

@@ -22,6 +22,7 @@ from typing import Any
 from harness.analysis.metrics import STEP_TIME
 from harness.bench import SCENARIOS_DIR
 from harness.results import rundir
+from harness.runtime import heavy
 
 DEFAULT_SCENARIO = os.path.join(SCENARIOS_DIR, "noniid_small.yaml")
 REPEATS = 9  # back-to-back pairs (harness chunk, bare loop) per normalizer
@@ -148,14 +149,13 @@ def training_ms_per_step(config: dict[str, Any], repeats: int = REPEATS) -> dict
     not included: its cost is in the time split. Returns {"harness": [ms/step, ...], "bare_loop": [...]}, pair i
     measured back to back.
     """
-    import keras
     import numpy as np
-    import tensorflow as tf
 
     from harness.models.builders import build_model
     from harness.scenario import batch_stream
     from harness.train.trial import load_dataset, make_optimizer, workbench
 
+    keras, tf = heavy.keras(), heavy.tensorflow()
     dataset = load_dataset(config["data"])
     batch_size, steps = config["training"]["batch_size"], config["training"]["steps"]
     per_call = config["training"]["steps_per_call"]
@@ -203,9 +203,9 @@ def main(args: argparse.Namespace) -> int:
     import numpy as np
 
     from harness.api import load_scenario
-    from harness.runtime.tfsetup import device_info, import_tensorflow
+    from harness.runtime.tfsetup import device_info
 
-    import_tensorflow()
+    heavy.tensorflow()
     from harness.run import runner
 
     scenario = load_scenario(args.scenario)

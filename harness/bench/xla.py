@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.bench import SCENARIOS_DIR
 from harness.commands.numbers import MAX_REPEATS, MAX_STEPS, integer
+from harness.runtime import heavy
 
 if TYPE_CHECKING:
     import argparse
@@ -147,9 +148,9 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("--steps and --repeats must be >= 1")
     families = _names(args.families, FAMILIES, "--families")
     normalizers = _names(args.normalizers, NORMALIZERS, "--normalizers")
-    from harness.runtime.tfsetup import device_info, import_tensorflow
+    from harness.runtime.tfsetup import device_info
 
-    import_tensorflow()
+    heavy.tensorflow()
     results: dict[str, dict[str, Any]] = {}
     for family in families:
         for name in normalizers:

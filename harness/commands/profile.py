@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.commands.numbers import MAX_SEEDS, MAX_WORKERS, integer
 from harness.errors import ScenarioError, UsageError
+from harness.runtime import heavy
 
 if TYPE_CHECKING:
     import argparse
@@ -101,9 +102,7 @@ def main(args: argparse.Namespace) -> int:
         claim(out_dir)
         timing = {"planning": time.perf_counter() - started_clock}
         if name != "process":
-            from harness.runtime.tfsetup import import_tensorflow
-
-            import_tensorflow()
+            heavy.tensorflow()
         return _profile(args, battery, profile_plan, out_dir, executor, timing, started_clock)
     finally:
         executor.shutdown()

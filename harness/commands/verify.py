@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.commands.numbers import MAX_SEED, MAX_STEPS, integer
 from harness.errors import UsageError
+from harness.runtime import heavy
 
 if TYPE_CHECKING:
     import argparse
@@ -91,9 +92,7 @@ def load_factory(target: str, on_stage: Callable[[str], Any] | None = None) -> C
     """
     module_name, attr = _split_target(target)
     on_stage = on_stage or (lambda text: None)
-    from harness.runtime.tfsetup import import_tensorflow
-
-    import_tensorflow()  # first, silenced: the user's module may import TensorFlow or Keras itself
+    heavy.tensorflow()  # first, silenced: the user's module may import TensorFlow or Keras itself
     on_stage(f"importing module {module_name}")
     try:
         obj = importlib.import_module(module_name)
@@ -107,10 +106,7 @@ def load_factory(target: str, on_stage: Callable[[str], Any] | None = None) -> C
         if not hasattr(obj, part):
             raise UsageError(f"module {module_name!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
-    from harness.runtime.tfsetup import import_tensorflow
-
-    import_tensorflow()
-    import keras
+    keras = heavy.keras()
 
     if isinstance(obj, type) and not issubclass(obj, keras.layers.Layer):
         raise UsageError(f"{target} is a class but not a keras.layers.Layer")
@@ -137,10 +133,9 @@ class Verifier:
 
     def __init__(self, factory: Callable[[], Any], steps: int = 3000, seed: int = 0) -> None:
         """Checks of layers from `factory`, training at most `steps` steps on data seeded by `seed`."""
-        from harness.runtime.tfsetup import import_tensorflow
-
-        self.tf = import_tensorflow()
         import numpy as np
+
+        self.tf = heavy.tensorflow()
 
         self.np = np
         self.factory = factory
@@ -456,7 +451,7 @@ class Verifier:
 
     def check_save_load_round_trip(self) -> CheckResult:
         """A .keras save/load round trip keeps inference and training outputs."""
-        import keras
+        keras = heavy.keras()
 
         np = self.np
         t = self.trained()

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.runtime import heavy
+
 AUGMENT_SALT = 2_654_435_761  # keeps the augmentation's key apart from other uses of the trial seed
 
 
@@ -29,7 +31,7 @@ class Transform:
     def __init__(self, scale: float, mean: Any, std: Any, crop_padding: int, flip: bool) -> None:
         """Divide by `scale`, standardise with per-channel `mean`/`std` (None: not), crop after `crop_padding`
         pixels of zero padding (0: no crops) and flip when `flip`."""
-        import tensorflow as tf
+        tf = heavy.tensorflow()
 
         self.scale, self.crop_padding, self.flip = float(scale), int(crop_padding), bool(flip)
         self.mean = None if mean is None else tf.constant(mean, tf.float32)
@@ -42,7 +44,7 @@ class Transform:
 
     def augment(self, images: Any, step: Any) -> Any:
         """Random crops (after zero padding) and horizontal flips of a (B, H, W, C) batch, keyed by (seed, step)."""
-        import tensorflow as tf
+        tf = heavy.tensorflow()
 
         pad, shape = self.crop_padding, tf.shape(images)
         batch, height, width = shape[0], shape[1], shape[2]
@@ -63,7 +65,7 @@ class Transform:
 
     def to_float(self, images: Any) -> Any:
         """As `Dataset.to_float`, in the graph."""
-        import tensorflow as tf
+        tf = heavy.tensorflow()
 
         if images.dtype != tf.float32 or self.scale != 1.0:
             images = tf.cast(images, tf.float32)

@@ -133,11 +133,9 @@ def _cifar_resnet(b: _Layers, inputs: Any, widths: list[int], num_classes: int, 
 
 def _zero_pad(width: int, strides: int) -> Callable[[Any], Any]:
     def shortcut(x: Any) -> Any:
-        from keras import ops
-
         x = x[:, ::strides, ::strides, :]
         missing = width - x.shape[-1]
-        return ops.pad(x, [[0, 0], [0, 0], [0, 0], [missing // 2, missing - missing // 2]])
+        return keras.ops.pad(x, [[0, 0], [0, 0], [0, 0], [missing // 2, missing - missing // 2]])
 
     return shortcut
 

@@ -19,6 +19,7 @@ from typing import Any
 from harness.norms import spec
 from harness.params.fields import Field
 from harness.plugins import resolve as plugins
+from harness.runtime import heavy
 
 ENTRY_POINT_GROUP = "harness.normalizers"
 
@@ -65,7 +66,7 @@ class NormalizerKind(plugins.Entry):
 
 # ------------------------------------------------------------------------------------------ built-ins
 def _build_batchnorm(name: str, microbatch_size: int | None, **params: Any) -> Any:
-    import keras
+    keras = heavy.keras()
 
     if microbatch_size is None:
         return keras.layers.BatchNormalization(name=name, **params)
@@ -85,7 +86,7 @@ def _check_batchrenorm(cfg: dict[str, Any]) -> None:
 
 
 def _build_keras_renorm(name: str, r_max: float | None, d_max: float | None, **params: Any) -> Any:
-    import keras
+    keras = heavy.keras()
 
     clipping: dict[str, float] = {}
     if r_max is not None:
@@ -96,7 +97,7 @@ def _build_keras_renorm(name: str, r_max: float | None, d_max: float | None, **p
 
 
 def _build_groupnorm(name: str, **params: Any) -> Any:
-    import keras
+    keras = heavy.keras()
 
     return keras.layers.GroupNormalization(name=name, **params)
 
@@ -106,13 +107,13 @@ def _groups_divide(cfg: dict[str, Any], width: int) -> tuple[str, str] | None:
 
 
 def _build_layernorm(name: str, **params: Any) -> Any:
-    import keras
+    keras = heavy.keras()
 
     return keras.layers.LayerNormalization(name=name, **params)
 
 
 def _build_none(name: str) -> Any:
-    import keras
+    keras = heavy.keras()
 
     return keras.layers.Identity(name=name)
 

@@ -24,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 from numpy.typing import NDArray
 
+from harness.runtime import heavy
+
 # (mean, std) as float64 arrays, and (mean, std, r_max, d_max) as tensors or floats
 Statistics = tuple[NDArray[np.float64], ...]
 ClipReference = tuple[Any, Any, Any, Any]
@@ -106,7 +108,7 @@ class KerasBatchNormTraits(LayerTraits):
         # inference statistics only when momentum == renorm_momentum; its clip is fixed.
         if not getattr(self.layer, "renorm", False):
             return None
-        import tensorflow as tf
+        tf = heavy.tensorflow()
 
         layer = self.layer
         std = tf.maximum(tf.convert_to_tensor(layer.renorm_stddev.value), math.sqrt(layer.epsilon))

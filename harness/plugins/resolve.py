@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from harness.errors import ParameterError, did_you_mean
+from harness.runtime import heavy
 
 
 class PluginError(ParameterError):
@@ -88,9 +89,7 @@ def resolve(param: str, name: object, builtins: dict[str, str], group: str, what
 def quiet_tensorflow() -> None:
     """`prepare` for plugins that import Keras: TensorFlow is imported first through the harness, which
     silences its start-up."""
-    from harness.runtime.tfsetup import import_tensorflow
-
-    import_tensorflow()
+    heavy.tensorflow()
 
 
 def available(builtins: dict[str, str], group: str) -> list[str]:

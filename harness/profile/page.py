@@ -12,6 +12,7 @@ from harness.profile.battery import AXES
 from harness.profile.compute import METRIC
 from harness.profile.result import ranked, sentence
 from harness.results import rundir
+from harness.runtime import heavy
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +28,7 @@ def curves_figure(profile: dict, cells: pd.DataFrame) -> Figure | None:
     microbatch size), one line per normalizer with its t interval, all panels on one y axis."""
     from harness.report import figures
 
-    plt = figures._plt()
+    plt = heavy.pyplot()
     conditions = {c["name"]: c for c in profile["conditions"]}
     axes = [a for a in AXES if any(c["axis"] == a for c in profile["conditions"])]
     names = ranked(profile)

@@ -25,6 +25,7 @@ from harness.results import headline as hl
 from harness.results import rundir
 from harness.results.loader import ACCURACY_METRICS
 from harness.results.stats import mean_ci
+from harness.runtime import heavy
 
 if TYPE_CHECKING:
     from harness.results.loader import RunData
@@ -64,25 +65,9 @@ class Figure:
     exports: dict[str, bytes] = field(default_factory=dict)  # {"svg"|"pdf"|"png": bytes}: the files for figures/
 
 
-def _plt() -> Any:
-    """matplotlib.pyplot, imported on first use (Agg backend unless one was chosen)."""
-    import os
-    import sys
-
-    import matplotlib
-
-    # Agg (no display) unless a backend was chosen already: a notebook's inline backend (MPLBACKEND, set by its
-    # kernel) must survive a report drawn from it, or the user's own plots stop showing
-    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def palette(normalizers: Sequence[str]) -> dict[str, Any]:
     """{normalizer: colour}: seaborn's colorblind palette in the given order (cycled past 10)."""
-    import seaborn as sns
+    sns = heavy.seaborn()
 
     colours = sns.color_palette("colorblind", max(len(normalizers), 1))
     return {n: colours[i % len(colours)] for i, n in enumerate(normalizers)}
@@ -90,7 +75,7 @@ def palette(normalizers: Sequence[str]) -> dict[str, Any]:
 
 def embed(fig: Any, fig_id: str, title: str, caption: str) -> Figure:
     """Render a matplotlib figure to inline SVG (or PNG when the SVG is too large) and close it."""
-    plt = _plt()
+    plt = heavy.pyplot()
     with plt.rc_context({"svg.hashsalt": fig_id, **RC}):
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
@@ -134,7 +119,7 @@ def _wrap(label: object, width: int) -> str:
 
 def _subplots(n_cols: int, n_rows: int = 1, width: float = 3.6, height: float = 2.9,
               **kwargs: Any) -> tuple[Any, Any]:
-    plt = _plt()
+    plt = heavy.pyplot()
     with plt.rc_context(RC):
         fig, axes = plt.subplots(n_rows, n_cols, figsize=(min(width * n_cols, MAX_WIDTH), height * n_rows),
                                  squeeze=False, **kwargs)
@@ -291,7 +276,7 @@ def dependence_heatmap(data: RunData) -> Figure | None:
     """Two swept fields: the drop from i.i.d. per normalizer as a heatmap, plus the difference from BN."""
     if len(data.sweep_vars) != 2:
         return None
-    import seaborn as sns
+    sns = heavy.seaborn()
 
     table = hl.dependence_table(data)
     names = short_names(data.sweep_vars)
@@ -436,7 +421,7 @@ def mismatch_figure(data: RunData) -> Figure | None:
     frame = data.layers[data.layers["metric"].isin([local, propagated])]
     if frame.empty:
         return None
-    from matplotlib.lines import Line2D
+    Line2D = heavy.module("matplotlib.lines").Line2D
 
     colours = palette(data.normalizers)
     bands = _band(frame, ["metric", "sampler", "normalizer", "layer"])
@@ -475,7 +460,7 @@ def rd_figure(data: RunData) -> Figure | None:
             if (data.layers["metric"] == f"{p}_q50").any()]
     if not rows:
         return None
-    from matplotlib.patches import Patch
+    Patch = heavy.module("matplotlib.patches").Patch
 
     colours = palette(data.normalizers)
     layers = sorted(data.layers["layer"].unique())
@@ -598,7 +583,7 @@ def composition_figure(data: RunData) -> Figure | None:
     """Label composition of the first training batches of each sampler."""
     if data.composition.empty:
         return None
-    import seaborn as sns
+    sns = heavy.seaborn()
 
     comp = data.composition
     labels = range(int(comp["label"].min()), int(comp["label"].max()) + 1)
@@ -695,7 +680,7 @@ def timing_figure(data: RunData) -> Figure | None:
 # ----------------------------------------------------------------------------- comparison of two runs
 def compare_figure(run_a: RunData, run_b: RunData, label_a: str, label_b: str) -> Figure:
     """acc_inference per sampler and normalizer in both runs: run A solid bars, run B hatched."""
-    from matplotlib.patches import Patch
+    Patch = heavy.module("matplotlib.patches").Patch
 
     colours = palette(run_a.normalizers)
     norms = run_a.normalizers
@@ -726,7 +711,7 @@ def compare_figure(run_a: RunData, run_b: RunData, label_a: str, label_b: str) -
 
 def compare_curves_figure(run_a: RunData, run_b: RunData) -> Figure:
     """acc_inference learning curves of both runs: A solid, B dashed, CI bands over seeds."""
-    from matplotlib.lines import Line2D
+    Line2D = heavy.module("matplotlib.lines").Line2D
 
     colours = palette(run_a.normalizers)
     fig, axes = _subplots(len(run_a.samplers), width=3.6, height=2.8, sharey=True, layout="constrained")

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from harness.results.rundir import OK
+from harness.runtime import heavy
 from harness.runtime.tfsetup import environment as local_environment
 
 
@@ -307,7 +308,7 @@ class RayExecutor:
         """Run each trial as a Ray task, yielding results as they finish (a lost task as a failed trial)."""
         if not configs:
             return
-        import ray
+        ray = heavy.ray()
 
         from harness.train.trial import failed_result
 

@@ -1,1 +1,2 @@
-"""Runtime: TensorFlow set-up, compiled functions, progress bars and atomic writes."""
+"""Runtime: the heavy libraries' one import path (`heavy`), TensorFlow set-up, compiled functions, progress bars and
+atomic writes."""

@@ -14,12 +14,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from harness.runtime import heavy
+
 
 def refused(error: BaseException) -> str | None:
     """The op XLA could not compile if `error` is XLA refusing a graph, else None."""
-    from harness.runtime.tfsetup import import_tensorflow
-
-    tf = import_tensorflow()
+    tf = heavy.tensorflow()
     message = str(error)
     if not isinstance(error, (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError)) or "XLA" not in message:
         return None
@@ -46,7 +46,7 @@ class Function:
 
     def __init__(self, python_function: Callable[..., Any], jit: bool, what: str, **kwargs: Any) -> None:
         """Wrap `python_function` in a `tf.function` (XLA-compiled when `jit`)."""
-        import tensorflow as tf
+        tf = heavy.tensorflow()
 
         self.python_function, self.what, self.kwargs = python_function, what, kwargs
         self.jit = bool(jit)
@@ -62,7 +62,7 @@ class Function:
             op = refused(error)
             if op is None:
                 raise
-            import tensorflow as tf
+            tf = heavy.tensorflow()
 
             print(f"warning: XLA cannot compile {self.what} ({op}); it runs under plain tf.function", file=sys.stderr)
             self.jit = False

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from harness.errors import ScenarioError
 from harness.plugins.resolve import one_line
+from harness.runtime import heavy
 
 if TYPE_CHECKING:
     from harness.data.sources import Dataset
@@ -38,10 +39,8 @@ def _rejected_parameter(error: BaseException, cfg: Mapping[str, Any]) -> str:
 def check_constructs(name: str, cfg: Mapping[str, Any]) -> None:
     """The plugin normalizer `normalizers.<name>` constructs with its arguments, into a Keras layer."""
     from harness.norms import kinds
-    from harness.runtime.tfsetup import import_tensorflow
 
-    import_tensorflow()
-    import keras
+    keras = heavy.keras()
 
     kind = kinds.get(cfg["kind"])
     params = {k: v for k, v in cfg.items() if k != "kind"}
@@ -77,7 +76,8 @@ def check_training_step(model: Any, layers: Sequence[Any], x: Any, num_classes: 
     """One training step's gradients on `x` (random labels): finite, and reaching every trainable weight of the
     layers outside normalization (a layer that cuts the gradient leaves the layers before it untrained)."""
     import numpy as np
-    import tensorflow as tf
+
+    tf = heavy.tensorflow()
 
     labels = np.random.default_rng(0).integers(0, num_classes, len(x))
     norm_weights = {id(w) for layer in layers for w in layer.trainable_weights}
@@ -103,10 +103,8 @@ def check_plugins(scenario: Scenario, dataset: Dataset) -> None:
     from harness.models import kinds as model_kinds
     from harness.models.builders import build_model, normalization_layers, reference_weights, seeded, transplant
     from harness.norms import kinds
-    from harness.runtime.tfsetup import import_tensorflow
 
-    import_tensorflow()
-    import keras
+    keras = heavy.keras()
 
     model_name = scenario.model["name"]
     model_plugin = model_kinds.get(model_name).plugin

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import ScenarioError
 from harness.params.fields import Field, _check_fields
+from harness.runtime import heavy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -117,7 +118,7 @@ def momentum(training: dict[str, Any]) -> float:
 
 def make_schedule(training: dict[str, Any]) -> Any:
     """The learning rate: a float (constant) or a `keras.optimizers.schedules.LearningRateSchedule`."""
-    import keras
+    keras = heavy.keras()
 
     rate = training["learning_rate"]
     schedule = training.get("lr_schedule") or {"kind": "constant"}
@@ -153,7 +154,7 @@ def make_optimizer(training: dict[str, Any], model: Any = None) -> Any:
     with `exclude_norm_and_bias_from_weight_decay` and a model, its normalization parameters and biases are
     left out (`Optimizer.exclude_from_weight_decay`).
     """
-    import keras
+    keras = heavy.keras()
 
     name, rate = training["optimizer"], make_schedule(training)
     decay = training.get("weight_decay") or None
@@ -172,7 +173,7 @@ def precision_scope(training: dict[str, Any]) -> AbstractContextManager[None]:
     (float16 compute, float32 variables; the harness's normalizers compute their statistics in float32)."""
     import contextlib
 
-    import keras
+    keras = heavy.keras()
 
     if not training.get("mixed_precision"):
         return contextlib.nullcontext()
@@ -194,7 +195,7 @@ def float32_logits(model: Any, training: dict[str, Any]) -> Any:
     them so); otherwise `model` itself."""
     if not training.get("mixed_precision"):
         return model
-    import keras
+    keras = heavy.keras()
 
     logits = keras.layers.Activation("linear", dtype="float32", name="logits_float32")(model.output)
     return keras.Model(model.inputs, logits, name=model.name)
@@ -202,8 +203,7 @@ def float32_logits(model: Any, training: dict[str, Any]) -> Any:
 
 def make_loss(training: dict[str, Any]) -> Callable[[Any, Any], Any]:
     """`loss(labels, logits)`: cross-entropy from logits, with label smoothing when asked for."""
-    import keras
-    import tensorflow as tf
+    keras, tf = heavy.keras(), heavy.tensorflow()
 
     smoothing = training.get("label_smoothing") or 0.0
     if not smoothing:

@@ -25,6 +25,7 @@ from harness.data import sources as data_sources
 from harness.plugins.output import checked_batches
 from harness.results.rundir import DIVERGED, OK, TrialResult
 from harness.results.stats import pack_correct
+from harness.runtime import heavy
 from harness.scenario import batch_stream, config_hash, sampler_for, test_examples
 
 # make_optimizer: bench_run imports it from here
@@ -166,10 +167,9 @@ def make_train_chunk(model: Any, optimizer: Any, x_train: np.ndarray, y_train: n
     the model, falls back to a plain `tf.function` with one warning line (its `jit`
     attribute tells which ran). The NaN check runs on the returned losses, outside.
     """
-    import keras
-    import tensorflow as tf
-
     from harness.runtime.compile import Function
+
+    keras, tf = heavy.keras(), heavy.tensorflow()
 
     x_all = tf.constant(x_train)
     y_all = tf.constant(y_train)
@@ -305,11 +305,10 @@ def environment() -> dict[str, Any]:
 
 def run_trial(config: dict[str, Any], on_step: Callable[[int, int], object] | None = None) -> dict[str, Any]:
     """Train and analyse one trial; returns its result dict. Exceptions are the caller's to record."""
-    from harness.runtime.tfsetup import import_tensorflow, set_determinism
-
-    import_tensorflow()
+    from harness.runtime.tfsetup import set_determinism
     from harness.train.xla import device_type
 
+    heavy.tensorflow()
     here = device_type().lower()
     if config.get("device", here) != here:  # its identity says where it runs: never file a result from elsewhere
         raise RuntimeError(f"trial {config['id']} was planned for the {config['device']} but this process has "

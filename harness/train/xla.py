@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.runtime import heavy
+
 JIT_COMPILE_CHOICES = ("auto", True, False)
 
 # (device type, model family) -> whether `auto` puts XLA on for the training chunk and for the analyzer's passes
@@ -32,9 +34,7 @@ OFF = {"training": False, "analysis": False}
 
 def device_type() -> str:
     """"GPU" when TensorFlow sees one (training runs there), else "CPU"."""
-    from harness.runtime.tfsetup import import_tensorflow
-
-    return "GPU" if import_tensorflow().config.list_physical_devices("GPU") else "CPU"
+    return "GPU" if heavy.tensorflow().config.list_physical_devices("GPU") else "CPU"
 
 
 def resolve(setting: str | bool, family: str | None, device: str | None = None) -> dict[str, Any]:
