@@ -102,6 +102,3 @@ def test_two_level_bootstrap_covers_test_set_noise():
     assert boot["se"] > 0.5 * test_only
 
 
-def test_pack_correct_roundtrip():
-    bits = np.random.default_rng(0).random(541) < 0.5
-    assert np.array_equal(stats.unpack_correct(stats.pack_correct(bits), 541), bits)

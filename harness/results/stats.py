@@ -228,19 +228,3 @@ def two_level_bootstrap(correct_a: ArrayLike, correct_b: ArrayLike, n_boot: int 
     tail = (1 - confidence) / 2
     lo, hi = np.quantile(replicates, [tail, 1 - tail])
     return {"lo": float(lo), "hi": float(hi), "se": float(replicates.std(ddof=1)), "n_boot": n_boot}
-
-
-def pack_correct(correct: ArrayLike) -> str:
-    """A 0/1 vector as compact text (bit-packed, base64) for a trial's JSON result."""
-    import base64
-
-    bits = np.packbits(np.asarray(correct, dtype=bool))
-    return base64.b64encode(bits.tobytes()).decode("ascii")
-
-
-def unpack_correct(text: str, n: int) -> np.ndarray:
-    """The inverse of `pack_correct` for a vector of length `n`."""
-    import base64
-
-    bits = np.frombuffer(base64.b64decode(text), dtype=np.uint8)
-    return np.unpackbits(bits)[:n].astype(bool)
