@@ -3,6 +3,7 @@ config, one writer at a time."""
 
 import json
 
+import numpy as np
 import pytest
 
 from harness.errors import UsageError
@@ -85,3 +86,8 @@ def test_tables_have_the_columns_of_the_on_disk_format():
     assert rundir.REQUIRED_COLUMNS["trials"] == ["sampler", "normalizer", "seed", "status"]  # older runs lack the rest
     assert rundir.TABLES["layers"][-3:] == ["layer", "metric", "value"]
     assert rundir.table_file("curves") == "curves.csv"
+
+
+def test_pack_correct_roundtrip():
+    bits = np.random.default_rng(0).random(541) < 0.5
+    assert np.array_equal(rundir.unpack_correct(rundir.pack_correct(bits), 541), bits)

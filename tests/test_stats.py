@@ -102,6 +102,24 @@ def test_two_level_bootstrap_covers_test_set_noise():
     assert boot["se"] > 0.5 * test_only
 
 
-def test_pack_correct_roundtrip():
-    bits = np.random.default_rng(0).random(541) < 0.5
-    assert np.array_equal(stats.unpack_correct(stats.pack_correct(bits), 541), bits)
+
+
+def test_two_level_bootstrap_shares_its_example_draws_without_changing_a_bit():
+    # the resampling of the test examples is drawn once per (examples, replicates, seed) and shared by every
+    # comparison of a run: each call must still equal drawing anew, as written out here in NumPy
+    def drawn_anew(a, b, n_boot, seed):
+        rng = np.random.default_rng(seed)
+        n_seeds, n_examples = a.shape
+        weights = rng.multinomial(n_examples, np.full(n_examples, 1.0 / n_examples), size=n_boot)
+        per_seed = weights @ (a - b).T / n_examples
+        picks = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+        replicates = np.take_along_axis(per_seed, picks, axis=1).mean(axis=1)
+        tail = (1 - 0.95) / 2
+        lo, hi = np.quantile(replicates, [tail, 1 - tail])
+        return {"lo": float(lo), "hi": float(hi), "se": float(replicates.std(ddof=1)), "n_boot": n_boot}
+
+    rng = np.random.default_rng(5)
+    for seed in (0, 0, 3):  # the repeated seed reuses the shared draws
+        a = (rng.random((6, 97)) < 0.9).astype(float)
+        b = (rng.random((6, 97)) < 0.8).astype(float)
+        assert stats.two_level_bootstrap(a, b, n_boot=300, seed=seed) == drawn_anew(a, b, 300, seed)

@@ -29,8 +29,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.metrics import COMPARED
-from harness.results import stats
-from harness.results.rundir import OK
+from harness.results import rundir, stats
 from harness.results.tables import cell
 
 if TYPE_CHECKING:
@@ -79,14 +78,14 @@ def correctness_from_results(results: list[dict[str, Any]],
 
     found: dict[tuple[str, str, int, tuple[str, ...]], np.ndarray] = {}
     for result in results:
-        packed = result.get("correct") if result.get("status") == OK else None
+        packed = result.get("correct") if result.get("status") == rundir.OK else None
         if not packed:
             continue
         config = result["config"]
         point = config.get("point", {})
         values = [cell(point[v]) if v in point else "" for v in sweep_vars]
         found[_key(config["sampler"], config["normalizer"], config["seed"], values)] = \
-            stats.unpack_correct(packed[METRIC], packed["n"])
+            rundir.unpack_correct(packed[METRIC], packed["n"])
     return found
 
 

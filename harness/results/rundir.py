@@ -31,6 +31,9 @@ from harness.runtime import atomic
 if TYPE_CHECKING:
     from typing import Self
 
+    import numpy as np
+    from numpy.typing import ArrayLike
+
 SCENARIO = "scenario.yaml"
 PROVENANCE = "provenance.json"
 SUMMARY_MD = "summary.md"
@@ -396,3 +399,24 @@ class _DirectoryLock:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def pack_correct(correct: ArrayLike) -> str:
+    """A 0/1 vector as compact text (bit-packed, base64): how a trial file stores which test examples the
+    final model gets right (the comparisons' bootstrap over test examples reads it back)."""
+    import base64
+
+    import numpy as np
+
+    bits = np.packbits(np.asarray(correct, dtype=bool))
+    return base64.b64encode(bits.tobytes()).decode("ascii")
+
+
+def unpack_correct(text: str, n: int) -> np.ndarray:
+    """The inverse of `pack_correct` for a vector of length `n`."""
+    import base64
+
+    import numpy as np
+
+    bits = np.frombuffer(base64.b64decode(text), dtype=np.uint8)
+    return np.unpackbits(bits)[:n].astype(bool)

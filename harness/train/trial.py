@@ -23,8 +23,7 @@ import numpy as np
 from harness.analysis import metrics
 from harness.data import sources as data_sources
 from harness.plugins.output import checked_batches
-from harness.results.rundir import DIVERGED, OK, TrialResult
-from harness.results.stats import pack_correct
+from harness.results.rundir import DIVERGED, OK, TrialResult, pack_correct
 from harness.runtime import heavy
 from harness.scenario import batch_stream, config_hash, sampler_for, test_examples
 
