@@ -254,6 +254,8 @@ COLUMN_DOCS = {
     "seed": "the trial's seed", "status": "`ok`, `diverged` or `failed`",
     "diverged_step": "the step where the loss became NaN or inf (diverged trials)",
     "error": "the error a failed trial raised", "seconds": "the trial's wall time",
+    "failed_metrics": "the metrics that failed in the trial (non-finite), each with its reason "
+                      "(`metric: reason; ...`): they have no number in any table, the trial's other metrics do",
     "init_fingerprint": "hash of the initial non-normalization weights: equal within a seed (pairing)",
     "metric": "a metric name (see the metrics table)", "value": "the metric's value",
     "step": "the training step of the evaluation", "layer": "normalization layer, depth from 1",

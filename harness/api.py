@@ -276,7 +276,7 @@ class Run:
 
     @property
     def trials(self) -> pd.DataFrame:
-        """``trials.csv``: one row per trial (status, diverged step, error, seconds)."""
+        """``trials.csv``: one row per trial (status, diverged step, error, failed metrics, seconds)."""
         return self.table("trials")
 
     @property

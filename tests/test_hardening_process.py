@@ -1,6 +1,7 @@
 """Hardening, round two (issue 22), items 5 and 6, in subprocesses: a run in an ASCII locale with a non-ASCII
-output path finishes and prints its last line, and the process executor's workers die with a driver killed by
-kill -9 (no orphans). Tiny scenarios."""
+output path finishes and prints its last line, and every process a run started (the process executor's workers,
+the Ray instance it started, Ray's agents included) dies with a driver killed by kill -9 (no orphans), through
+harness.run.reaper for Ray. Tiny scenarios."""
 
 import copy
 import os
@@ -43,14 +44,6 @@ def test_any_locale_a_non_ascii_output_path_under_an_ascii_locale_and_terminal(t
     assert "report: " in result.stdout and "\\xe9" in result.stdout
 
 
-def _is_ray_agent(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return handle.read().startswith((b"ray::DashboardAgent", b"ray::RuntimeEnvAgent"))
-    except OSError:
-        return False
-
-
 def _descendants(pid):
     """Every process below `pid` (children, their children, ...): Ray's workers are the raylet's children."""
     found, frontier = [], [pid]
@@ -61,37 +54,126 @@ def _descendants(pid):
     return found
 
 
+def _command_line(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _wait_gone(pids, seconds):
+    """Wait until none of `pids` is alive, `seconds` at most; return those still alive (and kill them: a test
+    leaves nothing behind whatever its outcome), with their command lines."""
+    deadline = time.time() + seconds
+    while any(_alive(pid) for pid in pids) and time.time() < deadline:
+        time.sleep(0.1)
+    survivors = {pid: _command_line(pid)[:120] for pid in pids if _alive(pid)}
+    for pid in survivors:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return survivors
+
+
+def _ray_is_up(pid):
+    """Ray's instance below the driver `pid` has its agents and runs a trial."""
+    names = {_command_line(child).split(" ")[0] for child in _descendants(pid)}
+    return {"ray::DashboardAgent", "ray::RuntimeEnvAgent", "ray::_ray_trial"} <= names
+
+
 @pytest.mark.parametrize("executor", ["process", "ray"])
 def test_no_orphans_after_kill_9_of_the_driver(tmp_path, executor):
     if executor == "ray":
         pytest.importorskip("ray")
-        if not os.environ.get("HARNESS_RAY_KILL_TEST"):
-            pytest.skip("about 3 minutes on a 2-core machine (Ray's start and timeouts): "
-                        "HARNESS_RAY_KILL_TEST=1 runs it")
     command, out = stalling_run(tmp_path, executor, workers=2)
-    process = start_run_until(command, out, 1)  # a worker finished a trial: the workers are up, one stalls
+    if executor == "process":
+        process = start_run_until(command, out, 1)  # a worker finished a trial: the workers are up, one stalls
+    else:  # Ray's instance started by the run (gcs_server, raylet, agents, monitors, the reaper) and a trial task
+        process = start_run_until(command, out, 0)
+        deadline = time.time() + 240
+        while not _ray_is_up(process.pid) and process.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        if not _ray_is_up(process.pid):
+            tree = _descendants(process.pid)
+            process.kill()
+            _wait_gone(tree, 15)
+            pytest.fail(f"Ray's agents and a trial task were not up: {process.communicate(timeout=30)[1]}")
     workers = _descendants(process.pid)
     assert workers, f"the {executor} executor should have started worker processes"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)  # not communicate(): orphans would hold its pipes open
     process.stdout.close()
     process.stderr.close()
-    deadline = time.time() + (15 if executor == "process" else 60)  # Ray's raylet notices within its timeouts
-    while any(_alive(pid) and not _is_ray_agent(pid) for pid in workers) and time.time() < deadline:
-        time.sleep(0.1)
-    # Ray's own per-node daemons of the local instance (not trial workers) outlive the driver for over a minute
-    # (Ray 2.60); the trial workers must not
-    orphans = [pid for pid in workers if _alive(pid) and not _is_ray_agent(pid)]
-    names = []
-    for pid in orphans:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                names.append(handle.read().replace(b"\0", b" ")[:120].decode(errors="replace"))
-        except OSError:
-            pass
-    for pid in [pid for pid in workers if _alive(pid)]:  # leave nothing behind whatever the outcome
-        try:
+    killed = time.time()
+    # every process the run started, Ray's own (its agents included, about a minute without the reaper) too
+    survivors = _wait_gone(workers, 15)
+    print(f"{executor}: {len(workers) - len(survivors)} of {len(workers)} processes gone "
+          f"{time.time() - killed:.1f} s after kill -9 of the driver")
+    assert not survivors, f"processes outlived a driver killed by kill -9: {survivors}"
+
+
+_REAPED_DRIVER = """
+import subprocess, sys, time
+from harness.run.reaper import reaped
+
+subprocess.Popen(["sleep", "300"])  # not started inside the block: not the reaper's
+with reaped():  # a child that ignores SIGTERM and starts a grandchild after the block
+    subprocess.Popen([sys.executable, "-c", "import signal, subprocess, time; "
+                      "signal.signal(signal.SIGTERM, signal.SIG_IGN); subprocess.Popen(['sleep', '300']); "
+                      "time.sleep(300)"])
+time.sleep(300)
+"""
+
+
+def _reaped_driver(tmp_path):
+    """A driver that started processes inside `reaped()` and one outside, once all are up: (the driver, its
+    descendants as {pid: command line}, the one started outside, the reaper)."""
+    script = tmp_path / "driver.py"
+    script.write_text(_REAPED_DRIVER, encoding="utf-8")
+    process = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env=harness_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while True:  # sleep (outside), the reaper, the child and its grandchild
+        tree = {pid: _command_line(pid) for pid in _descendants(process.pid)}
+        if len(tree) == 4 or process.poll() is not None or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    if len(tree) != 4:  # leave nothing behind
+        process.kill()
+        process.wait(timeout=30)
+        _wait_gone(tree, 0)
+        pytest.fail(f"expected 4 processes below the driver: {tree}; {process.stderr.read()}")
+    outside = next(pid for pid in _children(process.pid) if tree[pid].startswith("sleep"))
+    reaper = next(pid for pid, line in tree.items() if "harness/run/reaper.py" in line)
+    return process, tree, outside, reaper
+
+
+def test_the_reaper_ends_what_was_started_inside_its_block_once_the_driver_is_killed(tmp_path):
+    process, tree, outside, _ = _reaped_driver(tmp_path)
+    process.kill()
+    process.wait(timeout=30)
+    process.stderr.close()
+    # the child (SIGTERM ignored: SIGKILL after the grace period), its grandchild (started after the block)
+    # and the reaper itself are gone; the process started outside the block is not touched
+    survivors = _wait_gone([pid for pid in tree if pid != outside], 15)
+    untouched = _alive(outside)
+    _wait_gone([outside], 0)
+    assert not survivors, survivors
+    assert untouched
+
+
+def test_the_reaper_exits_by_itself_once_what_it_watches_has_ended(tmp_path):
+    process, tree, outside, reaper = _reaped_driver(tmp_path)
+    for pid in tree:  # what the reaper watches ends while the driver lives (ray.shutdown() in a notebook)
+        if pid not in (outside, reaper):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    assert not orphans, f"workers outlived a driver killed by kill -9: {names}"
+    survivors = _wait_gone([reaper], 15)
+    driver_alive = process.poll() is None
+    process.kill()
+    process.wait(timeout=30)
+    process.stderr.close()
+    _wait_gone([outside], 0)
+    assert driver_alive
+    assert not survivors, "the reaper outlived every process it watched"

@@ -23,6 +23,9 @@ DAMAGE = {
     "negative seconds": lambda t: t.update(seconds=-1.0),
     "status oops": lambda t: t.update(status="oops"),
     "null hash": lambda t: t.update(hash=None),
+    "string for failed_metrics": lambda t: t.update(failed_metrics="acc_inference"),
+    "number for a failed metric's reason": lambda t: t.update(failed_metrics={"logit_kl": 1.0}),
+    "a failed metric with a number": lambda t: t.update(failed_metrics={"acc_inference": "non-finite logits"}),
 }
 
 

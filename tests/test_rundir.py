@@ -30,6 +30,25 @@ def test_trial_result_round_trips_through_json_and_keeps_unknown_keys():
         TrialResult(id="t", hash="h", config={}, status="done")
 
 
+def test_failed_metrics_round_trip_and_a_trial_file_without_them_still_loads(tmp_path):
+    failed = {"acc_inference": "non-finite logits (NaN at the end)", "logit_kl": "non-finite logits (inf at the end)"}
+    result = TrialResult(id="t", hash="h", config=_config(), status="ok", final={"acc_batch_iid": 0.5},
+                         failed_metrics=failed)
+    assert TrialResult.from_json(result.to_json()).failed_metrics == failed
+    assert json.loads(result.to_json())["failed_metrics"] == failed
+    assert rundir.failed_metrics_cell(failed) == ("acc_inference: non-finite logits (NaN at the end); "
+                                                  "logit_kl: non-finite logits (inf at the end)")
+    assert rundir.failed_metrics_cell({}) is None and rundir.failed_metrics_cell(None) is None
+    # a trial file written before the field existed: no failed metric, resumed as finished
+    old = {k: v for k, v in result.to_dict().items() if k != "failed_metrics"}
+    assert rundir.trial_problem(old) is None
+    assert TrialResult.from_dict(old).failed_metrics == {} and "failed_metrics" not in TrialResult.from_dict(old).extra
+    run = RunDir(tmp_path)
+    run.prepare()
+    (tmp_path / "trials" / "t.json").write_text(json.dumps(old))
+    assert run.load_finished({**_config("t", "h")})["failed_metrics"] == {}
+
+
 def test_load_finished_returns_only_finished_trials_of_the_same_config(tmp_path):
     run = RunDir(tmp_path)
     run.prepare()
@@ -81,8 +100,8 @@ def test_one_writer_at_a_time_and_one_scenario_per_folder(tmp_path):
 def test_tables_have_the_columns_of_the_on_disk_format():
     # what old run directories hold: readers of any version find these columns
     assert rundir.TABLES["summary"] == ["sampler", "normalizer", "seed", "metric", "value"]
-    assert rundir.TABLES["trials"] == ["sampler", "normalizer", "seed", "status", "diverged_step", "error", "seconds",
-                                       "init_fingerprint"]
+    assert rundir.TABLES["trials"] == ["sampler", "normalizer", "seed", "status", "diverged_step", "error",
+                                       "failed_metrics", "seconds", "init_fingerprint"]
     assert rundir.REQUIRED_COLUMNS["trials"] == ["sampler", "normalizer", "seed", "status"]  # older runs lack the rest
     assert rundir.TABLES["layers"][-3:] == ["layer", "metric", "value"]
     assert rundir.table_file("curves") == "curves.csv"

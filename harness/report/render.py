@@ -145,12 +145,15 @@ def _extra_metrics(data: RunData, detail: RunData) -> dict[str, Any]:
 
 
 def _bad_trials(data: RunData) -> list[dict[str, Any]]:
-    """One row per trial that did not finish OK: where it ran, its status and why."""
+    """One row per trial that did not finish OK, or did without some metrics: where it ran, its status and why."""
     rows = []
     for record in data.bad_trials.to_dict("records"):
         reason = record.get("error")
         if not isinstance(reason, str) or not reason:
             reason = ""
+        failed = record.get("failed_metrics")
+        if record["status"] == rundir.OK and isinstance(failed, str) and failed:
+            record["status"], reason = "ok, metrics failed", failed  # its other metrics are results
         step = record.get("diverged_step")
         if (record["status"] == rundir.DIVERGED and step is not None
                 and not (isinstance(step, float) and math.isnan(step))):

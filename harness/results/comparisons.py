@@ -74,12 +74,12 @@ def _key(sampler: Any, normalizer: Any, seed: Any, point_values: Any) -> tuple[s
 def correctness_from_results(results: list[dict[str, Any]],
                              sweep_vars: list[str]) -> dict[tuple[str, str, int, tuple[str, ...]], np.ndarray]:
     """{(sampler, normalizer, seed, point values as text): bool array} from trial results that carry
-    `correct` (trials run before it was recorded, or that failed, are left out)."""
+    `correct` (trials run before it was recorded, that failed, or whose compared metric failed are left out)."""
 
     found: dict[tuple[str, str, int, tuple[str, ...]], np.ndarray] = {}
     for result in results:
         packed = result.get("correct") if result.get("status") == rundir.OK else None
-        if not packed:
+        if not packed or METRIC not in packed:
             continue
         config = result["config"]
         point = config.get("point", {})

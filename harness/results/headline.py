@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from harness.results.loader import RunData
 
 METRIC = COMPARED  # the one compared metric, owned by the metrics table
+# what a sentence says of a normalizer without the number: its trials failed or diverged, or the metric failed
+# in them (non-finite, harness.results.finite)
+NO_VALUE = f"no finished trial with a finite {METRIC}"
+NO_PAIRS = f"no paired seeds with a finite {METRIC}"
 ACC_BOUNDS = (0.0, 100.0)
 DIFF_BOUNDS = (-100.0, 100.0)
 # A normalizer whose training accuracy on a sampler is this many points below its own on the i.i.d.
@@ -266,7 +270,7 @@ def seed_guidance(diff: dict[str, Any]) -> str | None:
 
 def _loss_phrase(norm: str, drop: dict[str, Any], row: dict[str, Any] | None = None) -> str:
     if drop["n"] == 0:
-        return f"{norm} has no finished paired trials"
+        return f"{norm} has {NO_PAIRS}"
     verb = "loses" if drop["mean"] >= 0 else "gains"
     return f"{norm} {verb} {fmt(abs(drop['mean']))} points ({ci_text(drop)}; {verdict_phrase(drop, row)})"
 
@@ -280,7 +284,7 @@ def _diff_phrase(norm: str, reference: str | None, diff: dict[str, Any],
     """' brn minus bn: +3.1 points (unadjusted 95% CI ..., paired over 3 seeds): established (Holm ...): brn keeps
     more accuracy.' "established" only where the comparison's Holm-adjusted p < 0.05."""
     if diff["n"] == 0:
-        return f" {norm} minus {reference}: no seed where both finished."
+        return f" {norm} minus {reference}: {NO_PAIRS}."
     unadjusted = "unadjusted " if diff["n"] >= 2 and not math.isnan(diff["lo"]) else ""
     text = (f" {norm} minus {reference}: {fmt(diff['mean'], True)} points "
             f"({unadjusted}{ci_text(diff)}, paired over {diff['n']} seed{'s' if diff['n'] != 1 else ''}): "
@@ -325,7 +329,7 @@ def sweep_sentence(data: RunData, point: dict[str, Any], sampler: str) -> str | 
     if not known:
         return None
     parts = [f"from {fmt(ends[0][n])}% to {fmt(ends[1][n])}% for {n}" for n in known]
-    note = f" ({_listed(missing)}: no finished trials at both ends)" if missing else ""
+    note = f" ({_listed(missing)}: {NO_VALUE} at both ends)" if missing else ""
     return (f"Going from {xvar}={values_x[-1]} to {xvar}={values_x[0]} on {sampler} batches, inference "
             f"accuracy goes {_listed(parts)}{note}.")
 
@@ -356,7 +360,7 @@ def plain_sentence(data: RunData, sampler: str, by_norm: dict[str, dict[str, Any
     for norm in losers:
         drop, row = by_norm[norm]["drop"], by_norm[norm]["drop_test"]
         if drop is None or drop["n"] == 0 or math.isnan(drop["mean"]):
-            parts.append(f"{norm} has no finished paired trials")
+            parts.append(f"{norm} has {NO_PAIRS}")
             continue
         verb = "loses" if drop["mean"] >= 0 else "gains"
         what = "" if parts else f" of inference accuracy against {data.iid_sampler} batches"
@@ -375,7 +379,7 @@ def plain_accuracy_sentence(data: RunData, sampler: str, by_norm: dict[str, dict
                             prefix: str = "On") -> str:
     """Without an i.i.d. control: each normalizer's inference accuracy on `sampler` and what each compared
     normalizer keeps relative to the reference, in one sentence."""
-    parts = [f"{n} {fmt(r['acc']['mean'])}%" if r["acc"]["n"] else f"{n} no finished trials"
+    parts = [f"{n} {fmt(r['acc']['mean'])}%" if r["acc"]["n"] else f"{n}: {NO_VALUE}"
              for n, r in by_norm.items()]
     text = f"{prefix} {sampler} batches, inference accuracy is " + _listed(parts)
     reference = data.reference
@@ -441,7 +445,7 @@ def headline(data: RunData, point: dict[str, Any] | None = None) -> dict[str, An
         else:
             accs = {n: by_norm[n]["acc"] for n in data.normalizers}
             items.append({"sampler": sampler, "accs": accs, "diffs": diffs})
-            parts = [f"{n} {fmt(a['mean'])}% ({ci_text(a, signed=False)})" if a["n"] else f"{n} has no finished trials"
+            parts = [f"{n} {fmt(a['mean'])}% ({ci_text(a, signed=False)})" if a["n"] else f"{n} has {NO_VALUE}"
                      for n, a in accs.items()]
             sentence = f"{prefix} {sampler} batches, inference accuracy ({METRIC}): {_listed(parts)}."
         for norm, diff in diffs.items():

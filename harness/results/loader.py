@@ -2,7 +2,8 @@
 
 Only the files of the contract's run-directory format are read. Trials whose status is not `ok`
 (diverged or failed) are kept in `trials` for the provenance section but removed from every table
-the statistics are computed on: a diverged model's accuracy says nothing about normalization.
+the statistics are computed on: a diverged model's accuracy says nothing about normalization. A metric
+that failed in an ok trial (`failed_metrics`) has no number in the tables to begin with.
 """
 
 from __future__ import annotations
@@ -81,8 +82,12 @@ class RunData:
 
     @property
     def bad_trials(self) -> pd.DataFrame:
-        """Diverged or failed trials, for the provenance section."""
-        return self.trials[self.trials["status"] != rundir.OK]
+        """Diverged or failed trials, and ok trials with failed metrics (`failed_metrics`, absent in older run
+        directories), for the provenance section."""
+        bad = self.trials["status"] != rundir.OK
+        if "failed_metrics" in self.trials.columns:
+            bad |= self.trials["failed_metrics"].map(lambda cell: isinstance(cell, str) and bool(cell))
+        return self.trials[bad]
 
     def points(self) -> list[dict[str, Any]]:
         """The sweep points as a list of {var: value} dicts (one empty dict when there is no sweep)."""

@@ -51,7 +51,7 @@ FINISHED = (OK, DIVERGED)
 ID_COLUMNS = ["sampler", "normalizer", "seed"]
 # The tidy tables: identifying columns, then the swept fields (one column each), then the value columns.
 VALUE_COLUMNS = {
-    "trials": ["status", "diverged_step", "error", "seconds", "init_fingerprint"],
+    "trials": ["status", "diverged_step", "error", "failed_metrics", "seconds", "init_fingerprint"],
     "summary": ["metric", "value"],
     "curves": ["step", "metric", "value"],
     "layers": ["layer", "metric", "value"],
@@ -97,6 +97,9 @@ class TrialResult:
     timing: dict = dataclasses.field(default_factory=dict)
     environment: dict | None = None
     init_fingerprint: str | None = None  # hash of the initial non-normalization weights: equal within a seed
+    # {metric: reason} of the metrics that failed in this trial (non-finite: harness.results.finite): none of
+    # their numbers is in `final`, `curves` or `layers`; the trial's other metrics stand. Absent in older files.
+    failed_metrics: dict = dataclasses.field(default_factory=dict)
     extra: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -137,6 +140,11 @@ class TrialResult:
     def failed(cls, config: dict[str, Any], error: str) -> Self:
         """The record of a trial that raised (`error`: one line)."""
         return cls(id=config["id"], hash=config["hash"], config=config, status=FAILED, error=error)
+
+
+def failed_metrics_cell(failed: dict[str, str] | None) -> str | None:
+    """The trials.csv cell of a trial's `failed_metrics`: `metric: reason; metric: reason`, None when none."""
+    return "; ".join(f"{name}: {reason}" for name, reason in failed.items()) if failed else None
 
 
 def _is_number(value: object) -> bool:
@@ -204,6 +212,14 @@ def trial_problem(value: object) -> str | None:
     for key, number in final.items():
         if not _is_number(number):
             return f"final.{key}: {number!r} is not a number"
+    failed = value.get("failed_metrics", {})
+    if not isinstance(failed, dict):
+        return f"failed_metrics: {type(failed).__name__}, not a mapping"
+    for key, reason in failed.items():
+        if not isinstance(reason, str):
+            return f"failed_metrics.{key}: {reason!r} is not a reason (a string)"
+        if key in final:
+            return f"failed_metrics.{key}: a failed metric with a number in final"
     problem = _problem_in_rows(value.get("curves", []), "curves",
                                {"step": ("int", False), "metric": ("str", False), "value": ("number", True)})
     return problem or _problem_in_rows(value.get("layers", []), "layers", {"layer": ("int", False)})

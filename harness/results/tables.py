@@ -11,7 +11,7 @@ import pandas as pd
 
 from harness.analysis import metrics as metric_table
 from harness.results import stats
-from harness.results.rundir import ID_COLUMNS, OK, VALUE_COLUMNS
+from harness.results.rundir import ID_COLUMNS, OK, VALUE_COLUMNS, failed_metrics_cell
 
 TRIAL_VALUES = tuple(VALUE_COLUMNS["trials"])
 
@@ -41,9 +41,12 @@ def trial_tables(results: Iterable[dict[str, Any]],
     for result in results:
         ids = _ids(result)
         trials.append({**ids, "status": result["status"], "diverged_step": result["diverged_step"],
-                       "error": result["error"], "seconds": result["seconds"],
+                       "error": result["error"], "failed_metrics": failed_metrics_cell(result.get("failed_metrics")),
+                       "seconds": result["seconds"],
                        "init_fingerprint": result.get("init_fingerprint")})
-        if result["status"] == OK:  # a trial marked diverged or failed (by hand too) counts nowhere: as comparisons
+        # a trial marked diverged or failed (by hand too) counts nowhere, as in comparisons; a failed metric of an
+        # ok trial has no number in it (harness.results.finite)
+        if result["status"] == OK:
             summary.extend({**ids, "metric": m, "value": v} for m, v in result["final"].items())
         curves.extend({**ids, **row} for row in result["curves"])
         for row in result["layers"]:

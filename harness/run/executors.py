@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -287,6 +288,9 @@ def _next_shape(queues: dict[str, Any], shapes: Sequence[str | None], worker: in
 class RayExecutor:
     """One Ray task per trial. `address=None` starts a local Ray instance; "auto" or an address joins a cluster.
 
+    A local instance started here ends with this process however it ends (harness.run.reaper); a cluster is
+    never touched.
+
     Results come back to the driver (no shared disk needed); failed tasks are
     retried `max_retries` times, and a trial whose worker died is recorded as failed and rerun on resume.
     """
@@ -313,8 +317,12 @@ class RayExecutor:
         from harness.train.trial import failed_result
 
         if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                     logging_level="ERROR", configure_logging=True)
+            from harness.run.reaper import reaped
+
+            # a local instance this run starts dies with it, even by kill -9 (a cluster's address: nothing started)
+            with reaped() if self.address is None else contextlib.nullcontext():
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                         logging_level="ERROR", configure_logging=True)
             from harness.run import signals
 
             signals.install()  # ray.init replaced our SIGTERM handler with sys.exit (a crash dump, no message)

@@ -144,10 +144,14 @@ def write_tables(scenario: Scenario, out_dir: str, results: list[dict[str, Any]]
     top, details = summary_top(out_dir)
     text = f"# {scenario.name}\n\n{top}\n\n## Verdict\n\n" + tables.summary_markdown(
         frames["summary"], scenario.analysis["reference"], trials=frames["trials"], known=known)
-    failed = frames["trials"][frames["trials"]["status"] != rundir.OK]
-    for _, row in failed.iterrows():
-        reason = f"diverged at step {int(row['diverged_step'])}" if row["status"] == rundir.DIVERGED else row["error"]
-        text += f"\n- {row['sampler']} / {row['normalizer']} / seed {row['seed']}: {row['status']} ({reason})"
+    for _, row in frames["trials"].iterrows():
+        where = f"\n- {row['sampler']} / {row['normalizer']} / seed {row['seed']}: "
+        if row["status"] == rundir.DIVERGED:
+            text += f"{where}{row['status']} (diverged at step {int(row['diverged_step'])})"
+        elif row["status"] != rundir.OK:
+            text += f"{where}{row['status']} ({row['error']})"
+        elif isinstance(row["failed_metrics"], str) and row["failed_metrics"]:  # ok, without these metrics
+            text += f"{where}failed metrics ({row['failed_metrics']})"
     if scenario.analysis.get("compare") and not frames["summary"].empty:
         text += "\n\n" + "\n".join(tables.declared_markdown(frames["summary"], scenario.analysis["compare"],
                                                                   frames["trials"]))
