@@ -319,3 +319,14 @@ print(sum(len(f) for f in here), forked == here, os.getpid(), len(render.SECTION
     drawn_by = {pid.name: pid.read_text().split() for pid in pids.iterdir()}
     assert drawn_by and parent not in drawn_by  # forked workers drew them, each section once
     assert sorted(int(i) for sections in drawn_by.values() for i in sections) == list(range(int(n_sections)))
+
+
+def test_palette_is_seaborns_colorblind_palette_cycled_past_ten():
+    # the palette is spelled out so figures without a heatmap never import seaborn: it must stay seaborn's
+    import seaborn as sns
+
+    from harness.report import figures as figs
+
+    names = [f"norm{i}" for i in range(12)]
+    expected = sns.color_palette("colorblind", 10)
+    assert list(figs.palette(names).values()) == [tuple(expected[i % 10]) for i in range(12)]

@@ -65,12 +65,17 @@ class Figure:
     exports: dict[str, bytes] = field(default_factory=dict)  # {"svg"|"pdf"|"png": bytes}: the files for figures/
 
 
-def palette(normalizers: Sequence[str]) -> dict[str, Any]:
-    """{normalizer: colour}: seaborn's colorblind palette in the given order (cycled past 10)."""
-    sns = heavy.seaborn()
+COLORBLIND = ("#0173B2", "#DE8F05", "#029E73", "#D55E00", "#CC78BC", "#CA9161", "#FBAFE4", "#949494", "#ECE133",
+              "#56B4E9")
+"""seaborn's "colorblind" palette (`seaborn.palettes.SEABORN_PALETTES`), spelled out so that a figure without a
+heatmap never imports seaborn (half a second in each drawing process); a test checks it against seaborn."""
 
-    colours = sns.color_palette("colorblind", max(len(normalizers), 1))
-    return {n: colours[i % len(colours)] for i, n in enumerate(normalizers)}
+
+def palette(normalizers: Sequence[str]) -> dict[str, Any]:
+    """{normalizer: colour}: seaborn's colorblind palette (`COLORBLIND`) in the given order, cycled past 10,
+    as RGB tuples."""
+    to_rgb = heavy.module("matplotlib.colors").to_rgb
+    return {n: to_rgb(COLORBLIND[i % len(COLORBLIND)]) for i, n in enumerate(normalizers)}
 
 
 def embed(fig: Any, fig_id: str, title: str, caption: str) -> Figure:
