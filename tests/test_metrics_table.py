@@ -286,13 +286,19 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
     assert text.returncode == 0 and first["id"] in text.stdout and not out.exists()
 
 
-def test_device_gpu_is_refused_where_none_is_seen(tmp_path):
+def test_device_gpu_is_refused_where_none_is_seen_but_planned_by_dry_run(tmp_path):
     from harness.run.executors import visible_gpus
 
     if visible_gpus():
         pytest.skip("this machine shows a GPU")
     out = tmp_path / "never"
-    done = _cli("run", os.path.join(ROOT, "scenarios", "noniid_small.yaml"), "--dry-run", "--device", "gpu",
-                "--out", str(out))
+    scenario = os.path.join(ROOT, "scenarios", "noniid_small.yaml")
+    done = _cli("run", scenario, "--device", "gpu", "--out", str(out))  # a real run: refused before anything
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--device" in done.stderr
+    assert not out.exists()
+    # a plan is what a GPU machine would run: it says no GPU is seen here, and writes nothing
+    planned = _cli("run", scenario, "--dry-run", "--json", "--device", "gpu", "--out", str(out))
+    assert planned.returncode == 0 and "no GPU is seen here" in planned.stderr, planned.stderr
+    plan = json.loads(planned.stdout)
+    assert plan["device"] == "gpu" and {t["device"] for t in plan["trials"]} == {"gpu"}
     assert not out.exists()

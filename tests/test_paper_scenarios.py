@@ -4,14 +4,17 @@ with warm-up, crop + flip, BN vs BRN) runs at --smoke offline and gives identica
 one trains at --smoke too: one trial each by default (its most telling normalizer, sampler and sweep point), all
 of its smoke trials with HARNESS_PAPER_SMOKE=1 (minutes on 2 cores)."""
 
+import json
 import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 import yaml
 
 from harness.data.local import write_cifar
-from tests.conftest import ROOT
+from tests.conftest import ROOT, harness_env
 
 FOLDER = os.path.join(ROOT, "scenarios", "paper")
 PAPER = sorted(f for f in os.listdir(FOLDER) if f.endswith(".yaml"))
@@ -97,3 +100,30 @@ def test_paper_scenario_runs_at_smoke(name, data_folder, tmp_path):
     assert results and all(r["status"] == "ok" for r in results), [r.get("error") for r in results]
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert {"acc_inference", "acc_batch_sampler", "acc_precise_iid", "acc_precise_own"} <= set(summary["metric"])
+
+
+def test_paper_scenarios_plan_xla_training_on_a_gpu(data_folder, tmp_path):
+    # `run --dry-run --device gpu` works without a GPU: each trial of every paper scenario, on the GPU, trains
+    # and analyses under XLA, as its model kind's family says (harness.train.xla); on the CPU neither
+    from harness.models import kinds
+    from harness.train import xla
+
+    for name in PAPER:
+        with open(os.path.join(FOLDER, name)) as handle:
+            raw = yaml.safe_load(handle)
+        raw["data"]["path"] = data_folder
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+        family = kinds.get(raw["model"]["name"]).family
+        for device, on in (("gpu", True), ("cpu", False)):
+            done = subprocess.run([sys.executable, "-m", "harness", "run", str(path), "--dry-run", "--json",
+                                   "--device", device], capture_output=True, text=True, cwd=tmp_path,
+                                  env=harness_env())
+            assert done.returncode == 0, done.stderr
+            plan = json.loads(done.stdout)
+            assert plan["device"] == device and plan["trials"]
+            for trial in plan["trials"]:
+                assert trial["family"] == family == "resnet" and trial["model"] == raw["model"]["name"]
+                assert trial["xla"] == xla.resolve("auto", family, device.upper()) == {"training": on,
+                                                                                      "analysis": on}
+        assert sorted(os.listdir(tmp_path)) == sorted(PAPER[:PAPER.index(name) + 1])  # wrote nothing

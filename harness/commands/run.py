@@ -53,16 +53,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="with --dry-run: the plan as one JSON object")
 
 
-def choose_device(requested: str | None) -> str:
+def choose_device(requested: str | None, plan_only: bool = False) -> str:
     """The device kind this run uses: `--device` checked against what the machine shows (no TensorFlow import).
     `cpu` hides every GPU from this process and its workers (CUDA_VISIBLE_DEVICES=-1, before TensorFlow is
-    imported); `gpu` where no GPU is seen is refused (UsageError)."""
+    imported); `gpu` where no GPU is seen is refused (UsageError), unless `plan_only` (`--dry-run`: the plan a
+    GPU machine would run, e.g. to check before renting one)."""
     from harness.run.executors import visible_gpus
 
     if requested == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
         return "cpu"
     seen = bool(visible_gpus())
+    if requested == "gpu" and plan_only:
+        if not seen:
+            print("note: no GPU is seen here; this is the plan for a machine with one", file=sys.stderr)
+        return "gpu"
     if requested == "gpu" and not seen:
         raise UsageError("--device: gpu: no GPU is seen on this machine (nvidia-smi lists none, or "
                          "CUDA_VISIBLE_DEVICES hides them)")
@@ -114,7 +119,7 @@ def main(args: argparse.Namespace) -> int:
     if args.json and not args.dry_run:
         raise UsageError("--json: only with --dry-run (a run prints its summary and writes its tables)")
     api.check_options(args.executor, args.workers, args.workers_per_gpu, args.gpus_per_trial, args.max_retries)
-    device = choose_device(args.device)
+    device = choose_device(args.device, plan_only=args.dry_run)
     scenario = load_scenario(args.scenario, args.skip_infeasible)
     if args.smoke:
         scenario = scenario.smoke()
