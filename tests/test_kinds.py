@@ -266,6 +266,19 @@ def test_every_builtin_sampler_is_a_class_of_a_samplers_module_that_declares_its
         assert samplers.get(name).name == name
 
 
+def test_every_builtin_model_is_one_module_of_the_kinds_package():
+    modules = _public_modules("harness/models/kinds")
+    assert model_kinds.BUILTINS == {model_kinds.get(name).name: path for name, path in model_kinds.BUILTINS.items()}
+    assert sorted(model_kinds.BUILTINS.values()) == sorted(f"harness.models.kinds.{m}:KIND" for m in modules)
+    assert list(model_kinds.BUILTINS) == sorted(model_kinds.BUILTINS)
+    # declaring and validating every built-in model imports no TensorFlow
+    code = ("import sys; from harness.models import kinds\n"
+            "for name in kinds.BUILTINS: kinds.get(name).validate({})\n"
+            "print([m for m in ('tensorflow', 'keras') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], env=harness_env(), capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_discover_finds_the_public_modules_declarations_and_refuses_a_name_twice(tmp_path, monkeypatch):
     """A built-in is its module: a module dropped into the package is found (an underscore module is not)."""
     package = tmp_path / "drill_builtins"
