@@ -6,7 +6,10 @@ named `norm_1`, `norm_2`, ... in the order they are asked for (the analyzer find
 builder that never calls `norm` gets each `keras.layers.BatchNormalization` of its model replaced by the
 scenario's normalizer (same axis).
 
-The built-in networks initialise their weights from explicit per-layer seeds (`Layers`). Pairing does not rely
+This module imports Keras at its top and is itself imported only when a model is built: the built-in kinds'
+builders (`harness/models/kinds/`) take `Layers` and `keras` from it inside their functions, so declaring and
+validating a kind imports no TensorFlow. The built-in networks initialise their weights from explicit per-layer
+seeds (`Layers`). Pairing does not rely
 on it: every trial of a seed gets the non-normalization weights of one reference model (`reference_weights`),
 whatever the normalizer and however the model's initializers are seeded.
 """

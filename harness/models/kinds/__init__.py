@@ -2,9 +2,9 @@
 
 Pure Python: a scenario with a built-in model is validated without importing TensorFlow. Each built-in kind is
 one module of this package (`mlp.py`, `resnet20.py`, ...) holding its declaration, `KIND` (a `ModelKind`:
-parameters, check, family, tabular input), and its builder, which imports Keras when it runs; the shared
-building blocks (`harness.models.builders.Layers`) are imported there too. The modules are found, not listed:
-adding a built-in model is adding its module (and its test).
+parameters, check, family, tabular input), and its builder, which takes Keras and the shared building blocks
+from `harness.models.builders` when it runs (`from harness.models.builders import Layers, keras`). The modules
+are found, not listed: adding a built-in model is adding its module (and its test).
 
 Builder contract: `build(norm, input_shape, num_classes, **params) -> keras.Model` returning logits, where
 `norm()` returns a new layer of the scenario's normalizer for each normalization slot. A builder that never
@@ -138,6 +138,6 @@ def available() -> list[str]:
 
 
 # Every public module of this package is one built-in kind (its `KIND`: parameters declared once, with their type
-# and range, read by validation and the JSON Schema; family; tabular; its builder, which imports Keras when it
-# runs): {name: "module:KIND"}, sorted by name. Adding a built-in model is adding its module.
+# and range, read by validation and the JSON Schema; family; tabular; its builder, which takes Keras from
+# harness.models.builders when it runs): {name: "module:KIND"}, sorted by name. A new model is a new module.
 BUILTINS = plugins.discover(__name__, declared)

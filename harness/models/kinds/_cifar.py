@@ -1,5 +1,5 @@
 """What the CIFAR ResNets of He et al. 2016 share (`resnet20.py`, `resnet32.py`, `resnet56.py` each declare one
-depth): the declaration and the network, Keras imported when a model is built."""
+depth): the declaration and the network, Keras taken from `harness.models.builders` when a model is built."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def _network(b: Any, inputs: Any, widths: list[int], num_classes: int, blocks_pe
     block of every stage after the first halving the resolution; global average pooling; a dense layer.
     Where the shape changes the shortcut is option A (`"zero_pad"`: subsample and pad channels with zeros) or
     option B (`"projection"`: a strided 1x1 conv and a normalization layer); elsewhere it is the identity."""
-    import keras
+    from harness.models.builders import keras
 
     if shortcut == "zero_pad" and any(b < a for a, b in zip(widths, widths[1:], strict=False)):
         raise ValueError(f"zero-padding shortcuts need non-decreasing widths. Received: widths={widths}")
@@ -63,11 +63,11 @@ def _network(b: Any, inputs: Any, widths: list[int], num_classes: int, blocks_pe
 def zero_pad(width: int, strides: int) -> Callable[[Any], Any]:
     """Option A's shortcut: subsample by `strides`, pad the channels with zeros up to `width` (half each side)."""
     def shortcut(x: Any) -> Any:
-        from keras import ops
+        from harness.models.builders import keras
 
         x = x[:, ::strides, ::strides, :]
         missing = width - x.shape[-1]
-        return ops.pad(x, [[0, 0], [0, 0], [0, 0], [missing // 2, missing - missing // 2]])
+        return keras.ops.pad(x, [[0, 0], [0, 0], [0, 0], [missing // 2, missing - missing // 2]])
 
     return shortcut
 
@@ -75,9 +75,7 @@ def zero_pad(width: int, strides: int) -> Callable[[Any], Any]:
 def _builder(depth_blocks: int, name: str) -> Callable[..., Any]:
     def build(norm: Callable[[], Any], input_shape: Sequence[int], num_classes: int, *,
               widths: Sequence[int] = (16, 32, 64), shortcut: str = "zero_pad", seed: int = 0) -> Any:
-        import keras
-
-        from harness.models.builders import Layers
+        from harness.models.builders import Layers, keras  # Keras is imported when a model is built
 
         b = Layers(norm, seed)
         inputs = keras.Input(shape=tuple(input_shape), name="images")

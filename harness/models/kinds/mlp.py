@@ -11,9 +11,7 @@ from harness.models.kinds import ModelKind, widths, widths_field
 def build(norm: Callable[[], Any], input_shape: Sequence[int], num_classes: int, *, widths: Sequence[int],
           seed: int = 0) -> Any:
     """Dense layers of `widths` units, each followed by the normalizer and ReLU."""
-    import keras
-
-    from harness.models.builders import Layers
+    from harness.models.builders import Layers, keras  # Keras is imported when a model is built
 
     b = Layers(norm, seed)
     inputs = keras.Input(shape=tuple(input_shape), name="images")

@@ -12,9 +12,7 @@ from harness.params.fields import Field
 def build(norm: Callable[[], Any], input_shape: Sequence[int], num_classes: int, *, widths: Sequence[int],
           blocks_per_stage: int, seed: int = 0) -> Any:
     """A small residual network: a stem, then one stage of basic blocks per width."""
-    import keras
-
-    from harness.models.builders import Layers
+    from harness.models.builders import Layers, keras  # Keras is imported when a model is built
 
     b = Layers(norm, seed)
     inputs = keras.Input(shape=tuple(input_shape), name="images")
