@@ -376,7 +376,8 @@ def report_sections() -> str:
 
     rows = [[str(i), f"`{s.id}`", s.title,
              "the headline sweep point" if getattr(s, "at_point", False) else "every point",
-             f"`harness/report/templates/{s.template}`"] for i, s in enumerate(render.SECTIONS, 1)]
+             f"`harness/report/templates/{s.template}`" if getattr(s, "html", None) is None
+             else "inline (its `Section.html`)"] for i, s in enumerate(render.SECTIONS, 1)]
     return _table(["#", "id", "title", "shows (sweeps)", "template"], rows)
 
 

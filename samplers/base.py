@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import numbers
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -117,6 +117,11 @@ class Sampler:
     paper's microbatch experiment; and a small `batch_size` alone is the
     small-batch setting (no special sampler needed).
     """
+
+    #: The built-in name of a sampler class of a module of the `samplers` package: declaring it makes the class a
+    #: built-in (`samplers.registry` finds it; the module is all there is to add). None: not a built-in (a shared
+    #: base class, or a plugin, which is named by its entry point or "module.path:ClassName").
+    name: ClassVar[str | None] = None
 
     classes_: NDArray[np.integer]
     label_codes_: NDArray[np.integer]

@@ -27,6 +27,8 @@ class ClassCorrelatedSampler(Sampler):
     microbatch.
     """
 
+    name = "class_correlated"
+
     def __init__(self, labels: npt.ArrayLike, batch_size: int, *, seed: int, features: npt.ArrayLike | None = None,
                  classes_per_batch: int = 2, replace: bool = False) -> None:
         """Validate the arguments (see the class docstring); `SamplerParameterError` names a bad one."""

@@ -29,6 +29,8 @@ class ClusterSampler(Sampler):
     `cluster_labels_`.
     """
 
+    name = "cluster"
+
     def __init__(self, labels: npt.ArrayLike, batch_size: int, *, seed: int, features: npt.ArrayLike | None = None,
                  n_clusters: int = 10, clusters_per_batch: int = 1, replace: bool = False) -> None:
         """Validate the arguments, fit k-means on `features` (required) and set up the cluster streams."""

@@ -20,6 +20,8 @@ class ContinuousSampler(EpochSampler):
     `shuffle_batches` as in `label_sorted`.
     """
 
+    name = "continuous"
+
     def __init__(self, labels: npt.ArrayLike, batch_size: int, *, seed: int, features: npt.ArrayLike | None = None,
                  strictness: float = 0.5, shuffle_batches: bool = True) -> None:
         """Validate the arguments (see the class docstring); `SamplerParameterError` names a bad one."""

@@ -22,6 +22,8 @@ class DirichletSampler(Sampler):
     when a class holds fewer examples than the batch asks of it.
     """
 
+    name = "dirichlet"
+
     def __init__(self, labels: npt.ArrayLike, batch_size: int, *, seed: int, features: npt.ArrayLike | None = None,
                  alpha: float = 1.0) -> None:
         """Validate the arguments (see the class docstring); `SamplerParameterError` names a bad one."""

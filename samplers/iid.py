@@ -17,6 +17,8 @@ class IIDSampler(EpochSampler):
     permutation are dropped.
     """
 
+    name = "iid"
+
     def __init__(self, labels: npt.ArrayLike, batch_size: int, *, seed: int,
                  features: npt.ArrayLike | None = None) -> None:
         """Validate the arguments (see the class docstring); `SamplerParameterError` names a bad one."""

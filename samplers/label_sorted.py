@@ -20,6 +20,8 @@ class LabelSortedSampler(EpochSampler):
     `False` serves them in label order (also correlated across steps).
     """
 
+    name = "label_sorted"
+
     def __init__(self, labels: npt.ArrayLike, batch_size: int, *, seed: int, features: npt.ArrayLike | None = None,
                  shuffle_batches: bool = True) -> None:
         """Validate the arguments (see the class docstring); `SamplerParameterError` names a bad one."""

@@ -1,28 +1,38 @@
 """Name -> sampler class: built-ins, `harness.samplers` entry points, "module.path:ClassName".
 
-Resolved by the harness's one plugin resolver (`harness.plugins.resolve`, pure Python: no TensorFlow).
+The built-ins are found, not listed: every public module of the `samplers` package is imported (NumPy only) and
+each `Sampler` subclass it defines that declares its own `name` (`name = "iid"`) is the built-in of that name.
+Adding a built-in sampler is adding its module. They are listed sorted by name. Resolved by the harness's one
+plugin resolver (`harness.plugins.resolve`, pure Python: no TensorFlow), which refuses a misspelt name with a
+"did you mean" before any plugin is imported.
 """
 
 from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from types import ModuleType
 
 from harness.plugins import resolve as plugins
 from samplers.base import Sampler, SamplerParameterError
 
 ENTRY_POINT_GROUP = "harness.samplers"
 
-BUILTINS = {
-    "iid": "samplers.iid:IIDSampler",
-    "class_correlated": "samplers.class_correlated:ClassCorrelatedSampler",
-    "label_sorted": "samplers.label_sorted:LabelSortedSampler",
-    "dirichlet": "samplers.dirichlet:DirichletSampler",
-    "continuous": "samplers.continuous:ContinuousSampler",
-    "cluster": "samplers.cluster:ClusterSampler",
-    "sticky": "samplers.sticky:StickySampler",
-}
+
+def declared(module: ModuleType) -> Iterator[tuple[str, str]]:
+    """(name, class name) of each built-in sampler `module` defines: a `Sampler` subclass defined there (not
+    imported) whose own class body sets `name`."""
+    for attribute, obj in vars(module).items():
+        if (inspect.isclass(obj) and issubclass(obj, Sampler) and obj.__module__ == module.__name__
+                and isinstance(obj.__dict__.get("name"), str)):
+            yield obj.__dict__["name"], attribute
+
+
+BUILTINS = plugins.discover("samplers", declared)
 
 
 def available() -> list[str]:
-    """Names of the built-in and installed samplers (module paths are not enumerable)."""
+    """Names of the built-in samplers (sorted), then of the installed plugins (module paths are not enumerable)."""
     return plugins.available(BUILTINS, ENTRY_POINT_GROUP)
 
 

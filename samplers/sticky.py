@@ -20,6 +20,8 @@ class StickySampler(Sampler):
     streaming data or RL replay. p=0 is `class_correlated`.
     """
 
+    name = "sticky"
+
     def __init__(self, labels: npt.ArrayLike, batch_size: int, *, seed: int, features: npt.ArrayLike | None = None,
                  p: float = 0.9, classes_per_batch: int = 2, replace: bool = False) -> None:
         """Validate the arguments (see the class docstring); `SamplerParameterError` names a bad one."""

@@ -53,10 +53,10 @@ def test_resnet20_parameter_count_is_the_papers():
 
 def test_option_a_shortcut_subsamples_and_zero_pads():
     """Option A: the shortcut of a stage's first block is x[:, ::2, ::2] with zero channels added on both sides."""
-    from harness.models.builders import _zero_pad
+    from harness.models.kinds._cifar import zero_pad
 
     x = np.random.default_rng(0).normal(size=(2, 8, 8, 16)).astype(np.float32)
-    out = np.asarray(_zero_pad(32, 2)(x))
+    out = np.asarray(zero_pad(32, 2)(x))
     assert out.shape == (2, 4, 4, 32)
     np.testing.assert_array_equal(out[..., 8:24], x[:, ::2, ::2, :])
     assert not out[..., :8].any() and not out[..., 24:].any()

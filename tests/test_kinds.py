@@ -79,8 +79,9 @@ def test_tabular_input_is_decided_by_the_kinds_property(tmp_path, model, refused
                normalizers={"bn": {"kind": "batchnorm"}}, samplers={"iid": {"kind": "iid"}}, seeds=[0])
     tabular = [name for name in model_kinds.BUILTINS if model_kinds.get(name).tabular]
     if refused:
-        with pytest.raises(ScenarioError, match=rf"^model.name: '{model}' needs images .* \(use {tabular[0]}\)$"):
+        with pytest.raises(ScenarioError, match=rf"^model.name: '{model}' needs images .* \(use [\w ]+\)$") as caught:
             validate(raw)
+        assert str(caught.value).rsplit("(use ", 1)[1][:-1].split(" or ") == tabular  # every tabular kind named
     else:
         assert validate(raw).model["name"] == model
 
@@ -236,3 +237,66 @@ def test_models_command_lists_every_kind_with_family_and_parameters():
     done = subprocess.run([sys.executable, "-m", "harness", "models", "resnt20"], env=harness_env(),
                           capture_output=True, text=True)
     assert done.returncode == 2 and "did you mean 'resnet20'" in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+# ---------------------------------------------------------------- built-ins found from their modules
+def _public_modules(folder):
+    return sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, *folder.split("/"), "*.py"))
+                  if not os.path.basename(p).startswith("_"))
+
+
+def test_every_builtin_sampler_is_a_class_of_a_samplers_module_that_declares_its_name():
+    """The registry is what the files declare (read here with `ast`, not through the registry): each class body of
+    a public module of `samplers/` that sets `name = "..."`; listed sorted by name."""
+    import ast
+
+    declared = {}
+    for module in _public_modules("samplers"):
+        with open(os.path.join(ROOT, "samplers", f"{module}.py"), encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef):
+                for statement in node.body:
+                    if (isinstance(statement, ast.Assign) and [t.id for t in statement.targets
+                                                               if isinstance(t, ast.Name)] == ["name"]):
+                        declared[statement.value.value] = f"samplers.{module}:{node.name}"
+    assert declared and samplers.registry.BUILTINS == declared
+    assert list(samplers.registry.BUILTINS) == sorted(declared)
+    assert samplers.available()[:len(declared)] == sorted(declared)
+    for name in declared:
+        assert samplers.get(name).name == name
+
+
+def test_every_builtin_model_is_one_module_of_the_kinds_package():
+    modules = _public_modules("harness/models/kinds")
+    assert model_kinds.BUILTINS == {model_kinds.get(name).name: path for name, path in model_kinds.BUILTINS.items()}
+    assert sorted(model_kinds.BUILTINS.values()) == sorted(f"harness.models.kinds.{m}:KIND" for m in modules)
+    assert list(model_kinds.BUILTINS) == sorted(model_kinds.BUILTINS)
+    # declaring and validating every built-in model imports no TensorFlow
+    code = ("import sys; from harness.models import kinds\n"
+            "for name in kinds.BUILTINS: kinds.get(name).validate({})\n"
+            "print([m for m in ('tensorflow', 'keras') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], env=harness_env(), capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_discover_finds_the_public_modules_declarations_and_refuses_a_name_twice(tmp_path, monkeypatch):
+    """A built-in is its module: a module dropped into the package is found (an underscore module is not)."""
+    package = tmp_path / "drill_builtins"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "beta.py").write_text("NAMES = ['b2', 'b1']\n")
+    (package / "alpha.py").write_text("NAMES = ['a']\n")
+    (package / "_helper.py").write_text("NAMES = ['hidden']\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def declared(module):
+        return [(name, "NAMES") for name in getattr(module, "NAMES", [])]
+
+    found = plugins.discover("drill_builtins", declared)
+    assert list(found.items()) == [("a", "drill_builtins.alpha:NAMES"), ("b1", "drill_builtins.beta:NAMES"),
+                                   ("b2", "drill_builtins.beta:NAMES")]
+    (package / "gamma.py").write_text("NAMES = ['a']\n")
+    with pytest.raises(RuntimeError, match="built-in 'a' is declared twice: by drill_builtins.alpha:NAMES and by "
+                                           "drill_builtins.gamma:NAMES"):
+        plugins.discover("drill_builtins", declared)

@@ -330,3 +330,20 @@ def test_palette_is_seaborns_colorblind_palette_cycled_past_ten():
     names = [f"norm{i}" for i in range(12)]
     expected = sns.color_palette("colorblind", 10)
     assert list(figs.palette(names).values()) == [tuple(expected[i % 10]) for i in range(12)]
+
+
+def test_a_section_with_its_template_inline_is_rendered_in_its_place(run_dir, tmp_path, monkeypatch):
+    """A section is one `Section` entry: its template may be given inline (`html`), with the report's filters and
+    its context; it is numbered in SECTIONS order like the file-template sections around it."""
+    from harness.report import render
+
+    def context(data, detail):
+        return {"n_seeds_shown": len(detail.summary["seed"].unique()), "user_text": "<b>x</b>"}
+
+    extra = render.Section("seed_count", "Seeds & counts", context=context,
+                           html="<p id='seeds'>{{ n_seeds_shown }} seeds; {{ 12.345 | num(2) }}; {{ user_text }}</p>")
+    monkeypatch.setattr(render, "SECTIONS", [*render.SECTIONS[:2], extra, *render.SECTIONS[2:]])
+    text = render.write_report(run_dir, out=tmp_path / "index.html").read_text(encoding="utf-8")
+    seeds = pd.read_csv(run_dir / "summary.csv")["seed"].nunique()
+    assert f"<p id='seeds'>{seeds} seeds; 12.35; &lt;b&gt;x&lt;/b&gt;</p>" in text
+    assert "<h2>3. Seeds &amp; counts</h2>" in text and f"<h2>4. {html.escape(SECTIONS[2].title)}</h2>" in text

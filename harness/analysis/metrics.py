@@ -193,10 +193,12 @@ EVALUATORS = [
 
 _SAMPLER_MODE = _accuracy(BATCH_SAMPLER, "test accuracy, batch stats on sampler batches",
                           "batch stats\nsampler batches", groups=(CURVES, SUMMARY))
-# The built-in table, in table order: the evaluation modes together, as the report shows them.
+# The built-in table, in table order: the evaluation modes together, as the report shows them (the first
+# evaluator's i.i.d. batch-statistics mode, the sampler's, then every other evaluator's metrics, in EVALUATORS
+# order: a new entry there is in the table, and so in summary.csv and the report, with nothing else to edit).
 _BATCH_IID, = EVALUATORS[0].metrics
-METRICS = {m.name: m for m in [*_MEASURED, _BATCH_IID, _SAMPLER_MODE, *EVALUATORS[1].metrics,
-                               *EVALUATORS[2].metrics, *_AFTER_MODES]}
+METRICS = {m.name: m for m in [*_MEASURED, _BATCH_IID, _SAMPLER_MODE,
+                               *(m for evaluator in EVALUATORS[1:] for m in evaluator.metrics), *_AFTER_MODES]}
 
 
 def training_window(losses: list, correct: int, batch_size: int) -> dict:

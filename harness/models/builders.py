@@ -1,12 +1,16 @@
 """Models: Keras networks whose every normalization layer comes from one normalizer config.
 
-`build_model` builds the scenario's model from its registry entry (`harness.models.kinds`): the builder gets
-`norm`, which returns a new layer of the scenario's normalizer per slot, named `norm_1`, `norm_2`, ... in
-the order they are asked for (the analyzer finds them by that prefix); a builder that never calls `norm`
-gets each `keras.layers.BatchNormalization` of its model replaced by the scenario's normalizer (same axis).
+`build_model` builds the scenario's model from its registry entry (`harness.models.kinds`, one module per
+built-in network): the builder gets `norm`, which returns a new layer of the scenario's normalizer per slot,
+named `norm_1`, `norm_2`, ... in the order they are asked for (the analyzer finds them by that prefix); a
+builder that never calls `norm` gets each `keras.layers.BatchNormalization` of its model replaced by the
+scenario's normalizer (same axis).
 
-The built-in networks initialise their weights from explicit per-layer seeds. Pairing does not rely on it:
-every trial of a seed gets the non-normalization weights of one reference model (`reference_weights`),
+This module imports Keras at its top and is itself imported only when a model is built: the built-in kinds'
+builders (`harness/models/kinds/`) take `Layers` and `keras` from it inside their functions, so declaring and
+validating a kind imports no TensorFlow. The built-in networks initialise their weights from explicit per-layer
+seeds (`Layers`). Pairing does not rely
+on it: every trial of a seed gets the non-normalization weights of one reference model (`reference_weights`),
 whatever the normalizer and however the model's initializers are seeded.
 """
 
@@ -29,8 +33,9 @@ from harness.models.kinds import ModelConfigError
 NORM_PREFIX = "norm_"
 
 
-class _Layers:
-    """Numbers the weight layers it creates so their initial weights depend on the seed alone."""
+class Layers:
+    """The built-in networks' building blocks: numbers the weight layers it creates so their initial weights depend
+    on the seed alone."""
 
     def __init__(self, norm: Callable[[], Any], seed: int) -> None:
         """`norm()` makes a new normalization layer; `seed` seeds every weight layer's initializer."""
@@ -59,106 +64,6 @@ class _Layers:
     def norm_relu(self, x: Any) -> Any:
         """A new normalization layer, then ReLU, applied to `x`."""
         return keras.layers.ReLU()(self.norm(x))
-
-
-def mlp(norm: Callable[[], Any], input_shape: Sequence[int], num_classes: int, *, widths: Sequence[int],
-        seed: int = 0) -> Any:
-    """Dense layers of `widths` units, each followed by the normalizer and ReLU."""
-    b = _Layers(norm, seed)
-    inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = keras.layers.Flatten()(inputs)
-    for width in widths:
-        x = b.norm_relu(b.dense(x, width))
-    return keras.Model(inputs, b.dense(x, num_classes), name="mlp")
-
-
-def convnet(norm: Callable[[], Any], input_shape: Sequence[int], num_classes: int, *, widths: Sequence[int],
-            seed: int = 0) -> Any:
-    """3x3 convolutions (normalizer, ReLU, 2x2 max-pooling between), global average pooling, a dense head."""
-    b = _Layers(norm, seed)
-    inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = inputs
-    for i, width in enumerate(widths):
-        x = b.norm_relu(b.conv(x, width))
-        if i < len(widths) - 1 and x.shape[1] >= 4:
-            x = keras.layers.MaxPooling2D(2)(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, b.dense(x, num_classes), name="convnet")
-
-
-def resnet(norm: Callable[[], Any], input_shape: Sequence[int], num_classes: int, *, widths: Sequence[int],
-           blocks_per_stage: int, seed: int = 0) -> Any:
-    """A small residual network: a stem, then one stage of basic blocks per width."""
-    b = _Layers(norm, seed)
-    inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = b.norm_relu(b.conv(inputs, widths[0]))
-    for stage, width in enumerate(widths):
-        for block in range(blocks_per_stage):
-            strides = 2 if stage > 0 and block == 0 and x.shape[1] >= 4 else 1
-            shortcut = x
-            if strides != 1 or x.shape[-1] != width:
-                shortcut = b.norm(b.conv(x, width, kernel_size=1, strides=strides))
-            y = b.norm_relu(b.conv(x, width, strides=strides))
-            y = b.norm(b.conv(y, width))
-            x = keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, b.dense(x, num_classes), name="resnet")
-
-
-def _cifar_resnet(b: _Layers, inputs: Any, widths: list[int], num_classes: int, blocks_per_stage: int,
-                  shortcut: str) -> Any:
-    """The CIFAR ResNet of He et al. 2016 (section 4.2): a 3x3 conv, then one stage per width of
-    `blocks_per_stage` basic blocks (3x3 conv, norm, ReLU, 3x3 conv, norm, plus the shortcut, ReLU), the first
-    block of every stage after the first halving the resolution; global average pooling; a dense layer.
-    Where the shape changes the shortcut is option A (`"zero_pad"`: subsample and pad channels with zeros) or
-    option B (`"projection"`: a strided 1x1 conv and a normalization layer); elsewhere it is the identity."""
-    if shortcut == "zero_pad" and any(b < a for a, b in zip(widths, widths[1:], strict=False)):
-        raise ValueError(f"zero-padding shortcuts need non-decreasing widths. Received: widths={widths}")
-    x = b.norm_relu(b.conv(inputs, widths[0]))
-    for stage, width in enumerate(widths):
-        for block in range(blocks_per_stage):
-            strides = 2 if stage > 0 and block == 0 else 1
-            residual = x
-            if strides != 1 or x.shape[-1] != width:
-                if shortcut == "projection":
-                    residual = b.norm(b.conv(x, width, kernel_size=1, strides=strides))
-                else:
-                    residual = keras.layers.Lambda(_zero_pad(width, strides))(x)
-            y = b.norm_relu(b.conv(x, width, strides=strides))
-            y = b.norm(b.conv(y, width))
-            x = keras.layers.ReLU()(keras.layers.Add()([y, residual]))
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return b.dense(x, num_classes)
-
-
-def _zero_pad(width: int, strides: int) -> Callable[[Any], Any]:
-    def shortcut(x: Any) -> Any:
-        x = x[:, ::strides, ::strides, :]
-        missing = width - x.shape[-1]
-        return keras.ops.pad(x, [[0, 0], [0, 0], [0, 0], [missing // 2, missing - missing // 2]])
-
-    return shortcut
-
-
-def _cifar(depth_blocks: int, name: str) -> Callable[..., Any]:
-    def build(norm: Callable[[], Any], input_shape: Sequence[int], num_classes: int, *,
-              widths: Sequence[int] = (16, 32, 64), shortcut: str = "zero_pad", seed: int = 0) -> Any:
-        b = _Layers(norm, seed)
-        inputs = keras.Input(shape=tuple(input_shape), name="images")
-        logits = _cifar_resnet(b, inputs, list(widths), num_classes, depth_blocks, shortcut)
-        return keras.Model(inputs, logits, name=name)
-
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = (f"He et al. 2016's ResNet-{6 * depth_blocks + 2} for CIFAR: {depth_blocks} basic blocks per "
-                     f"stage (6n + 2 = {6 * depth_blocks + 2} weight layers).")
-    return build
-
-
-resnet20 = _cifar(3, "resnet20")
-resnet32 = _cifar(5, "resnet32")
-resnet56 = _cifar(9, "resnet56")
-
-
 
 
 def build_model(model_config: dict[str, Any], normalizer_config: dict[str, Any], input_shape: Sequence[int],

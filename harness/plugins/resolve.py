@@ -12,7 +12,9 @@ import dataclasses
 import importlib
 import importlib.metadata
 import inspect
-from collections.abc import Callable, Collection
+import pkgutil
+from collections.abc import Callable, Collection, Iterable
+from types import ModuleType
 from typing import Any
 
 from harness.errors import ParameterError, did_you_mean
@@ -90,6 +92,27 @@ def quiet_tensorflow() -> None:
     """`prepare` for plugins that import Keras: TensorFlow is imported first through the harness, which
     silences its start-up."""
     heavy.tensorflow()
+
+
+def discover(package: str, declared: Callable[[ModuleType], Iterable[tuple[str, str]]]) -> dict[str, str]:
+    """The built-ins of a kind whose every built-in is one module of `package`: {name: "module:attribute"},
+    sorted by name (the order listings and "did you mean" show).
+
+    Each public module of `package` (its name does not start with "_"), in file-name order, is imported and
+    `declared(module)` yields the (name, attribute) pairs it declares; a name declared twice is an error at
+    import, naming both modules. Adding a built-in is adding its module: there is no table to edit.
+    """
+    found: dict[str, str] = {}
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__, prefix=f"{package}."):
+        if info.name.rpartition(".")[2].startswith("_"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, attribute in declared(module):
+            path = f"{module.__name__}:{attribute}"
+            if name in found:
+                raise RuntimeError(f"built-in {name!r} is declared twice: by {found[name]} and by {path}")
+            found[name] = path
+    return dict(sorted(found.items()))
 
 
 def available(builtins: dict[str, str], group: str) -> list[str]:

@@ -34,11 +34,13 @@ NONIID_METRICS = [("tv_distance", "TV distance to population"), ("hellinger_dist
 
 
 def _environment() -> Any:
-    """The Jinja2 environment of the report's templates (autoescaped, strict), with its `ci` and `num` filters."""
+    """The Jinja2 environment of the report's templates (autoescaped, strict), with its `ci` and `num` filters; a
+    section's inline template (`Section.html`) is found by the same name as its file would be."""
     import jinja2
 
+    inline = {section.template: section.html for section in SECTIONS if section.html is not None}
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("harness.report", "templates"),
+        loader=jinja2.ChoiceLoader([jinja2.DictLoader(inline), jinja2.PackageLoader("harness.report", "templates")]),
         autoescape=True,  # every template, whatever its extension: user strings are always escaped
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["ci"] = _ci_filter
@@ -204,7 +206,8 @@ class Section:
 
     figures(detail) and context(data, detail) receive the run (`data`) and the run restricted to the point the
     sections show (`detail`: the hardest sweep point, or the whole run without a sweep). Sections are numbered
-    in the order of `SECTIONS`; adding one is an entry there and its template.
+    in the order of `SECTIONS`; adding one is an entry there, its template given inline (`html`, the Jinja2
+    text, with the report's `ci` and `num` filters and `macros.html.j2`) or as the file.
     """
 
     id: str
@@ -212,6 +215,7 @@ class Section:
     figures: typing.Callable = lambda detail: []
     context: typing.Callable = lambda data, detail: {}
     at_point: bool = True  # shows the hardest sweep point only (the headline note names these sections)
+    html: str | None = None  # the template's text; None: the file templates/sections/<id>.html.j2
 
     @property
     def template(self) -> str:

@@ -1,22 +1,26 @@
 """The model registry: every network a scenario's `model.name` can name, each one entry.
 
-Pure Python: a scenario with a built-in model is validated without importing TensorFlow. The builders
-live in `harness.models.builders` (or in a plugin) and are imported when a model is built.
+Pure Python: a scenario with a built-in model is validated without importing TensorFlow. Each built-in kind is
+one module of this package (`mlp.py`, `resnet20.py`, ...) holding its declaration, `KIND` (a `ModelKind`:
+parameters, check, family, tabular input), and its builder, which takes Keras and the shared building blocks
+from `harness.models.builders` when it runs (`from harness.models.builders import Layers, keras`). The modules
+are found, not listed: adding a built-in model is adding its module (and its test).
 
 Builder contract: `build(norm, input_shape, num_classes, **params) -> keras.Model` returning logits, where
 `norm()` returns a new layer of the scenario's normalizer for each normalization slot. A builder that never
 calls `norm` and returns a model with `keras.layers.BatchNormalization` layers gets each of them replaced by
 the scenario's normalizer. A builder that accepts a `seed` keyword gets the trial's seed.
 
-Built-ins are found exactly as plugins are: `BUILTINS` maps each name to the "module:attribute" of its
-entry. Plugins: an entry point of group `harness.models.builders`, or the name "module.path:function".
+Built-ins are resolved exactly as plugins are: `BUILTINS` maps each name to the "module:attribute" of its
+entry. Plugins: an entry point of group `harness.models`, or the name "module.path:function".
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any
 
 from harness.params.fields import Field
@@ -77,58 +81,23 @@ class ModelKind(plugins.Entry):
 
 
 # ------------------------------------------------------------------------------------------ built-ins
-# Every built-in parameter declared once, with its type and range: validation (`ModelKind.validate`) and the JSON
-# Schema (`harness.scenario.schema`) read these; cross-parameter rules are the kinds' `check`.
-def _widths_field(default: list[int]) -> Field:
+# Helpers of the built-in kinds' declarations (`harness/models/kinds/<kind>.py`).
+def widths_field(default: list[int]) -> Field:
+    """The `widths` parameter: units or channels of each stage, at least 1 each."""
     return Field(list, default, list_of=int, low=1, doc="Units or channels of each stage (its normalization slots).")
 
 
-def _widths(params: dict[str, Any]) -> list[int]:
+def widths(params: dict[str, Any]) -> list[int]:
+    """`slot_widths` of a kind whose slots see its `widths` parameter."""
     return params["widths"]
 
 
-MLP = ModelKind("mlp", "Dense layers of `widths` units, each followed by the normalizer and ReLU",
-                {"widths": _widths_field([128, 128])}, "harness.models.builders:mlp", None, _widths, family="mlp",
-                tabular=True)
-CONVNET = ModelKind("convnet", "3x3 convolutions of `widths` filters (normalizer, ReLU, 2x2 max-pooling between)",
-                    {"widths": _widths_field([32, 64])}, "harness.models.builders:convnet", None, _widths,
-                    family="convnet", tabular=False)
-RESNET = ModelKind("resnet", "a small residual network: one stage of `blocks_per_stage` basic blocks per width",
-                   {"widths": _widths_field([16, 32]),
-                    "blocks_per_stage": Field(int, 1, low=1, high=8, doc="Basic blocks per stage.")},
-                   "harness.models.builders:resnet", None, _widths, family="resnet", tabular=False)
+def declared(module: ModuleType) -> Iterator[tuple[str, str]]:
+    """(name, "KIND") of the built-in a module of this package declares as `KIND` (a `ModelKind`)."""
+    kind = getattr(module, "KIND", None)
+    if isinstance(kind, ModelKind):
+        yield kind.name, "KIND"
 
-SHORTCUTS = ("zero_pad", "projection")
-
-
-def _check_cifar_resnet(params: dict[str, Any]) -> None:
-    widths = params["widths"]
-    if params["shortcut"] == "zero_pad" and any(b < a for a, b in zip(widths, widths[1:], strict=False)):
-        raise ModelConfigError("widths", widths, "must not decrease with shortcut zero_pad (use projection: "
-                                                 "option A pads channels, it cannot drop them)")
-
-
-def _cifar_resnet(depth: int, blocks: int) -> ModelKind:
-    return ModelKind(f"resnet{depth}", f"He et al. 2016's CIFAR ResNet-{depth}: 3 stages of {blocks} basic blocks "
-                     "(16/32/64 channels); identity shortcuts, zero-padding (option A) or projection (B) where the "
-                     "shape changes",
-                     {"widths": _widths_field([16, 32, 64]),
-                      "shortcut": Field(str, "zero_pad", choices=SHORTCUTS,
-                                        doc="Where the shape changes: zero_pad (option A) or projection (B).")},
-                     f"harness.models.builders:resnet{depth}", _check_cifar_resnet, _widths, family="resnet",
-                     tabular=False)
-
-
-RESNET20, RESNET32, RESNET56 = _cifar_resnet(20, 3), _cifar_resnet(32, 5), _cifar_resnet(56, 9)
-
-BUILTINS = {
-    "mlp": "harness.models.kinds:MLP",
-    "convnet": "harness.models.kinds:CONVNET",
-    "resnet": "harness.models.kinds:RESNET",
-    "resnet20": "harness.models.kinds:RESNET20",
-    "resnet32": "harness.models.kinds:RESNET32",
-    "resnet56": "harness.models.kinds:RESNET56",
-}
 
 # Arguments the harness passes itself: never a scenario's model parameter.
 RESERVED = ("norm", "input_shape", "num_classes", "seed")
@@ -166,3 +135,9 @@ def get(name: str) -> ModelKind:
 def available() -> list[str]:
     """The built-in model names, then the installed plugins' (module paths are not enumerable)."""
     return plugins.available(BUILTINS, ENTRY_POINT_GROUP)
+
+
+# Every public module of this package is one built-in kind (its `KIND`: parameters declared once, with their type
+# and range, read by validation and the JSON Schema; family; tabular; its builder, which takes Keras from
+# harness.models.builders when it runs): {name: "module:KIND"}, sorted by name. A new model is a new module.
+BUILTINS = plugins.discover(__name__, declared)
