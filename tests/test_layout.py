@@ -1,6 +1,6 @@
 """The package's shape: no import circle between harness modules (module-level or inside functions; imports
 under `if TYPE_CHECKING:` never run and do not count). The layers themselves are lint-imports' contracts
-(pyproject.toml), run by .ci/run."""
+(pyproject.toml), run by .ci/run. And the tests' shape: their folders mirror the package's."""
 
 import ast
 import os
@@ -71,3 +71,65 @@ def test_no_import_circle_in_harness():
     graph = _import_graph()
     assert {"harness.scenario", "harness.run.runner", "harness.train.trial"} <= set(graph)
     assert _cycle(graph) is None, " -> ".join(_cycle(graph))
+
+
+# tests at tests/ that exercise the repository rather than one part of the package
+REPOSITORY_WIDE = {"test_docs.py", "test_notebook.py", "test_layout.py"}
+TOP_PACKAGES = ("samplers",)  # top-level packages besides harness, with a test folder of their own
+SUPPORT = "support"  # the shared helpers (no tests)
+
+
+def _misplaced(tests, root):
+    """Every way the test tree under `tests` breaks the mirror of the package under `root`, one line each."""
+    def is_package(*parts):
+        return os.path.isfile(os.path.join(root, *parts, "__init__.py"))
+
+    problems = []
+    for folder, dirs, files in os.walk(tests):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        parts = os.path.relpath(folder, tests).split(os.sep)
+        parts = [] if parts == ["."] else parts
+        where = "/".join(["tests", *parts])
+        modules = sorted(f for f in files if f.endswith(".py"))
+        if modules and "__init__.py" not in files:
+            problems.append(f"{where}/ has no __init__.py (test modules of one name in two folders would clash)")
+        for name in modules:
+            if not name.startswith("test_"):
+                if name not in ("__init__.py", "conftest.py") and parts != [SUPPORT]:
+                    problems.append(f"{where}/{name}: a helper module belongs in tests/{SUPPORT}/")
+                continue
+            if not parts:
+                if name not in REPOSITORY_WIDE and not os.path.isfile(os.path.join(root, "harness", name[5:])):
+                    problems.append(f"{where}/{name}: no harness/{name[5:]}; a test of harness/<part>/ belongs in "
+                                    "tests/<part>/")
+            elif parts == [SUPPORT]:
+                problems.append(f"{where}/{name}: tests/{SUPPORT}/ holds helpers, not tests")
+            elif not (is_package("harness", *parts) or (parts[0] in TOP_PACKAGES and is_package(*parts))):
+                problems.append(f"{where}/{name}: {'/'.join(parts)} is not a folder of harness/ or a top-level "
+                                "package")
+    return problems
+
+
+def test_test_folders_mirror_the_package():
+    """The tests of harness/<part>/ are in tests/<part>/ (samplers/ in tests/samplers/), of a top-level module
+    harness/<m>.py at tests/test_<m>.py, the repository-wide ones at tests/; helpers in tests/support/;
+    every folder of tests a package (docs/dev/tests_relayout.py made this layout)."""
+    tests = os.path.join(ROOT, "tests")
+    assert os.path.isfile(os.path.join(tests, "scenario", "test_scenario.py"))
+    assert _misplaced(tests, ROOT) == []
+
+
+def test_the_mirror_check_names_each_misplaced_file(tmp_path):
+    for path in ["__init__.py", "conftest.py", "test_api.py", "test_docs.py", "test_train.py", "helper.py",
+                 "scenario/__init__.py", "scenario/test_ok.py", "samplers/__init__.py", "samplers/test_ok.py",
+                 "nowhere/__init__.py", "nowhere/test_x.py", "run/test_no_init.py",
+                 "support/__init__.py", "support/fake.py", "support/test_y.py"]:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("")
+    assert _misplaced(str(tmp_path), ROOT) == [
+        "tests/helper.py: a helper module belongs in tests/support/",
+        "tests/test_train.py: no harness/train.py; a test of harness/<part>/ belongs in tests/<part>/",
+        "tests/nowhere/test_x.py: nowhere is not a folder of harness/ or a top-level package",
+        "tests/run/ has no __init__.py (test modules of one name in two folders would clash)",
+        "tests/support/test_y.py: tests/support/ holds helpers, not tests",
+    ]
