@@ -58,8 +58,8 @@ def finished_trials(out):
 
 def start_run_until(command, out, n_finished, timeout=240, **popen_kwargs):
     """Start `command` (a harness run into `out`) and return the process once n_finished trials are on disk.
-    Trials of tests.broken_sampler:StallingSampler stall in this process, so it is still running then."""
-    from tests.broken_sampler import STALL_VARIABLE
+    Trials of tests.support.broken_sampler:StallingSampler stall in this process, so it is still running then."""
+    from tests.support.broken_sampler import STALL_VARIABLE
 
     process = subprocess.Popen(command, env={**harness_env(), STALL_VARIABLE: "1"}, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, **popen_kwargs)

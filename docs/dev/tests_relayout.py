@@ -53,6 +53,7 @@ TEST_MOVES = {
     "test_norms": "norms",
     "test_norms_factory": "norms",
     # train
+    "test_heavy": "runtime",  # harness/runtime/heavy.py: the one way to import TensorFlow, Keras, matplotlib, Ray
     "test_xla": "train",  # harness/train/xla.py and runtime/compile.py's fallback, through a trial
     # analysis
     "test_analysis": "analysis",

@@ -5,8 +5,8 @@ that needs one asks for it here, inside the function that uses it: ``tf = heavy.
 ``layers = heavy.keras().layers``, ``plt = heavy.pyplot()``. Each loader imports its library once and applies the
 set-up that must come before the import (TensorFlow's log level and silenced start-up, matplotlib's backend), so
 no code path can import one of them without it. `HEAVY_MODULES` names them; a submodule that its package does not
-load (``tensorflow.python.client.device_lib``) comes through `module`. A test (``tests/test_heavy.py``) refuses a
-function-level ``import`` of these libraries anywhere else in ``harness/`` and ``samplers/``; modules that are
+load (``tensorflow.python.client.device_lib``) comes through `module`. A test (``tests/runtime/test_heavy.py``)
+refuses a function-level ``import`` of these libraries anywhere else in ``harness/`` and ``samplers/``; modules that are
 TensorFlow code through and through (the layers of ``harness/norms/``, the networks of ``harness/models/``) import
 them at their top and are themselves imported only from functions.
 """

@@ -1,0 +1,1 @@
+"""Shared test helpers: a synthetic run directory, the hardening checks, plugins broken on purpose."""
