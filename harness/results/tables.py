@@ -71,32 +71,50 @@ def sweep_columns(frame: pd.DataFrame, value_columns: Sequence[str] = ("metric",
     return [c for c in frame.columns if c not in ID_COLUMNS + list(value_columns)]
 
 
-def accuracy_top(summary: pd.DataFrame) -> float:
-    """The top of the accuracy range in `summary`'s units: 100 when its accuracies are stored in points, else 1
-    (the report's loader decides its accuracy scale by the same rule)."""
-    acc = summary.loc[summary["metric"].astype(str).str.startswith("acc"), "value"]
+def accuracy_top(summary: pd.DataFrame, known: dict[str, Any] | None = None) -> float:
+    """The top of a fraction's range in `summary`'s units: 100 when its fractions (accuracies) are stored in
+    points, as old run directories did, else 1 (the report's loader decides its accuracy scale by the same rule).
+    Fractions are the metrics the table (`known`, default the built-in one) gives the unit "fraction"."""
+    table = metric_table.METRICS if known is None else known
+    fractions = [name for name, metric in table.items() if metric.unit == "fraction"]
+    acc = summary.loc[summary["metric"].isin(fractions), "value"]
     return 100.0 if len(acc) and float(acc.abs().max()) > 1.0 else 1.0
 
 
-def seed_summary(summary: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
+def ranges(metric: str, known: dict[str, Any] | None = None, top: float = 1.0) -> tuple[Any, Any]:
+    """(value bounds, difference bounds) of `metric` from the metrics table, in the units `summary` stores it
+    (a fraction's range times `top`, see `accuracy_top`): what its intervals are cut at, as the report cuts
+    them; None for an end-less range or a metric the table does not hold."""
+    table = metric_table.METRICS if known is None else known
+    if metric not in table:
+        return None, None
+    scale = top if table[metric].unit == "fraction" else 1.0
+    low, high = metric_table.bounds(metric, table, scale)
+    if not (np.isfinite(low) or np.isfinite(high)):
+        return None, None
+    width = high - low
+    return (low, high), ((-width, width) if np.isfinite(width) else None)
+
+
+def seed_summary(summary: pd.DataFrame, baseline: str | None, known: dict[str, Any] | None = None) -> pd.DataFrame:
     """Mean, sd and 95% CI over seeds per (sampler, normalizer, metric), and the paired difference to `baseline`.
 
-    Intervals of accuracies are cut at their range as the report cuts them (0 to the top of the range for an
-    accuracy, plus or minus it for a difference; `lo_clipped`/`hi_clipped` say where), other metrics are not.
+    Intervals are cut at the metric's range in the metrics table (`known`, default the built-in one), as the
+    report cuts them (a difference at plus or minus the range's width); `lo_clipped`/`hi_clipped` say where.
     """
     keys = ["sampler", *sweep_columns(summary), "normalizer", "metric"]
     rows = []
-    top = accuracy_top(summary) if len(summary) else 1.0
+    top = accuracy_top(summary, known) if len(summary) else 1.0
     for key, group in summary.groupby(keys, sort=False, dropna=False):
         row = dict(zip(keys, key, strict=False))
-        accuracy = str(row["metric"]).startswith("acc")
-        row.update(stats.mean_ci(group["value"], bounds=(0.0, top) if accuracy else None))
+        value_bounds, diff_bounds = ranges(str(row["metric"]), known, top)
+        row.update(stats.mean_ci(group["value"], bounds=value_bounds))
         base = summary[(summary["normalizer"] == baseline) & (summary["metric"] == row["metric"])]
         for column in keys:
             if column not in ("normalizer", "metric"):
                 base = base[base[column] == row[column]]
         paired = group.merge(base[["seed", "value"]], on="seed", suffixes=("", "_base"))
-        diff = stats.paired_difference(paired["value"], paired["value_base"], bounds=(-top, top) if accuracy else None)
+        diff = stats.paired_difference(paired["value"], paired["value_base"], bounds=diff_bounds)
         row.update({f"diff_{k}": v for k, v in diff.items() if k != "n"})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -135,7 +153,7 @@ def summary_markdown(summary: pd.DataFrame, baseline: str | None, metrics: list[
     unpaired = unpaired_message(trials) if trials is not None else None
     if summary.empty:
         return "No finished trials.\n"
-    table = seed_summary(summary[summary["metric"].isin(metrics)], baseline)
+    table = seed_summary(summary[summary["metric"].isin(metrics)], baseline, known)
     n_seeds = int(table["n"].max())
     diff_header = "" if baseline is None else f" {compared} - {baseline} (95% CI) |"
     lines = [f"| sampler | normalizer | {' | '.join(metrics)} |{diff_header}",
@@ -154,9 +172,10 @@ def summary_markdown(summary: pd.DataFrame, baseline: str | None, metrics: list[
             diff_cell = "" if baseline is None else f" {diff} |"
             lines.append(f"| {label} | {normalizer} | {' | '.join(cells)} |{diff_cell}")
     lines.append("")
-    top = accuracy_top(summary)
-    lines.append(f"Mean [95% t interval] over {n_seeds} seed(s); an end marked {CUT_MARK} reached past the range "
-                 f"(0 to {top:g} for an accuracy, ±{top:g} for a difference) and is cut there, as in the report.")
+    top = accuracy_top(summary, known)
+    lines.append(f"Mean [95% t interval] over {n_seeds} seed(s); an end marked {CUT_MARK} reached past the metric's "
+                 f"range (0 to {top:g} for an accuracy, ±{top:g} for a difference of two) and is cut there, as in "
+                 "the report.")
     if unpaired is not None:
         lines.append(unpaired)
     return "\n".join(lines) + "\n"
