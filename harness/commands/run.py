@@ -82,10 +82,12 @@ def dry_run_plan(scenario: Scenario, args: argparse.Namespace, device: str) -> d
     from harness.run.runner import plan, trial_count
     from harness.train.trial import model_family
 
+    # the GPUs the plan is for: this machine's, or one where `--device gpu` plans for a machine that has one
+    gpus = visible_gpus() if device == "cpu" or visible_gpus() else ["0"] if device == "gpu" else []
     executor = args.executor
     if executor == "auto":
-        executor = "process" if args.workers is not None else auto_executor(trial_count(scenario))
-    workers = {"local": 1, "process": worker_count(args.workers, trial_count(scenario), len(visible_gpus()),
+        executor = "process" if args.workers is not None else auto_executor(trial_count(scenario), gpus=gpus)
+    workers = {"local": 1, "process": worker_count(args.workers, trial_count(scenario), len(gpus),
                                                    args.workers_per_gpu)}.get(executor, args.workers)
     trials = [{"id": c["id"], "model": c["model"]["name"], "family": model_family(c["model"]["name"]),
                "normalizer": c["normalizer"], "sampler": c["sampler"], "seed": c["seed"], "device": c["device"],
@@ -100,7 +102,7 @@ def _print_plan(found: dict[str, Any]) -> None:
     """The plan of `dry_run_plan` as a header line and one aligned row per trial."""
     trials = found["trials"]
     print(f"{found['scenario']}: {len(trials)} trials on the {found['device']}, executor {found['executor']}"
-          + (f", {found['workers']} workers" if found["workers"] else "")
+          + (f", {found['workers']} worker{'s' if found['workers'] != 1 else ''}" if found["workers"] else "")
           + " (dry run: nothing runs, nothing is written)")
     columns = ("id", "model", "family", "normalizer", "sampler", "seed", "device", "xla")
     rows = [[str(t["id"]), str(t["model"]), str(t["family"] or "-"), str(t["normalizer"]), str(t["sampler"]),

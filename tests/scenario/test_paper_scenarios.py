@@ -122,6 +122,8 @@ def test_paper_scenarios_plan_xla_training_on_a_gpu(data_folder, tmp_path):
             assert done.returncode == 0, done.stderr
             plan = json.loads(done.stdout)
             assert plan["device"] == device and plan["trials"]
+            if device == "gpu":  # `auto` on a GPU machine: one process owns the GPU
+                assert (plan["executor"], plan["workers"]) == ("local", 1)
             for trial in plan["trials"]:
                 assert trial["family"] == family == "resnet" and trial["model"] == raw["model"]["name"]
                 assert trial["xla"] == xla.resolve("auto", family, device.upper()) == {"training": on,
