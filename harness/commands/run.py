@@ -49,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "executor and workers) without running anything or writing any file")
     parser.add_argument("--device", choices=DEVICES, default=None,
                         help="where trials run: cpu (GPUs hidden from TensorFlow) or gpu (refused where none is "
-                             "seen); default: the GPU when one is seen, else the CPU")
+                             "seen; with --dry-run, the plan for a GPU anyway); default: the GPU when one is seen, "
+                             "else the CPU")
     parser.add_argument("--json", action="store_true", help="with --dry-run: the plan as one JSON object")
 
 
@@ -83,7 +84,8 @@ def dry_run_plan(scenario: Scenario, args: argparse.Namespace, device: str) -> d
     from harness.train.trial import model_family
 
     # the GPUs the plan is for: this machine's, or one where `--device gpu` plans for a machine that has one
-    gpus = visible_gpus() if device == "cpu" or visible_gpus() else ["0"] if device == "gpu" else []
+    seen = visible_gpus()
+    gpus = seen or (["0"] if device == "gpu" else [])
     executor = args.executor
     if executor == "auto":
         executor = "process" if args.workers is not None else auto_executor(trial_count(scenario), gpus=gpus)

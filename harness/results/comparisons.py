@@ -169,6 +169,7 @@ def compute(data: RunData, correctness: dict[Any, np.ndarray] | None = None) -> 
             for sampler in data.samplers:
                 rows.append(_row(data, "pair", sampler, a, b, point, series(sampler, a), series(sampler, b),
                                  correctness))
+    stats.release_shared_draws()  # the bootstrap's test-example draws are shared within this table only
     columns = BASE_COLUMNS + list(data.sweep_vars) + VALUE_COLUMNS
     frame = pd.DataFrame(rows, columns=columns)
     if len(frame):

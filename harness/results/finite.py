@@ -81,8 +81,8 @@ def check_result(result: dict[str, Any]) -> dict[str, Any]:
     if not set(final) - timing:  # every metric failed: no result is left, the trial failed
         kept = {key: value for key, value in result.items() if key != "correct"}
         names = list(failed)
-        return {**kept, "status": FAILED, "final": {}, "layers": [], "failed_metrics": failed,
-                "curves": [row for row in result.get("curves", []) if not _bad(row.get("value"))],
+        return {**kept, "status": FAILED, "final": {}, "layers": [], "curves": curves,  # never half a curve
+                "failed_metrics": {**(result.get("failed_metrics") or {}), **failed},
                 "error": f"non-finite output: {_listed(names)} (NaN or infinite logits, activations or metrics; "
                          "no number is reported)"}
     layers = [{key: value for key, value in row.items() if key not in failed} for row in result.get("layers", [])]

@@ -20,6 +20,7 @@ from harness.analysis import metrics as metric_table
 from harness.analysis.metrics import accuracy_modes
 from harness.errors import UsageError
 from harness.results import rundir
+from harness.results.tables import accuracy_top
 from harness.scenario import default_iid_control, default_reference
 
 TRIAL_KEYS = rundir.ID_COLUMNS
@@ -211,9 +212,8 @@ def load_run(run_dir: str | Path) -> RunData:
         frame = getattr(data, name)
         on = [k for k in keys if k in good.columns and k in frame.columns]
         setattr(data, name, frame.merge(good[on].drop_duplicates(), on=on, how="inner"))
-    acc = data.summary.loc[data.summary["metric"].isin(ACCURACY_METRICS), "value"].dropna()
     # Accuracies are stored as fractions; shown in percentage points. Tolerate a run that stored percent.
-    data.accuracy_scale = 1.0 if len(acc) and acc.abs().max() > 1.0 else 100.0
+    data.accuracy_scale = 100.0 / accuracy_top(data.summary)
     return data
 
 

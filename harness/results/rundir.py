@@ -296,9 +296,14 @@ class RunDir:
             result = TrialResult.from_dict(value) if trial_problem(value) is None else None
         except (OSError, ValueError, TypeError):  # unreadable, not JSON, not UTF-8, or not a trial result: rerun it
             return None
-        if result is None:
+        if result is None or result.hash != config["hash"] or not result.finished:
             return None
-        return result.to_dict() if result.hash == config["hash"] and result.finished else None
+        from harness.results.finite import check_result
+
+        # a file written before metrics were checked one by one, or edited by hand, may hold NaN: checked as a
+        # fresh result is, so no table is written from an unchecked number
+        checked = check_result(result.to_dict())
+        return checked if checked["status"] != FAILED else None  # failed trials are rerun, as always
 
     def save_trial(self, config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         """File `result` (a dict from an executor) under `config`'s id; returns what was written."""

@@ -71,13 +71,11 @@ def sweep_columns(frame: pd.DataFrame, value_columns: Sequence[str] = ("metric",
     return [c for c in frame.columns if c not in ID_COLUMNS + list(value_columns)]
 
 
-def accuracy_top(summary: pd.DataFrame, known: dict[str, Any] | None = None) -> float:
-    """The top of a fraction's range in `summary`'s units: 100 when its fractions (accuracies) are stored in
-    points, as old run directories did, else 1 (the report's loader decides its accuracy scale by the same rule).
-    Fractions are the metrics the table (`known`, default the built-in one) gives the unit "fraction"."""
-    table = metric_table.METRICS if known is None else known
-    fractions = [name for name, metric in table.items() if metric.unit == "fraction"]
-    acc = summary.loc[summary["metric"].isin(fractions), "value"]
+def accuracy_top(summary: pd.DataFrame) -> float:
+    """The top of the accuracy range in `summary`'s units: 100 when its accuracies (the evaluation modes'
+    metrics) are stored in points, as some old run directories did, else 1. The one rule: the report's loader
+    takes its accuracy scale from it too."""
+    acc = summary.loc[summary["metric"].isin(metric_table.accuracy_modes()), "value"].dropna()
     return 100.0 if len(acc) and float(acc.abs().max()) > 1.0 else 1.0
 
 
@@ -104,7 +102,7 @@ def seed_summary(summary: pd.DataFrame, baseline: str | None, known: dict[str, A
     """
     keys = ["sampler", *sweep_columns(summary), "normalizer", "metric"]
     rows = []
-    top = accuracy_top(summary, known) if len(summary) else 1.0
+    top = accuracy_top(summary) if len(summary) else 1.0
     for key, group in summary.groupby(keys, sort=False, dropna=False):
         row = dict(zip(keys, key, strict=False))
         value_bounds, diff_bounds = ranges(str(row["metric"]), known, top)
@@ -172,7 +170,7 @@ def summary_markdown(summary: pd.DataFrame, baseline: str | None, metrics: list[
             diff_cell = "" if baseline is None else f" {diff} |"
             lines.append(f"| {label} | {normalizer} | {' | '.join(cells)} |{diff_cell}")
     lines.append("")
-    top = accuracy_top(summary, known)
+    top = accuracy_top(summary)
     lines.append(f"Mean [95% t interval] over {n_seeds} seed(s); an end marked {CUT_MARK} reached past the metric's "
                  f"range (0 to {top:g} for an accuracy, ±{top:g} for a difference of two) and is cut there, as in "
                  "the report.")
@@ -191,6 +189,7 @@ def declared_markdown(summary: pd.DataFrame, pairs: Iterable[tuple[str, str]], t
     if trials is not None:
         keys = [c for c in ID_COLUMNS + sweep if c in trials.columns]
         frame = frame.merge(trials.loc[trials["status"] == OK, keys].drop_duplicates(), on=keys)
+    diff_bounds = ranges(metric, top=accuracy_top(summary))[1]  # cut as every other interval of summary.md
     lines = ["## Declared comparisons", "",
              f"{metric} of a minus b (analysis.compare), paired over seeds; [95% t interval], unadjusted "
              "(comparisons.csv has the Holm-adjusted p).", "",
@@ -202,7 +201,7 @@ def declared_markdown(summary: pd.DataFrame, pairs: Iterable[tuple[str, str]], t
             first = group[group["normalizer"] == a].groupby("seed")["value"].mean()
             second = group[group["normalizer"] == b].groupby("seed")["value"].mean()
             common = first.index.intersection(second.index)
-            diff = stats.paired_difference(first.loc[common], second.loc[common])
+            diff = stats.paired_difference(first.loc[common], second.loc[common], bounds=diff_bounds)
             row = {"diff_mean": diff["mean"], "diff_lo": diff["lo"], "diff_hi": diff["hi"]}
             cell = "-" if diff["n"] == 0 else _diff(row)
             lines.append("| " + " | ".join(str(k) for k in key) + f" | {a} − {b} | {cell} | {diff['n']} |")

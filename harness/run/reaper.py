@@ -9,8 +9,8 @@ the list of those processes and their descendants up to date (every `POLL_SECOND
 once the driver is gone (the pipe only the driver holds reaches end of file) it sends SIGTERM to every one
 still alive, SIGKILL after `GRACE_SECONDS`, and exits. It also exits, doing nothing, when they have all ended
 (the instance was shut down: a normal exit shuts Ray down itself). Processes are known by pid and start
-time, so a reused pid is never signalled. The script imports only the standard library and psutil (a Ray
-dependency).
+time, so a reused pid is never signalled. The script imports only the standard library and psutil: the
+psutil the driver imported (Ray's own copy when only Ray brings one), found through the reaper's PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -42,10 +42,12 @@ def reaped() -> Iterator[None]:
     import psutil
 
     before = {_identity(child) for child in _children(psutil.Process())}
-    yield
-    started = [identity for identity in map(_identity, _children(psutil.Process())) if identity not in before]
-    if started:
-        start(started)
+    try:
+        yield
+    finally:  # also when the block fails half-way (ray.init timing out, Ctrl-C): what it started is reaped
+        started = [identity for identity in map(_identity, _children(psutil.Process())) if identity not in before]
+        if started:
+            start(started)
 
 
 def _children(process: Any) -> list[Any]:
@@ -61,18 +63,33 @@ def _children(process: Any) -> list[Any]:
 
 def start(identities: Iterable[str]) -> subprocess.Popen[bytes]:
     """Start the reaper of the processes `identities` (`pid:start time`, as `reaped` collects them)."""
+    import psutil
+
+    _reapers[:] = [reaper for reaper in _reapers if reaper.poll() is None]  # those done (instance shut down)
+    # the reaper imports the psutil this process imported: Ray vendors one that is on sys.path only after
+    # `import ray`, which the reaper never does
+    where = os.path.dirname(os.path.dirname(os.path.abspath(psutil.__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [where, os.environ.get("PYTHONPATH")]))}
     reaper = subprocess.Popen(
         [sys.executable, "-P", os.path.abspath(__file__), *identities], stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
         start_new_session=True)  # not in the terminal's process group: Ctrl-C and hang-ups are the driver's
     _reapers.append(reaper)
     return reaper
 
 
 def _tree(known: dict[int, Any]) -> None:
-    """Add the descendants of the `known` processes to it (in place); drop those that ended."""
+    """Drop the `known` processes that ended, then add the descendants of the others (in place): a pid that
+    ended and was reused by another process never brings that process's children in."""
     import psutil
 
+    for pid, process in list(known.items()):
+        try:
+            ended = not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            ended = True
+        if ended:
+            del known[pid]
     children: dict[int, list[Any]] = {}
     for process in psutil.process_iter(["ppid"]):
         children.setdefault(process.info["ppid"], []).append(process)
@@ -83,13 +100,6 @@ def _tree(known: dict[int, Any]) -> None:
             if child.pid not in known:
                 known[child.pid] = child
                 frontier.append(child.pid)
-    for pid, process in list(known.items()):
-        try:
-            ended = not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            ended = True
-        if ended:
-            del known[pid]
 
 
 def _end(processes: Iterable[Any]) -> None:

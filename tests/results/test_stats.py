@@ -52,6 +52,28 @@ def test_signflip_p_by_enumeration_and_its_minimum():
     assert stats.signflip_p(d) == pytest.approx(ref.pvalue)
 
 
+def test_signflip_p_beyond_the_exact_limit_is_a_monte_carlo_estimate_of_the_exact_p():
+    # 18 and 30 pairs (a 30-seed run used to crash here): against the exact count by enumeration (18 pairs,
+    # in chunks) and SciPy's randomized sign-flip test (30 pairs), within 4 standard errors of the estimate
+    rng = np.random.default_rng(3)
+    d = rng.normal(0.3, 1.0, size=18)
+    observed = abs(d.sum())
+    hits = 0
+    for high in itertools.product((1.0, -1.0), repeat=6):
+        low = np.array(list(itertools.product((1.0, -1.0), repeat=12)))
+        hits += int(np.count_nonzero(np.abs(low @ d[6:] + np.dot(high, d[:6])) >= observed - 1e-9))
+    exact = hits / 2 ** 18
+    p = stats.signflip_p(d)
+    se = math.sqrt(exact * (1 - exact) / stats.SIGNFLIP_DRAWS)
+    assert abs(p - exact) < 4 * se + 1 / stats.SIGNFLIP_DRAWS and p > 0
+    assert stats.signflip_p(d) == p  # seeded: the same p every time
+    d30 = rng.normal(0.4, 1.0, size=30)
+    ref = scipy_stats.permutation_test((d30,), np.mean, permutation_type="samples", n_resamples=20000,
+                                       alternative="two-sided", random_state=0)
+    p30 = stats.signflip_p(d30)
+    assert 0 < p30 <= 1 and abs(p30 - ref.pvalue) < 4 * math.sqrt(ref.pvalue * (1 - ref.pvalue) / 20000) + 0.002
+
+
 def test_holm_by_hand():
     # sorted: 0.01*4=0.04, 0.02*3=0.06, 0.03*2=0.06 (monotone), 0.5*1=0.5
     adjusted = stats.holm([0.03, 0.01, 0.5, 0.02])
@@ -100,8 +122,6 @@ def test_two_level_bootstrap_covers_test_set_noise():
     # (test-set part, shared across seeds, plus seed resampling): the bootstrap se is at least the test-set part
     test_only = math.sqrt((0.8 * 0.2 + 0.7 * 0.3) / n_examples)
     assert boot["se"] > 0.5 * test_only
-
-
 
 
 def test_two_level_bootstrap_shares_its_example_draws_without_changing_a_bit():

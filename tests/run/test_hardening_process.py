@@ -178,3 +178,14 @@ def test_the_reaper_exits_by_itself_once_what_it_watches_has_ended(tmp_path):
     _wait_gone([outside], 0)
     assert driver_alive
     assert not survivors, "the reaper outlived every process it watched"
+
+
+def test_the_ray_extra_brings_the_psutil_the_reaper_needs():
+    # Ray does not require psutil (it vendors a copy, on sys.path only after `import ray`, which the reaper never
+    # does): `pip install -e ".[ray]"` must bring it, or the reaper would die at its first line, unseen
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(os.path.join(ROOT, "setup.cfg"), encoding="utf-8")
+    extra = [line.split(">")[0].split("=")[0].strip() for line in config["options.extras_require"]["ray"].split("\n")]
+    assert "psutil" in extra and "ray" in extra
