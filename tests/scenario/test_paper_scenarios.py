@@ -104,28 +104,35 @@ def test_paper_scenario_runs_at_smoke(name, data_folder, tmp_path):
 
 def test_paper_scenarios_plan_xla_training_on_a_gpu(data_folder, tmp_path):
     # `run --dry-run --device gpu` works without a GPU: each trial of every paper scenario, on the GPU, trains
-    # and analyses under XLA, as its model kind's family says (harness.train.xla); on the CPU neither
+    # and analyses under XLA, as its model kind's family says (harness.train.xla); on the CPU neither. The
+    # command is run for one scenario (it writes nothing); the plans of all four come from the same planner.
     from harness.models import kinds
+    from harness.run.runner import plan
     from harness.train import xla
 
     for name in PAPER:
-        with open(os.path.join(FOLDER, name)) as handle:
-            raw = yaml.safe_load(handle)
-        raw["data"]["path"] = data_folder
-        path = tmp_path / name
-        path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-        family = kinds.get(raw["model"]["name"]).family
+        scenario = _paper(name, data_folder)
+        family = kinds.get(scenario.model["name"]).family
         for device, on in (("gpu", True), ("cpu", False)):
-            done = subprocess.run([sys.executable, "-m", "harness", "run", str(path), "--dry-run", "--json",
-                                   "--device", device], capture_output=True, text=True, cwd=tmp_path,
-                                  env=harness_env())
-            assert done.returncode == 0, done.stderr
-            plan = json.loads(done.stdout)
-            assert plan["device"] == device and plan["trials"]
-            if device == "gpu":  # `auto` on a GPU machine: one process owns the GPU
-                assert (plan["executor"], plan["workers"]) == ("local", 1)
-            for trial in plan["trials"]:
-                assert trial["family"] == family == "resnet" and trial["model"] == raw["model"]["name"]
-                assert trial["xla"] == xla.resolve("auto", family, device.upper()) == {"training": on,
-                                                                                      "analysis": on}
-        assert sorted(os.listdir(tmp_path)) == sorted(PAPER[:PAPER.index(name) + 1])  # wrote nothing
+            trials = plan(scenario, device=device)
+            assert trials and {t["device"] for t in trials} == {device}
+            assert family == "resnet" and all(t["xla"] == xla.resolve("auto", family, device.upper())
+                                              == {"training": on, "analysis": on} for t in trials)
+    with open(os.path.join(FOLDER, "cifar10_resnet20_bn_brn.yaml")) as handle:
+        raw = yaml.safe_load(handle)
+    raw["data"]["path"] = data_folder
+    path = tmp_path / "cifar10.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    for device, on in (("gpu", True), ("cpu", False)):
+        done = subprocess.run([sys.executable, "-m", "harness", "run", str(path), "--dry-run", "--json",
+                               "--device", device], capture_output=True, text=True, cwd=tmp_path, env=harness_env())
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout)
+        assert found["device"] == device and len(found["trials"]) == (
+            len(raw["samplers"]) * len(raw["normalizers"]) * len(raw["seeds"]))
+        if device == "gpu":  # `auto` on a GPU machine: one process owns the GPU
+            assert (found["executor"], found["workers"]) == ("local", 1)
+        for trial in found["trials"]:
+            assert trial["family"] == "resnet" and trial["model"] == raw["model"]["name"]
+            assert trial["xla"] == {"training": on, "analysis": on}
+    assert os.listdir(tmp_path) == ["cifar10.yaml"]  # wrote nothing
