@@ -250,3 +250,20 @@ def test_a_run_directory_of_another_scenario_is_refused_unless_fresh(tiny_scenar
     assert sorted(os.listdir(out / "trials")) == before
     run_quiet(tiny_scenario, out, fresh=True)
     assert yaml.safe_load((out / "scenario.yaml").read_text())["name"] == "other"
+
+
+def test_a_loaded_trial_holding_nan_is_checked_as_a_fresh_result_is():
+    # a trial file written before metrics were checked one by one, or edited by hand: on resume the NaN metric
+    # is failed for that trial and the finite ones kept; with no finite metric left the trial is run again
+    from harness.results.rundir import TrialResult
+    from harness.run.runner import _checked
+
+    result = TrialResult(id="t", hash="h", config={}, status="ok", final={"acc_inference": 0.5, "acc_batch_iid": 0.75},
+                         curves=[{"step": 10, "metric": "acc_inference", "value": 0.4},
+                                 {"step": 10, "metric": "acc_batch_iid", "value": 0.7}]).to_dict()
+    loaded = _checked({**result, "final": {**result["final"], "acc_inference": float("nan")}})
+    assert loaded["status"] == "ok" and loaded["final"] == {"acc_batch_iid": 0.75}
+    assert list(loaded["failed_metrics"]) == ["acc_inference"]
+    assert [row["metric"] for row in loaded["curves"]] == ["acc_batch_iid"]  # never half a curve
+    assert _checked({**result, "final": {"acc_inference": float("nan"), "acc_batch_iid": float("inf")}}) is None
+    assert _checked(None) is None and _checked(result) == result
